@@ -1,0 +1,148 @@
+"""Call facts in, verdicts out: the data that crosses the policy boundary.
+
+Invariants:
+- Everything here is a frozen, slotted dataclass or an enum; nothing holds a reference to a
+  parsed SIP message, so ``policy`` never depends on ``sip``.
+- Numbers in facts are *raw* user parts (URI parameters already dropped); the policy
+  normalises them to NSNs with the ruleset's country code and national prefix (spec section 2).
+- ``Reason`` lists the 15 reasons of spec section 4 in precedence order, plus ``ALLOWED``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Direction(str, Enum):
+    """Which way a call goes, from the call center's point of view (spec section 3)."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class Reason(str, Enum):
+    """Verdict reasons in precedence order (spec section 4); the first that applies wins."""
+
+    UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
+    CALLER_HIDDEN = "CALLER_HIDDEN"
+    NUMBER_LENGTH_CHANGED = "NUMBER_LENGTH_CHANGED"
+    CALLER_UNREGISTERED = "CALLER_UNREGISTERED"
+    CALLER_NOT_ON_TRUNK = "CALLER_NOT_ON_TRUNK"
+    IDENTITY_MISMATCH = "IDENTITY_MISMATCH"
+    LICENCE_INVALID = "LICENCE_INVALID"
+    INBOUND_ONLY = "INBOUND_ONLY"
+    NUMBER_SUSPENDED = "NUMBER_SUSPENDED"
+    NO_CONSENT = "NO_CONSENT"
+    QUIET_HOURS = "QUIET_HOURS"
+    FREQUENCY_CAP = "FREQUENCY_CAP"
+    CALLEE_LENGTH_CHANGED = "CALLEE_LENGTH_CHANGED"
+    CALLEE_UNREGISTERED = "CALLEE_UNREGISTERED"
+    CALLEE_NOT_INBOUND = "CALLEE_NOT_INBOUND"
+    ALLOWED = "ALLOWED"
+
+    @property
+    def status(self) -> int:
+        """The SIP status a rejection for this reason is answered with (0 for ALLOWED)."""
+        return _STATUS[self]
+
+    @property
+    def counts_as_violation(self) -> bool:
+        """Rejections 8 to 12 count towards ``suspend_after_violations``."""
+        return self in _VIOLATIONS
+
+
+_STATUS: dict[Reason, int] = {r: 403 for r in Reason}
+_STATUS[Reason.CALLEE_LENGTH_CHANGED] = 404
+_STATUS[Reason.CALLEE_UNREGISTERED] = 404
+_STATUS[Reason.ALLOWED] = 0
+
+_VIOLATIONS = frozenset(
+    {
+        Reason.INBOUND_ONLY,
+        Reason.NUMBER_SUSPENDED,
+        Reason.NO_CONSENT,
+        Reason.QUIET_HOURS,
+        Reason.FREQUENCY_CAP,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the policy needs to know about one initial INVITE.
+
+    ``from_user``/``pai_user``/``ruri_user`` are the user part of a sip/sips URI or the
+    number of a tel URI, with parameters dropped and %-escapes decoded; ``None`` when the
+    header is absent or carries no user part.  ``privacy`` holds the lower-cased
+    priv-values of every Privacy header.
+    """
+
+    call_id: str
+    source_ip: str
+    source_port: int | None
+    from_user: str | None
+    from_host: str | None
+    pai_user: str | None
+    ruri_user: str | None
+    privacy: tuple[str, ...] = ()
+    transport: str = "udp"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The policy's decision on one call, with everything spec section 5 reports."""
+
+    reason: Reason
+    direction: Direction | None
+    caller: str | None
+    callee: str | None
+    number: str | None
+    operator: str | None
+    trunk: str | None
+    credential: str | None = None
+    suspended_now: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is Reason.ALLOWED
+
+    @property
+    def status(self) -> int:
+        return self.reason.status
+
+    @property
+    def verdict(self) -> str:
+        return "allow" if self.allowed else "reject"
+
+    @property
+    def reason_header(self) -> str | None:
+        """The RFC 3326 Reason header value for a rejection, or None when allowed."""
+        if self.allowed:
+            return None
+        return f'SIP;cause={self.status};text="{self.reason.value}"'
+
+    def to_json_dict(self, facts: CallFacts, time_iso: str) -> dict[str, Any]:
+        """The verdict object of spec section 5, keys in the documented order."""
+        if facts.source_port is None:
+            source = facts.source_ip
+        elif ":" in facts.source_ip:
+            source = f"[{facts.source_ip}]:{facts.source_port}"
+        else:
+            source = f"{facts.source_ip}:{facts.source_port}"
+        return {
+            "call_id": facts.call_id,
+            "time": time_iso,
+            "source": source,
+            "direction": self.direction.value if self.direction else None,
+            "caller": self.caller,
+            "callee": self.callee,
+            "number": self.number,
+            "operator": self.operator,
+            "trunk": self.trunk,
+            "verdict": self.verdict,
+            "status": self.status,
+            "reason": self.reason.value,
+            "credential": self.credential,
+        }

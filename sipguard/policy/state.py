@@ -1,0 +1,99 @@
+"""The state the policy reads and updates: daily call counts, violations and suspensions.
+
+Invariants:
+- The interface is small on purpose so that SQLite, Redis or PostgreSQL backends can
+  implement it; every method that both reads and writes is atomic in a real backend.
+- Times are timezone-aware datetimes passed in by the caller; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    """A number whose outbound access is suspended until resumed by hand."""
+
+    number: str
+    since: datetime
+    reason: str
+    by: str
+
+
+class State(Protocol):
+    """Counts, violations and suspensions shared by every decision."""
+
+    def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
+        """Count one allowed call from ``operator`` to ``callee`` on local ``day``.
+
+        Returns False, counting nothing, when ``limit`` calls are already counted.
+        ``limit=None`` means no cap: the call is always counted.
+        """
+        ...
+
+    def calls_on(self, operator: str, callee: str, day: date) -> int:
+        """How many allowed calls are counted for (operator, callee, day)."""
+        ...
+
+    def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
+        """Record a counted rejection; return how many fall within ``(at - window, at]``."""
+        ...
+
+    def suspension(self, number: str) -> Suspension | None:
+        """The number's current suspension, or None."""
+        ...
+
+    def suspend(self, number: str, since: datetime, reason: str, by: str) -> None:
+        """Suspend a number's outbound access (idempotent: an existing suspension stays)."""
+        ...
+
+    def resume(self, number: str) -> bool:
+        """End a suspension and forget the number's violations; False if none was in force."""
+        ...
+
+    def suspensions(self) -> list[Suspension]:
+        """Every suspension in force."""
+        ...
+
+
+class MemoryState:
+    """In-process implementation of :class:`State`, for ``check``, ``replay`` and tests."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, date], int] = defaultdict(int)
+        self._violations: dict[str, deque[datetime]] = defaultdict(deque)
+        self._suspended: dict[str, Suspension] = {}
+
+    def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
+        key = (operator, callee, day)
+        if limit is not None and self._counts[key] >= limit:
+            return False
+        self._counts[key] += 1
+        return True
+
+    def calls_on(self, operator: str, callee: str, day: date) -> int:
+        return self._counts.get((operator, callee, day), 0)
+
+    def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
+        times = self._violations[number]
+        times.append(at)
+        while times and times[0] <= at - window:
+            times.popleft()
+        return len(times)
+
+    def suspension(self, number: str) -> Suspension | None:
+        return self._suspended.get(number)
+
+    def suspend(self, number: str, since: datetime, reason: str, by: str) -> None:
+        self._suspended.setdefault(number, Suspension(number, since, reason, by))
+
+    def resume(self, number: str) -> bool:
+        self._violations.pop(number, None)
+        return self._suspended.pop(number, None) is not None
+
+    def suspensions(self) -> list[Suspension]:
+        return sorted(self._suspended.values(), key=lambda s: (s.since, s.number))
