@@ -1,0 +1,94 @@
+"""Architecture rules that keep the sans-IO core honest (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "sipguard"
+CORE = ("sip", "policy")
+BRIDGE = ("screening.py",)
+FORBIDDEN_IMPORTS = {"asyncio", "socket", "threading", "logging", "selectors", "subprocess"}
+CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("datetime", "now"), ("date", "today"),
+               ("datetime", "utcnow"), ("datetime", "today"), ("time", "perf_counter")}
+
+
+def core_files() -> list[Path]:
+    files = [p for pkg in CORE for p in sorted((PACKAGE / pkg).rglob("*.py"))]
+    files += [PACKAGE / name for name in BRIDGE if (PACKAGE / name).exists()]
+    return files
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_core_module_does_no_io(path: Path) -> None:
+    """A core module imports no I/O, threading or logging module and never reads the clock."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = {name.split(".")[0] for name in imported_modules(tree)}
+    assert not roots & FORBIDDEN_IMPORTS, f"{path.name} imports {roots & FORBIDDEN_IMPORTS}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Name):
+                assert (owner.id, node.func.attr) not in CLOCK_CALLS, (
+                    f"{path.name}:{node.lineno} reads the clock"
+                )
+
+
+@pytest.mark.parametrize(("layer", "other"), [("sip", "policy"), ("policy", "sip")])
+def test_sip_and_policy_never_import_each_other(layer: str, other: str) -> None:
+    """``sipguard.sip`` and ``sipguard.policy`` stay independent leaves."""
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name in imported_modules(tree):
+            assert not name.startswith(f"sipguard.{other}"), f"{path} imports {name}"
+            assert not name.startswith(("sipguard.adapters", "sipguard.cli"))
+
+
+# Each adapter and the modules that belong to it.
+ADAPTER_FAMILIES = {
+    "server": {"server", "udp", "tcp", "timers", "reload"},
+    "capture": {"capture"},
+    "kamailio": {"kamailio", "kamailio_cfg"},
+    "pjsua": {"pjsua"},
+}
+
+
+def family_of(module: str) -> str:
+    for family, members in ADAPTER_FAMILIES.items():
+        if module in members or module.startswith(f"{family}_"):
+            return family
+    return module
+
+
+def test_adapters_never_import_each_other() -> None:
+    """Each adapter stands alone: no adapter imports a module of another adapter."""
+    adapters = PACKAGE / "adapters"
+    for path in sorted(adapters.rglob("*.py")):
+        own = family_of(path.relative_to(adapters).parts[0].removesuffix(".py"))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name in imported_modules(tree):
+            if name.startswith("sipguard.adapters."):
+                target = family_of(name.split(".")[2])
+                assert target == own, f"{path.relative_to(PACKAGE)} imports {name}"
+
+
+def test_nothing_imports_the_cli() -> None:
+    """Only the console script enters ``sipguard.cli``; no library module imports it."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] in ("cli", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name in imported_modules(tree):
+            assert not name.startswith("sipguard.cli"), f"{path} imports {name}"
