@@ -1,0 +1,181 @@
+"""Journal entries, their canonical form and the hash chain.
+
+Invariants:
+- The journal is append-only.  An entry is one event: a call ``decision``, a call
+  ``outcome`` (answer/end of an allowed call, appended as its own row when the call ends,
+  never written into the decision row), an ``admin`` action (suspend, resume, purge).
+- Every entry carries ``hash = sha256(prev_hash || canonical(entry))`` where ``prev_hash``
+  is the 32 raw bytes of the previous entry's hash (32 zero bytes before the first entry)
+  and ``canonical`` is the UTF-8 JSON of every field except ``hash`` and ``prev_hash``,
+  keys sorted, no whitespace.  Every stored column is in the canonical form, so editing any
+  column of any row breaks the chain from that row on.
+- Times are timezone-aware; ``ts`` is the entry time in integer microseconds since the Unix
+  epoch (exact, so retention boundaries are exact), ``at`` the same instant as ISO 8601.
+- Numbers are NSNs as the policy reports them (spec section 2); rejected and allowed calls,
+  inbound and outbound, all produce exactly one decision entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sipguard.policy.facts import CallFacts, Verdict
+
+GENESIS_HASH = "00" * 32
+
+
+class Kind(StrEnum):
+    """What an entry records."""
+
+    DECISION = "decision"
+    OUTCOME = "outcome"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal row; ``seq``, ``prev_hash`` and ``hash`` are set when it is appended."""
+
+    kind: str
+    ts: int
+    at: str
+    call_id: str | None = None
+    legs: str | None = None
+    direction: str | None = None
+    source: str | None = None
+    trunk: str | None = None
+    operator: str | None = None
+    caller: str | None = None
+    callee: str | None = None
+    number: str | None = None
+    verdict: str | None = None
+    status: int | None = None
+    reason: str | None = None
+    credential: str | None = None
+    suspended_now: int | None = None
+    rules_hash: str | None = None
+    answered_at: str | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    final_status: int | None = None
+    ended_by: str | None = None
+    action: str | None = None
+    detail: str | None = None
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+
+    def canonical(self) -> bytes:
+        """The bytes hashed into the chain: every field but the two hashes."""
+        body = {k: v for k, v in asdict(self).items() if k not in ("hash", "prev_hash")}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def chained(self, seq: int, prev_hash: str) -> Entry:
+        """This entry placed at ``seq`` after an entry whose hash is ``prev_hash``."""
+        placed = replace(self, seq=seq, prev_hash=prev_hash, hash=None)
+        return replace(placed, hash=link_hash(prev_hash, placed.canonical()))
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as a plain dict (for JSON/CSV output)."""
+        return asdict(self)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
+
+
+def link_hash(prev_hash: str, canonical: bytes) -> str:
+    """``sha256(prev_hash || canonical)`` as lowercase hex."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+
+def to_ts(at: datetime) -> int:
+    """Integer microseconds since the epoch of an aware datetime."""
+    if at.tzinfo is None:
+        raise ValueError("journal times must be timezone-aware")
+    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _source(facts: CallFacts) -> str:
+    if facts.source_port is None:
+        return facts.source_ip
+    if ":" in facts.source_ip:
+        return f"[{facts.source_ip}]:{facts.source_port}"
+    return f"{facts.source_ip}:{facts.source_port}"
+
+
+def decision_entry(
+    facts: CallFacts,
+    verdict: Verdict,
+    at: datetime,
+    *,
+    legs: tuple[str, ...] = (),
+    rules_hash: str | None = None,
+) -> Entry:
+    """The decision entry of one call attempt; ``at`` is the INVITE's arrival time."""
+    return Entry(
+        kind=Kind.DECISION.value,
+        ts=to_ts(at),
+        at=at.isoformat(),
+        call_id=facts.call_id,
+        legs=" ".join(legs) or None,
+        direction=verdict.direction.value if verdict.direction else None,
+        source=_source(facts),
+        trunk=verdict.trunk,
+        operator=verdict.operator,
+        caller=verdict.caller,
+        callee=verdict.callee,
+        number=verdict.number,
+        verdict=verdict.verdict,
+        status=verdict.status,
+        reason=verdict.reason.value,
+        credential=verdict.credential,
+        suspended_now=int(verdict.suspended_now),
+        rules_hash=rules_hash,
+    )
+
+
+def outcome_entry(
+    call_id: str,
+    answered_at: datetime | None,
+    ended_at: datetime,
+    final_status: int,
+    ended_by: str,
+) -> Entry:
+    """The outcome entry appended when an allowed call ends (its time is the end time)."""
+    duration = None
+    if answered_at is not None:
+        duration = max(0, to_ts(ended_at) - to_ts(answered_at)) // 1000
+    return Entry(
+        kind=Kind.OUTCOME.value,
+        ts=to_ts(ended_at),
+        at=ended_at.isoformat(),
+        call_id=call_id,
+        answered_at=answered_at.isoformat() if answered_at else None,
+        ended_at=ended_at.isoformat(),
+        duration_ms=duration,
+        final_status=final_status,
+        ended_by=ended_by,
+    )
+
+
+def admin_entry(
+    action: str, at: datetime, *, number: str | None = None, detail: dict[str, Any] | None = None
+) -> Entry:
+    """An operator or housekeeping action (suspend, resume, purge) entered into the chain."""
+    text = None
+    if detail is not None:
+        text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return Entry(
+        kind=Kind.ADMIN.value,
+        ts=to_ts(at),
+        at=at.isoformat(),
+        number=number,
+        action=action,
+        detail=text,
+    )

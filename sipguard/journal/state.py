@@ -1,0 +1,143 @@
+"""SqliteState: the policy's State (sipguard.policy.state) kept in SQLite.
+
+Invariants:
+- Same file as the journal by default, own tables, own connection.
+- Every read-modify-write runs inside ``BEGIN IMMEDIATE``, which takes SQLite's single
+  write lock before reading, so several processes (or nodes sharing one file system that
+  honours POSIX locks) never count past a limit.
+- The connection uses WAL with ``synchronous=NORMAL``: a commit survives a crash of the
+  process (the counts are in the WAL), and only an OS crash or power loss may lose the last
+  few counts.  The journal's own connection stays at ``FULL``.
+- Times come in as aware datetimes; violations are stored as integer microseconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from sipguard.journal.record import to_ts
+from sipguard.journal.store import connect
+from sipguard.policy.state import Suspension
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS call_counts (
+    operator TEXT NOT NULL, callee TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (operator, callee, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS violations (number TEXT NOT NULL, ts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS violations_number ON violations(number, ts);
+CREATE TABLE IF NOT EXISTS suspensions (
+    number TEXT PRIMARY KEY, since TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL
+);
+"""
+_SLOT = (
+    "INSERT INTO call_counts (operator, callee, day, n) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (operator, callee, day) DO UPDATE SET n = n + 1 WHERE n < ?"
+)
+
+T = TypeVar("T")
+
+
+class SqliteState:
+    """Implements :class:`sipguard.policy.state.State` on an SQLite file."""
+
+    def __init__(self, path: str | Path, *, busy_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self._conn = connect(path, synchronous="NORMAL", busy_ms=busy_ms)
+        self._conn.executescript(_DDL)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            return result
+
+    def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
+        """Count one allowed call unless ``limit`` calls are already counted (atomic)."""
+        if limit is not None and limit <= 0:
+            return False
+        cap = limit if limit is not None else 2**62
+
+        def work(conn: sqlite3.Connection) -> bool:
+            return conn.execute(_SLOT, (operator, callee, day.isoformat(), cap)).rowcount == 1
+
+        return self._tx(work)
+
+    def calls_on(self, operator: str, callee: str, day: date) -> int:
+        """How many allowed calls are counted for (operator, callee, day)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT n FROM call_counts WHERE operator = ? AND callee = ? AND day = ?",
+                (operator, callee, day.isoformat()),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
+        """Record a counted rejection; return how many fall within ``(at - window, at]``."""
+        now, floor = to_ts(at), to_ts(at - window)
+
+        def work(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO violations (number, ts) VALUES (?, ?)", (number, now))
+            conn.execute("DELETE FROM violations WHERE number = ? AND ts <= ?", (number, floor))
+            row = conn.execute(
+                "SELECT COUNT(*) FROM violations WHERE number = ? AND ts <= ?", (number, now)
+            ).fetchone()
+            return int(row[0])
+
+        return self._tx(work)
+
+    def suspension(self, number: str) -> Suspension | None:
+        """The number's current suspension, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT number, since, reason, by FROM suspensions WHERE number = ?", (number,)
+            ).fetchone()
+        return _suspension(row) if row else None
+
+    def suspend(self, number: str, since: datetime, reason: str, by: str) -> None:
+        """Suspend ``number`` (an existing suspension stays as it is)."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO suspensions (number, since, reason, by) VALUES (?,?,?,?)",
+                (number, since.isoformat(), reason, by),
+            )
+
+        self._tx(work)
+
+    def resume(self, number: str) -> bool:
+        """End a suspension and forget the number's violations; False if none was in force."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM violations WHERE number = ?", (number,))
+            return conn.execute("DELETE FROM suspensions WHERE number = ?", (number,)).rowcount > 0
+
+        return self._tx(work)
+
+    def suspensions(self) -> list[Suspension]:
+        """Every suspension in force, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT number, since, reason, by FROM suspensions"
+            ).fetchall()
+        return sorted((_suspension(r) for r in rows), key=lambda s: (s.since, s.number))
+
+
+def _suspension(row: tuple[str, str, str, str]) -> Suspension:
+    return Suspension(row[0], datetime.fromisoformat(row[1]), row[2], row[3])

@@ -1,0 +1,246 @@
+"""The SQLite journal: schema, appends, queries, retention and chain verification.
+
+Invariants:
+- Appends run in one ``BEGIN IMMEDIATE`` transaction that reads the chain head inside the
+  write lock, so several processes (the server, ``numbers suspend``, ``journal purge``) can
+  append to one file and the chain stays linear.
+- The database runs in WAL mode; the journal connection uses ``synchronous=FULL`` so a
+  committed batch survives power loss, not only a crash of the process.
+- Retention deletes only a *prefix* of the chain: every entry below the first entry that is
+  not older than the cutoff.  So nothing younger than ``retention_days`` is ever deleted
+  (an old entry that follows a younger one waits for a later purge).  The hash of the last
+  deleted entry is kept as the anchor in ``meta`` and is also written into the chain by the
+  ``purge`` admin entry, so ``verify`` still checks the whole surviving chain.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, Kind, admin_entry, to_ts
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS entries (
+    {", ".join(("seq INTEGER PRIMARY KEY", *tuple(c for c in COLUMNS if c != "seq")))}
+);
+CREATE INDEX IF NOT EXISTS entries_ts ON entries(ts);
+CREATE INDEX IF NOT EXISTS entries_call ON entries(call_id);
+CREATE INDEX IF NOT EXISTS entries_number ON entries(number, ts);
+CREATE INDEX IF NOT EXISTS entries_caller ON entries(caller, ts);
+CREATE INDEX IF NOT EXISTS entries_callee ON entries(callee, ts);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
+
+
+def connect(
+    path: str | Path, *, synchronous: str = "FULL", busy_ms: int = 2000
+) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with explicit transactions; create the schema if needed."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.executescript(_DDL)
+    return conn
+
+
+def _row_entry(row: Sequence[object]) -> Entry:
+    return Entry(**dict(zip(COLUMNS, row, strict=True)))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of walking the chain; ``broken_seq`` is the first bad entry, if any."""
+
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call attempt: its decision entry and, once it ended, its latest outcome entry."""
+
+    decision: Entry
+    outcome: Entry | None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Filters for :meth:`JournalStore.calls`; ``None`` means "any"."""
+
+    number: str | None = None
+    caller: str | None = None
+    callee: str | None = None
+    reason: str | None = None
+    direction: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+
+
+class JournalStore:
+    """Blocking access to one journal file (one connection; use from one thread at a time)."""
+
+    def __init__(self, path: str | Path, *, busy_ms: int = 2000, max_page_count: int | None = None):
+        self.path = Path(path)
+        self.conn = connect(path, busy_ms=busy_ms)
+        if max_page_count is not None:
+            # A size quota: SQLite then fails writes with SQLITE_FULL, exactly like a full disk.
+            self.conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def append(self, entries: Sequence[Entry]) -> list[Entry]:
+        """Chain and insert ``entries`` in one durable transaction; return them as stored."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            stored = self._append_locked(entries)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return stored
+
+    def _append_locked(self, entries: Sequence[Entry]) -> list[Entry]:
+        seq, prev = self._head()
+        stored: list[Entry] = []
+        for entry in entries:
+            seq += 1
+            placed = entry.chained(seq, prev)
+            prev = placed.hash or GENESIS_HASH
+            stored.append(placed)
+        self.conn.executemany(_INSERT, [tuple(getattr(e, c) for c in COLUMNS) for e in stored])
+        return stored
+
+    def _head(self) -> tuple[int, str]:
+        row = self.conn.execute(
+            "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            return int(row[0]), str(row[1])
+        return self.anchor()
+
+    def anchor(self) -> tuple[int, str]:
+        """(seq, hash) of the last purged entry; (0, genesis) before any purge."""
+        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        return int(meta.get("anchor_seq", 0)), str(meta.get("anchor_hash", GENESIS_HASH))
+
+    def entries(self, since_seq: int = 0) -> Iterator[Entry]:
+        """Every entry with ``seq > since_seq``, in chain order."""
+        cur = self.conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (since_seq,))
+        for row in cur:
+            yield _row_entry(row)
+
+    def count(self) -> int:
+        """How many entries are stored."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    def calls(self, q: Query) -> list[CallRow]:
+        """Decision entries matching ``q`` in time order, each with its latest outcome."""
+        where, args = ["kind = ?"], [Kind.DECISION.value]
+        for col in ("number", "caller", "callee", "reason", "direction"):
+            value = getattr(q, col)
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        if q.since is not None:
+            where.append("ts >= ?")
+            args.append(to_ts(q.since))  # type: ignore[arg-type]
+        if q.until is not None:
+            where.append("ts < ?")
+            args.append(to_ts(q.until))  # type: ignore[arg-type]
+        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY ts, seq"
+        if q.limit is not None:
+            sql += f" LIMIT {int(q.limit)}"
+        decisions = [_row_entry(r) for r in self.conn.execute(sql, args)]
+        return [CallRow(d, self._outcome(d)) for d in decisions]
+
+    def _outcome(self, decision: Entry) -> Entry | None:
+        row = self.conn.execute(
+            f"{_SELECT} WHERE call_id = ? AND kind = ? AND seq > ? ORDER BY seq DESC LIMIT 1",
+            (decision.call_id, Kind.OUTCOME.value, decision.seq),
+        ).fetchone()
+        return _row_entry(row) if row is not None else None
+
+    def verify(self) -> VerifyResult:
+        """Walk the chain from the anchor; report the first entry whose link is broken."""
+        anchor_seq, prev = self.anchor()
+        expected, checked, last_purge = anchor_seq + 1, 0, None
+        for entry in self.entries():
+            problem = _link_problem(entry, expected, prev)
+            if problem:
+                return VerifyResult(False, checked, entry.seq, problem)
+            if entry.kind == Kind.ADMIN.value and entry.action == "purge":
+                last_purge = entry
+            prev, expected, checked = entry.hash or "", expected + 1, checked + 1
+        if anchor_seq and not _anchor_recorded(last_purge, anchor_seq, self.anchor()[1]):
+            return VerifyResult(False, checked, anchor_seq, "anchor not recorded by a purge entry")
+        return VerifyResult(True, checked)
+
+    def purge(self, now: datetime, retention_days: int) -> int:
+        """Delete the chain prefix older than ``retention_days`` before ``now``; return count."""
+        cutoff = to_ts(now - timedelta(days=retention_days))
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = self._purge_locked(now, cutoff)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return deleted
+
+    def _purge_locked(self, now: datetime, cutoff: int) -> int:
+        first_young = self.conn.execute("SELECT MIN(seq) FROM entries WHERE ts >= ?", (cutoff,))
+        young = first_young.fetchone()[0]
+        head_seq, _ = self._head()
+        end = int(young) if young is not None else head_seq + 1
+        last = self.conn.execute(
+            "SELECT seq, hash FROM entries WHERE seq < ? ORDER BY seq DESC LIMIT 1", (end,)
+        )
+        row = last.fetchone()
+        if row is None:
+            return 0
+        deleted = self.conn.execute("DELETE FROM entries WHERE seq < ?", (end,)).rowcount
+        anchor_seq, anchor_hash = int(row[0]), str(row[1])
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [("anchor_seq", str(anchor_seq)), ("anchor_hash", anchor_hash)],
+        )
+        detail = {
+            "anchor_seq": anchor_seq,
+            "anchor_hash": anchor_hash,
+            "deleted": deleted,
+            "cutoff_ts": cutoff,
+        }
+        self._append_locked([admin_entry("purge", now, detail=detail)])
+        return int(deleted)
+
+
+def _link_problem(entry: Entry, expected_seq: int, prev: str) -> str:
+    if entry.seq != expected_seq:
+        return f"expected entry {expected_seq}, found {entry.seq} (entries missing)"
+    if entry.prev_hash != prev:
+        return "prev_hash does not match the previous entry"
+    if entry.chained(expected_seq, prev).hash != entry.hash:
+        return "entry content does not match its hash"
+    return ""
+
+
+def _anchor_recorded(purge: Entry | None, anchor_seq: int, anchor_hash: str) -> bool:
+    if purge is None or purge.detail is None:
+        return False
+    detail = json.loads(purge.detail)
+    return bool(detail.get("anchor_seq") == anchor_seq and detail.get("anchor_hash") == anchor_hash)
