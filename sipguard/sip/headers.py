@@ -1,0 +1,254 @@
+"""Header fields of a SIP message: an ordered multimap (RFC 3261 section 7.3).
+
+Invariants:
+- fields keep their order and their raw names, so a message can be written back as received;
+- lookups are case-insensitive and treat a compact form (section 7.3.3 and the extension
+  RFCs) as the same header as its long name;
+- ``get_all`` splits comma-separated values only for headers whose grammar is a
+  comma list (``#element``), and never inside quotes or angle brackets;
+- mutation clears the cache of parsed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: Compact form -> canonical (lower-case long) name.
+COMPACT: dict[str, str] = {
+    "a": "accept-contact",  # RFC 3841
+    "b": "referred-by",  # RFC 3892
+    "c": "content-type",
+    "d": "request-disposition",  # RFC 3841
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",  # RFC 3841
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",  # RFC 4474
+    "o": "event",  # RFC 6665
+    "r": "refer-to",  # RFC 3515
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",  # RFC 6665
+    "v": "via",
+    "x": "session-expires",  # RFC 4028
+    "y": "identity",  # RFC 4474
+}
+
+#: Headers whose grammar is a comma-separated list, so one field may hold many values.
+LIST_HEADERS: frozenset[str] = frozenset(
+    {
+        "accept",
+        "accept-contact",
+        "accept-encoding",
+        "accept-language",
+        "alert-info",
+        "allow",
+        "allow-events",
+        "call-info",
+        "contact",
+        "content-encoding",
+        "content-language",
+        "error-info",
+        "in-reply-to",
+        "p-asserted-identity",
+        "p-preferred-identity",
+        "path",
+        "proxy-require",
+        "record-route",
+        "reject-contact",
+        "reason",
+        "require",
+        "route",
+        "security-client",
+        "security-server",
+        "security-verify",
+        "service-route",
+        "supported",
+        "unsupported",
+        "via",
+        "warning",
+    }
+)
+
+
+def canonical(name: str) -> str:
+    """Return the lookup key of a header name: lower case, compact forms expanded."""
+    key = name.strip().lower()
+    return COMPACT.get(key, key)
+
+
+def split_commas(value: str) -> list[str]:
+    """Split a header value at top-level commas, respecting quotes and ``<...>``.
+
+    Empty elements are kept (as ``""``) so validators can see stray commas.
+    """
+    if "," not in value:
+        return [value.strip()]
+    out: list[str] = []
+    start = 0
+    quoted = False
+    angle = False
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle = True
+        elif ch == ">":
+            angle = False
+        elif ch == "," and not angle:
+            out.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip())
+    return out
+
+
+class Headers:
+    """Ordered multimap of header fields; see the module docstring for the rules.
+
+    Two ``Headers`` are equal when they hold the same fields in the same order, ignoring
+    ``Content-Length``: it describes framing and :func:`sipguard.sip.serialise` always
+    rewrites it from the body.
+    """
+
+    __slots__ = ("_cache", "_fields", "_index")
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] = {}
+        self._cache: dict[str, object] = {}
+        for name, value in fields:
+            self.add(name, value)
+
+    @classmethod
+    def from_fields(cls, fields: list[tuple[str, str]]) -> Headers:
+        """Build from parsed ``(name, value)`` pairs, taking ownership of the list (fast path)."""
+        self = cls.__new__(cls)
+        index: dict[str, list[str]] = {}
+        for name, value in fields:
+            key = name.lower()
+            if len(key) == 1:
+                key = COMPACT.get(key, key)
+            values = index.get(key)
+            if values is None:
+                index[key] = [value]
+            else:
+                values.append(value)
+        self._fields = fields
+        self._index = index
+        self._cache = {}
+        return self
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field, keeping ``name`` as written."""
+        self._fields.append((name, value))
+        key = name.lower()
+        if len(key) == 1:
+            key = COMPACT.get(key, key)
+        values = self._index.get(key)
+        if values is None:
+            self._index[key] = [value]
+        else:
+            values.append(value)
+        if self._cache:
+            self._cache.clear()
+
+    def get(self, name: str) -> str | None:
+        """Return the value of the first field called ``name``, or None."""
+        values = self._index.get(canonical(name))
+        return values[0] if values else None
+
+    def get_fields(self, name: str) -> list[str]:
+        """Return the raw value of every field called ``name``, unsplit."""
+        return list(self._index.get(canonical(name), ()))
+
+    def get_all(self, name: str) -> list[str]:
+        """Return every value of ``name``; comma lists are split where the grammar allows."""
+        key = canonical(name)
+        values = self._index.get(key, [])
+        if key not in LIST_HEADERS:
+            return list(values)
+        out: list[str] = []
+        for value in values:
+            out.extend(split_commas(value))
+        return out
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called ``name`` by one field, at the first one's position."""
+        key = canonical(name)
+        kept: list[tuple[str, str]] = []
+        placed = False
+        for raw, old in self._fields:
+            if canonical(raw) != key:
+                kept.append((raw, old))
+            elif not placed:
+                kept.append((name, value))
+                placed = True
+        if not placed:
+            kept.append((name, value))
+        self._rebuild(kept)
+
+    def remove(self, name: str) -> None:
+        """Delete every field called ``name`` (no error when there is none)."""
+        key = canonical(name)
+        self._rebuild([(raw, v) for raw, v in self._fields if canonical(raw) != key])
+
+    def items(self) -> list[tuple[str, str]]:
+        """Return the fields in order as ``(raw name, value)`` pairs."""
+        return list(self._fields)
+
+    def cached(self, key: str, build: Callable[[], T]) -> T:
+        """Return ``build()``, memoised under ``key`` until the next mutation."""
+        try:
+            return self._cache[key]  # type: ignore[return-value]
+        except KeyError:
+            value = build()
+            self._cache[key] = value
+            return value
+
+    def copy(self) -> Headers:
+        """Return an independent copy."""
+        return Headers(self._fields)
+
+    def _rebuild(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = []
+        self._index = {}
+        self._cache.clear()
+        for raw, value in fields:
+            self.add(raw, value)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and canonical(name) in self._index
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._framed() == other._framed()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _framed(self) -> list[tuple[str, str]]:
+        return [(n, v) for n, v in self._fields if canonical(n) != "content-length"]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"

@@ -1,0 +1,151 @@
+"""SIP requests and responses (RFC 3261 section 7).
+
+Invariants:
+- messages are frozen values; their ``Headers`` hold the raw fields in wire order;
+- structured headers (Via, From, To, CSeq, ...) are parsed lazily on first access and
+  memoised in the ``Headers`` cache, so the hot path pays only for what it reads;
+- an accessor that meets a missing or malformed mandatory header raises ``SipParseError``
+  with status 400; optional headers give None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sipguard.errors import SipParseError
+from sipguard.sip.address import Address, parse_address
+from sipguard.sip.headers import Headers
+from sipguard.sip.uri import Uri, parse_uri
+from sipguard.sip.via import Via, parse_via
+
+CSEQ_MAX = 2**32 - 1  # RFC 3261 section 20.16: a 32-bit unsigned integer
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    """The CSeq header: sequence number and method (RFC 3261 section 20.16)."""
+
+    seq: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+def parse_cseq(text: str) -> CSeq:
+    """Parse ``"<digits> <method>"``; the number must fit in 32 bits."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
+        raise SipParseError(f"bad CSeq {text!r}")
+    seq = int(parts[0])
+    if seq > CSEQ_MAX:
+        raise SipParseError(f"CSeq number out of range: {parts[0]}")
+    return CSeq(seq, parts[1])
+
+
+def _one(headers: Headers, name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        raise SipParseError(f"missing {name} header")
+    return value
+
+
+class _Common:
+    """Accessors shared by requests and responses (mixin; needs ``headers``)."""
+
+    __slots__ = ()
+    headers: Headers
+    body: bytes
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID value, stripped."""
+        return _one(self.headers, "call-id").strip()
+
+    @property
+    def cseq(self) -> CSeq:
+        """The parsed CSeq header."""
+        h = self.headers
+        return h.cached("cseq", lambda: parse_cseq(_one(h, "cseq")))
+
+    @property
+    def vias(self) -> list[Via]:
+        """Every Via value, top first."""
+        h = self.headers
+        return h.cached("via", lambda: [parse_via(v) for v in h.get_all("via")])
+
+    @property
+    def top_via(self) -> Via:
+        """The topmost Via value."""
+        h = self.headers
+        value = _one(h, "via")
+        return h.cached("top_via", lambda: parse_via(value.split(",", 1)[0]))
+
+    @property
+    def from_(self) -> Address:
+        """The parsed From header."""
+        h = self.headers
+        return h.cached("from", lambda: parse_address(_one(h, "from")))
+
+    @property
+    def to(self) -> Address:
+        """The parsed To header."""
+        h = self.headers
+        return h.cached("to", lambda: parse_address(_one(h, "to")))
+
+    @property
+    def max_forwards(self) -> int | None:
+        """The Max-Forwards value, or None when absent."""
+        value = self.headers.get("max-forwards")
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit() or not value.isascii():
+            raise SipParseError(f"bad Max-Forwards {value!r}")
+        return int(value)
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared Content-Length, or None when absent."""
+        value = self.headers.get("content-length")
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit() or not value.isascii():
+            raise SipParseError(f"bad Content-Length {value!r}")
+        return int(value)
+
+    def addresses(self, name: str) -> list[Address]:
+        """Parse every value of an address-list header (Contact, Route, PAI, ...)."""
+        h = self.headers
+        return h.cached("addr:" + name.lower(), lambda: [parse_address(v) for v in h.get_all(name)])
+
+
+@dataclass(frozen=True, slots=True)
+class Request(_Common):
+    """A SIP request; ``uri`` is the Request-URI as written."""
+
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = "SIP/2.0"
+
+    @property
+    def request_uri(self) -> Uri:
+        """The parsed Request-URI."""
+        return self.headers.cached("ruri", lambda: parse_uri(self.uri))
+
+
+@dataclass(frozen=True, slots=True)
+class Response(_Common):
+    """A SIP response."""
+
+    status: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = "SIP/2.0"
+
+
+Message = Request | Response

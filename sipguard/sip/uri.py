@@ -1,0 +1,218 @@
+"""URIs: sip/sips (RFC 3261 sections 19.1 and 25), tel (RFC 3966) and any other scheme.
+
+Invariants:
+- parsed fields hold decoded text: ``%HH`` escapes in the user, password, parameters and
+  headers of a SIP URI and in a tel number are decoded (RFC 3261 section 19.1.2, RFC 4475
+  section 3.1.1.3), so ``%00`` stays a distinct character and never truncates;
+- ``str(uri)`` re-escapes whatever the grammar does not allow unescaped, so
+  ``parse_uri(str(u)) == u``;
+- the scheme is compared and stored in lower case; bad syntax raises ``SipParseError``.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from sipguard.errors import SipParseError
+
+Params = tuple[tuple[str, str | None], ...]
+
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-_.!~*'()")
+_USER_OK = _UNRESERVED | frozenset("&=+$,;?/")
+_PASS_OK = _UNRESERVED | frozenset("&=+$,")
+_PARAM_OK = _UNRESERVED | frozenset("[]/:&+$")
+_HNV_OK = _UNRESERVED | frozenset("[]/?:+$")
+_HOST_OK = frozenset(string.ascii_letters + string.digits + "-.")
+_SCHEME_OK = frozenset(string.ascii_letters + string.digits + "+-.")
+_HEX = frozenset(string.hexdigits)
+_TEL_OK = _UNRESERVED | frozenset("[]/:&+$%;=#")
+_OPAQUE_BAD = frozenset(' \t\r\n<>"')
+
+
+def unescape(text: str) -> str:
+    """Decode ``%HH`` escapes (as Latin-1 octets re-read as UTF-8 when possible)."""
+    if "%" not in text:
+        return text
+    raw = bytearray()
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "%":
+            pair = text[i + 1 : i + 3]
+            if len(pair) != 2 or not set(pair) <= _HEX:
+                raise SipParseError(f"bad %-escape in {text!r}")
+            raw.append(int(pair, 16))
+            i += 3
+        else:
+            raw.extend(ch.encode("utf-8"))
+            i += 1
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def escape(text: str, allowed: frozenset[str]) -> str:
+    """Percent-encode every character of ``text`` outside ``allowed``."""
+    if all(ch in allowed for ch in text):
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch in allowed:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def _param_str(params: Params, allowed: frozenset[str]) -> str:
+    parts = []
+    for name, value in params:
+        enc = escape(name, allowed)
+        parts.append(enc if value is None else f"{enc}={escape(value, allowed)}")
+    return "".join(";" + p for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SipUri:
+    """A sip: or sips: URI with decoded user, password, parameters and headers."""
+
+    scheme: str
+    user: str | None
+    password: str | None
+    host: str
+    port: int | None = None
+    params: Params = ()
+    headers: Params = ()
+
+    def param(self, name: str) -> str | None:
+        """Return the value of URI parameter ``name`` (case-insensitive), or None."""
+        low = name.lower()
+        return next((v or "" for n, v in self.params if n.lower() == low), None)
+
+    def __str__(self) -> str:
+        out = [self.scheme, ":"]
+        if self.user is not None:
+            out.append(escape(self.user, _USER_OK))
+            if self.password is not None:
+                out.append(":" + escape(self.password, _PASS_OK))
+            out.append("@")
+        out.append(self.host)
+        if self.port is not None:
+            out.append(f":{self.port}")
+        out.append(_param_str(self.params, _PARAM_OK))
+        if self.headers:
+            out.append("?" + _param_str(self.headers, _HNV_OK)[1:].replace(";", "&"))
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class TelUri:
+    """A tel: URI (RFC 3966): the number as written, decoded, and its parameters."""
+
+    number: str
+    params: Params = ()
+
+    def __str__(self) -> str:
+        return "tel:" + escape(self.number, _PARAM_OK) + _param_str(self.params, _PARAM_OK)
+
+
+@dataclass(frozen=True, slots=True)
+class AbsoluteUri:
+    """A URI of any other scheme, kept opaque."""
+
+    scheme: str
+    rest: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.rest}"
+
+
+Uri = SipUri | TelUri | AbsoluteUri
+
+
+def parse_uri(text: str) -> Uri:
+    """Parse a URI; raise ``SipParseError`` (400) when it is not well formed."""
+    scheme, colon, rest = text.partition(":")
+    if not colon or not scheme or not scheme[0].isalpha() or not set(scheme) <= _SCHEME_OK:
+        raise SipParseError(f"not a URI: {text!r}")
+    scheme = scheme.lower()
+    if scheme in ("sip", "sips"):
+        return _parse_sip(scheme, rest)
+    if scheme == "tel":
+        return _parse_tel(rest)
+    if not rest or any(ch in _OPAQUE_BAD for ch in rest):
+        raise SipParseError(f"bad {scheme} URI: {text!r}")
+    return AbsoluteUri(scheme, rest)
+
+
+def split_params(text: str, what: str = "parameter") -> Params:
+    """Split ``a=1;b;c=2`` into pairs; names must be non-empty, values are decoded."""
+    out: list[tuple[str, str | None]] = []
+    for item in text.split(";"):
+        name, eq, value = item.partition("=")
+        if not name or (eq and not value):
+            raise SipParseError(f"empty {what} in {text!r}")
+        out.append((unescape(name), unescape(value) if eq else None))
+    return tuple(out)
+
+
+def _parse_sip(scheme: str, rest: str) -> SipUri:
+    user: str | None = None
+    password: str | None = None
+    at = rest.find("@")
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at + 1 :]
+        u, colon, pw = userinfo.partition(":")
+        if not u or any(ch not in _USER_OK and ch != "%" for ch in u):
+            raise SipParseError(f"bad user part {userinfo!r}")
+        if colon and any(ch not in _PASS_OK and ch != "%" for ch in pw):
+            raise SipParseError(f"bad password in {userinfo!r}")
+        user, password = unescape(u), unescape(pw) if colon else None
+    rest, q, hdrs = rest.partition("?")
+    hostport, semi, params = rest.partition(";")
+    host, port = parse_hostport(hostport)
+    for part, ok in ((params, _PARAM_OK), (hdrs, _HNV_OK | frozenset("&="))):
+        if any(ch not in ok and ch not in "%;=" for ch in part):
+            raise SipParseError(f"bad character in URI parameters {part!r}")
+    return SipUri(
+        scheme,
+        user,
+        password,
+        host,
+        port,
+        split_params(params) if semi else (),
+        split_params(hdrs.replace("&", ";"), "URI header") if q else (),
+    )
+
+
+def parse_hostport(text: str) -> tuple[str, int | None]:
+    """Split ``host[:port]`` (IPv6 references in brackets); validate both parts."""
+    if text.startswith("["):
+        end = text.find("]")
+        host, after = text[: end + 1], text[end + 1 :]
+        inner = host[1:-1]
+        if end < 0 or not inner or not set(inner.lower()) <= set("0123456789abcdef:."):
+            raise SipParseError(f"bad IPv6 reference {text!r}")
+        if after and not after.startswith(":"):
+            raise SipParseError(f"bad host {text!r}")
+        port_text = after[1:] if after else None
+    else:
+        host, colon, port_text_ = text.partition(":")
+        port_text = port_text_ if colon else None
+        if not host or not set(host) <= _HOST_OK:
+            raise SipParseError(f"bad host {text!r}")
+    if port_text is None:
+        return host, None
+    if not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535:
+        raise SipParseError(f"bad port in {text!r}")
+    return host, int(port_text)
+
+
+def _parse_tel(rest: str) -> TelUri:
+    number, semi, params = rest.partition(";")
+    if not number or any(ch not in _TEL_OK for ch in number):
+        raise SipParseError(f"bad tel number {rest!r}")
+    return TelUri(unescape(number), split_params(params) if semi else ())

@@ -1,0 +1,68 @@
+"""The Via header (RFC 3261 sections 18.2.2, 20.42 and 25.1).
+
+Invariants:
+- ``SIP / 2.0 / UDP`` with any linear white space around the slashes is accepted
+  (RFC 4475 section 3.1.1.1); the transport is stored in upper case;
+- ``sent-by`` is ``host[:port]``; an IPv6 host keeps its brackets;
+- parameters are generic-params; ``branch``, ``received`` and ``rport`` have accessors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sipguard.errors import SipParseError
+from sipguard.sip.address import param, params_str, split_header_params
+from sipguard.sip.uri import Params, parse_hostport
+
+_TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
+_SENT = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*/\s*({_TOKEN})\s+(\S.*?)\s*\Z", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One Via value: transport, sent-by host and port, parameters."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        """The ``branch`` parameter, or None."""
+        return param(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        """The ``received`` parameter (RFC 3261 section 18.2.1), or None."""
+        return param(self.params, "received")
+
+    @property
+    def rport(self) -> int | None:
+        """The ``rport`` value (RFC 3581); None when absent or present without a value."""
+        value = param(self.params, "rport")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def has_rport(self) -> bool:
+        """True when the ``rport`` parameter is present, with or without a value."""
+        return param(self.params, "rport") is not None
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.protocol}/{self.transport} {self.host}{port}{params_str(self.params)}"
+
+
+def parse_via(text: str) -> Via:
+    """Parse one Via value (already split at top-level commas)."""
+    head, semi, tail = text.partition(";")
+    m = _SENT.match(head)
+    if m is None:
+        raise SipParseError(f"bad Via {text!r}")
+    name, version, transport, sent_by = m.groups()
+    host, port = parse_hostport(re.sub(r"\s+", "", sent_by))
+    params = split_header_params(";" + tail) if semi else ()
+    return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")

@@ -1,0 +1,146 @@
+"""Bytes <-> messages for one datagram (RFC 3261 sections 7, 7.3.1, 7.5 and 18.3).
+
+Invariants:
+- the head is decoded once as UTF-8 with ``surrogateescape`` so any octet round-trips;
+- leading CRLFs are skipped (section 7.5); folded lines are joined with one space;
+- header names are tokens and kept as written; values are stripped of outer white space;
+- the body is framed by Content-Length: octets past it are ignored, a Content-Length larger
+  than what is left is an error, none at all means the rest of the datagram (section 18.3);
+- every failure is a ``SipParseError``: status 400 for a request whose answer can be
+  routed, None (drop) for a response or for a request with no Via or CSeq line;
+- ``serialise`` writes a canonical form with a Content-Length equal to the body length.
+"""
+
+from __future__ import annotations
+
+from sipguard.errors import SipParseError
+from sipguard.sip.address import TOKEN_CHARS
+from sipguard.sip.headers import Headers, canonical
+from sipguard.sip.message import Message, Request, Response
+
+_CL_NAMES = frozenset(("content-length", "l"))
+
+
+def parse(data: bytes) -> Message:
+    """Parse one UDP datagram into a :class:`Request` or :class:`Response`."""
+    try:
+        return _parse(data)
+    except SipParseError as err:
+        if err.status_hint is not None and not _routable(data):
+            raise SipParseError(err.message, None) from None
+        raise
+    except (ValueError, IndexError) as err:  # defensive: never leak non-SIP errors
+        raise SipParseError(f"malformed message: {err}", 400 if _routable(data) else None) from None
+
+
+def _parse(data: bytes) -> Message:
+    start = 0
+    while data.startswith(b"\r\n", start):
+        start += 2
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        raise SipParseError("no empty line after the header")
+    head = data[start:end].decode("utf-8", "surrogateescape")
+    lines = head.split("\r\n")
+    fields = _fields(lines)
+    headers = Headers.from_fields(fields)
+    body = _body(fields, data, end + 4)
+    first = lines[0]
+    if first.startswith("SIP/"):
+        return _response(first, headers, body)
+    return _request(first, headers, body)
+
+
+def _fields(lines: list[str]) -> list[tuple[str, str]]:
+    fields: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not fields:
+                raise SipParseError("continuation line before any header")
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value} {line.strip()}".strip())
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip()
+        if not colon or not name or not set(name) <= TOKEN_CHARS:
+            raise SipParseError(f"bad header line {line[:40]!r}")
+        fields.append((name, value.strip()))
+    return fields
+
+
+def _body(fields: list[tuple[str, str]], data: bytes, offset: int) -> bytes:
+    declared = [v for n, v in fields if n.lower() in _CL_NAMES]
+    if not declared:
+        return data[offset:]
+    if len(declared) > 1:
+        raise SipParseError("more than one Content-Length")
+    text = declared[0]
+    if not text.isdigit() or not text.isascii():
+        raise SipParseError(f"bad Content-Length {text!r}")
+    length = int(text)
+    if length > len(data) - offset:
+        raise SipParseError(f"Content-Length {length} exceeds the {len(data) - offset} octets left")
+    return data[offset : offset + length]
+
+
+def _request(line: str, headers: Headers, body: bytes) -> Request:
+    parts = line.split()
+    if len(parts) != 3:
+        raise SipParseError(f"bad Request-Line {line[:60]!r}")
+    method, uri, version = parts
+    if not set(method) <= TOKEN_CHARS:
+        raise SipParseError(f"bad method {method[:30]!r}")
+    if not _is_version(version):
+        raise SipParseError(f"bad SIP-Version {version[:20]!r}")
+    return Request(method, uri, headers, body, version.upper())
+
+
+def _response(line: str, headers: Headers, body: bytes) -> Response:
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not _is_version(version) or len(code) != 3 or not code.isdigit() or not code.isascii():
+        raise SipParseError(f"bad Status-Line {line[:60]!r}", None)
+    status = int(code)
+    if not 100 <= status <= 699:
+        raise SipParseError(f"status code out of range: {status}", None)
+    return Response(status, reason.strip(), headers, body, version.upper())
+
+
+def _is_version(text: str) -> bool:
+    major, dot, minor = text[4:].partition(".")
+    return (
+        text[:4].upper() == "SIP/"
+        and bool(dot)
+        and major.isdigit()
+        and minor.isdigit()
+        and (major + minor).isascii()
+    )
+
+
+def _routable(data: bytes) -> bool:
+    """True when ``data`` is a request with a Via and a CSeq line to route an answer by."""
+    head = data.lstrip(b"\r\n").split(b"\r\n\r\n", 1)[0]
+    if head.startswith(b"SIP/"):
+        return False
+    names = {canonical(line.partition(b":")[0].decode("latin-1")) for line in head.split(b"\r\n")}
+    return "via" in names and "cseq" in names
+
+
+def serialise(msg: Message) -> bytes:
+    """Write ``msg`` in canonical wire form with a correct Content-Length."""
+    if isinstance(msg, Request):
+        lines = [f"{msg.method} {msg.uri} {msg.version}"]
+    else:
+        lines = [f"{msg.version} {msg.status} {msg.reason}".rstrip(" ")]
+    length = f"Content-Length: {len(msg.body)}"
+    for name, value in msg.headers.items():
+        if canonical(name) == "content-length":
+            if length:
+                lines.append(length)
+                length = ""
+        else:
+            lines.append(f"{name}: {value}")
+    if length:
+        lines.append(length)
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
