@@ -1,0 +1,132 @@
+"""Hot reload of the rules: SIGHUP or a changed file, validated off the loop, swapped whole.
+
+Invariants:
+- The rules file and its consents file are polled (size, mtime, inode) about once a second;
+  a change, or ``request()`` (wired to SIGHUP), schedules one reload.
+- Loading and validation run in a worker thread, so the loop keeps serving calls; the new
+  ruleset is applied with a single ``apply(ruleset)`` call on the loop (an atomic swap).
+- An invalid file keeps the old rules: every located issue is logged, the failure counted.
+- Reloads never overlap; a request during a reload runs one more reload right after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sipguard.errors import RulesError
+
+Signature = tuple[int, int, int] | None
+
+
+@dataclass(slots=True)
+class ReloadStats:
+    """How many reloads succeeded and failed."""
+
+    ok: int = 0
+    failed: int = 0
+
+
+def file_signature(path: Path | None) -> Signature:
+    """(mtime_ns, size, inode) of ``path``, or None when it is absent."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class RulesWatcher:
+    """Watches the rules and consents files and reloads them through ``load``/``apply``."""
+
+    def __init__(
+        self,
+        rules_path: Path,
+        consents_path: Path | None,
+        load: Callable[[Path], Any],
+        apply: Callable[[Any], None],
+        log: Any,
+        interval: float = 1.0,
+    ) -> None:
+        self.stats = ReloadStats()
+        self._rules_path = rules_path
+        self._consents_path = consents_path
+        self._load = load
+        self._apply = apply
+        self._log = log
+        self._interval = interval
+        self._seen = self._signatures()
+        self._busy = False
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+        self._reloads: set[asyncio.Task[bool]] = set()
+
+    def start(self) -> None:
+        """Begin polling the files on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    def stop(self) -> None:
+        """Stop polling."""
+        if self._task is not None:
+            self._task.cancel()
+        for task in list(self._reloads):
+            task.cancel()
+
+    def request(self, trigger: str = "signal") -> None:
+        """Schedule a reload (safe to call from a signal handler on the loop)."""
+        task = asyncio.get_running_loop().create_task(self.reload(trigger))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload(self, trigger: str) -> bool:
+        """Load, validate and apply the rules now; True when the new rules are in force."""
+        if self._busy:
+            self._again = True
+            return False
+        self._busy = True
+        try:
+            ok = await self._reload_once(trigger)
+            while self._again:
+                self._again = False
+                ok = await self._reload_once(trigger)
+            return ok
+        finally:
+            self._busy = False
+
+    def _signatures(self) -> tuple[Signature, Signature]:
+        return file_signature(self._rules_path), file_signature(self._consents_path)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if self._signatures() != self._seen and not self._busy:
+                await self.reload("file-change")
+
+    async def _reload_once(self, trigger: str) -> bool:
+        self._seen = self._signatures()
+        loop = asyncio.get_running_loop()
+        try:
+            ruleset = await loop.run_in_executor(None, self._load, self._rules_path)
+        except RulesError as exc:
+            self.stats.failed += 1
+            for issue in exc.issues:
+                self._log.error("rules.invalid", issue=str(issue), trigger=trigger)
+            self._log.error("rules.reload_failed", issues=len(exc.issues), kept="old rules")
+            return False
+        except (OSError, ValueError) as exc:
+            self.stats.failed += 1
+            self._log.error("rules.reload_failed", error=str(exc), kept="old rules")
+            return False
+        self._apply(ruleset)
+        self.stats.ok += 1
+        consents = getattr(ruleset, "consents_path", None)
+        self._consents_path = Path(consents) if consents is not None else None
+        self._seen = self._signatures()
+        self._log.info("rules.reloaded", trigger=trigger, rules=str(self._rules_path))
+        return True

@@ -1,0 +1,61 @@
+"""Prometheus view of the shell's counters, read at scrape time.
+
+The shell keeps plain integer counters on the hot path (no locks, no label lookups per
+datagram); this collector turns them into metric families only when scraped.
+
+Invariants:
+- Every family is named ``sipguard_serve_*`` and is a pure read of the server's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class ServeCollector(Collector):
+    """Exposes a running ``Server`` and ``RulesWatcher``."""
+
+    def __init__(self, server: Any, watcher: Any | None = None) -> None:
+        self._server = server
+        self._watcher = watcher
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the current value of every serve metric."""
+        server = self._server
+        udp = server.udp_stats
+        tcp = server.tcp_stats
+        yield _counter("udp_received", "UDP datagrams read from the sockets.", udp.received)
+        yield _counter("udp_dropped", "UDP datagrams dropped: intake queue full.", udp.dropped)
+        yield _counter("udp_sent", "UDP datagrams sent.", udp.sent)
+        yield _counter("udp_send_errors", "UDP datagrams that could not be sent.", udp.send_errors)
+        yield _counter("tcp_accepted", "TCP connections accepted.", tcp.accepted)
+        yield _counter("tcp_connected", "TCP connections opened to peers.", tcp.connected)
+        yield _counter("tcp_connect_failures", "TCP connects that failed.", tcp.connect_failures)
+        yield _counter(
+            "tcp_framing_errors", "TCP streams closed on bad framing.", tcp.framing_errors
+        )
+        yield _counter(
+            "message_errors", "Inputs the core failed on (logged, skipped).", server.errors
+        )
+        yield _counter(
+            "journal_failures", "Decisions whose journal write failed.", server.journal_failures
+        )
+        timers = GaugeMetricFamily("sipguard_serve_timers", "Timers armed.")
+        timers.add_metric([], server.timers)
+        yield timers
+        if self._watcher is not None:
+            stats = self._watcher.stats
+            yield _counter("reloads", "Rules reloads applied.", stats.ok)
+            yield _counter(
+                "reload_failures", "Rules reloads rejected (old rules kept).", stats.failed
+            )
+
+
+def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
+    family = CounterMetricFamily(f"sipguard_serve_{name}", doc)
+    family.add_metric([], value)
+    return family

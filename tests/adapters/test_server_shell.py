@@ -1,0 +1,230 @@
+"""The asyncio shell against a scripted fake core: effects, journal gating, overload, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import socket
+import threading
+from collections.abc import Hashable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from sipguard.adapters.server import RateLimiter, Server
+from sipguard.b2bua.effects import Addr, Decided, StartTimer, Transmit
+from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
+
+FACTS = CallFacts("c1", "127.0.0.1", 5000, "4008001234", "x", None, "13800138000")
+VERDICT = Verdict(
+    Reason.NO_CONSENT,
+    Direction.OUTBOUND,
+    "4008001234",
+    "13800138000",
+    "4008001234",
+    "acme",
+    "acme-sh-1",
+)
+
+
+class FakeCore:
+    """Answers PING, decides on DECIDE, arms a timer on TIMER and raises on BOOM."""
+
+    def __init__(self) -> None:
+        self.journal_ok = True
+        self.seen: list[tuple[bytes, Addr]] = []
+
+    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
+        assert wall.tzinfo is not None
+        self.seen.append((data, source))
+        if data == b"BOOM":
+            raise ValueError("scripted failure")
+        if data == b"DECIDE":
+            final = Transmit(b"FINAL", source)
+            return [Decided(FACTS, VERDICT, wall, after=(final,))]
+        if data == b"TIMER":
+            return [StartTimer(("t", source), now + 0.05)]
+        return [Transmit(b"PONG:" + data, source)]
+
+    def on_timer(self, key: Hashable, now: float, wall: datetime) -> list[Any]:
+        assert isinstance(key, tuple)
+        return [Transmit(b"FIRED", key[1])]
+
+
+class GatedJournal:
+    """A journal whose writes complete only when the test opens the gate (or fail)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.healthy = True
+        self.records: list[Any] = []
+        self.gate = threading.Event()
+        self.fail = fail
+
+    def submit(self, record: Any) -> concurrent.futures.Future[Any]:
+        self.records.append(record)
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def finish() -> None:
+            self.gate.wait(5)
+            if self.fail:
+                fut.set_exception(OSError("disk gone"))
+            else:
+                fut.set_result(record)
+
+        threading.Thread(target=finish, daemon=True).start()
+        return fut
+
+
+def client() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+async def recv(sock: socket.socket, timeout: float = 2.0) -> bytes | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            return sock.recv(65535)
+        except BlockingIOError:
+            await asyncio.sleep(0.005)
+    return None
+
+
+async def started(core: FakeCore, journal: Any = None, **kw: Any) -> tuple[Server, Any]:
+    server = Server(core, journal, structlog.get_logger(), **kw)
+    bound = await server.start([("127.0.0.1", 0)])
+    return server, bound[0]
+
+
+def test_udp_request_gets_the_cores_transmit_back() -> None:
+    """A datagram reaches the core with its source, and a Transmit goes back to that source."""
+
+    async def main() -> None:
+        core = FakeCore()
+        server, at = await started(core)
+        sock = client()
+        sock.sendto(b"PING", at)
+        assert await recv(sock) == b"PONG:PING"
+        assert core.seen[0][1] == Addr("127.0.0.1", sock.getsockname()[1], "udp")
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_final_answer_waits_for_the_journal() -> None:
+    """Decided.after runs only once the journal write is durable."""
+
+    async def main() -> None:
+        journal = GatedJournal()
+        server, at = await started(FakeCore(), journal)
+        sock = client()
+        sock.sendto(b"DECIDE", at)
+        assert await recv(sock, 0.3) is None
+        assert len(journal.records) == 1
+        journal.gate.set()
+        assert await recv(sock) == b"FINAL"
+        assert server.decisions == {"NO_CONSENT": 1}
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_failed_journal_write_withholds_answer_and_tells_core() -> None:
+    """A failed journal write sets journal_ok False and sends no final answer."""
+
+    async def main() -> None:
+        journal = GatedJournal(fail=True)
+        journal.gate.set()
+        core = FakeCore()
+        server, at = await started(core, journal)
+        sock = client()
+        sock.sendto(b"DECIDE", at)
+        assert await recv(sock, 0.3) is None
+        assert core.journal_ok is False
+        assert server.journal_failures == 1
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_unhealthy_journal_is_reported_to_core() -> None:
+    """check_journal mirrors the writer's health into the core, both ways."""
+
+    async def main() -> None:
+        journal = GatedJournal()
+        core = FakeCore()
+        server, _ = await started(core, journal)
+        journal.healthy = False
+        server.check_journal()
+        assert core.journal_ok is False
+        journal.healthy = True
+        server.check_journal()
+        assert core.journal_ok is True
+        await server.close()
+
+    asyncio.run(main())
+
+
+def test_timer_effect_fires_into_core() -> None:
+    """A StartTimer effect comes back as on_timer at its deadline."""
+
+    async def main() -> None:
+        server, at = await started(FakeCore())
+        sock = client()
+        sock.sendto(b"TIMER", at)
+        assert await recv(sock) == b"FIRED"
+        assert server.timers == 0
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_core_exception_is_counted_and_server_goes_on() -> None:
+    """A message the core fails on is counted; the next message is still served."""
+
+    async def main() -> None:
+        server, at = await started(FakeCore())
+        sock = client()
+        sock.sendto(b"BOOM", at)
+        sock.sendto(b"PING", at)
+        assert await recv(sock) == b"PONG:PING"
+        assert server.errors == 1
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_overload_drops_and_counts_beyond_queue_bound() -> None:
+    """With the loop busy, datagrams beyond the intake bound are dropped and counted."""
+
+    async def main() -> None:
+        server, at = await started(FakeCore(), queue_limit=10)
+        sock = client()
+        for i in range(200):
+            sock.sendto(b"X%d" % i, at)
+        await asyncio.sleep(0.2)
+        stats = server.udp_stats
+        assert stats.received == 200
+        assert stats.dropped > 0
+        assert stats.sent == stats.received - stats.dropped
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_rate_limiter_allows_a_burst_per_period() -> None:
+    """The garbage-log limiter passes `burst` events per period and counts the rest."""
+    limiter = RateLimiter(burst=2, period=10.0)
+    assert [limiter.allow(0.0) for _ in range(4)] == [True, True, False, False]
+    assert limiter.suppressed == 2
+    assert limiter.allow(10.0) is True
