@@ -1,0 +1,184 @@
+"""Consent records for outbound return visits: fast CSV loading into a compact index.
+
+Invariants:
+- A row is valid for a call at epoch ``t`` when ``granted_at <= t < expires_at`` (rules
+  spec section 1); timestamps are ISO 8601 and a missing offset means the rules' zone.
+- Rows are stored column-wise: a dict from ``"number|callee"`` (both NSNs) to a row index,
+  two ``array('d')`` of epoch seconds and a list of credentials.  No object per row.
+- Loading collects every bad row as an ``Issue`` located ``FILE:LINE:COL`` (1-based); the
+  column is the character offset of the field in its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from array import array
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
+
+from sipguard.errors import Issue, RulesError
+from sipguard.policy.numbers import normalise
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+COLUMNS = ("callee", "number", "credential", "granted_at", "expires_at")
+
+
+class ConsentIndex:
+    """Every consent row, keyed by (filed number, callee) NSN pair."""
+
+    __slots__ = ("_credentials", "_expires", "_first", "_granted", "_more")
+
+    def __init__(self) -> None:
+        self._first: dict[str, int] = {}
+        self._more: dict[str, list[int]] = {}
+        self._granted = array("d")
+        self._expires = array("d")
+        self._credentials: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._credentials)
+
+    def add(
+        self, number: str, callee: str, credential: str, granted: float, expires: float
+    ) -> None:
+        """Append one row (both numbers as NSNs, times as epoch seconds)."""
+        row = len(self._credentials)
+        self._granted.append(granted)
+        self._expires.append(expires)
+        self._credentials.append(credential)
+        key = f"{number}|{callee}"
+        first = self._first.setdefault(key, row)
+        if first != row:
+            self._more.setdefault(key, []).append(row)
+
+    def find(self, number_nsn: str, callee_nsn: str, t_epoch: float) -> str | None:
+        """The credential of a row valid for ``number -> callee`` at ``t_epoch``, or None."""
+        key = f"{number_nsn}|{callee_nsn}"
+        row = self._first.get(key)
+        if row is None:
+            return None
+        if self._granted[row] <= t_epoch < self._expires[row]:
+            return self._credentials[row]
+        for other in self._more.get(key, ()):
+            if self._granted[other] <= t_epoch < self._expires[other]:
+                return self._credentials[other]
+        return None
+
+
+def _epoch(text: str, zone: tzinfo) -> float:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()
+
+
+def _columns(header: list[str], display: str) -> tuple[list[int] | None, list[Issue]]:
+    names = [h.strip().lower() for h in header]
+    if sorted(names) != sorted(COLUMNS):
+        wanted = ",".join(COLUMNS)
+        return None, [Issue(display, 1, 1, f"bad header {','.join(header)!r}: expected {wanted}")]
+    return [names.index(c) for c in COLUMNS], []
+
+
+def _col(fields: list[str], index: int) -> int:
+    return 1 + sum(len(f) + 1 for f in fields[:index])
+
+
+def load_consents(
+    path: str | os.PathLike[str],
+    country_code: str,
+    national_prefix: str,
+    zone: tzinfo,
+    display: str | None = None,
+) -> ConsentIndex:
+    """Load a consents CSV; raise ``RulesError`` listing every bad row.
+
+    ``display`` is the file name used in issues (defaults to ``str(path)``).
+    """
+    index, issues = read_consents(path, country_code, national_prefix, zone, display)
+    if issues:
+        raise RulesError(issues)
+    return index
+
+
+def read_consents(
+    path: str | os.PathLike[str],
+    country_code: str,
+    national_prefix: str,
+    zone: tzinfo,
+    display: str | None = None,
+) -> tuple[ConsentIndex, list[Issue]]:
+    """Load a consents CSV, returning the index of good rows and an issue per bad row."""
+    name = str(path) if display is None else display
+    index = ConsentIndex()
+    try:
+        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        return index, [Issue(name, 1, 1, f"cannot read consents file: {exc.strerror}")]
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return index, [Issue(name, 1, 1, "empty consents file: expected a header row")]
+        order, issues = _columns(header, name)
+        if order is None:
+            return index, issues
+        try:
+            _read_rows(reader, order, index, issues, name, (country_code, national_prefix, zone))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            issues.append(Issue(name, reader.line_num + 1, 1, f"unreadable CSV: {exc}"))
+    return index, issues
+
+
+def _read_rows(
+    reader: Reader,
+    order: list[int],
+    index: ConsentIndex,
+    issues: list[Issue],
+    name: str,
+    ctx: tuple[str, str, tzinfo],
+) -> None:
+    cc, prefix, zone = ctx
+    ci, ni, ki, gi, ei = order
+    rows = reader
+    add = index.add
+    for fields in rows:
+        if len(fields) != 5:
+            if fields:
+                line = rows.line_num
+                issues.append(Issue(name, line, 1, f"expected 5 fields, found {len(fields)}"))
+            continue
+        callee = normalise(fields[ci], cc, prefix)
+        number = normalise(fields[ni], cc, prefix)
+        try:
+            granted = _epoch(fields[gi], zone)
+            expires = _epoch(fields[ei], zone)
+        except ValueError:
+            granted = expires = float("nan")
+        if callee is None or number is None or not granted < expires or not fields[ki]:
+            issues.append(_row_issue(fields, order, name, rows.line_num, ctx))
+            continue
+        add(number, callee, fields[ki], granted, expires)
+
+
+def _row_issue(
+    fields: list[str], order: list[int], name: str, line: int, ctx: tuple[str, str, tzinfo]
+) -> Issue:
+    """Explain the first problem of a row already known to be bad."""
+    cc, prefix, zone = ctx
+    ci, ni, ki, gi, ei = order
+    for i, label in ((ci, "callee"), (ni, "number")):
+        if normalise(fields[i], cc, prefix) is None:
+            return Issue(name, line, _col(fields, i), f"{label} {fields[i]!r} is not a number")
+    if not fields[ki]:
+        return Issue(name, line, _col(fields, ki), "empty credential")
+    for i, label in ((gi, "granted_at"), (ei, "expires_at")):
+        try:
+            _epoch(fields[i], zone)
+        except ValueError:
+            text = f"bad {label} {fields[i]!r}: expected an ISO 8601 timestamp"
+            return Issue(name, line, _col(fields, i), text)
+    return Issue(name, line, _col(fields, ei), "expires_at must be later than granted_at")

@@ -1,0 +1,202 @@
+"""Pydantic v2 models of rules.yaml, schema version 1 (rules spec section 1).
+
+Invariants:
+- Every model forbids unknown keys and is frozen; field validators check one value in
+  isolation (time range, zone, duration, CIDR, URI).  Checks that relate two places of
+  the file (references, duplicates, overlaps) live in ``load.py`` so that each is located.
+- Validation messages are short, lower-case and name the offending value; ``load.py``
+  prefixes them with ``FILE:LINE:COL``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_DURATION = re.compile(r"^(?:\d+[smhd])+$")
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[^:\[\]]+)):(?P<port>\d{1,5})$")
+
+
+def parse_time_range(text: str) -> tuple[int, int]:
+    """Parse ``HH:MM-HH:MM`` into minute offsets ``(start, end)``; raise ValueError if bad."""
+    match = _RANGE.match(text)
+    if match is None:
+        raise ValueError(f"bad time range {text!r}: expected HH:MM-HH:MM")
+    sh, sm, eh, em = (int(g) for g in match.groups())
+    if sh > 23 or sm > 59 or em > 59 or eh > 24 or (eh == 24 and em != 0):
+        raise ValueError(f"bad time range {text!r}: no such time of day")
+    start, end = sh * 60 + sm, eh * 60 + em
+    if start == end % 1440:
+        raise ValueError(f"bad time range {text!r}: start equals end")
+    return start, end
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration such as ``90s``, ``15m``, ``1h`` or ``1h30m``; raise ValueError if bad."""
+    if not _DURATION.match(text):
+        raise ValueError(f"bad duration {text!r}: expected e.g. 30s, 15m, 1h, 1d or 1h30m")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    if seconds <= 0:
+        raise ValueError(f"bad duration {text!r}: must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def _check_zone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {text!r}") from exc
+    return text
+
+
+def _check_peer(text: str) -> str:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"bad peer {text!r}: expected an IPv4/IPv6 address or CIDR") from exc
+    return text
+
+
+def _check_sip_uri(text: str) -> str:
+    lowered = text.lower()
+    if not (lowered.startswith("sip:") or lowered.startswith("sips:")) or len(text) < 6:
+        raise ValueError(f"bad deliver_to {text!r}: expected a sip: or sips: URI")
+    return text
+
+
+def _check_listen(text: str) -> str:
+    match = _LISTEN.match(text)
+    port = int(match.group("port")) if match else 0
+    if match is None or not 0 < port < 65536:
+        raise ValueError(f"bad listen address {text!r}: expected HOST:PORT or [V6]:PORT")
+    if match.group("v6"):
+        try:
+            ipaddress.IPv6Address(match.group("v6"))
+        except ValueError as exc:
+            raise ValueError(f"bad listen address {text!r}: bad IPv6 address") from exc
+    return text
+
+
+def _check_digits(text: str) -> str:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{text!r} is not all digits")
+    return text
+
+
+Peer = Annotated[str, AfterValidator(_check_peer)]
+SipUri = Annotated[str, AfterValidator(_check_sip_uri)]
+Digits = Annotated[str, AfterValidator(_check_digits)]
+NationalPrefix = Annotated[str, Field(pattern=r"^[0-9]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class Operator(_Strict):
+    """A call-center business operator (licensee)."""
+
+    name: str
+    licence: str
+    licence_expires: date
+    harassment_pledge: bool
+    outbound_commitment: bool = False
+
+
+class Trunk(_Strict):
+    """A call-center trunk at this edge."""
+
+    operator: str
+    peers: list[Peer] = Field(min_length=1)
+    deliver_to: SipUri
+
+
+class Network(_Strict):
+    """The carrier side: core network or PSTN gateway."""
+
+    peers: list[Peer] = Field(min_length=1)
+    deliver_to: SipUri
+
+
+class Number(_Strict):
+    """An access number as filed in the code-number registry."""
+
+    number: str
+    operator: str
+    trunk: str
+    inbound: bool = True
+    outbound: bool = False
+    usage: str | None = None
+
+
+class Outbound(_Strict):
+    """Rules for calls the call centers place."""
+
+    require_consent: bool = True
+    quiet_hours: list[str] = Field(default_factory=list)
+    max_calls_per_callee_per_day: int | None = Field(default=None, ge=1)
+    suspend_after_violations: int | None = Field(default=None, ge=1)
+    violation_window: str = "1h"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_time_range(text)
+        return value
+
+    @field_validator("violation_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Consents(_Strict):
+    """Where the consent records are."""
+
+    file: str
+
+
+class Journal(_Strict):
+    """Where decisions are journaled, and for how long."""
+
+    path: str
+    retention_days: int = 30
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value < 30:
+            raise ValueError(f"retention_days must be >= 30 (got {value})")
+        return value
+
+
+class Rules(_Strict):
+    """The root of rules.yaml, schema version 1."""
+
+    version: Literal[1]
+    country_code: Digits
+    national_prefix: NationalPrefix = "0"
+    timezone: str
+    operators: dict[str, Operator] = Field(default_factory=dict)
+    trunks: dict[str, Trunk] = Field(default_factory=dict)
+    network: Network
+    numbers: list[Number] = Field(default_factory=list)
+    outbound: Outbound = Field(default_factory=Outbound)
+    consents: Consents | None = None
+    journal: Journal | None = None
+    listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)

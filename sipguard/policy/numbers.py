@@ -1,0 +1,109 @@
+"""Number normalisation and the index of filed access numbers (rules spec section 2).
+
+Invariants:
+- Every number, filed or presented, is compared as its national significant number (NSN):
+  an ASCII digit string with the separators, ``+cc``/``00cc`` or one national prefix removed.
+- ``normalise`` returns ``None`` whenever anything but digits would remain; it never raises.
+- ``NumberIndex.lookup`` and ``NumberIndex.length_related`` cost O(len(nsn)) whatever the
+  number of filed numbers: one dict probe plus one set probe per proper prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_SEPARATORS = str.maketrans("", "", "-. ()")
+_SCHEMES = ("sip:", "sips:", "tel:")
+
+
+def _user_part(raw: str) -> str | None:
+    """Step 1: the user part of a sip/sips URI or the number of a tel URI, params dropped."""
+    lowered = raw[:5].lower()
+    for scheme in _SCHEMES:
+        if lowered.startswith(scheme):
+            rest = raw[len(scheme) :]
+            if scheme != "tel:":
+                if "@" not in rest:
+                    return None
+                rest = rest.split("@", 1)[0].split(":", 1)[0]
+            return rest.split(";", 1)[0]
+    return raw.split(";", 1)[0]
+
+
+def normalise(raw: str, country_code: str, national_prefix: str) -> str | None:
+    """Return the NSN of ``raw`` (a number, user part or URI), or None when it has none."""
+    if raw.isdigit() and raw.isascii():
+        digits = raw
+    else:
+        user = _user_part(raw)
+        if user is None:
+            return None
+        digits = user.translate(_SEPARATORS)
+        if digits.startswith("+"):
+            if not digits.startswith(country_code, 1):
+                return None
+            digits = digits[1 + len(country_code) :]
+            return digits if digits.isdigit() and digits.isascii() else None
+    if digits.startswith("00") and digits.startswith(country_code, 2):
+        digits = digits[2 + len(country_code) :]
+    elif national_prefix and digits.startswith(national_prefix):
+        digits = digits[len(national_prefix) :]
+    if digits and digits.isdigit() and digits.isascii():
+        return digits
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberEntry:
+    """One filed access number, with flags precomputed for the hot path of ``evaluate``.
+
+    ``licence_until`` is the proleptic ordinal of the last day the operator's licence is
+    valid, or -1 when the operator's ``harassment_pledge`` is false (never valid).
+    """
+
+    nsn: str
+    operator: str
+    trunk: str
+    inbound: bool
+    outbound: bool
+    usage: str | None
+    licence_until: int
+
+
+class NumberIndex:
+    """Exact and length-related lookups over the filed NSNs."""
+
+    __slots__ = ("_entries", "_prefixes")
+
+    def __init__(self, entries: Iterable[NumberEntry]) -> None:
+        self._entries: dict[str, NumberEntry] = {}
+        self._prefixes: set[str] = set()
+        for entry in entries:
+            self._entries[entry.nsn] = entry
+            nsn = entry.nsn
+            for cut in range(1, len(nsn)):
+                self._prefixes.add(nsn[:cut])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, nsn: object) -> bool:
+        return nsn in self._entries
+
+    def lookup(self, nsn: str) -> NumberEntry | None:
+        """The filed entry for ``nsn``, or None."""
+        return self._entries.get(nsn)
+
+    def length_related(self, nsn: str) -> bool:
+        """True when ``nsn`` is not filed but a filed NSN is a proper prefix of it or vice versa."""
+        entries = self._entries
+        if nsn in entries:
+            return False
+        if nsn in self._prefixes:
+            return True
+        return any(nsn[:cut] in entries for cut in range(1, len(nsn)))
+
+    def entries(self) -> list[NumberEntry]:
+        """Every filed entry, in filing order."""
+        return list(self._entries.values())

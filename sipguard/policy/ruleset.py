@@ -1,0 +1,172 @@
+"""The compiled, read-only form of a rules file that ``evaluate`` works from.
+
+Invariants:
+- Everything ``evaluate`` needs per call is precomputed here: the quiet-hours minute table,
+  per-trunk operators, the number and consent indexes, limits and the violation window.
+- ``classify_source`` (rules spec section 3) probes an exact-address dict first and then one
+  dict per CIDR prefix length, so its cost does not grow with the number of trunks.  Peers
+  never overlap (``load.py`` rejects that), so at most one owner matches.
+- IPv4-mapped IPv6 sources (``::ffff:a.b.c.d``) are classified as their IPv4 address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sipguard.policy.consents import ConsentIndex
+from sipguard.policy.facts import Direction
+from sipguard.policy.model import Rules, parse_duration, parse_time_range
+from sipguard.policy.numbers import NumberIndex
+
+Owner = tuple[Direction | None, str | None]
+_UNKNOWN: Owner = (None, None)
+_CACHE_LIMIT = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved ``deliver_to`` URI: where a call is sent next."""
+
+    uri: str
+    host: str
+    port: int
+    transport: str
+
+
+def parse_target(uri: str) -> Target:
+    """Resolve a ``sip:``/``sips:`` URI into host, port (5060/5061) and transport."""
+    scheme, _, rest = uri.partition(":")
+    secure = scheme.lower() == "sips"
+    hostport, *params = rest.split(";")
+    hostport = hostport.rsplit("@", 1)[-1]
+    transport = "tls" if secure else "udp"
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.lower() == "transport" and value:
+            transport = value.lower()
+    if hostport.startswith("["):
+        host, _, tail = hostport[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    else:
+        host, _, port_text = hostport.partition(":")
+    port = int(port_text) if port_text.isdigit() else (5061 if secure else 5060)
+    return Target(uri=uri, host=host, port=port, transport=transport)
+
+
+class SourceMap:
+    """Source address -> (direction, trunk id) for every trunk and network peer."""
+
+    __slots__ = ("_by_length", "_cache", "_exact")
+
+    def __init__(self, owners: list[tuple[str, Owner]]) -> None:
+        self._exact: dict[str, Owner] = {}
+        self._by_length: list[tuple[int, int, dict[int, Owner]]] = []
+        self._cache: dict[str, Owner] = {}
+        tables: dict[tuple[int, int], dict[int, Owner]] = {}
+        for peer, owner in owners:
+            net = ipaddress.ip_network(peer, strict=False)
+            if net.prefixlen == net.max_prefixlen:
+                self._exact[str(net.network_address)] = owner
+            else:
+                table = tables.setdefault((net.version, net.prefixlen), {})
+                table[int(net.network_address)] = owner
+        for (version, length), table in sorted(tables.items(), key=lambda kv: -kv[0][1]):
+            width = 32 if version == 4 else 128
+            mask = ((1 << length) - 1) << (width - length)
+            self._by_length.append((version, mask, table))
+
+    def classify(self, ip: str) -> Owner:
+        """The owner of source address ``ip``, or ``(None, None)`` for an unknown source."""
+        owner = self._exact.get(ip) or self._cache.get(ip)
+        if owner is not None:
+            return owner
+        owner = self._slow(ip)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[ip] = owner
+        return owner
+
+    def _slow(self, ip: str) -> Owner:
+        try:
+            addr = ipaddress.ip_address(ip.strip("[]").split("%", 1)[0])
+        except ValueError:
+            return _UNKNOWN
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        owner = self._exact.get(str(addr))
+        if owner is not None:
+            return owner
+        value = int(addr)
+        for version, mask, table in self._by_length:
+            if version == addr.version:
+                found = table.get(value & mask)
+                if found is not None:
+                    return found
+        return _UNKNOWN
+
+
+def quiet_table(ranges: list[str]) -> bytes:
+    """A 1440-byte table, 1 for each minute of the day inside a ``[start, end)`` range."""
+    table = bytearray(1440)
+    for text in ranges:
+        start, end = parse_time_range(text)
+        minute = start
+        while minute % 1440 != end % 1440:
+            table[minute % 1440] = 1
+            minute += 1
+    return bytes(table)
+
+
+class Ruleset:
+    """A loaded rules file: the model plus every index and table ``evaluate`` uses."""
+
+    def __init__(
+        self,
+        model: Rules,
+        path: Path,
+        version_hash: str,
+        numbers: NumberIndex,
+        consents: ConsentIndex,
+        consents_path: Path | None,
+    ) -> None:
+        self.model = model
+        self.path = path
+        self.version_hash = version_hash
+        self.numbers = numbers
+        self.consents = consents
+        self.consents_path = consents_path
+        self.zone = ZoneInfo(model.timezone)
+        self.country_code = model.country_code
+        self.national_prefix = model.national_prefix
+        base = path.parent
+        self.journal_path: Path | None = base / model.journal.path if model.journal else None
+        self.listen: list[str] = list(model.listen)
+        self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
+        self.network_target = parse_target(model.network.deliver_to)
+        self.trunk_operator = {tid: t.operator for tid, t in model.trunks.items()}
+        out = model.outbound
+        self.require_consent = out.require_consent
+        self.quiet = quiet_table(out.quiet_hours)
+        self.max_calls = out.max_calls_per_callee_per_day
+        self.suspend_after = out.suspend_after_violations
+        self.violation_window: timedelta = parse_duration(out.violation_window)
+        owners: list[tuple[str, Owner]] = [
+            (peer, (Direction.INBOUND, None)) for peer in model.network.peers
+        ]
+        for tid, trunk in model.trunks.items():
+            owners.extend((peer, (Direction.OUTBOUND, tid)) for peer in trunk.peers)
+        self._sources = SourceMap(owners)
+
+    def classify_source(self, ip: str) -> tuple[Direction | None, str | None]:
+        """Direction of a request from ``ip`` and, for outbound, the sending trunk's id."""
+        return self._sources.classify(ip)
+
+    def deliver_to(self, direction: Direction, trunk: str | None) -> Target | None:
+        """Where an allowed call goes: the network for outbound, the number's trunk inbound."""
+        if direction is Direction.OUTBOUND:
+            return self.network_target
+        return self.trunk_targets.get(trunk) if trunk is not None else None
