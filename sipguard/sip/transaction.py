@@ -1,0 +1,473 @@
+"""The four transaction state machines of RFC 3261 section 17, as transition tables.
+
+Everything that affects a transaction's state lives in the tables below; the engine that
+runs them only executes the listed actions in order.
+
+Invariants:
+- input is ``(event, now)``; output is a list of effects (send, pass up, arm/disarm a
+  timer, timed out, terminated); nothing here reads a clock or touches a socket;
+- a ``(state, event)`` pair absent from a table raises :class:`TransactionError` (h11
+  style); pairs where the RFC says to absorb a message map to an empty action list;
+- a timer event for a timer that is not armed is ignored (it was cancelled);
+- the INVITE machines include RFC 6026's Accepted state: a client absorbs nothing there but
+  hands each 2xx retransmission to the TU (which re-ACKs), and a server retransmits its 2xx
+  on Timer G's schedule until the TU reports the ACK, or Timer L reports it missing;
+- on a reliable transport no retransmission timer is armed and wait timers are zero, so
+  the transaction moves on at once (section 17.1.1.2, 17.2.1).
+- transaction keys follow sections 17.1.3 and 17.2.3 (branch + sent-by + method, with ACK
+  matching its INVITE); requests without a magic-cookie branch fall back to RFC 2543 keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sipguard.errors import SipguardError
+from sipguard.sip.headers import Headers
+from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.timers import RETRANSMIT, Timer, TimerConfig
+
+MAGIC_COOKIE = "z9hG4bK"
+
+
+class TransactionError(SipguardError):
+    """An event that the transaction's current state does not allow."""
+
+
+class Kind(StrEnum):
+    """The four transaction types."""
+
+    INVITE_CLIENT = "invite-client"
+    NON_INVITE_CLIENT = "non-invite-client"
+    INVITE_SERVER = "invite-server"
+    NON_INVITE_SERVER = "non-invite-server"
+
+
+class TxState(StrEnum):
+    """Transaction states (section 17 figures 5-8, RFC 6026 figures 5 and 7)."""
+
+    NEW = "new"
+    CALLING = "calling"
+    TRYING = "trying"
+    PROCEEDING = "proceeding"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    ACCEPTED = "accepted"
+    TERMINATED = "terminated"
+
+
+class Event(StrEnum):
+    """Inputs to a transaction."""
+
+    START = "start"  # the TU hands a client transaction its request
+    RECV_1XX = "recv-1xx"
+    RECV_2XX = "recv-2xx"
+    RECV_FINAL = "recv-300-699"
+    REQUEST = "request"  # a server transaction receives its request (or a retransmission)
+    ACK = "ack"  # an ACK for the INVITE (non-2xx: matched here; 2xx: reported by the TU)
+    SEND_1XX = "send-1xx"
+    SEND_2XX = "send-2xx"
+    SEND_FINAL = "send-300-699"
+    TRANSPORT_ERROR = "transport-error"
+    TIMER_A = "timer-A"
+    TIMER_B = "timer-B"
+    TIMER_D = "timer-D"
+    TIMER_E = "timer-E"
+    TIMER_F = "timer-F"
+    TIMER_G = "timer-G"
+    TIMER_H = "timer-H"
+    TIMER_I = "timer-I"
+    TIMER_J = "timer-J"
+    TIMER_K = "timer-K"
+    TIMER_L = "timer-L"
+    TIMER_M = "timer-M"
+
+
+class Op(StrEnum):
+    """Actions a table entry lists."""
+
+    SEND = "send"  # send the message of the event (request or TU response)
+    RESEND_REQUEST = "resend-request"
+    RESEND_RESPONSE = "resend-response"  # send the last response again, if any
+    SEND_ACK = "send-ack"  # ACK a 300-699 response (section 17.1.1.3)
+    PASS_UP = "pass-up"
+    ARM = "arm"
+    DISARM = "disarm"
+    TIMEOUT = "timeout"
+    TERMINATE = "terminate"
+
+
+Action = tuple[Op, Timer | None]
+
+
+def _do(op: Op) -> Action:
+    return (op, None)
+
+
+def _arm(timer: Timer) -> Action:
+    return (Op.ARM, timer)
+
+
+def _disarm(timer: Timer) -> Action:
+    return (Op.DISARM, timer)
+
+
+SEND, PASS_UP, RESEND_REQ = _do(Op.SEND), _do(Op.PASS_UP), _do(Op.RESEND_REQUEST)
+RESEND_RSP, SEND_ACK, TIMEOUT = _do(Op.RESEND_RESPONSE), _do(Op.SEND_ACK), _do(Op.TIMEOUT)
+END = _do(Op.TERMINATE)
+S = TxState
+E = Event
+T = Timer
+Table = dict[tuple[TxState, Event], tuple[TxState, tuple[Action, ...]]]
+
+INVITE_CLIENT: Table = {
+    (S.NEW, E.START): (S.CALLING, (SEND, _arm(T.A), _arm(T.B))),
+    (S.CALLING, E.TIMER_A): (S.CALLING, (RESEND_REQ, _arm(T.A))),
+    (S.CALLING, E.TIMER_B): (S.TERMINATED, (TIMEOUT, END)),
+    (S.CALLING, E.RECV_1XX): (S.PROCEEDING, (_disarm(T.A), _disarm(T.B), PASS_UP)),
+    (S.CALLING, E.RECV_2XX): (S.ACCEPTED, (_disarm(T.A), _disarm(T.B), PASS_UP, _arm(T.M))),
+    (S.CALLING, E.RECV_FINAL): (
+        S.COMPLETED,
+        (_disarm(T.A), _disarm(T.B), PASS_UP, SEND_ACK, _arm(T.D)),
+    ),
+    (S.CALLING, E.TRANSPORT_ERROR): (S.TERMINATED, (_disarm(T.A), _disarm(T.B), TIMEOUT, END)),
+    (S.PROCEEDING, E.RECV_1XX): (S.PROCEEDING, (PASS_UP,)),
+    (S.PROCEEDING, E.RECV_2XX): (S.ACCEPTED, (PASS_UP, _arm(T.M))),
+    (S.PROCEEDING, E.RECV_FINAL): (S.COMPLETED, (PASS_UP, SEND_ACK, _arm(T.D))),
+    (S.PROCEEDING, E.TRANSPORT_ERROR): (S.TERMINATED, (TIMEOUT, END)),
+    (S.COMPLETED, E.RECV_1XX): (S.COMPLETED, ()),
+    (S.COMPLETED, E.RECV_2XX): (S.COMPLETED, ()),
+    (S.COMPLETED, E.RECV_FINAL): (S.COMPLETED, (SEND_ACK,)),
+    (S.COMPLETED, E.TRANSPORT_ERROR): (S.TERMINATED, (_disarm(T.D), TIMEOUT, END)),
+    (S.COMPLETED, E.TIMER_D): (S.TERMINATED, (END,)),
+    (S.ACCEPTED, E.RECV_1XX): (S.ACCEPTED, ()),
+    (S.ACCEPTED, E.RECV_2XX): (S.ACCEPTED, (PASS_UP,)),
+    (S.ACCEPTED, E.RECV_FINAL): (S.ACCEPTED, ()),
+    (S.ACCEPTED, E.TIMER_M): (S.TERMINATED, (END,)),
+}
+
+_NICT_DONE = (_disarm(T.E), _disarm(T.F), PASS_UP, _arm(T.K))
+NON_INVITE_CLIENT: Table = {
+    (S.NEW, E.START): (S.TRYING, (SEND, _arm(T.E), _arm(T.F))),
+    (S.TRYING, E.TIMER_E): (S.TRYING, (RESEND_REQ, _arm(T.E))),
+    (S.TRYING, E.TIMER_F): (S.TERMINATED, (_disarm(T.E), TIMEOUT, END)),
+    (S.TRYING, E.RECV_1XX): (S.PROCEEDING, (PASS_UP,)),
+    (S.TRYING, E.RECV_2XX): (S.COMPLETED, _NICT_DONE),
+    (S.TRYING, E.RECV_FINAL): (S.COMPLETED, _NICT_DONE),
+    (S.TRYING, E.TRANSPORT_ERROR): (S.TERMINATED, (_disarm(T.E), _disarm(T.F), TIMEOUT, END)),
+    (S.PROCEEDING, E.TIMER_E): (S.PROCEEDING, (RESEND_REQ, _arm(T.E))),
+    (S.PROCEEDING, E.TIMER_F): (S.TERMINATED, (_disarm(T.E), TIMEOUT, END)),
+    (S.PROCEEDING, E.RECV_1XX): (S.PROCEEDING, (PASS_UP,)),
+    (S.PROCEEDING, E.RECV_2XX): (S.COMPLETED, _NICT_DONE),
+    (S.PROCEEDING, E.RECV_FINAL): (S.COMPLETED, _NICT_DONE),
+    (S.PROCEEDING, E.TRANSPORT_ERROR): (
+        S.TERMINATED,
+        (_disarm(T.E), _disarm(T.F), TIMEOUT, END),
+    ),
+    (S.COMPLETED, E.RECV_1XX): (S.COMPLETED, ()),
+    (S.COMPLETED, E.RECV_2XX): (S.COMPLETED, ()),
+    (S.COMPLETED, E.RECV_FINAL): (S.COMPLETED, ()),
+    (S.COMPLETED, E.TIMER_K): (S.TERMINATED, (END,)),
+}
+
+INVITE_SERVER: Table = {
+    (S.NEW, E.REQUEST): (S.PROCEEDING, (PASS_UP,)),
+    (S.PROCEEDING, E.REQUEST): (S.PROCEEDING, (RESEND_RSP,)),
+    (S.PROCEEDING, E.SEND_1XX): (S.PROCEEDING, (SEND,)),
+    (S.PROCEEDING, E.SEND_2XX): (S.ACCEPTED, (SEND, _arm(T.G), _arm(T.L))),
+    (S.PROCEEDING, E.SEND_FINAL): (S.COMPLETED, (SEND, _arm(T.G), _arm(T.H))),
+    (S.PROCEEDING, E.TRANSPORT_ERROR): (S.TERMINATED, (TIMEOUT, END)),
+    (S.COMPLETED, E.REQUEST): (S.COMPLETED, (RESEND_RSP,)),
+    (S.COMPLETED, E.TIMER_G): (S.COMPLETED, (RESEND_RSP, _arm(T.G))),
+    (S.COMPLETED, E.ACK): (S.CONFIRMED, (_disarm(T.G), _disarm(T.H), _arm(T.I))),
+    (S.COMPLETED, E.TIMER_H): (S.TERMINATED, (_disarm(T.G), TIMEOUT, END)),
+    (S.COMPLETED, E.TRANSPORT_ERROR): (
+        S.TERMINATED,
+        (_disarm(T.G), _disarm(T.H), TIMEOUT, END),
+    ),
+    (S.CONFIRMED, E.REQUEST): (S.CONFIRMED, ()),
+    (S.CONFIRMED, E.ACK): (S.CONFIRMED, ()),
+    (S.CONFIRMED, E.TIMER_I): (S.TERMINATED, (END,)),
+    (S.ACCEPTED, E.REQUEST): (S.ACCEPTED, ()),
+    (S.ACCEPTED, E.SEND_2XX): (S.ACCEPTED, (SEND,)),
+    (S.ACCEPTED, E.TIMER_G): (S.ACCEPTED, (RESEND_RSP, _arm(T.G))),
+    (S.ACCEPTED, E.ACK): (S.CONFIRMED, (_disarm(T.G), _disarm(T.L), _arm(T.I))),
+    (S.ACCEPTED, E.TIMER_L): (S.TERMINATED, (_disarm(T.G), TIMEOUT, END)),
+    (S.ACCEPTED, E.TRANSPORT_ERROR): (S.TERMINATED, (_disarm(T.G), _disarm(T.L), TIMEOUT, END)),
+}
+
+NON_INVITE_SERVER: Table = {
+    (S.NEW, E.REQUEST): (S.TRYING, (PASS_UP,)),
+    (S.TRYING, E.REQUEST): (S.TRYING, ()),
+    (S.TRYING, E.SEND_1XX): (S.PROCEEDING, (SEND,)),
+    (S.TRYING, E.SEND_2XX): (S.COMPLETED, (SEND, _arm(T.J))),
+    (S.TRYING, E.SEND_FINAL): (S.COMPLETED, (SEND, _arm(T.J))),
+    (S.PROCEEDING, E.REQUEST): (S.PROCEEDING, (RESEND_RSP,)),
+    (S.PROCEEDING, E.SEND_1XX): (S.PROCEEDING, (SEND,)),
+    (S.PROCEEDING, E.SEND_2XX): (S.COMPLETED, (SEND, _arm(T.J))),
+    (S.PROCEEDING, E.SEND_FINAL): (S.COMPLETED, (SEND, _arm(T.J))),
+    (S.PROCEEDING, E.TRANSPORT_ERROR): (S.TERMINATED, (TIMEOUT, END)),
+    (S.COMPLETED, E.REQUEST): (S.COMPLETED, (RESEND_RSP,)),
+    (S.COMPLETED, E.SEND_1XX): (S.COMPLETED, ()),
+    (S.COMPLETED, E.SEND_2XX): (S.COMPLETED, ()),
+    (S.COMPLETED, E.SEND_FINAL): (S.COMPLETED, ()),
+    (S.COMPLETED, E.TIMER_J): (S.TERMINATED, (END,)),
+    (S.COMPLETED, E.TRANSPORT_ERROR): (S.TERMINATED, (_disarm(T.J), TIMEOUT, END)),
+}
+
+TABLES: dict[Kind, Table] = {
+    Kind.INVITE_CLIENT: INVITE_CLIENT,
+    Kind.NON_INVITE_CLIENT: NON_INVITE_CLIENT,
+    Kind.INVITE_SERVER: INVITE_SERVER,
+    Kind.NON_INVITE_SERVER: NON_INVITE_SERVER,
+}
+
+_TIMER_EVENT: dict[Timer, Event] = {t: Event(f"timer-{t.value}") for t in Timer}
+_EVENT_TIMER: dict[Event, Timer] = {e: t for t, e in _TIMER_EVENT.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Hand ``message`` to the transport."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class PassUp:
+    """Deliver ``message`` to the transaction user."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Start (or restart) ``timer`` to fire at monotonic time ``at``."""
+
+    timer: Timer
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Disarm:
+    """Stop ``timer``."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """The transaction failed: ``timer`` expired (B, F, H, L) or, when None, the transport."""
+
+    timer: Timer | None
+
+
+@dataclass(frozen=True, slots=True)
+class Terminated:
+    """The transaction is over and may be forgotten."""
+
+
+TxEffect = Send | PassUp | Arm | Disarm | TimedOut | Terminated
+
+
+def response_event(status: int, sending: bool) -> Event:
+    """The event a response of ``status`` raises, received (client) or sent (server)."""
+    if status < 200:
+        return Event.SEND_1XX if sending else Event.RECV_1XX
+    if status < 300:
+        return Event.SEND_2XX if sending else Event.RECV_2XX
+    return Event.SEND_FINAL if sending else Event.RECV_FINAL
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One transaction of any of the four kinds; feed it events, carry out its effects."""
+
+    kind: Kind
+    request: Request
+    reliable: bool = False
+    config: TimerConfig = field(default_factory=TimerConfig)
+    state: TxState = TxState.NEW
+    last_response: Response | None = None
+    armed: dict[Timer, float] = field(default_factory=dict)
+    _intervals: dict[Timer, float] = field(default_factory=dict)
+
+    @property
+    def is_client(self) -> bool:
+        """True for the two client kinds."""
+        return self.kind in (Kind.INVITE_CLIENT, Kind.NON_INVITE_CLIENT)
+
+    @property
+    def terminated(self) -> bool:
+        """True once the transaction reached Terminated."""
+        return self.state is TxState.TERMINATED
+
+    def handle(self, event: Event, now: float, message: Message | None = None) -> list[TxEffect]:
+        """Run one event through the table; raise TransactionError if it is not allowed."""
+        timer = _EVENT_TIMER.get(event)
+        if timer is not None:
+            if timer not in self.armed:
+                return []
+            del self.armed[timer]
+        entry = TABLES[self.kind].get((self.state, event))
+        if entry is None:
+            raise TransactionError(f"{self.kind.value}: {event.value} not allowed in {self.state}")
+        self.state, actions = entry
+        out: list[TxEffect] = []
+        due: list[Timer] = []
+        for op, which in actions:
+            self._run(op, which, event, message, now, out, due)
+        for which in due:
+            out.extend(self.handle(_TIMER_EVENT[which], now))
+        return out
+
+    def start(self, now: float) -> list[TxEffect]:
+        """Client: send the request."""
+        return self.handle(Event.START, now)
+
+    def receive_response(self, response: Response, now: float) -> list[TxEffect]:
+        """Client: a response matched this transaction."""
+        return self.handle(response_event(response.status, False), now, response)
+
+    def receive_request(self, request: Request, now: float) -> list[TxEffect]:
+        """Server: the request, a retransmission of it, or (INVITE) its ACK arrived."""
+        event = Event.ACK if request.method == "ACK" else Event.REQUEST
+        return self.handle(event, now, request)
+
+    def respond(self, response: Response, now: float) -> list[TxEffect]:
+        """Server: the TU sends ``response``."""
+        return self.handle(response_event(response.status, True), now, response)
+
+    def acked(self, now: float) -> list[TxEffect]:
+        """Server INVITE: the TU matched the ACK of our 2xx (RFC 6026 Accepted state)."""
+        return self.handle(Event.ACK, now)
+
+    def fire(self, timer: Timer, now: float) -> list[TxEffect]:
+        """A timer armed by this transaction fired (ignored if no longer armed)."""
+        return self.handle(_TIMER_EVENT[timer], now)
+
+    def transport_error(self, now: float) -> list[TxEffect]:
+        """The transport could not deliver a message of this transaction."""
+        return self.handle(Event.TRANSPORT_ERROR, now)
+
+    def _run(
+        self,
+        op: Op,
+        timer: Timer | None,
+        event: Event,
+        message: Message | None,
+        now: float,
+        out: list[TxEffect],
+        due: list[Timer],
+    ) -> None:
+        if op is Op.SEND:
+            if isinstance(message, Response):
+                self.last_response = message
+                out.append(Send(message))
+            else:
+                out.append(Send(self.request))
+        elif op is Op.RESEND_REQUEST:
+            out.append(Send(self.request))
+        elif op is Op.RESEND_RESPONSE:
+            if self.last_response is not None:
+                out.append(Send(self.last_response))
+        elif op is Op.SEND_ACK:
+            assert isinstance(message, Response)
+            out.append(Send(build_ack(self.request, message)))
+        elif op is Op.PASS_UP:
+            if message is not None:
+                out.append(PassUp(message))
+        elif op is Op.ARM:
+            assert timer is not None
+            self._arm(timer, now, out, due)
+        elif op is Op.DISARM:
+            assert timer is not None
+            if self.armed.pop(timer, None) is not None:
+                out.append(Disarm(timer))
+        elif op is Op.TIMEOUT:
+            out.append(TimedOut(_EVENT_TIMER.get(event)))
+        else:
+            out.extend(Disarm(t) for t in self.armed)
+            self.armed.clear()
+            out.append(Terminated())
+
+    def _arm(self, timer: Timer, now: float, out: list[TxEffect], due: list[Timer]) -> None:
+        if timer in RETRANSMIT:
+            if self.reliable:
+                return
+            previous = self._intervals.get(timer)
+            if previous is None:
+                interval = self.config.duration(timer, False)
+            elif timer is Timer.E and self.state is TxState.PROCEEDING:
+                interval = self.config.t2
+            else:
+                interval = self.config.next_interval(timer, previous)
+            self._intervals[timer] = interval
+        else:
+            interval = self.config.duration(timer, self.reliable)
+        if interval <= 0:
+            due.append(timer)
+            self.armed[timer] = now
+            return
+        self.armed[timer] = now + interval
+        out.append(Arm(timer, now + interval))
+
+
+def build_ack(request: Request, response: Response) -> Request:
+    """The ACK for a 300-699 response to ``request`` (section 17.1.1.3).
+
+    It reuses the INVITE's top Via, Request-URI, From, Call-ID, CSeq number and Route set,
+    takes To (with its tag) from the response, and carries no body.
+    """
+    headers = Headers()
+    headers.add("Via", request.headers.get_all("via")[0])
+    for route in request.headers.get_fields("route"):
+        headers.add("Route", route)
+    headers.add("Max-Forwards", "70")
+    headers.add("From", request.headers.get("from") or "")
+    headers.add("To", response.headers.get("to") or "")
+    headers.add("Call-ID", request.call_id)
+    headers.add("CSeq", f"{request.cseq.seq} ACK")
+    headers.add("Content-Length", "0")
+    return Request("ACK", request.uri, headers)
+
+
+TxKey = tuple[str, ...]
+
+
+def client_key(message: Message) -> TxKey:
+    """Key of the client transaction a request creates or a response matches (17.1.3).
+
+    The top Via branch and the CSeq method; a CANCEL thus never matches its INVITE.
+    """
+    return (message.top_via.branch or "", message.cseq.method)
+
+
+def server_key(request: Request) -> TxKey:
+    """Key of the server transaction a request creates or matches (section 17.2.3).
+
+    Branch, sent-by and method, with ACK folded onto INVITE.  A branch without the magic
+    cookie falls back to an RFC 2543 style key: Call-ID, From tag, CSeq number, top Via and
+    method (the To tag is left out so that the ACK of a non-2xx still matches).
+    """
+    via = request.top_via
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch or ""
+    if branch.startswith(MAGIC_COOKIE):
+        return (branch, via.host.lower(), str(via.port or ""), method)
+    return (
+        "rfc2543",
+        request.call_id,
+        request.from_.tag or "",
+        str(request.cseq.seq),
+        str(via),
+        method,
+    )
+
+
+def kind_for(request: Request, client: bool) -> Kind:
+    """The transaction kind ``request`` needs on the client or the server side."""
+    if request.method == "INVITE":
+        return Kind.INVITE_CLIENT if client else Kind.INVITE_SERVER
+    return Kind.NON_INVITE_CLIENT if client else Kind.NON_INVITE_SERVER
