@@ -33,6 +33,7 @@ from sipguard import metrics
 from sipguard.errors import SipguardError
 from sipguard.journal.record import Entry
 from sipguard.journal.store import JournalStore
+from sipguard.logs import RateLimiter
 
 _log = structlog.get_logger("sipguard.journal")
 
@@ -87,6 +88,7 @@ class JournalWriter:
         self._next_purge = 0.0
         self._healthy = True
         self._closed = False
+        self._fail_log = RateLimiter("journal_failure", rate=1.0, burst=5)
         metrics.JOURNAL_HEALTHY.set(1)
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
@@ -192,15 +194,20 @@ class JournalWriter:
         kind = error_class(exc)
         metrics.JOURNAL_WRITE_FAILURES.labels(error=kind).inc()
         self._set_healthy(False)
-        _log.error(
-            "journal.write_failed",
-            error=kind,
-            detail=str(exc),
-            path=str(self.path),
-            entries=len(batch),
-        )
-        for _, fut in batch:
-            fut.set_exception(JournalUnavailable(f"journal write failed: {exc}", kind))
+        if self._fail_log.allow(time.monotonic()):
+            _log.error(
+                "journal.write_failed",
+                error=kind,
+                detail=str(exc),
+                path=str(self.path),
+                entries=len(batch),
+                suppressed=self._fail_log.take_suppressed(),
+            )
+        for entry, fut in batch:
+            if entry is None:
+                fut.set_result(None)  # a flush barrier: the batch before it is settled
+            else:
+                fut.set_exception(JournalUnavailable(f"journal write failed: {exc}", kind))
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy != self._healthy:
