@@ -1,0 +1,176 @@
+"""Generate a Kamailio configuration that runs sipguard as a KEMI (app_python3) plugin.
+
+Invariants:
+- The generated text is a complete ``kamailio.cfg``: core parameters, the modules the plugin
+  calls (tm, tmx, sl, rr, maxfwd, sanity, siputils, textops, htable, app_python3) and
+  ``cfgengine "python"``.  The routing logic lives in Python, not in the config.
+- Custom parameters come first, before any ``listen``: Kamailio 5.6 refuses
+  ``group.name = value`` lines that follow a ``listen`` line.  The plugin reads them per
+  message through ``$sel(cfg_get.sipguard.NAME)``.
+- ``kemi.onsend_route_callback`` is set to "none": the plugin defines no onsend route, and
+  app_python3 on 5.6 complains about a missing ``ksr_onsend_route`` otherwise.
+- Kamailio embeds its own libpython; :func:`embedded_python` reads its version from the
+  module file and :func:`python_path_for` refuses to mix minor versions.
+"""
+
+from __future__ import annotations
+
+import re
+import site
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sipguard
+from sipguard.errors import SipguardError
+
+MODULE_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+    "/usr/lib/aarch64-linux-gnu/kamailio/modules",
+    "/usr/lib64/kamailio/modules",
+    "/usr/lib/kamailio/modules",
+    "/usr/local/lib64/kamailio/modules",
+    "/usr/local/lib/kamailio/modules",
+)
+KEMI_SCRIPT = Path(__file__).with_name("kamailio_kemi.py")
+MODULES = (
+    "kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "sanity",
+    "siputils", "textops", "htable", "xlog", "app_python3",
+)  # fmt: skip
+
+
+class KamailioSetupError(SipguardError):
+    """Kamailio or its Python module cannot run the plugin as installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One address Kamailio listens on (UDP and TCP)."""
+
+    host: str
+    port: int
+
+    def socket(self, proto: str) -> str:
+        """The ``listen=`` value for ``proto`` ("udp" or "tcp")."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{proto}:{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class KamailioOptions:
+    """Everything the generated configuration depends on."""
+
+    rules: Path
+    listen: tuple[Listen, ...]
+    module_dir: str
+    children: int = 4
+    state: str = "sqlite"
+    debug: int = 2
+    tcp: bool = True
+    script: Path = KEMI_SCRIPT
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_listen(text: str) -> Listen:
+    """Parse ``HOST:PORT`` or ``[V6]:PORT`` into a :class:`Listen`."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"listen address must be HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return Listen(host, int(port))
+
+
+def find_module_dir(candidates: tuple[str, ...] = MODULE_DIRS) -> str:
+    """The first directory that holds ``app_python3.so``; raise when there is none."""
+    for cand in candidates:
+        if (Path(cand) / "app_python3.so").is_file():
+            return cand
+    raise KamailioSetupError(
+        "Kamailio's app_python3 module was not found (looked in "
+        + ", ".join(candidates)
+        + "); on Debian install kamailio-python3-modules"
+    )
+
+
+def embedded_python(module_dir: str) -> tuple[int, int]:
+    """The (major, minor) version of the libpython that app_python3.so is linked against."""
+    data = (Path(module_dir) / "app_python3.so").read_bytes()
+    found = re.search(rb"libpython(\d+)\.(\d+)", data)
+    if found is None:
+        raise KamailioSetupError(f"cannot tell which Python {module_dir}/app_python3.so embeds")
+    return int(found.group(1)), int(found.group(2))
+
+
+def python_path_for(embedded: tuple[int, int]) -> list[str]:
+    """The PYTHONPATH entries that let Kamailio's Python import sipguard and its dependencies.
+
+    They are the directory holding the ``sipguard`` package and this interpreter's
+    site-packages; both only work when the minor versions match (compiled extensions such
+    as pydantic-core are built for one minor version).
+    """
+    running = sys.version_info[:2]
+    if tuple(embedded) != running:
+        raise KamailioSetupError(
+            f"Kamailio's app_python3 embeds Python {embedded[0]}.{embedded[1]} but sipguard runs "
+            f"on Python {running[0]}.{running[1]}; compiled dependencies cannot cross minor "
+            f"versions. Install sipguard for python{embedded[0]}.{embedded[1]} "
+            f"(python{embedded[0]}.{embedded[1]} -m pip install sipguard) or create the "
+            "virtual environment with that interpreter (see docs/kamailio.md)"
+        )
+    root = str(Path(sipguard.__file__).resolve().parents[1])
+    paths = [root]
+    for sp in site.getsitepackages():
+        if sp not in paths:
+            paths.append(sp)
+    return paths
+
+
+def _core(opts: KamailioOptions) -> list[str]:
+    lines = [
+        "#!KAMAILIO",
+        "# Generated by `sipguard kamailio config`: Kamailio carries SIP, sipguard decides.",
+        f'sipguard.rules = "{opts.rules}" desc "rules.yaml of sipguard"',
+        f'sipguard.state = "{opts.state}" desc "shared state: sqlite, memory or redis://..."',
+    ]
+    lines += [f'sipguard.{k} = "{v}" desc "sipguard option"' for k, v in opts.extra.items()]
+    lines += [
+        f"debug={opts.debug}",
+        "log_stderror=yes",
+        f"children={opts.children}",
+        f"tcp_children={opts.children if opts.tcp else 0}",
+        f"disable_tcp={'no' if opts.tcp else 'yes'}",
+        "auto_aliases=no",
+        "server_signature=no",
+    ]
+    for addr in opts.listen:
+        lines.append(f"listen={addr.socket('udp')}")
+        if opts.tcp:
+            lines.append(f"listen={addr.socket('tcp')}")
+        lines.append(f"alias={addr.host}:{addr.port}")
+    lines += ['kemi.onsend_route_callback="none"', f'mpath="{opts.module_dir}"']
+    return lines
+
+
+def _modules(opts: KamailioOptions) -> list[str]:
+    lines = [f'loadmodule "{name}.so"' for name in MODULES]
+    lines += [
+        'modparam("tm", "fr_timer", 5000)',
+        'modparam("tm", "fr_inv_timer", 60000)',
+        'modparam("rr", "append_fromtag", 1)',
+        'modparam("htable", "htable", "sipguard=>size=12;autoexpire=86400;")',
+        f'modparam("app_python3", "load", "{opts.script}")',
+        'cfgengine "python"',
+    ]
+    return lines
+
+
+def render(opts: KamailioOptions) -> str:
+    """The complete Kamailio configuration text for ``opts``."""
+    return "\n".join([*_core(opts), "", *_modules(opts), ""])
+
+
+def run_command(cfg_path: Path) -> list[str]:
+    """The argv that starts Kamailio in the foreground on ``cfg_path``."""
+    return ["kamailio", "-DD", "-E", "-f", str(cfg_path), "-m", "128", "-M", "16", "-w",
+            str(cfg_path.parent)]  # fmt: skip

@@ -1,0 +1,82 @@
+"""CallFacts from Kamailio's own parse of a request, read through ``KSR.pv``.
+
+Invariants:
+- The facts are the same :class:`~sipguard.policy.facts.CallFacts` that the B2BUA builds
+  from its own parser, so the same ``evaluate`` decides: URIs are taken whole from Kamailio
+  (``$fu``, ``$ai``, ``$ru``) and split into user and host by sipguard's URI parser
+  (``sipguard.sip.uri``, RFC 3261 section 19.1 and RFC 3966), which drops parameters and
+  decodes %-escapes exactly as the bridge does.
+- A URI that does not parse yields no user part: for the caller that means "no caller
+  number" (CALLER_HIDDEN outbound), never an exception in Kamailio's worker.
+- Privacy (RFC 3323 section 4.2) is read from every Privacy header (``$(hdr(Privacy)[*])``):
+  priv-values are split on ``;`` and ``,`` and lower-cased.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sipguard.errors import SipParseError
+from sipguard.policy.facts import CallFacts
+from sipguard.sip.uri import SipUri, TelUri, parse_uri
+
+
+class PvReader(Protocol):
+    """The part of ``KSR.pv`` the facts need: ``get`` returns None for a null variable."""
+
+    def get(self, name: str) -> object: ...
+
+
+def uri_parts(text: object) -> tuple[str | None, str | None]:
+    """(user, host) of a sip/sips URI, (number, None) of a tel URI, else (None, None)."""
+    if not isinstance(text, str) or not text:
+        return None, None
+    try:
+        uri = parse_uri(text.strip())
+    except SipParseError:
+        return None, None
+    if isinstance(uri, SipUri):
+        return uri.user, uri.host
+    if isinstance(uri, TelUri):
+        return uri.number, None
+    return None, None
+
+
+def privacy_values(text: object) -> tuple[str, ...]:
+    """The lower-cased priv-values of one or more comma-joined Privacy header bodies."""
+    if not isinstance(text, str):
+        return ()
+    values = (v.strip().lower() for part in text.split(",") for v in part.split(";"))
+    return tuple(v for v in values if v)
+
+
+def _text(pv: PvReader, name: str) -> str | None:
+    value = pv.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _port(value: object) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def facts_from_pv(pv: PvReader) -> CallFacts:
+    """Build the CallFacts of the current initial INVITE from Kamailio pseudo-variables."""
+    from_user, from_host = uri_parts(pv.get("$fu"))
+    pai_user, _ = uri_parts(pv.get("$ai"))
+    ruri_user, _ = uri_parts(pv.get("$ru"))
+    transport = _text(pv, "$pr") or "udp"
+    return CallFacts(
+        call_id=_text(pv, "$ci") or "",
+        source_ip=_text(pv, "$si") or "",
+        source_port=_port(pv.get("$sp")),
+        from_user=from_user,
+        from_host=from_host,
+        pai_user=pai_user,
+        ruri_user=ruri_user,
+        privacy=privacy_values(pv.get("$(hdr(Privacy)[*])")),
+        transport=transport.lower(),
+    )

@@ -1,0 +1,24 @@
+"""The script Kamailio's app_python3 loads (``modparam("app_python3", "load", ...)``).
+
+app_python3 imports this file by its path and calls ``mod_init()``.  The directory holding
+the ``sipguard`` package is put on ``sys.path`` here, so an editable or copied checkout works;
+sipguard's dependencies come from the Python that Kamailio embeds, or from ``PYTHONPATH``
+as ``sipguard kamailio run`` sets it (see docs/kamailio.md).
+"""
+
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve()
+# app_python3 puts this script's own directory first on sys.path; the adapters' modules
+# must not become top-level names, so it is taken off again.
+for _entry in (str(_HERE.parent), str(Path(__file__).parent)):
+    while _entry in sys.path:
+        sys.path.remove(_entry)
+_ROOT = str(_HERE.parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from sipguard.adapters.kamailio import mod_init  # noqa: E402
+
+__all__ = ["mod_init"]

@@ -1,0 +1,95 @@
+"""Per-worker rules holder with mtime-polled hot reload, for the Kamailio plugin.
+
+Invariants:
+- Each Kamailio worker is its own process, so each holds its own :class:`RulesWatch`; the
+  files are the shared truth.  A worker stats the rules file and its consents file at most
+  once every ``interval`` seconds (on the request path, so an idle worker costs nothing)
+  and reloads when either file's (mtime, size) changed.
+- A reload that fails keeps the rules in force and logs every located issue
+  (``FILE:LINE:COL: message``) once for that version of the files; a later change is tried
+  again.
+- Time comes from the injected monotonic ``clock``; the loader and the loggers are injected,
+  so the behaviour is testable without Kamailio.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from sipguard.errors import RulesError
+from sipguard.policy import Ruleset
+
+Signature = tuple[tuple[int, int], ...]
+Log = Callable[[str], None]
+
+
+def _stat(path: Path | None) -> tuple[int, int]:
+    if path is None:
+        return (0, 0)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+class RulesWatch:
+    """Holds the rules in force for one worker and swaps them when the files change."""
+
+    def __init__(
+        self,
+        path: Path,
+        loader: Callable[[Path], Ruleset],
+        clock: Callable[[], float],
+        info: Log,
+        err: Log,
+        interval: float = 2.0,
+    ) -> None:
+        self.path = path
+        self._loader = loader
+        self._clock = clock
+        self._info = info
+        self._err = err
+        self.interval = interval
+        self.rules: Ruleset = loader(path)
+        self._sig = self._signature(self.rules)
+        self._failed: Signature | None = None
+        self._next_check = clock() + interval
+        self.reloads = 0
+
+    def _signature(self, rules: Ruleset) -> Signature:
+        return (_stat(self.path), _stat(rules.consents_path))
+
+    def current(self) -> Ruleset:
+        """The rules in force, reloading first if the check interval passed and files changed."""
+        now = self._clock()
+        if now >= self._next_check:
+            self._next_check = now + self.interval
+            self.check()
+        return self.rules
+
+    def check(self) -> bool:
+        """Stat the files now and reload if they changed; True when new rules were swapped in."""
+        sig = self._signature(self.rules)
+        if sig == self._sig or sig == self._failed:
+            return False
+        try:
+            fresh = self._loader(self.path)
+        except RulesError as exc:
+            self._failed = sig
+            self._err(f"sipguard: rules reload failed, keeping {self.rules.version_hash[:12]}\n")
+            for issue in exc.issues:
+                self._err(f"sipguard: {issue}\n")
+            return False
+        except OSError as exc:
+            self._failed = sig
+            self._err(f"sipguard: rules reload failed ({exc}), keeping the rules in force\n")
+            return False
+        self.rules = fresh
+        self._sig = self._signature(fresh)
+        self._failed = None
+        self.reloads += 1
+        self._info(f"sipguard: rules reloaded from {self.path} ({fresh.version_hash[:12]})\n")
+        return True
