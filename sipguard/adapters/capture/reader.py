@@ -96,6 +96,7 @@ class CaptureReader:
             raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot open: {exc.strerror}") from exc
+        self._disk = raw
         self.compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         if self.compressed:
@@ -120,6 +121,13 @@ class CaptureReader:
         except (Scapy_Exception, EOFError) as exc:
             self.close()
             raise CaptureError(f"{self.path}: capture header is damaged ({exc})") from exc
+
+    def offset(self) -> int:
+        """How many bytes of the file on disk were consumed so far (for progress)."""
+        try:
+            return self._disk.tell()
+        except (OSError, ValueError):
+            return 0
 
     @property
     def truncated(self) -> bool:
@@ -160,6 +168,7 @@ class CaptureReader:
     def close(self) -> None:
         """Close the underlying file."""
         self._file.close()
+        self._disk.close()
 
     def __enter__(self) -> CaptureReader:
         return self
