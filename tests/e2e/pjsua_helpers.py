@@ -125,7 +125,11 @@ def sipp(cwd: Path, *args: str, timeout: float = 20.0) -> subprocess.Popen[bytes
     """Start sipp without a terminal, with a global timeout, in ``cwd``."""
     command = ["sipp", "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error", *args]
     return subprocess.Popen(
-        command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

@@ -43,8 +43,14 @@ def test_pjsua_uac_calls_sipp_uas(tmp_path: Path) -> None:
     """A pjsua2 UAC gets 200 with sipp's SDP, holds, then sends BYE and exits 0."""
     server = sipp(tmp_path, "-sn", "uas", "-i", "127.0.0.21", "-p", "5301", "-m", "1")
     try:
-        with uac(tmp_path, "127.0.0.20:5300", "sip:4008001234@127.0.0.20",
-                 "sip:13800138000@127.0.0.21:5301", "--hold", "0.3") as peer:
+        with uac(
+            tmp_path,
+            "127.0.0.20:5300",
+            "sip:4008001234@127.0.0.20",
+            "sip:13800138000@127.0.0.21:5301",
+            "--hold",
+            "0.3",
+        ) as peer:
             assert peer.finish() == 0, peer.describe()
             result = peer.wait_for("result")
     finally:
@@ -60,9 +66,16 @@ def test_pjsua_uac_calls_sipp_uas_over_tcp(tmp_path: Path) -> None:
     """Over TCP the same call completes: the peer adds transport=tcp and sipp answers."""
     server = sipp(tmp_path, "-sn", "uas", "-t", "t1", "-i", "127.0.0.21", "-p", "5303", "-m", "1")
     try:
-        with uac(tmp_path, "127.0.0.20:5302", "sip:4008001234@127.0.0.20",
-                 "sip:13800138000@127.0.0.21:5303", "--hold", "0.3",
-                 "--transport", "tcp") as peer:
+        with uac(
+            tmp_path,
+            "127.0.0.20:5302",
+            "sip:4008001234@127.0.0.20",
+            "sip:13800138000@127.0.0.21:5303",
+            "--hold",
+            "0.3",
+            "--transport",
+            "tcp",
+        ) as peer:
             assert peer.finish() == 0, peer.describe()
             result = peer.wait_for("result")
     finally:
@@ -75,8 +88,22 @@ def test_sipp_uac_calls_pjsua_uas(tmp_path: Path) -> None:
     """A sipp UAC reaches the pjsua2 UAS, which records the INVITE and sees sipp's BYE."""
     with uas(tmp_path, "127.0.0.22:5304") as peer:
         peer.wait_for("ready")
-        client = sipp(tmp_path, "-sn", "uac", "-s", "13800138000", "-i", "127.0.0.23", "-p",
-                      "5305", "-m", "1", "-d", "300", "127.0.0.22:5304")
+        client = sipp(
+            tmp_path,
+            "-sn",
+            "uac",
+            "-s",
+            "13800138000",
+            "-i",
+            "127.0.0.23",
+            "-p",
+            "5305",
+            "-m",
+            "1",
+            "-d",
+            "300",
+            "127.0.0.22:5304",
+        )
         assert stop(client) == 0
         assert peer.finish() == 0, peer.describe()
     invite = peer.wait_for("incoming")
@@ -94,8 +121,14 @@ def test_pjsua_uac_reports_status_and_reason_of_a_rejection(tmp_path: Path) -> N
     scenario.write_text(UAS_403_WITH_REASON, encoding="utf-8")
     server = sipp(tmp_path, "-sf", str(scenario), "-i", "127.0.0.21", "-p", "5307", "-m", "1")
     try:
-        with uac(tmp_path, "127.0.0.20:5306", "sip:4008001234@127.0.0.20",
-                 "sip:13800138000@127.0.0.21:5307", "--expect", "403") as peer:
+        with uac(
+            tmp_path,
+            "127.0.0.20:5306",
+            "sip:4008001234@127.0.0.20",
+            "sip:13800138000@127.0.0.21:5307",
+            "--expect",
+            "403",
+        ) as peer:
             assert peer.finish() == 0, peer.describe()
             result = peer.wait_for("result")
     finally:
@@ -109,8 +142,12 @@ def test_pjsua_uac_fails_when_the_status_is_not_the_expected_one(tmp_path: Path)
     """The UAC exits 1 when the final status differs from --expect (here 486 instead of 200)."""
     with uas(tmp_path, "127.0.0.24:5308", "--reply", "486") as callee:
         callee.wait_for("ready")
-        with uac(tmp_path, "127.0.0.25:5309", "sip:4008001234@127.0.0.25",
-                 "sip:13800138000@127.0.0.24:5308") as caller:
+        with uac(
+            tmp_path,
+            "127.0.0.25:5309",
+            "sip:4008001234@127.0.0.25",
+            "sip:13800138000@127.0.0.24:5308",
+        ) as caller:
             assert caller.finish() == 1
             assert caller.wait_for("result")["status"] == 486
         assert callee.finish() == 0, callee.describe()
@@ -120,8 +157,14 @@ def test_pjsua_uas_hangs_up_after_its_duration(tmp_path: Path) -> None:
     """With --duration the UAS sends the BYE; the UAC reports the remote hang-up."""
     with uas(tmp_path, "127.0.0.26:5310", "--duration", "0.3") as callee:
         callee.wait_for("ready")
-        with uac(tmp_path, "127.0.0.27:5311", "sip:4008001234@127.0.0.27",
-                 "sip:13800138000@127.0.0.26:5310", "--hold", "8") as caller:
+        with uac(
+            tmp_path,
+            "127.0.0.27:5311",
+            "sip:4008001234@127.0.0.27",
+            "sip:13800138000@127.0.0.26:5310",
+            "--hold",
+            "8",
+        ) as caller:
             assert caller.finish() == 0, caller.describe()
             result = caller.wait_for("result")
         assert callee.finish() == 0, callee.describe()
