@@ -174,3 +174,15 @@ def run_command(cfg_path: Path) -> list[str]:
     """The argv that starts Kamailio in the foreground on ``cfg_path``."""
     return ["kamailio", "-DD", "-E", "-f", str(cfg_path), "-m", "128", "-M", "16", "-w",
             str(cfg_path.parent)]  # fmt: skip
+
+
+def environment(opts: KamailioOptions, base: dict[str, str]) -> dict[str, str]:
+    """The environment Kamailio must start with: PYTHONPATH, SIPGUARD_RULES, SIPGUARD_STATE."""
+    env = dict(base)
+    paths = python_path_for(embedded_python(opts.module_dir))
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = ":".join(paths)
+    env["SIPGUARD_RULES"] = str(opts.rules)
+    env["SIPGUARD_STATE"] = opts.state
+    return env

@@ -1,0 +1,108 @@
+"""``sipguard kamailio config|run``: sipguard as a plugin inside a real Kamailio.
+
+``config`` prints a complete kamailio.cfg that loads the plugin; ``run`` validates the rules,
+checks that Kamailio's embedded Python can import sipguard, writes the config and replaces
+itself with Kamailio in the foreground (so signals reach Kamailio directly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sipguard.adapters import kamailio_cfg as kc
+from sipguard.errors import RulesError
+
+
+def register(sub: Any) -> None:
+    """Add the ``kamailio`` command group."""
+    parser = sub.add_parser("kamailio", help="run sipguard as a Kamailio plugin")
+    group = parser.add_subparsers(dest="kamailio_command", metavar="COMMAND", required=True)
+    config = group.add_parser("config", help="print a kamailio.cfg that loads the plugin")
+    _common(config)
+    config.set_defaults(func=config_command)
+    run = group.add_parser("run", help="start Kamailio with the plugin in the foreground")
+    _common(run)
+    run.add_argument("--workdir", type=Path, help="where to write kamailio.cfg (default: temp)")
+    run.set_defaults(func=run_command)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rules", required=True, type=Path, metavar="FILE", help="rules.yaml")
+    p.add_argument("--listen", action="append", metavar="HOST:PORT", help="UDP+TCP address")
+    p.add_argument("--children", type=int, default=4, help="SIP worker processes per socket")
+    p.add_argument(
+        "--state", default="sqlite", help="shared state: sqlite[:PATH] (default), memory, redis://"
+    )
+    p.add_argument("--debug", type=int, default=2, help="Kamailio log level (1 notice, 2 info)")
+    p.add_argument("--no-tcp", action="store_true", help="listen on UDP only")
+
+
+def _options(args: argparse.Namespace) -> kc.KamailioOptions:
+    from sipguard.policy import load_rules
+
+    rules = load_rules(args.rules)
+    listen = args.listen or rules.listen or ["127.0.0.1:5060"]
+    return kc.KamailioOptions(
+        rules=args.rules.resolve(),
+        listen=tuple(kc.parse_listen(text) for text in listen),
+        module_dir=kc.find_module_dir(),
+        children=args.children,
+        state=args.state,
+        debug=args.debug,
+        tcp=not args.no_tcp,
+    )
+
+
+def _prepare(args: argparse.Namespace) -> tuple[kc.KamailioOptions, dict[str, str]] | None:
+    try:
+        opts = _options(args)
+        env = kc.environment(opts, dict(os.environ))
+    except RulesError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+    except (kc.KamailioSetupError, ValueError, OSError) as exc:
+        print(f"sipguard kamailio: {exc}", file=sys.stderr)
+        return None
+    return opts, env
+
+
+def config_command(args: argparse.Namespace) -> int:
+    """Print the configuration, headed by the environment Kamailio needs."""
+    prepared = _prepare(args)
+    if prepared is None:
+        return 2
+    opts, env = prepared
+    text = kc.render(opts)
+    head, _, rest = text.partition("\n")
+    keys = ("PYTHONPATH", "SIPGUARD_RULES", "SIPGUARD_STATE")
+    run = " ".join(f"{k}={shlex.quote(env[k])}" for k in keys)
+    print(head)
+    print(f"# Start with: {run} kamailio -DD -E -f kamailio.cfg")
+    print(rest, end="")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Write the configuration and exec Kamailio in the foreground."""
+    prepared = _prepare(args)
+    if prepared is None:
+        return 2
+    opts, env = prepared
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sipguard-kamailio-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "kamailio.cfg"
+    cfg.write_text(kc.render(opts), encoding="utf-8")
+    argv = kc.run_command(cfg)
+    print(f"sipguard kamailio: {' '.join(argv)}", file=sys.stderr, flush=True)
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        print(f"sipguard kamailio: cannot start kamailio: {exc}", file=sys.stderr)
+    return 2
