@@ -1,0 +1,38 @@
+"""``sipguard rules validate``: check a rules file (and its consents) before deploying it."""
+
+from __future__ import annotations
+
+import argparse
+
+from sipguard.cli._common import EXIT_ERROR, EXIT_OK, load_or_report
+
+HELP = """\
+Load a rules file the way every front end does, with its consents file, and report every
+problem as FILE:LINE:COL: message (exit 2), or a one-line summary (exit 0).
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("rules", help="work with rules files", description="Work with rules files.")
+    rules_sub = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    v = rules_sub.add_parser(
+        "validate",
+        help="check a rules file and report every located error",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument("file", metavar="FILE", help="the rules.yaml to check")
+    v.set_defaults(func=validate)
+
+
+def validate(args: argparse.Namespace) -> int:
+    rules = load_or_report(args.file)
+    if rules is None:
+        return EXIT_ERROR
+    m = rules.model
+    print(
+        f"{args.file}: ok: {len(m.operators)} operators, {len(m.trunks)} trunks, "
+        f"{len(m.numbers)} numbers, {len(rules.consents)} consents; "
+        f"rules {rules.version_hash[:12]}"
+    )
+    return EXIT_OK
