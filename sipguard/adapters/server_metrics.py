@@ -41,9 +41,7 @@ class ServeCollector(Collector):
         yield _counter(
             "message_errors", "Inputs the core failed on (logged, skipped).", server.errors
         )
-        yield _counter(
-            "journal_failures", "Decisions whose journal write failed.", server.journal_failures
-        )
+        yield _counter("journal_failures", "Journal writes that failed.", server.gate.failures)
         timers = GaugeMetricFamily("sipguard_serve_timers", "Timers armed.")
         timers.add_metric([], server.timers)
         yield timers

@@ -1,0 +1,147 @@
+"""The shell's hand-off to the journal: decisions made durable before their answer leaves.
+
+Invariants:
+- A ``Decided`` becomes one decision entry; its ``after`` effects run on the loop only once
+  the journal writer reports the entry durable (RFC 3261 section 17.2.1: meanwhile the INVITE
+  server transaction absorbs retransmissions, so waiting costs nothing on the wire).
+- If the write fails, the core is told (``journal_ok = False``), the decision is logged with
+  the full record (``journaled=False``) so it is still on record somewhere, and the ``after``
+  effects run anyway: a caller is never left without a final answer.
+- Each decision and call end is logged exactly once, after its journal write settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import structlog
+
+from sipguard.b2bua.effects import CallEnded, Decided
+from sipguard.journal.record import Entry, decision_entry, outcome_entry
+from sipguard.logs import log_call_end, log_decision
+
+
+class Journal(Protocol):
+    """What the shell needs from the journal writer."""
+
+    @property
+    def healthy(self) -> bool:
+        """False once the writer can no longer make records durable."""
+        ...
+
+    def submit(self, entry: Entry) -> concurrent.futures.Future[Entry | None]:
+        """Queue an entry; the future completes once it is durable."""
+        ...
+
+
+class JournalGate:
+    """Journals decisions and call ends, then logs them and releases the held effects."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        journal: Journal | None,
+        core: Any,
+        execute: Callable[[Iterable[Any]], None],
+    ) -> None:
+        self.journal = journal
+        self.rules_hash: str | None = None
+        self.failures = 0
+        self.decisions: dict[str, int] = {}
+        self._loop = loop
+        self._core = core
+        self._execute = execute
+        self._inflight: set[concurrent.futures.Future[Any]] = set()
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for writes in flight and run what they release."""
+        if self._inflight:
+            waiting = [asyncio.wrap_future(f) for f in list(self._inflight)]
+            await asyncio.wait(waiting, timeout=grace)
+            await asyncio.sleep(0)
+
+    def check(self) -> None:
+        """Mirror the writer's health into the core's ``journal_ok``."""
+        if self.journal is None:
+            return
+        healthy = bool(self.journal.healthy)
+        if healthy != self._core.journal_ok:
+            self._core.journal_ok = healthy
+            structlog.get_logger("sipguard.serve").warning(
+                "journal.recovered" if healthy else "journal.unhealthy"
+            )
+
+    def decided(self, effect: Decided) -> None:
+        """Journal a decision; its ``after`` effects run once the entry is durable."""
+        reason = effect.verdict.reason.value
+        self.decisions[reason] = self.decisions.get(reason, 0) + 1
+        entry = decision_entry(
+            effect.facts, effect.verdict, effect.at, legs=effect.legs, rules_hash=self.rules_hash
+        )
+        if self.journal is None:
+            log_decision(entry)
+            self._execute(effect.after)
+            return
+        future = self.journal.submit(entry)
+        self._settle(future, lambda f: self._decision_settled(effect, entry, f))
+
+    def ended(self, effect: CallEnded) -> None:
+        """Journal the outcome of an allowed call, then log it."""
+        entry = outcome_entry(
+            effect.call_id,
+            effect.answered_at,
+            effect.ended_at,
+            effect.final_status,
+            effect.ended_by,
+        )
+        if self.journal is None:
+            log_call_end(entry)
+            return
+        future = self.journal.submit(entry)
+        self._settle(future, lambda f: self._outcome_settled(entry, f))
+
+    def _settle(
+        self,
+        future: concurrent.futures.Future[Any],
+        then: Callable[[concurrent.futures.Future[Any]], None],
+    ) -> None:
+        self._inflight.add(future)
+        loop = self._loop
+
+        def done(fut: concurrent.futures.Future[Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone
+                loop.call_soon_threadsafe(then, fut)
+
+        future.add_done_callback(done)
+
+    def _decision_settled(
+        self, effect: Decided, entry: Entry, future: concurrent.futures.Future[Any]
+    ) -> None:
+        self._inflight.discard(future)
+        stored = self._stored(future)
+        if stored is None:
+            log_decision(entry, journaled=False)
+        else:
+            log_decision(stored)
+        self._execute(effect.after)
+
+    def _outcome_settled(self, entry: Entry, future: concurrent.futures.Future[Any]) -> None:
+        self._inflight.discard(future)
+        stored = self._stored(future)
+        if stored is None:
+            log_call_end(entry, journaled=False)
+        else:
+            log_call_end(stored)
+
+    def _stored(self, future: concurrent.futures.Future[Any]) -> Entry | None:
+        """The durable entry, or None after telling the core the journal failed."""
+        if not future.cancelled() and future.exception() is None:
+            result = future.result()
+            return result if isinstance(result, Entry) else None
+        self.failures += 1
+        self._core.journal_ok = False
+        return None

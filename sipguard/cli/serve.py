@@ -1,0 +1,186 @@
+"""``sipguard serve``: run the B2BUA on UDP and TCP, with hot reload and graceful shutdown."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LISTEN = "127.0.0.1:5060"
+
+
+def register(sub: Any) -> None:
+    """Add the ``serve`` command."""
+    parser = sub.add_parser(
+        "serve",
+        help="run the B2BUA",
+        description=(
+            "Screen every INVITE against the rules, bridge allowed calls and reject the rest, "
+            "journaling each decision.  SIGHUP (or editing the rules or consents file) "
+            "reloads the rules; SIGTERM or SIGINT stops the server."
+        ),
+    )
+    parser.add_argument("--rules", required=True, type=Path, metavar="FILE", help="rules.yaml")
+    parser.add_argument(
+        "--listen",
+        action="append",
+        metavar="HOST:PORT",
+        help=f"UDP+TCP address to serve (repeatable; overrides listen:; default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--metrics", metavar="HOST:PORT", help="expose Prometheus metrics over HTTP here"
+    )
+    parser.add_argument(
+        "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_hostport(text: str, default_port: int = 5060) -> tuple[str, int]:
+    """Split ``HOST:PORT`` or ``[V6]:PORT`` (the port is optional)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    number = int(port) if port else default_port
+    if not 0 <= number <= 65535:
+        raise ValueError(f"bad port in {text!r}")
+    return host, number
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the rules, then serve until SIGTERM/SIGINT; 2 on bad rules or arguments."""
+    from sipguard.errors import RulesError
+    from sipguard.policy import load_rules
+
+    try:
+        ruleset = load_rules(args.rules)
+    except RulesError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    try:
+        texts = args.listen or list(getattr(ruleset, "listen", None) or []) or [DEFAULT_LISTEN]
+        listen = [parse_hostport(t) for t in texts]
+        metrics_at = parse_hostport(args.metrics, 9090) if args.metrics else None
+    except ValueError as exc:
+        print(f"sipguard serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(_serve(args, ruleset, listen, metrics_at))
+    return uvloop.run(_serve(args, ruleset, listen, metrics_at))
+
+
+async def _serve(
+    args: argparse.Namespace,
+    ruleset: Any,
+    listen: list[tuple[str, int]],
+    metrics_at: tuple[str, int] | None,
+) -> int:
+    from sipguard.adapters.reload import RulesWatcher
+    from sipguard.adapters.server import Server
+    from sipguard.policy import load_rules
+
+    log = _logger()
+    journal, core = _build(ruleset)
+    server = Server(core, journal, log, queue_limit=args.udp_queue)
+    server.gate.rules_hash = ruleset.version_hash
+    try:
+        bound = await server.start(listen)
+    except OSError as exc:
+        log.error("serve.bind_failed", error=str(exc))
+        await server.close()
+        if journal is not None:
+            journal.close()
+        return 1
+    consents = getattr(ruleset, "consents_path", None)
+
+    def apply(new: Any) -> None:
+        core.reload(new)
+        server.gate.rules_hash = new.version_hash
+
+    watcher = RulesWatcher(args.rules, consents, load_rules, apply, log)
+    watcher.start()
+    if metrics_at is not None:
+        _expose_metrics(metrics_at, server, watcher)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, watcher.request, "SIGHUP")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    health = loop.create_task(_watch_journal(server))
+    log.info("serve.ready", listen=[_show(h, p) for h, p in bound], rules=str(args.rules))
+    await stop.wait()
+    log.info("serve.stopping")
+    health.cancel()
+    watcher.stop()
+    await server.close()
+    if journal is not None:
+        journal.close()
+    log.info("serve.stopped")
+    return 0
+
+
+def _build(ruleset: Any) -> tuple[Any, Any]:
+    """The journal writer (None when the rules name no journal) and the B2BUA core."""
+    from sipguard.b2bua import B2BUA
+    from sipguard.journal import JournalWriter
+
+    journal = None
+    if ruleset.journal_path is not None:
+        retention = ruleset.model.journal.retention_days
+        journal = JournalWriter(ruleset.journal_path, retention_days=retention)
+    return journal, B2BUA(ruleset)
+
+
+async def _watch_journal(server: Any) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        server.check_journal()
+
+
+def _expose_metrics(at: tuple[str, int], server: Any, watcher: Any) -> None:
+    from prometheus_client import start_http_server
+
+    from sipguard.adapters.server_metrics import ServeCollector
+    from sipguard.metrics import REGISTRY
+
+    with contextlib.suppress(ValueError):  # registered already (a second server in-process)
+        REGISTRY.register(ServeCollector(server, watcher))
+    start_http_server(at[1], addr=at[0], registry=REGISTRY)
+
+
+def _logger() -> Any:
+    import structlog
+
+    try:
+        from sipguard import logs
+    except ImportError:
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(),
+            ],
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+            cache_logger_on_first_use=True,
+        )
+    else:
+        logs.configure()
+    return structlog.get_logger("sipguard.serve")
+
+
+def _show(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
