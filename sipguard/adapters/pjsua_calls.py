@@ -163,6 +163,8 @@ class PeerCall(pj.Call):  # type: ignore[misc]
                     "status": rec.status,
                     "answered": rec.answered,
                     "by": rec.hung_up_by,
+                    "local_sdp": rec.local_sdp,
+                    "remote_sdp": rec.remote_sdp,
                 }
             )
 

@@ -7,6 +7,7 @@ collects. Every process started here is killed when its context ends, pass or fa
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -143,13 +145,47 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
         raise AssertionError(f"{proc.args} did not exit within {timeout}s") from None
 
 
-def wait_tcp(host: str, port: int, timeout: float = 10.0) -> None:
-    """Wait until something accepts TCP connections on ``host:port``."""
+class ServerUnavailable(AssertionError):
+    """``sipguard serve`` exited or never listened, so no call could be tested through it."""
+
+
+@contextlib.contextmanager
+def sipguard_serve(rules: Path, listen: str, timeout: float = 10.0) -> Iterator[Path]:
+    """Run ``sipguard serve`` on ``listen`` until the block ends; yield its log file."""
+    host, _, port = listen.rpartition(":")
+    log_path = rules.parent / "serve.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [*SIPGUARD, "serve", "--rules", str(rules), "--listen", listen],
+            cwd=rules.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_listening(proc, host, int(port), timeout, log_path)
+            yield log_path
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+def _wait_listening(
+    proc: subprocess.Popen[bytes], host: str, port: int, timeout: float, log_path: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-1500:]
+            raise ServerUnavailable(f"sipguard serve exited with {proc.returncode}: {tail}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {host}:{port} after {timeout}s")
+    raise ServerUnavailable(f"sipguard serve did not listen on {host}:{port} in {timeout}s")
