@@ -155,6 +155,10 @@ class SipguardKemi:
         now = datetime.now(UTC)
         assert self.state is not None
         verdict = evaluate(facts, rules, self.state, now)
+        k.info(
+            f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
+            f"{verdict.caller} -> {verdict.callee}\n"
+        )
         if not self._journal_decision(facts, verdict, rules, now):
             return
         if not verdict.allowed:
@@ -180,7 +184,6 @@ class SipguardKemi:
 
     def _reject(self, verdict: Verdict) -> None:
         k = self.ksr
-        k.info(f"sipguard: reject {verdict.status} {verdict.reason.value}\n")
         k.hdr.append_to_reply(f"Reason: {verdict.reason_header}\r\n")
         k.sl.send_reply(verdict.status, REASON_TEXT.get(verdict.status, "Forbidden"))
 
