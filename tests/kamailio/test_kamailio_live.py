@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from live import Kamailio, reason_headers, sipp, start_kamailio, start_uas, tools_present
