@@ -24,7 +24,7 @@ _NAMES = {
     b"f": "from",
     b"p-asserted-identity": "pai",
 }
-_USER = re.compile(r"(?:sips?:|tel:)([^@;>?\s]+)(?:@|;|>|$)", re.IGNORECASE)
+_USER = re.compile(r"sips?:([^@;>?\s:]+)(?::[^@;>?\s]*)?@|tel:([^;>?\s]+)", re.IGNORECASE)
 _BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
 _CSEQ = re.compile(r"(\d+)")
 
@@ -45,7 +45,7 @@ def _user(value: str | None) -> str | None:
     if value is None:
         return None
     found = _USER.search(value)
-    return found.group(1) if found else None
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def scan_invite(data: bytes) -> ScannedInvite | None:

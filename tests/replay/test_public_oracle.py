@@ -10,6 +10,7 @@ import pytest
 
 from sipguard.policy import MemoryState, Ruleset
 from sipguard.replay import ReplaySummary, replay
+
 PUBLIC = Path(__file__).resolve().parents[1] / "data" / "captures" / "public"
 
 Row = tuple[str, str, int, str, str, str, str]
@@ -22,8 +23,15 @@ def oracle() -> dict[str, set[Row]]:
         for r in csv.DictReader(fh, delimiter="\t"):
             src = r["src"].split(",")[-1]  # ERSPAN: outer,inner -> the inner source
             table[r["file"]].add(
-                (src, r["call_id"], int(r["cseq"]), r["via_branch"],
-                 r["from_user"], r["pai_user"], r["ruri_user"])
+                (
+                    src,
+                    r["call_id"],
+                    int(r["cseq"]),
+                    r["via_branch"],
+                    r["from_user"],
+                    r["pai_user"],
+                    r["ruri_user"],
+                )
             )
     return table
 
@@ -36,8 +44,17 @@ def found(path: Path, rules: Ruleset) -> tuple[set[Row], ReplaySummary]:
     rows: set[Row] = set()
     for t in replay([path], rules, MemoryState(), summary):
         f = t.facts
-        rows.add((t.key[0], f.call_id, t.cseq, t.branch,
-                  f.from_user or "", f.pai_user or "", f.ruri_user or ""))
+        rows.add(
+            (
+                t.key[0],
+                f.call_id,
+                t.cseq,
+                t.branch,
+                f.from_user or "",
+                f.pai_user or "",
+                f.ruri_user or "",
+            )
+        )
     return rows, summary
 
 
@@ -47,6 +64,7 @@ def test_replay_finds_the_oracle_invite_transactions(path: Path, rules: Ruleset)
     expected = oracle().get(path.name, set())
     got, summary = found(path, rules)
     assert not summary.partial and not summary.warnings
+
     # tshark gives no branch when it cannot parse the Via; match those rows without it.
     def norm(rows: set[Row], blank: set[tuple[str, str, int]]) -> set[Row]:
         return {(r[0], r[1], r[2], "" if r[:3] in blank else r[3], *r[4:]) for r in rows}
@@ -58,8 +76,9 @@ def test_replay_finds_the_oracle_invite_transactions(path: Path, rules: Ruleset)
 
 def test_retransmissions_are_counted_not_reevaluated(rules: Ruleset) -> None:
     """The fax capture's repeated INVITE frames count as retransmissions, not new calls."""
-    frames = sum(1 for r in (PUBLIC / "INVITES.tsv").read_text().splitlines()
-                 if r.startswith("FAX-Call"))
+    frames = sum(
+        1 for r in (PUBLIC / "INVITES.tsv").read_text().splitlines() if r.startswith("FAX-Call")
+    )
     got, summary = found(PUBLIC / "FAX-Call-t38-CA-TDM-SIP-FB-1.pcap", rules)
     assert summary.invites == len(got) == 12
     assert summary.retransmissions == frames - 12

@@ -1,0 +1,210 @@
+"""Write the small synthetic captures in this folder, one per verdict reason and transport.
+
+Run from the project root:  .venv/bin/python captures/generate.py
+
+The calls target the example ruleset ``rules.yaml`` (trunk acme-sh-1 sends from 127.0.0.2,
+beta-bj-1 from 127.0.0.3, the carrier network from 127.0.0.4).  ``rules-extra.yaml`` adds
+an outbound-only number (for CALLEE_NOT_INBOUND) and an IPv6 network peer.
+``EXPECTED.tsv`` lists, per capture, the reasons replay must give in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
+from scapy.utils import wrpcap
+
+HERE = Path(__file__).resolve().parent
+ACME, BETA, NETWORK, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"
+EDGE = "127.0.0.1"
+# 2026-06-02 10:00 in Asia/Shanghai (02:00 UTC), a working Tuesday outside quiet hours.
+MORNING = datetime(2026, 6, 2, 2, 0, tzinfo=UTC).timestamp()
+EVENING = datetime(2026, 6, 2, 14, 0, tzinfo=UTC).timestamp()  # 22:00 local: quiet hours
+LICENCE_GONE = datetime(2031, 1, 2, 2, 0, tzinfo=UTC).timestamp()  # acme's licence expired
+
+
+def invite(
+    n: int,
+    caller: str,
+    callee: str,
+    *,
+    src: str = ACME,
+    pai: str | None = None,
+    from_host: str = "example.com",
+    extra: str = "",
+    body: str = "",
+    to_tag: str | None = None,
+) -> bytes:
+    """A minimal, valid initial INVITE (or a re-INVITE when ``to_tag`` is given)."""
+    host = f"[{src}]" if ":" in src else src
+    lines = [
+        f"INVITE sip:{callee}@{EDGE} SIP/2.0",
+        f"Via: SIP/2.0/UDP {host}:5060;branch=z9hG4bK-gen-{n}",
+        "Max-Forwards: 70",
+        f"From: <sip:{caller}@{from_host}>;tag=f{n}",
+        f"To: <sip:{callee}@{EDGE}>" + (f";tag={to_tag}" if to_tag else ""),
+        f"Call-ID: gen-{n}@{host}",
+        "CSeq: 1 INVITE",
+        f"Contact: <sip:{caller}@{host}:5060>",
+    ]
+    if pai:
+        lines.append(f"P-Asserted-Identity: <sip:{pai}@{from_host}>")
+    if extra:
+        lines.append(extra)
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body.encode())}")
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+
+def udp(message: bytes, src: str, at: float) -> Packet:
+    """One SIP datagram from ``src`` to the edge, stamped ``at``."""
+    if ":" in src:
+        pkt = Ether() / IPv6(src=src, dst="::1") / UDP(sport=5060, dport=5060) / Raw(message)
+    else:
+        pkt = Ether() / IP(src=src, dst=EDGE) / UDP(sport=5060, dport=5060) / Raw(message)
+    pkt.time = at
+    return pkt
+
+
+def calls(messages: list[bytes], src: str, start: float, step: float = 60.0) -> list[Packet]:
+    """Datagrams one ``step`` apart."""
+    return [udp(m, src, start + i * step) for i, m in enumerate(messages)]
+
+
+def reason_captures() -> dict[str, tuple[list[Packet], list[str]]]:
+    """Capture name -> (packets, expected reasons in order)."""
+    consented = "13800138000"
+    return {
+        "unknown_source": (
+            calls([invite(1, "4008001234", consented, src=STRANGER)], STRANGER, MORNING),
+            ["UNKNOWN_SOURCE"],
+        ),
+        "caller_hidden": (
+            calls(
+                [invite(2, "anonymous", consented, from_host="anonymous.invalid")], ACME, MORNING
+            ),
+            ["CALLER_HIDDEN"],
+        ),
+        "number_length_changed": (
+            calls([invite(3, "40080012345", consented)], ACME, MORNING),
+            ["NUMBER_LENGTH_CHANGED"],
+        ),
+        "caller_unregistered": (
+            calls([invite(4, "4001112222", consented)], ACME, MORNING),
+            ["CALLER_UNREGISTERED"],
+        ),
+        "caller_not_on_trunk": (
+            calls([invite(5, "4006601234", consented)], ACME, MORNING),
+            ["CALLER_NOT_ON_TRUNK"],
+        ),
+        "identity_mismatch": (
+            calls([invite(6, "02161234567", consented, pai="4008001234")], ACME, MORNING),
+            ["IDENTITY_MISMATCH"],
+        ),
+        "licence_invalid": (
+            calls([invite(7, "4008001234", consented)], ACME, LICENCE_GONE),
+            ["LICENCE_INVALID"],
+        ),
+        "inbound_only": (calls([invite(8, "95123", consented)], ACME, MORNING), ["INBOUND_ONLY"]),
+        "number_suspended": (
+            calls([invite(90 + i, "4008001234", "13900000001") for i in range(6)], ACME, MORNING),
+            ["NO_CONSENT"] * 5 + ["NUMBER_SUSPENDED"],
+        ),
+        "no_consent": (
+            calls([invite(10, "4008001234", "13900000001")], ACME, MORNING),
+            ["NO_CONSENT"],
+        ),
+        "quiet_hours": (
+            calls([invite(11, "4008001234", consented)], ACME, EVENING),
+            ["QUIET_HOURS"],
+        ),
+        "frequency_cap": (
+            calls([invite(120 + i, "4008001234", consented) for i in range(3)], ACME, MORNING),
+            ["ALLOWED", "ALLOWED", "FREQUENCY_CAP"],
+        ),
+        "callee_length_changed": (
+            calls([invite(13, "13800138000", "951234", src=NETWORK)], NETWORK, MORNING),
+            ["CALLEE_LENGTH_CHANGED"],
+        ),
+        "callee_unregistered": (
+            calls([invite(14, "13800138000", "95555", src=NETWORK)], NETWORK, MORNING),
+            ["CALLEE_UNREGISTERED"],
+        ),
+        "allowed_inbound": (
+            calls([invite(15, "13800138000", "95123", src=NETWORK)], NETWORK, MORNING),
+            ["ALLOWED"],
+        ),
+    }
+
+
+def tcp_split() -> list[Packet]:
+    """Two INVITEs on one TCP connection: split, retransmitted, reordered, coalesced."""
+    one = invite(201, "13800138000", "95123", src=NETWORK)
+    two = invite(202, "13800138000", "4006601234", src=NETWORK)
+    three = invite(203, "13800138000", "95555", src=NETWORK)
+    stream = one + two + three
+    cut = [0, 40, 170, len(one) + 25, len(stream)]  # INVITE 2 and 3 share a segment
+    base = 1000
+    hdr = Ether() / IP(src=NETWORK, dst=EDGE)
+    syn = hdr / TCP(sport=40000, dport=5060, flags="S", seq=base - 1)
+    segments = [
+        hdr / TCP(sport=40000, dport=5060, flags="PA", seq=base + a) / Raw(stream[a:b])
+        for a, b in itertools.pairwise(cut)
+    ]
+    # wire order: SYN, seg0, seg2 (early), seg1, seg1 again (retransmission), seg3
+    order = [syn, segments[0], segments[2], segments[1], segments[1], segments[3]]
+    for i, pkt in enumerate(order):
+        pkt.time = MORNING + i * 0.01
+    return order
+
+
+def ipv4_fragments() -> list[Packet]:
+    """One INVITE with a large SDP body, sent as IPv4 fragments in reverse order."""
+    sdp = "v=0\r\n" + "".join(f"a=x-pad:{i:04d}{'.' * 60}\r\n" for i in range(40))
+    msg = invite(301, "13800138000", "95123", src=NETWORK, body=sdp)
+    pkt = IP(src=NETWORK, dst=EDGE, id=777) / UDP(sport=5060, dport=5060) / Raw(msg)
+    frags = [Ether() / f for f in fragment(pkt, fragsize=600)]
+    frags.reverse()
+    for i, f in enumerate(frags):
+        f.time = MORNING + i * 0.001
+    return frags
+
+
+def ipv6_call() -> list[Packet]:
+    """An inbound call over IPv6 (UNKNOWN_SOURCE for rules.yaml, ALLOWED for rules-extra)."""
+    return [udp(invite(401, "13800138000", "95123", src="::4"), "::4", MORNING)]
+
+
+def callee_not_inbound() -> list[Packet]:
+    """An inbound call to rules-extra.yaml's outbound-only number."""
+    return [udp(invite(501, "13800138000", "4008009999", src=NETWORK), NETWORK, MORNING)]
+
+
+def main() -> None:
+    """Write every capture and EXPECTED.tsv."""
+    expected: list[str] = ["capture\trules\treasons"]
+    for name, (packets, reasons) in reason_captures().items():
+        wrpcap(str(HERE / f"{name}.pcap"), packets)
+        expected.append(f"{name}.pcap\trules.yaml\t{','.join(reasons)}")
+    extra = {
+        "tcp_split.pcap": (tcp_split(), "rules.yaml", "ALLOWED,ALLOWED,CALLEE_UNREGISTERED"),
+        "ipv4_fragments.pcap": (ipv4_fragments(), "rules.yaml", "ALLOWED"),
+        "ipv6.pcap": (ipv6_call(), "rules.yaml", "UNKNOWN_SOURCE"),
+        "callee_not_inbound.pcap": (callee_not_inbound(), "rules-extra.yaml", "CALLEE_NOT_INBOUND"),
+    }
+    for name, (packets, rules, reasons) in extra.items():
+        wrpcap(str(HERE / name), packets)
+        expected.append(f"{name}\t{rules}\t{reasons}")
+    expected.append("ipv6.pcap\trules-extra.yaml\tALLOWED")
+    (HERE / "EXPECTED.tsv").write_text("\n".join(expected) + "\n")
+
+
+if __name__ == "__main__":
+    main()
