@@ -72,7 +72,7 @@ def test_state_persists_across_connections(db: Path) -> None:
     assert second.suspension("400") is not None
 
 
-def _hammer(path: str, tries: int, out: "multiprocessing.Queue[int]") -> None:
+def _hammer(path: str, tries: int, out: multiprocessing.Queue[int]) -> None:
     state = SqliteState(path)
     won = sum(state.take_call_slot("acme", "138", DAY, 25) for _ in range(tries))
     out.put(won)

@@ -1,0 +1,147 @@
+"""``sipguard calls``: query the journal for call attempts, as a table, JSON lines or CSV.
+
+Numbers on the command line are normalised like the rules normalise them when ``--rules``
+is given (otherwise only separators are dropped).  ``--since``/``--until`` take an ISO 8601
+date or time (no offset means the rules' timezone, or UTC with ``--journal``) or a span back
+from now such as ``7d``, ``12h`` or ``30m``; the range is half-open, ``[since, until)``.
+Exit codes: 0 on success (even with no match), 2 for a usage or rules error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, TextIO
+
+from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+from sipguard.policy.facts import Reason
+
+FIELDS = (
+    "time", "direction", "source", "caller", "callee", "number", "operator", "trunk",
+    "verdict", "status", "reason", "credential", "call_id", "legs", "rules_hash",
+    "answered_at", "ended_at", "duration_ms", "final_status", "ended_by", "seq",
+)  # fmt: skip
+_TABLE = (
+    ("TIME", "time"), ("DIR", "direction"), ("CALLER", "caller"), ("CALLEE", "callee"),
+    ("NUMBER", "number"), ("VERDICT", "verdict"), ("REASON", "reason"),
+    ("DURATION", "duration"), ("ENDED BY", "ended_by"), ("CALL-ID", "call_id"),
+)  # fmt: skip
+_SPAN = re.compile(r"^(\d+)([dhm])$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``calls`` command."""
+    p = subparsers.add_parser(
+        "calls",
+        help="query the call journal",
+        description="List journaled call attempts, oldest first, with their outcome.",
+    )
+    add_target_args(p)
+    p.add_argument("--number", metavar="N", help="the filed access number involved")
+    p.add_argument("--caller", metavar="N", help="caller number")
+    p.add_argument("--callee", metavar="N", help="callee number")
+    p.add_argument("--reason", choices=[r.value for r in Reason], help="verdict reason")
+    p.add_argument("--direction", choices=("inbound", "outbound"), help="call direction")
+    p.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
+    p.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N calls")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the matching calls; see the module docstring for exit codes."""
+    from sipguard.journal.store import JournalStore
+
+    try:
+        target = resolve_target(args)
+        query = _query(args, target.rules)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = JournalStore(target.path)
+    try:
+        rows = [call_dict(r.decision, r.outcome) for r in store.calls(query)]
+    finally:
+        store.close()
+    {"table": write_table, "json": write_json, "csv": write_csv}[args.format](rows, sys.stdout)
+    return 0
+
+
+def _query(args: argparse.Namespace, rules: Any) -> Any:
+    from sipguard.journal.store import Query
+
+    zone: tzinfo = rules.zone if rules is not None else UTC
+    now = datetime.now(UTC)
+    return Query(
+        number=nsn(args.number, rules) if args.number else None,
+        caller=nsn(args.caller, rules) if args.caller else None,
+        callee=nsn(args.callee, rules) if args.callee else None,
+        reason=args.reason,
+        direction=args.direction,
+        since=parse_when(args.since, zone, now) if args.since else None,
+        until=parse_when(args.until, zone, now) if args.until else None,
+        limit=args.limit,
+    )
+
+
+def parse_when(text: str, zone: tzinfo, now: datetime) -> datetime:
+    """An ISO 8601 date/time (naive means ``zone``) or a span back from ``now`` (``7d``)."""
+    span = _SPAN.match(text)
+    if span:
+        return now - timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=zone)
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"not a date or time: {text!r}") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+
+
+def call_dict(decision: Any, outcome: Any) -> dict[str, Any]:
+    """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends)."""
+    row = {name: getattr(decision, name, None) for name in FIELDS}
+    row["time"] = decision.at
+    for name in ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by"):
+        row[name] = getattr(outcome, name) if outcome is not None else None
+    return row
+
+
+def write_json(rows: list[dict[str, Any]], out: TextIO) -> None:
+    """One JSON object per line."""
+    for row in rows:
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_csv(rows: list[dict[str, Any]], out: TextIO) -> None:
+    """CSV with a header row of :data:`FIELDS`."""
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    if key == "duration":
+        ms = row["duration_ms"]
+        return "-" if ms is None else f"{ms // 1000 // 60}:{ms // 1000 % 60:02d}"
+    if key == "time":
+        return str(row["time"])[:19].replace("T", " ")
+    value = row.get(key)
+    return "-" if value is None else str(value)
+
+
+def write_table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    """Aligned columns with a header, and a count line."""
+    cells = [[title for title, _ in _TABLE]]
+    cells += [[_cell(row, key) for _, key in _TABLE] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(_TABLE))]
+    for line in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
+    out.write(f"{len(rows)} call{'s' if len(rows) != 1 else ''}\n")

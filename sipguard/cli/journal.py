@@ -1,0 +1,140 @@
+"""``sipguard journal verify|purge``, and the journal/rules arguments shared by its siblings.
+
+Exit codes (spec section 6): ``verify`` 0 when the chain is intact, 1 when it is broken;
+``purge`` 0 on success; both 2 for a usage or rules error or a missing journal file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sipguard.errors import RulesError
+
+if TYPE_CHECKING:
+    from sipguard.policy import Ruleset
+
+
+class UsageError(Exception):
+    """A command-line problem reported as ``error: ...`` with exit status 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The journal a command works on and, when ``--rules`` was given, the ruleset."""
+
+    path: Path
+    rules: Ruleset | None
+
+
+def add_target_args(parser: argparse.ArgumentParser) -> None:
+    """Add the mutually exclusive ``--rules FILE`` / ``--journal FILE`` options."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--rules", metavar="FILE", help="rules.yaml naming the journal")
+    group.add_argument("--journal", metavar="FILE", help="journal SQLite file")
+
+
+def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
+    """The journal named by ``--journal`` or by the rules' ``journal.path``."""
+    rules = None
+    if args.rules:
+        from sipguard.policy import load_rules
+
+        try:
+            rules = load_rules(args.rules)
+        except RulesError as exc:
+            raise UsageError(str(exc)) from exc
+        except OSError as exc:
+            raise UsageError(f"{args.rules}: {exc.strerror}") from exc
+        if rules.journal_path is None:
+            raise UsageError(f"{args.rules}: the rules name no journal")
+        path = Path(rules.journal_path)
+    else:
+        path = Path(args.journal)
+    if must_exist and not path.is_file():
+        raise UsageError(f"{path}: no such journal")
+    return Target(path, rules)
+
+
+def nsn(raw: str, rules: Ruleset | None) -> str:
+    """A number from the command line as an NSN: like the rules do, or digits only."""
+    if rules is not None:
+        from sipguard.policy import normalise
+
+        value = normalise(raw, rules.country_code, rules.national_prefix)
+    else:
+        digits = raw.translate(str.maketrans("", "", "-. ()"))
+        value = digits if digits.isdigit() and digits.isascii() else None
+    if value is None:
+        raise UsageError(f"not a number: {raw!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``journal verify`` and ``journal purge``."""
+    p = subparsers.add_parser("journal", help="verify or purge the call journal")
+    sub = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    verify = sub.add_parser("verify", help="check the hash chain (exit 0 intact, 1 broken)")
+    add_target_args(verify)
+    verify.set_defaults(func=run_verify)
+    purge = sub.add_parser("purge", help="delete entries older than the retention period")
+    add_target_args(purge)
+    purge.add_argument(
+        "--retention-days", type=int, metavar="N", help="override journal.retention_days (>= 30)"
+    )
+    purge.set_defaults(func=run_purge)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Walk the chain; print the first broken link."""
+    from sipguard.journal.store import JournalStore
+
+    try:
+        target = resolve_target(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = JournalStore(target.path)
+    try:
+        result = store.verify()
+    finally:
+        store.close()
+    if result.ok:
+        print(f"{target.path}: chain intact, {result.checked} entries checked")
+        return 0
+    print(f"{target.path}: chain broken at entry {result.broken_seq}: {result.problem}")
+    return 1
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    """Delete entries older than the retention period (nothing younger)."""
+    from sipguard.journal.store import JournalStore
+
+    try:
+        target = resolve_target(args)
+        days = _retention(args, target)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = JournalStore(target.path)
+    try:
+        deleted = store.purge(datetime.now(UTC), days)
+    finally:
+        store.close()
+    print(f"{target.path}: {deleted} entries older than {days} days purged")
+    return 0
+
+
+def _retention(args: argparse.Namespace, target: Target) -> int:
+    days: int | None = args.retention_days
+    if days is None and target.rules is not None:
+        days = target.rules.model.journal.retention_days if target.rules.model.journal else None
+    if days is None:
+        raise UsageError("--retention-days is required with --journal")
+    if days < 30:
+        raise UsageError(f"retention must be at least 30 days (got {days})")
+    return days

@@ -1,0 +1,120 @@
+"""``sipguard numbers suspended|suspend|resume``: operator control of outbound suspensions.
+
+The suspensions live in the persistent policy state (``SqliteState``) in the journal's
+database, which the server reads on every outbound decision.  Every change is also entered
+into the journal's hash chain as an ``admin`` entry (action ``suspend`` or ``resume``, the
+number, and who did it and why), so the audit trail shows operator actions next to calls.
+Exit codes: 0 done, 1 nothing to do (resume of a number that is not suspended, suspend of
+one already suspended), 2 usage or rules error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+
+
+def register(subparsers: Any) -> None:
+    """Add ``numbers suspended``, ``numbers suspend`` and ``numbers resume``."""
+    p = subparsers.add_parser("numbers", help="list, suspend or resume access numbers")
+    sub = p.add_subparsers(dest="numbers_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("suspended", help="list numbers whose outbound access is suspended")
+    add_target_args(listing)
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.set_defaults(func=run_suspended)
+    suspend = sub.add_parser("suspend", help="suspend a number's outbound access")
+    add_target_args(suspend)
+    suspend.add_argument("number", metavar="NUMBER")
+    suspend.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
+    suspend.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
+    suspend.set_defaults(func=run_suspend)
+    resume = sub.add_parser("resume", help="end a number's suspension")
+    add_target_args(resume)
+    resume.add_argument("number", metavar="NUMBER")
+    resume.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
+    resume.set_defaults(func=run_resume)
+
+
+def _who(args: argparse.Namespace) -> str:
+    if args.by:
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+
+
+def run_suspended(args: argparse.Namespace) -> int:
+    """Print every suspension in force."""
+    from sipguard.journal.state import SqliteState
+
+    try:
+        target = resolve_target(args, must_exist=False)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = SqliteState(target.path)
+    try:
+        suspended = state.suspensions()
+    finally:
+        state.close()
+    if args.format == "json":
+        for s in suspended:
+            row = {"number": s.number, "since": s.since.isoformat(), "reason": s.reason, "by": s.by}
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    for s in suspended:
+        print(f"{s.number:<16} since {s.since.isoformat():<32} by {s.by:<12} {s.reason}")
+    print(f"{len(suspended)} suspended")
+    return 0
+
+
+def run_suspend(args: argparse.Namespace) -> int:
+    """Suspend a number and journal the action."""
+    return _change(args, "suspend")
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """Resume a number and journal the action."""
+    return _change(args, "resume")
+
+
+def _change(args: argparse.Namespace, action: str) -> int:
+    from sipguard.journal.record import admin_entry
+    from sipguard.journal.state import SqliteState
+    from sipguard.journal.store import JournalStore
+
+    try:
+        target = resolve_target(args, must_exist=False)
+        number = nsn(args.number, target.rules)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    now, who = datetime.now(UTC), _who(args)
+    state = SqliteState(target.path)
+    try:
+        if action == "suspend":
+            changed = state.suspension(number) is None
+            state.suspend(number, now, args.why, who)
+            detail = {"by": who, "why": args.why}
+        else:
+            changed = state.resume(number)
+            detail = {"by": who}
+    finally:
+        state.close()
+    if not changed:
+        print(f"{number}: {'already' if action == 'suspend' else 'not'} suspended")
+        return 1
+    store = JournalStore(target.path)
+    try:
+        store.append([admin_entry(action, now, number=number, detail=detail)])
+    finally:
+        store.close()
+    print(f"{number}: {'suspended' if action == 'suspend' else 'resumed'}")
+    return 0
