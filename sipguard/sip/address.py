@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from sipguard.sip.uri import Params, Uri, parse_uri
 
 TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
 _DISPLAY_TOKEN_CHARS = TOKEN_CHARS | frozenset(" \t")
+_TOKENS = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+;)+")
+_URI_BAD = re.compile(r"[ \t<>]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,8 @@ def split_header_params(text: str) -> Params:
         return ()
     if text[0] != ";":
         raise SipParseError(f"junk before parameters: {text!r}")
+    if '"' not in text:
+        return _simple_params(text)
     out: list[tuple[str, str | None]] = []
     i = 1
     n = len(text)
@@ -102,6 +107,21 @@ def split_header_params(text: str) -> Params:
         if j >= n:
             return tuple(out)
         i = j + 1
+
+
+def _simple_params(text: str) -> Params:
+    out: list[tuple[str, str | None]] = []
+    for item in text[1:].split(";"):
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if eq:
+            value = value.strip()
+            if not value:
+                raise SipParseError(f"empty value of parameter {name!r}")
+        out.append((name, value if eq else None))
+    if _TOKENS.fullmatch(";".join([n for n, _ in out]) + ";") is None:
+        raise SipParseError(f"bad parameter name in {text!r}")
+    return tuple(out)
 
 
 def parse_address(text: str) -> Address:
@@ -134,6 +154,6 @@ def parse_address(text: str) -> Address:
 
 def _uri(text: str) -> Uri:
     t = text.strip()
-    if not t or any(ch in t for ch in " \t<>"):
+    if not t or _URI_BAD.search(t) is not None:
         raise SipParseError(f"bad URI {text!r}")
     return parse_uri(t)

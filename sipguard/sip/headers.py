@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -39,6 +40,8 @@ COMPACT: dict[str, str] = {
     "x": "session-expires",  # RFC 4028
     "y": "identity",  # RFC 4474
 }
+
+_SHORT = re.compile(r":[a-z]:")
 
 #: Headers whose grammar is a comma-separated list, so one field may hold many values.
 LIST_HEADERS: frozenset[str] = frozenset(
@@ -117,6 +120,29 @@ def split_commas(value: str) -> list[str]:
     return out
 
 
+_CANON_CACHE: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    key = _CANON_CACHE.get(name)
+    if key is None:
+        key = canonical(name)
+        if len(_CANON_CACHE) < 512:
+            _CANON_CACHE[name] = key
+    return key
+
+
+def canonical_keys(names: list[str]) -> list[str]:
+    """Return the lookup keys of many header names at once (the parser's fast path)."""
+    if not names:
+        return []
+    joined = ":".join(names).lower()
+    keys = joined.split(":")
+    if _SHORT.search(":" + joined + ":") is not None:
+        keys = [COMPACT.get(k, k) if len(k) == 1 else k for k in keys]
+    return keys
+
+
 class Headers:
     """Ordered multimap of header fields; see the module docstring for the rules.
 
@@ -125,63 +151,55 @@ class Headers:
     rewrites it from the body.
     """
 
-    __slots__ = ("_cache", "_fields", "_index")
+    __slots__ = ("_cache", "_keys", "_names", "_values")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        self._fields: list[tuple[str, str]] = []
-        self._index: dict[str, list[str]] = {}
+        self._names: list[str] = []
+        self._values: list[str] = []
+        self._keys: list[str] = []
         self._cache: dict[str, object] = {}
         for name, value in fields:
             self.add(name, value)
 
     @classmethod
-    def from_fields(cls, fields: list[tuple[str, str]]) -> Headers:
-        """Build from parsed ``(name, value)`` pairs, taking ownership of the list (fast path)."""
+    def from_lists(cls, names: list[str], values: list[str], keys: list[str]) -> Headers:
+        """Build from parallel lists (raw names, values, lookup keys); takes ownership."""
         self = cls.__new__(cls)
-        index: dict[str, list[str]] = {}
-        for name, value in fields:
-            key = name.lower()
-            if len(key) == 1:
-                key = COMPACT.get(key, key)
-            values = index.get(key)
-            if values is None:
-                index[key] = [value]
-            else:
-                values.append(value)
-        self._fields = fields
-        self._index = index
+        self._names = names
+        self._values = values
+        self._keys = keys
         self._cache = {}
         return self
 
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping ``name`` as written."""
-        self._fields.append((name, value))
-        key = name.lower()
-        if len(key) == 1:
-            key = COMPACT.get(key, key)
-        values = self._index.get(key)
-        if values is None:
-            self._index[key] = [value]
-        else:
-            values.append(value)
-        if self._cache:
-            self._cache.clear()
+        self._names.append(name)
+        self._values.append(value)
+        self._keys.append(canonical(name))
+        self._cache.clear()
 
     def get(self, name: str) -> str | None:
         """Return the value of the first field called ``name``, or None."""
-        values = self._index.get(canonical(name))
-        return values[0] if values else None
+        try:
+            return self._values[self._keys.index(_key(name))]
+        except ValueError:
+            return None
 
     def get_fields(self, name: str) -> list[str]:
         """Return the raw value of every field called ``name``, unsplit."""
-        return list(self._index.get(canonical(name), ()))
+        key = _key(name)
+        count = self._keys.count(key)
+        if count == 0:
+            return []
+        if count == 1:
+            return [self._values[self._keys.index(key)]]
+        return [v for k, v in zip(self._keys, self._values, strict=True) if k == key]
 
     def get_all(self, name: str) -> list[str]:
         """Return every value of ``name``; comma lists are split where the grammar allows."""
-        key = canonical(name)
-        values = self._index.get(key, [])
-        if key not in LIST_HEADERS:
-            return list(values)
+        values = self.get_fields(name)
+        if _key(name) not in LIST_HEADERS:
+            return values
         out: list[str] = []
         for value in values:
             out.extend(split_commas(value))
@@ -192,8 +210,8 @@ class Headers:
         key = canonical(name)
         kept: list[tuple[str, str]] = []
         placed = False
-        for raw, old in self._fields:
-            if canonical(raw) != key:
+        for raw, old, k in zip(self._names, self._values, self._keys, strict=True):
+            if k != key:
                 kept.append((raw, old))
             elif not placed:
                 kept.append((name, value))
@@ -205,11 +223,11 @@ class Headers:
     def remove(self, name: str) -> None:
         """Delete every field called ``name`` (no error when there is none)."""
         key = canonical(name)
-        self._rebuild([(raw, v) for raw, v in self._fields if canonical(raw) != key])
+        self._rebuild([(n, v) for n, v, k in self._triples() if k != key])
 
     def items(self) -> list[tuple[str, str]]:
         """Return the fields in order as ``(raw name, value)`` pairs."""
-        return list(self._fields)
+        return list(zip(self._names, self._values, strict=True))
 
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """Return ``build()``, memoised under ``key`` until the next mutation."""
@@ -222,23 +240,25 @@ class Headers:
 
     def copy(self) -> Headers:
         """Return an independent copy."""
-        return Headers(self._fields)
+        return Headers.from_lists(list(self._names), list(self._values), list(self._keys))
+
+    def _triples(self) -> Iterator[tuple[str, str, str]]:
+        return zip(self._names, self._values, self._keys, strict=True)
 
     def _rebuild(self, fields: list[tuple[str, str]]) -> None:
-        self._fields = []
-        self._index = {}
-        self._cache.clear()
+        self._names, self._values, self._keys = [], [], []
         for raw, value in fields:
             self.add(raw, value)
+        self._cache.clear()
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and canonical(name) in self._index
+        return isinstance(name, str) and _key(name) in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._fields)
+        return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self._fields)
+        return len(self._names)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -248,7 +268,7 @@ class Headers:
     __hash__ = None  # type: ignore[assignment]
 
     def _framed(self) -> list[tuple[str, str]]:
-        return [(n, v) for n, v in self._fields if canonical(n) != "content-length"]
+        return [(n, v) for n, v, k in self._triples() if k != "content-length"]
 
     def __repr__(self) -> str:
-        return f"Headers({self._fields!r})"
+        return f"Headers({self.items()!r})"

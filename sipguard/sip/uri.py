@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -159,32 +160,29 @@ def split_params(text: str, what: str = "parameter") -> Params:
     return tuple(out)
 
 
+_U = r"A-Za-z0-9\-_.!~*'()%"
+_SIP_RE = re.compile(
+    rf"(?:(?P<user>[{_U}&=+$,;?/]+)(?::(?P<pw>[{_U}&=+$,]*))?@)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?::(?P<port>[0-9]{1,5}))?"
+    rf"(?P<params>(?:;[{_U}\[\]/:&+$=]*)*)(?:\?(?P<hdrs>[{_U}\[\]/?:+$=&]*))?"
+)
+
+
 def _parse_sip(scheme: str, rest: str) -> SipUri:
-    user: str | None = None
-    password: str | None = None
-    at = rest.find("@")
-    if at >= 0:
-        userinfo, rest = rest[:at], rest[at + 1 :]
-        u, colon, pw = userinfo.partition(":")
-        if not u or any(ch not in _USER_OK and ch != "%" for ch in u):
-            raise SipParseError(f"bad user part {userinfo!r}")
-        if colon and any(ch not in _PASS_OK and ch != "%" for ch in pw):
-            raise SipParseError(f"bad password in {userinfo!r}")
-        user, password = unescape(u), unescape(pw) if colon else None
-    rest, q, hdrs = rest.partition("?")
-    hostport, semi, params = rest.partition(";")
-    host, port = parse_hostport(hostport)
-    for part, ok in ((params, _PARAM_OK), (hdrs, _HNV_OK | frozenset("&="))):
-        if any(ch not in ok and ch not in "%;=" for ch in part):
-            raise SipParseError(f"bad character in URI parameters {part!r}")
+    m = _SIP_RE.fullmatch(rest)
+    if m is None:
+        raise SipParseError(f"bad {scheme} URI {rest[:60]!r}")
+    user, pw, host, port, params, hdrs = m.groups()
+    if port is not None and int(port) > 65535:
+        raise SipParseError(f"bad port in {rest[:60]!r}")
     return SipUri(
         scheme,
-        user,
-        password,
+        None if user is None else unescape(user),
+        None if pw is None else unescape(pw),
         host,
-        port,
-        split_params(params) if semi else (),
-        split_params(hdrs.replace("&", ";"), "URI header") if q else (),
+        None if port is None else int(port),
+        split_params(params[1:]) if params else (),
+        split_params(hdrs.replace("&", ";"), "URI header") if hdrs is not None else (),
     )
 
 

@@ -13,12 +13,16 @@ Invariants:
 
 from __future__ import annotations
 
+import re
+from itertools import islice
+
 from sipguard.errors import SipParseError
 from sipguard.sip.address import TOKEN_CHARS
-from sipguard.sip.headers import Headers, canonical
+from sipguard.sip.headers import Headers, canonical, canonical_keys
 from sipguard.sip.message import Message, Request, Response
 
-_CL_NAMES = frozenset(("content-length", "l"))
+_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
+_NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
 
 def parse(data: bytes) -> Message:
@@ -41,35 +45,40 @@ def _parse(data: bytes) -> Message:
     if end < 0:
         raise SipParseError("no empty line after the header")
     head = data[start:end].decode("utf-8", "surrogateescape")
+    if "\r\n " in head or "\r\n\t" in head:
+        head = _FOLD.sub(" ", head)
     lines = head.split("\r\n")
-    fields = _fields(lines)
-    headers = Headers.from_fields(fields)
-    body = _body(fields, data, end + 4)
+    headers = _headers(lines)
+    body = _body(headers, data, end + 4)
     first = lines[0]
     if first.startswith("SIP/"):
         return _response(first, headers, body)
     return _request(first, headers, body)
 
 
-def _fields(lines: list[str]) -> list[tuple[str, str]]:
-    fields: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            if not fields:
-                raise SipParseError("continuation line before any header")
-            name, value = fields[-1]
-            fields[-1] = (name, f"{value} {line.strip()}".strip())
-            continue
+def _headers(lines: list[str]) -> Headers:
+    names: list[str] = []
+    values: list[str] = []
+    add_name = names.append
+    add_value = values.append
+    for line in islice(lines, 1, None):
         name, colon, value = line.partition(":")
-        name = name.rstrip()
-        if not colon or not name or not set(name) <= TOKEN_CHARS:
-            raise SipParseError(f"bad header line {line[:40]!r}")
-        fields.append((name, value.strip()))
-    return fields
+        if not colon:
+            raise SipParseError(f"header line without a colon: {line[:40]!r}")
+        add_name(name)
+        add_value(value.strip())
+    joined = ":".join(names)
+    if " " in joined or "\t" in joined:
+        names = [n.rstrip() for n in names]
+        joined = ":".join(names)
+    if names and _NAMES.fullmatch(joined + ":") is None:
+        bad = next(n for n in names if _NAMES.fullmatch(n + ":") is None)
+        raise SipParseError(f"bad header name {bad[:40]!r}")
+    return Headers.from_lists(names, values, canonical_keys(names))
 
 
-def _body(fields: list[tuple[str, str]], data: bytes, offset: int) -> bytes:
-    declared = [v for n, v in fields if n.lower() in _CL_NAMES]
+def _body(headers: Headers, data: bytes, offset: int) -> bytes:
+    declared = headers.get_fields("content-length")
     if not declared:
         return data[offset:]
     if len(declared) > 1:
@@ -88,9 +97,9 @@ def _request(line: str, headers: Headers, body: bytes) -> Request:
     if len(parts) != 3:
         raise SipParseError(f"bad Request-Line {line[:60]!r}")
     method, uri, version = parts
-    if not set(method) <= TOKEN_CHARS:
+    if not (method.isascii() and method.isalpha()) and not set(method) <= TOKEN_CHARS:
         raise SipParseError(f"bad method {method[:30]!r}")
-    if not _is_version(version):
+    if version != "SIP/2.0" and not _is_version(version):
         raise SipParseError(f"bad SIP-Version {version[:20]!r}")
     return Request(method, uri, headers, body, version.upper())
 
