@@ -7,24 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Served, environment_ok, free_port, start_serve, write_rules
+from .harness import Served, environment_ok, serve_in
+
+SIPP_MODULES = {"test_calls.py", "test_rfc4475.py", "test_serve_reload.py", "test_soak.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test here is an e2e test; without sipp they cannot run at all."""
+    """The sipp-driven modules are e2e tests; without sipp they cannot run at all."""
     reason = environment_ok()
     for item in items:
-        if "tests/e2e/" in str(item.fspath):
+        if Path(str(item.fspath)).name in SIPP_MODULES:
             item.add_marker(pytest.mark.e2e)
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def serve_in(folder: Path, extra_numbers: str = "", network_peers: str = '"127.0.0.4"') -> Served:
-    """Write rules into ``folder`` and start a server on free ports."""
-    trunk_port, net_port = free_port("127.0.0.2"), free_port("127.0.0.4")
-    rules = write_rules(folder, trunk_port, net_port, extra_numbers, network_peers)
-    return start_serve(folder, rules, free_port(), trunk_port, net_port)
 
 
 @pytest.fixture(scope="module")

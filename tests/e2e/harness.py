@@ -258,3 +258,10 @@ def environment_ok() -> str | None:
     if not os.path.exists("/proc/self/status"):
         return "needs /proc"
     return None
+
+
+def serve_in(folder: Path, extra_numbers: str = "", network_peers: str = '"127.0.0.4"') -> Served:
+    """Write rules into ``folder`` and start a server on free ports."""
+    trunk_port, net_port = free_port("127.0.0.2"), free_port("127.0.0.4")
+    rules = write_rules(folder, trunk_port, net_port, extra_numbers, network_peers)
+    return start_serve(folder, rules, free_port(), trunk_port, net_port)

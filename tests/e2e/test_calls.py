@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ACME, NETWORK, STRANGER, Served, SippRun, Uas, run_uac
+from .harness import ACME, NETWORK, STRANGER, Served, SippRun, Uas, run_uac
 
 CALLER, CALLEE = "4008001234", "13800138000"
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import serve_in
-from tests.e2e.harness import Served
+from .harness import Served, serve_in
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "tests" / "data" / "rfc4475"
