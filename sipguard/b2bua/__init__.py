@@ -1,0 +1,20 @@
+"""The sans-IO B2BUA call core: two legs per call, screened by the policy.
+
+Drive :class:`B2BUA` with ``on_message(data, source, now, wall)`` and
+``on_timer(key, now, wall)``; carry out the effects of :mod:`sipguard.b2bua.effects`.
+"""
+
+from sipguard.b2bua.base import B2BUAConfig
+from sipguard.b2bua.core import B2BUA
+from sipguard.b2bua.effects import Addr, CallEnded, CancelTimer, Decided, StartTimer, Transmit
+
+__all__ = [
+    "B2BUA",
+    "Addr",
+    "B2BUAConfig",
+    "CallEnded",
+    "CancelTimer",
+    "Decided",
+    "StartTimer",
+    "Transmit",
+]

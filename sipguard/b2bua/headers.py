@@ -1,0 +1,174 @@
+"""Building the messages of one leg from those of the other (RFC 3261 sections 8.2.6, 16.6).
+
+Invariants:
+- topology hiding: a message built here carries only our own Via, Contact and the route set
+  of its own dialog; no Via, Record-Route, Route or Contact of the other side is copied;
+- only headers on the configured allow-list cross from one leg to the other, plus the body
+  and its Content-Type;
+- responses copy Via, From, To, Call-ID and CSeq of the request they answer (8.2.6.2); a
+  To tag is added when the request had none and one is given;
+- P-Asserted-Identity and Privacy never cross from an untrusted peer (RFC 3325 section 5):
+  outbound calls carry the verified number as ``<tel:+CC NSN>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sipguard.sip.headers import Headers, canonical
+from sipguard.sip.message import Request, Response
+
+#: Headers copied between legs by default (lower-case canonical names).
+DEFAULT_ALLOW: frozenset[str] = frozenset(
+    [
+        "allow",
+        "supported",
+        "require",
+        "session-expires",
+        "min-se",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "user-agent",
+        "server",
+        "allow-events",
+        "subject",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "event",
+    ]
+)
+
+REASONS: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    183: "Session Progress",
+    200: "OK",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    481: "Call/Transaction Does Not Exist",
+    483: "Too Many Hops",
+    487: "Request Terminated",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+}
+
+ALLOW_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO"
+
+
+def reason_phrase(status: int) -> str:
+    """A reason phrase for ``status``."""
+    return REASONS.get(status, "Unknown")
+
+
+def make_response(
+    req: Request,
+    status: int,
+    to_tag: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    reason: str | None = None,
+) -> Response:
+    """A response to ``req`` (section 8.2.6.2), with ``extra`` headers appended."""
+    h = req.headers
+    out = Headers()
+    for via in h.get_fields("via"):
+        out.add("Via", via)
+    out.add("From", h.get("from") or "")
+    to = h.get("to") or ""
+    if to_tag and status != 100 and req.to.tag is None:
+        to = f"{to};tag={to_tag}"
+    out.add("To", to)
+    out.add("Call-ID", req.call_id)
+    out.add("CSeq", str(req.cseq))
+    for name, value in extra:
+        out.add(name, value)
+    return Response(status, reason or reason_phrase(status), out, body)
+
+
+def copy_allowed(src: Headers, dst: Headers, allow: frozenset[str], body: bytes) -> None:
+    """Copy the allow-listed fields of ``src`` to ``dst``, and Content-Type with a body."""
+    for name, value in src.items():
+        key = canonical(name)
+        if key in allow:
+            dst.add(name, value)
+    if body:
+        ctype = src.get("content-type")
+        if ctype is not None:
+            dst.add("Content-Type", ctype)
+
+
+def relay_response(
+    src: Response,
+    answering: Request,
+    to_tag: str | None,
+    contact: str | None,
+    allow: frozenset[str],
+    rseq: int | None = None,
+) -> Response:
+    """The response to ``answering`` that mirrors ``src`` from the other leg."""
+    extra: list[tuple[str, str]] = []
+    if contact is not None and src.status > 100 and src.status < 300:
+        extra.append(("Contact", contact))
+    if rseq is not None:
+        extra.append(("RSeq", str(rseq)))
+    out = make_response(answering, src.status, to_tag, extra, src.body, src.reason)
+    copy_allowed(src.headers, out.headers, allow, src.body)
+    return out
+
+
+def user_part(uri: str) -> str:
+    """The user part of a sip/sips/tel URI string ('' when it has none)."""
+    scheme, _, rest = uri.partition(":")
+    if scheme.lower() == "tel":
+        return rest.split(";", 1)[0]
+    if "@" not in rest:
+        return ""
+    return rest.rsplit("@", 1)[0].split(";", 1)[0].split(":", 1)[0]
+
+
+def host_uri(user: str, host: str, port: int | None = None) -> str:
+    """``sip:user@host[:port]`` (no user part when ``user`` is empty)."""
+    bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    hostport = bracketed if port is None else f"{bracketed}:{port}"
+    return f"sip:{user}@{hostport}" if user else f"sip:{hostport}"
+
+
+def display_of(header: str) -> str:
+    """The display-name part of a name-addr header value ('' when there is none)."""
+    head = header.split("<", 1)[0].strip() if "<" in header else ""
+    return f"{head} " if head else ""
+
+
+def raw_fields(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
+    """The start line and header fields of unparseable bytes, or None if not a request."""
+    head = data.lstrip(b"\r\n").split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    lines = head.replace("\r\n", "\n").split("\n")
+    if not lines or lines[0].startswith("SIP/"):
+        return None
+    fields: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value} {line.strip()}")
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            fields.append((name.strip(), value.strip()))
+    return lines[0], fields
+
+
+def error_response(data: bytes, status: int) -> bytes | None:
+    """Answer bytes that failed to parse with ``status``, copying what can be copied."""
+    found = raw_fields(data)
+    if found is None:
+        return None
+    _, fields = found
+    keep = {"via", "from", "to", "call-id", "cseq"}
+    lines = [f"SIP/2.0 {status} {reason_phrase(status)}"]
+    lines += [f"{n}: {v}" for n, v in fields if canonical(n) in keep]
+    lines += ["Content-Length: 0", "", ""]
+    return "\r\n".join(lines).encode("utf-8")

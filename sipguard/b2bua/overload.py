@@ -1,0 +1,58 @@
+"""Admission control: a token bucket per trunk (max_cps) and a global concurrent-call cap.
+
+Invariants:
+- pure: time comes in as ``now`` (monotonic seconds); nothing here reads a clock;
+- a bucket starts full (``burst`` tokens) and refills at ``rate`` tokens per second;
+- a refused call consumes nothing; the caller answers it 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` banked."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    stamp: float | None = None
+
+    def take(self, now: float) -> bool:
+        """Take one token if there is one."""
+        if self.stamp is None:
+            self.tokens = self.burst
+        else:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class Overload:
+    """Per-trunk call rate limits and a cap on concurrent calls."""
+
+    max_concurrent: int | None = None
+    trunk_cps: dict[str, float] = field(default_factory=dict)
+    default_cps: float | None = None
+    retry_after: int = 5
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def admit(self, trunk: str | None, active: int, now: float) -> bool:
+        """True when a new call from ``trunk`` may start with ``active`` calls running."""
+        if self.max_concurrent is not None and active >= self.max_concurrent:
+            return False
+        if trunk is None:
+            return True
+        rate = self.trunk_cps.get(trunk, self.default_cps)
+        if rate is None:
+            return True
+        bucket = self._buckets.get(trunk)
+        if bucket is None:
+            bucket = self._buckets[trunk] = TokenBucket(rate, max(1.0, rate))
+        return bucket.take(now)
