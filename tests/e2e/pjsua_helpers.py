@@ -142,7 +142,7 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
-        raise AssertionError(f"{proc.args} did not exit within {timeout}s") from None
+        raise AssertionError(f"{proc.args!r} did not exit within {timeout}s") from None
 
 
 class ServerUnavailable(AssertionError):
