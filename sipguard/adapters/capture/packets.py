@@ -63,6 +63,15 @@ class PacketDecoder:
     def decode(self, ts_ns: int, linktype: int, data: bytes) -> list[CapturedMessage]:
         """Every SIP message completed by one captured frame."""
         self.stats.frames += 1
+        if (
+            linktype == 1
+            and data[12:14] == b"\x08\x00"
+            and data[14:15] == b"\x45"
+            and data[23:24] == b"\x11"
+            and not (data[20] & 0x3F or data[21])
+            and not 0x41 <= (data[42] if len(data) > 42 else 0) <= 0x5A
+        ):
+            return []  # fast path: Ethernet/IPv4/UDP, unfragmented, cannot start a SIP line
         frame = decode_link(linktype, data)
         if frame is None:
             self.stats.not_ip += 1
@@ -101,7 +110,7 @@ class PacketDecoder:
             return []
         length = (payload[4] << 8) | payload[5]
         body = payload[8:length] if 8 <= length <= len(payload) else payload[8:]
-        if START_LINE.match(body) is None:
+        if not body or not 0x41 <= body[0] <= 0x5A or START_LINE.match(body) is None:
             return []
         sport = (payload[0] << 8) | payload[1]
         dport = (payload[2] << 8) | payload[3]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _GZIP_MAGIC = b"\x1f\x8b"
+_BLOCK = 1 << 20
+_MAX_RECORD = 1 << 24
 
 
 class CaptureError(SipguardError):
@@ -66,6 +69,14 @@ class _TrackedFile:
         if 0 < len(data) < size:
             self.truncated = True
         return data
+
+    def read_block(self, size: int) -> bytes:
+        """Up to ``size`` bytes, where a short read just means the end of the file."""
+        try:
+            return self._raw.read(size)
+        except (EOFError, OSError, zlib.error):
+            self.truncated = True
+            return b""
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._raw.seek(offset, whence)
@@ -140,19 +151,38 @@ class CaptureReader:
         return self._iter_pcap()
 
     def _iter_pcap(self) -> Iterator[Frame]:
+        """Classic pcap records, sliced from large blocks.
+
+        scapy's reader has already checked the file header (magic, byte order, precision,
+        link type); reading each 16-byte record header with its own ``read`` call would
+        cost as much as decoding the whole packet, so records are cut from 1 MiB blocks.
+        """
         reader = self._reader
         linktype: int = reader.linktype
         scale = 1 if reader.nano else 1000
-        read = reader._read_packet
+        header = struct.Struct(reader.endian + "IIII")
+        unpack_from = header.unpack_from
+        buf = b""
+        pos = 0
         while True:
-            try:
-                data, meta = read()
-            except EOFError:
+            block = self._file.read_block(_BLOCK)
+            buf = buf[pos:] + block if pos < len(buf) else block
+            pos = 0
+            end = len(buf)
+            while pos + 16 <= end:
+                sec, frac, caplen, _wirelen = unpack_from(buf, pos)
+                if caplen > _MAX_RECORD:
+                    self._file.truncated = True  # a damaged record header
+                    return
+                stop = pos + 16 + caplen
+                if stop > end:
+                    break
+                yield (sec * 1_000_000_000 + frac * scale, linktype, buf[pos + 16 : stop])
+                pos = stop
+            if len(block) < _BLOCK:
+                if pos < end:
+                    self._file.truncated = True
                 return
-            if len(data) < meta.caplen and len(data) < 65535:
-                self._file.truncated = True
-                return
-            yield (meta.sec * 1_000_000_000 + meta.usec * scale, linktype, data)
 
     def _iter_pcapng(self) -> Iterator[Frame]:
         for data, meta in self._reader:
