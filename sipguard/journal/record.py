@@ -72,13 +72,17 @@ class Entry:
 
     def canonical(self) -> bytes:
         """The bytes hashed into the chain: every field but the two hashes."""
-        body = {k: v for k, v in asdict(self).items() if k not in ("hash", "prev_hash")}
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return self._canonical(self.seq)
+
+    def _canonical(self, seq: int | None) -> bytes:
+        values = [getattr(self, name) for name in _HASHED]
+        values[_SEQ_INDEX] = seq
+        return _ENCODER.encode(dict(zip(_HASHED, values, strict=True))).encode()
 
     def chained(self, seq: int, prev_hash: str) -> Entry:
         """This entry placed at ``seq`` after an entry whose hash is ``prev_hash``."""
-        placed = replace(self, seq=seq, prev_hash=prev_hash, hash=None)
-        return replace(placed, hash=link_hash(prev_hash, placed.canonical()))
+        digest = link_hash(prev_hash, self._canonical(seq))
+        return replace(self, seq=seq, prev_hash=prev_hash, hash=digest)
 
     def as_dict(self) -> dict[str, Any]:
         """All fields as a plain dict (for JSON/CSV output)."""
@@ -86,6 +90,10 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
+# The canonical form: sorted keys, compact separators, UTF-8 (the C encoder does the work).
+_HASHED: tuple[str, ...] = tuple(sorted(c for c in COLUMNS if c not in ("hash", "prev_hash")))
+_SEQ_INDEX = _HASHED.index("seq")
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def link_hash(prev_hash: str, canonical: bytes) -> str:
