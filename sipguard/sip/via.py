@@ -17,6 +17,7 @@ from sipguard.sip.address import param, params_str, split_header_params
 from sipguard.sip.uri import Params, parse_hostport
 
 _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
+_COLON = re.compile(r"\s*:\s*")
 _SENT = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*/\s*({_TOKEN})\s+(\S.*?)\s*\Z", re.S)
 
 
@@ -63,6 +64,6 @@ def parse_via(text: str) -> Via:
     if m is None:
         raise SipParseError(f"bad Via {text!r}")
     name, version, transport, sent_by = m.groups()
-    host, port = parse_hostport(re.sub(r"\s+", "", sent_by))
+    host, port = parse_hostport(_COLON.sub(":", sent_by))
     params = split_header_params(";" + tail) if semi else ()
     return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")
