@@ -17,7 +17,7 @@ import asyncio
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sipguard.errors import SipParseError
 from sipguard.sip.framing import StreamFramer
@@ -48,8 +48,7 @@ class _Conn(asyncio.Protocol):
         self.peer: tuple[str, int] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         name = transport.get_extra_info("peername")
         self.peer = (str(name[0]), int(name[1]))
         sock = transport.get_extra_info("socket")

@@ -94,7 +94,7 @@ async def _serve(
     from sipguard.policy import load_rules
 
     log = _logger()
-    journal, core = _build(ruleset)
+    journal, core = _build(ruleset, listen[0])
     server = Server(core, journal, log, queue_limit=args.udp_queue)
     server.gate.rules_hash = ruleset.version_hash
     try:
@@ -133,16 +133,23 @@ async def _serve(
     return 0
 
 
-def _build(ruleset: Any) -> tuple[Any, Any]:
-    """The journal writer (None when the rules name no journal) and the B2BUA core."""
-    from sipguard.b2bua import B2BUA
-    from sipguard.journal import JournalWriter
+def _build(ruleset: Any, local: tuple[str, int]) -> tuple[Any, Any]:
+    """The journal writer (None when the rules name no journal) and the B2BUA core.
+
+    Counts, violations and suspensions live in the journal's SQLite file, shared with
+    ``sipguard numbers``; without a journal they are kept in memory.
+    """
+    from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
+    from sipguard.journal import JournalWriter, SqliteState
 
     journal = None
+    state = None
     if ruleset.journal_path is not None:
         retention = ruleset.model.journal.retention_days
         journal = JournalWriter(ruleset.journal_path, retention_days=retention)
-    return journal, B2BUA(ruleset)
+        state = SqliteState(ruleset.journal_path)
+    config = B2BUAConfig(local=Addr(local[0], local[1]))
+    return journal, B2BUA(ruleset, state=state, config=config)
 
 
 async def _watch_journal(server: Any) -> None:
