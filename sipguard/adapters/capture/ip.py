@@ -106,31 +106,19 @@ class IpDecoder:
         src = socket.inet_ntop(socket.AF_INET6, data[8:24])
         dst = socket.inet_ntop(socket.AF_INET6, data[24:40])
         payload = data[40 : 40 + plen] if plen else data[40:]
-        fragment: tuple[int, int, bool] | None = None
-        while True:
-            if proto in _V6_EXTENSIONS or proto == _V6_AH:
-                if len(payload) < 8:
-                    return None
-                unit = 4 if proto == _V6_AH else 8
-                size = (payload[1] + 2) * 4 if proto == _V6_AH else (payload[1] + 1) * unit
-                proto, payload = payload[0], payload[size:]
-            elif proto == _V6_FRAGMENT:
-                if len(payload) < 8:
-                    return None
-                off_m = (payload[2] << 8) | payload[3]
-                ident = int.from_bytes(payload[4:8], "big")
-                fragment = (off_m & 0xFFF8, ident, not off_m & 1)
-                proto, payload = payload[0], payload[8:]
-            else:
-                break
-        if proto == _V6_NO_NEXT:
+        walked = _walk_v6(proto, payload)
+        if walked is None:
             return None
+        proto, payload, fragment = walked
         if fragment is not None and (fragment[0] or not fragment[2]):
             offset, ident, last = fragment
             whole = self._fragment((6, src, dst, ident, proto), offset, payload, last, ts_ns)
             if whole is None:
                 return None
-            payload = whole
+            rest = _walk_v6(proto, whole)  # headers inside the fragmentable part
+            if rest is None:
+                return None
+            proto, payload = rest[0], rest[1]
         return (src, dst, proto, payload)
 
     def _fragment(
@@ -160,3 +148,23 @@ class IpDecoder:
                 return
             del self._pending[key]
             self.expired += 1
+
+
+def _walk_v6(proto: int, payload: bytes) -> tuple[int, bytes, tuple[int, int, bool] | None] | None:
+    """Skip IPv6 extension headers to the upper layer; note a fragment header on the way."""
+    fragment: tuple[int, int, bool] | None = None
+    while proto in _V6_EXTENSIONS or proto in (_V6_AH, _V6_FRAGMENT):
+        if len(payload) < 8:
+            return None
+        if proto == _V6_FRAGMENT:
+            off_m = (payload[2] << 8) | payload[3]
+            fragment = (off_m & 0xFFF8, int.from_bytes(payload[4:8], "big"), not off_m & 1)
+            proto, payload = payload[0], payload[8:]
+            if fragment[0] or not fragment[2]:
+                break  # the rest is the fragmentable part, read after reassembly
+            continue
+        size = (payload[1] + 2) * 4 if proto == _V6_AH else (payload[1] + 1) * 8
+        proto, payload = payload[0], payload[size:]
+    if proto == _V6_NO_NEXT:
+        return None
+    return (proto, payload, fragment)

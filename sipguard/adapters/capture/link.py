@@ -78,7 +78,9 @@ def bsd_null(data: bytes) -> IpFrame:
     """BSD loopback: a 4-byte address family in the capturing host's byte order."""
     if len(data) < 4:
         return None
-    family = max(int.from_bytes(data[:4], "little"), int.from_bytes(data[:4], "big"))
+    family = int.from_bytes(data[:4], "little")
+    if family > 0xFFFF:  # written by a big-endian host (or LINKTYPE_LOOP)
+        family = int.from_bytes(data[:4], "big")
     if family == 2:
         return (IPV4, data[4:])
     if family in _BSD_AF_INET6:
