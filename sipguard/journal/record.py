@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from sipguard.policy.facts import CallFacts, Verdict
@@ -75,14 +76,21 @@ class Entry:
         return self._canonical(self.seq)
 
     def _canonical(self, seq: int | None) -> bytes:
-        values = [getattr(self, name) for name in _HASHED]
-        values[_SEQ_INDEX] = seq
-        return _ENCODER.encode(dict(zip(_HASHED, values, strict=True))).encode()
+        body = dict(zip(_BODY, _body_of(self), strict=True))
+        body["seq"] = seq
+        return _ENCODER.encode(body).encode()
 
     def chained(self, seq: int, prev_hash: str) -> Entry:
         """This entry placed at ``seq`` after an entry whose hash is ``prev_hash``."""
-        digest = link_hash(prev_hash, self._canonical(seq))
-        return replace(self, seq=seq, prev_hash=prev_hash, hash=digest)
+        values: tuple[Any, ...] = _body_of(self)
+        body = dict(zip(_BODY, values, strict=True))
+        body["seq"] = seq
+        digest = link_hash(prev_hash, _ENCODER.encode(body).encode())
+        return Entry(*(*values, seq, prev_hash, digest))
+
+    def row(self) -> tuple[Any, ...]:
+        """The field values in :data:`COLUMNS` order (for inserting)."""
+        return tuple(_row_of(self))
 
     def as_dict(self) -> dict[str, Any]:
         """All fields as a plain dict (for JSON/CSV output)."""
@@ -91,9 +99,12 @@ class Entry:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
 # The canonical form: sorted keys, compact separators, UTF-8 (the C encoder does the work).
-_HASHED: tuple[str, ...] = tuple(sorted(c for c in COLUMNS if c not in ("hash", "prev_hash")))
-_SEQ_INDEX = _HASHED.index("seq")
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# The last three fields are seq, prev_hash and hash; every other field is the entry's body.
+assert COLUMNS[-3:] == ("seq", "prev_hash", "hash")
+_BODY: tuple[str, ...] = COLUMNS[:-3]
+_body_of = attrgetter(*_BODY)
+_row_of = attrgetter(*COLUMNS)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def link_hash(prev_hash: str, canonical: bytes) -> str:

@@ -121,7 +121,7 @@ class JournalStore:
             placed = entry.chained(seq, prev)
             prev = placed.hash or GENESIS_HASH
             stored.append(placed)
-        self.conn.executemany(_INSERT, [tuple(getattr(e, c) for c in COLUMNS) for e in stored])
+        self.conn.executemany(_INSERT, [e.row() for e in stored])
         return stored
 
     def _head(self) -> tuple[int, str]:
