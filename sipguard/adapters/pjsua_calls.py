@@ -42,6 +42,7 @@ class CallRecord:
     reason_header: str | None = None
     remote_sdp: str | None = None
     local_sdp: str | None = None
+    local_sdp_sent: bool = False
     answered: bool = False
     answered_at: float | None = None
     disconnected: bool = False
@@ -98,6 +99,15 @@ def _received_text(event: Any) -> str:
     return ""
 
 
+def _sent_text(event: Any) -> str:
+    """The raw text of the message a pjsua2 SipEvent says was sent, or ``""``."""
+    if event.type == pj.PJSIP_EVENT_TX_MSG:
+        return str(event.body.txMsg.tdata.wholeMsg)
+    if event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_TX_MSG:
+        return str(event.body.tsxState.src.tdata.wholeMsg)
+    return ""
+
+
 class PeerCall(pj.Call):  # type: ignore[misc]
     """A pjsua2 call that records what it sees into a ``CallRecord``."""
 
@@ -124,15 +134,18 @@ class PeerCall(pj.Call):  # type: ignore[misc]
         )
 
     def onCallSdpCreated(self, prm: Any) -> None:
-        """Keep the SDP this side offers or answers."""
-        self.record.local_sdp = str(prm.sdp.wholeSdp)
+        """Keep the SDP this side offers or answers, until the one on the wire is seen."""
+        if not self.record.local_sdp_sent:
+            self.record.local_sdp = str(prm.sdp.wholeSdp)
 
     def onCallTsxState(self, prm: Any) -> None:
-        """Look at every message received within the call."""
+        """Look at every message sent or received within the call."""
+        self._sent(_sent_text(prm.e))
         self._received(_received_text(prm.e))
 
     def onCallState(self, prm: Any) -> None:
         """Follow the INVITE session through its states and report each one."""
+        self._sent(_sent_text(prm.e))
         self._received(_received_text(prm.e))
         info = self.getInfo()
         rec = self.record
@@ -167,6 +180,16 @@ class PeerCall(pj.Call):  # type: ignore[misc]
                     "remote_sdp": rec.remote_sdp,
                 }
             )
+
+    def _sent(self, text: str) -> None:
+        """Keep the first SDP this side really sent: in its INVITE or its 2xx answer."""
+        if not text or self.record.local_sdp_sent:
+            return
+        msg = parse_text(text)
+        status = msg.status or 0
+        carries_sdp = msg.method == "INVITE" and (not msg.is_response or 200 <= status < 300)
+        if carries_sdp and msg.body:
+            self.record.local_sdp, self.record.local_sdp_sent = msg.body, True
 
     def _received(self, text: str) -> None:
         if not text:

@@ -185,7 +185,11 @@ def _wait_listening(
             raise ServerUnavailable(f"sipguard serve exited with {proc.returncode}: {tail}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
-                return
+                pass
         except OSError:
             time.sleep(0.05)
+            continue
+        time.sleep(0.2)  # a server that lost the bind to a stale one exits at once
+        if proc.poll() is None:
+            return
     raise ServerUnavailable(f"sipguard serve did not listen on {host}:{port} in {timeout}s")

@@ -8,7 +8,6 @@ Layout (addresses 127.0.0.30-32, ports 5350-5359):
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from sipguard.policy.load import load_rules
 from sipguard.policy.state import MemoryState
 
 try:  # the e2e directory may or may not be a package
-    from .pjsua_helpers import ServerUnavailable, needs_pjsua2, sipguard_serve, uac, uas
+    from .pjsua_helpers import needs_pjsua2, sipguard_serve, uac, uas
 except ImportError:
     from pjsua_helpers import (  # type: ignore[no-redef]
-        ServerUnavailable,
         needs_pjsua2,
         sipguard_serve,
         uac,
@@ -83,24 +81,7 @@ callee,number,credential,granted_at,expires_at
 """
 
 
-def bridge_available() -> bool:
-    """True once the B2BUA core that ``sipguard serve`` drives can be imported."""
-    try:
-        return hasattr(importlib.import_module("sipguard.b2bua"), "B2BUA")
-    except ImportError:
-        return False
-
-
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-# Expected to fail only with ServerUnavailable, and only while the B2BUA core is missing;
-# once it lands the mark switches itself off and any failure is a real one.
-through_sipguard = pytest.mark.xfail(
-    not bridge_available(),
-    reason="sipguard serve cannot start until the B2BUA core (sipguard.b2bua.B2BUA) lands",
-    raises=ServerUnavailable,
-    strict=True,
-)
 
 
 @pytest.fixture
@@ -120,7 +101,6 @@ def header_names(incoming: dict[str, object]) -> set[str]:
 
 
 @needs_pjsua2
-@through_sipguard
 def test_allowed_outbound_call_is_bridged_with_asserted_identity(rules: Path) -> None:
     """An allowed outbound call is answered; sipguard asserts the tel: identity, drops the
     trunk's own PAI and Privacy, and passes offer and answer SDP through unchanged."""
@@ -154,7 +134,6 @@ def test_allowed_outbound_call_is_bridged_with_asserted_identity(rules: Path) ->
 
 
 @needs_pjsua2
-@through_sipguard
 def test_allowed_outbound_call_over_tcp(rules: Path) -> None:
     """The trunk may reach sipguard over TCP; the call is bridged and ends with its BYE."""
     logs = rules.parent
@@ -177,7 +156,6 @@ def test_allowed_outbound_call_over_tcp(rules: Path) -> None:
 
 
 @needs_pjsua2
-@through_sipguard
 def test_unregistered_caller_is_rejected_with_reason(rules: Path) -> None:
     """An unfiled caller number gets 403 with the RFC 3326 Reason, and nothing is forwarded."""
     logs = rules.parent
@@ -200,7 +178,6 @@ def test_unregistered_caller_is_rejected_with_reason(rules: Path) -> None:
 
 
 @needs_pjsua2
-@through_sipguard
 def test_allowed_inbound_call_reaches_the_trunk_and_callee_hangs_up(rules: Path) -> None:
     """An inbound call to a filed number is delivered to the trunk; the trunk's BYE ends it."""
     logs = rules.parent
@@ -221,7 +198,6 @@ def test_allowed_inbound_call_reaches_the_trunk_and_callee_hangs_up(rules: Path)
 
 
 @needs_pjsua2
-@through_sipguard
 def test_inbound_call_to_unfiled_number_gets_404(rules: Path) -> None:
     """An inbound call to a number nobody filed is refused with 404 CALLEE_UNREGISTERED."""
     with (
