@@ -46,9 +46,14 @@ T = TypeVar("T")
 class SqliteState:
     """Implements :class:`sipguard.policy.state.State` on an SQLite file."""
 
-    def __init__(self, path: str | Path, *, busy_ms: int = 10_000) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_ms: int = 10_000, cache_mib: int = 64, mmap_mib: int = 256
+    ) -> None:
         self.path = Path(path)
         self._conn = connect(path, synchronous="NORMAL", busy_ms=busy_ms)
+        # Counts are looked up at random: keep the hot B-tree pages cached and mapped.
+        self._conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
+        self._conn.execute(f"PRAGMA mmap_size={int(mmap_mib) << 20}")
         self._conn.executescript(_DDL)
         self._lock = threading.Lock()
 
