@@ -108,11 +108,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="200,400,800")
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--journal-sync", choices=("full", "normal"), default="normal")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-kamailio-"))
     rules = write_rules(work / "rules", port=UAS_PORT, cap=10**9)
-    plugin = start_kamailio(rules, PLUGIN_PORT, children=4, debug=1)
+    plugin = start_kamailio(
+        rules, PLUGIN_PORT, children=4, debug=1, extra=("--journal-sync", args.journal_sync)
+    )
     plain = start_plain(work)
     try:
         rows = measure("plugin", plugin.proc.pid, PLUGIN_PORT, rates, args.seconds, work)

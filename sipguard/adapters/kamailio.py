@@ -90,6 +90,10 @@ class SipguardKemi:
             self.state = open_state(spec, self.watch.rules)
             jpath = self.watch.rules.journal_path
             self.journal = JournalStore(jpath) if jpath is not None else None
+            sync = self._param("journal_sync") or self.env.get("SIPGUARD_JOURNAL_SYNC")
+            if self.journal is not None and sync == "normal":
+                # WAL + NORMAL: a record survives a Kamailio crash, not a power loss.
+                self.journal.conn.execute("PRAGMA synchronous=NORMAL")
         return self.watch
 
     # -- request route ------------------------------------------------------------
@@ -206,6 +210,10 @@ class SipguardKemi:
         self._relay()
 
     # -- outcomes ---------------------------------------------------------------------
+    def ksr_reply_route(self, msg: object) -> int:
+        """Kamailio's global reply route (called for every reply): let tm handle it."""
+        return 1
+
     def ksr_onreply_sipguard(self, msg: object) -> int:
         """tm reply route of an allowed INVITE: remember when it was answered."""
         status = self.ksr.pv.get("$rs")

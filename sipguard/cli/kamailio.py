@@ -39,6 +39,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--state", default="sqlite", help="shared state: sqlite[:PATH] (default), memory, redis://"
     )
+    p.add_argument(
+        "--journal-sync",
+        choices=("full", "normal"),
+        default="full",
+        help="full: each record fsynced before the call goes on; normal: survives a crash "
+        "of Kamailio, not of the machine (much faster)",
+    )
     p.add_argument("--debug", type=int, default=2, help="Kamailio log level (1 notice, 2 info)")
     p.add_argument("--no-tcp", action="store_true", help="listen on UDP only")
 
@@ -54,6 +61,7 @@ def _options(args: argparse.Namespace) -> kc.KamailioOptions:
         module_dir=kc.find_module_dir(),
         children=args.children,
         state=args.state,
+        journal_sync=args.journal_sync,
         debug=args.debug,
         tcp=not args.no_tcp,
     )

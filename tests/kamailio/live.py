@@ -62,14 +62,19 @@ class Kamailio:
 
 
 def start_kamailio(
-    rules: Path, port: int, children: int = 4, state: str = "sqlite", debug: int = 2
+    rules: Path,
+    port: int,
+    children: int = 4,
+    state: str = "sqlite",
+    debug: int = 2,
+    extra: tuple[str, ...] = (),
 ) -> Kamailio:
     """Start Kamailio with the plugin on 127.0.0.1:``port`` and wait until it answers."""
     workdir = rules.parent
     log = workdir / "kamailio.log"
     argv = [sys.executable, "-m", "sipguard", "kamailio", "run", "--rules", str(rules),
             "--listen", f"127.0.0.1:{port}", "--children", str(children), "--no-tcp",
-            "--state", state, "--workdir", str(workdir), "--debug", str(debug)]  # fmt: skip
+            "--state", state, "--workdir", str(workdir), "--debug", str(debug), *extra]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                 start_new_session=True)  # fmt: skip

@@ -105,3 +105,10 @@ def test_frequency_cap_holds_across_workers(kamailio: Kamailio) -> None:
         if "sipguard: " in line and "-> 13900139000" in line
     }
     assert len(deciders) >= 2, "the calls should have been decided by several workers"
+
+
+def test_kamailio_log_has_no_python_errors(kamailio: Kamailio) -> None:
+    """After all the calls above, the plugin raised nothing inside Kamailio."""
+    text = kamailio.log.read_text(errors="replace")
+    assert "sipguard: allow" in text
+    assert "Traceback" not in text, text[text.find("Traceback") :][:2000]
