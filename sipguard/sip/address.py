@@ -62,6 +62,9 @@ def params_str(params: Params) -> str:
 
 def parse_quoted(text: str, start: int) -> tuple[str, int]:
     """Read the quoted-string opening at ``text[start]``; return (content, index after it)."""
+    end = text.find('"', start + 1)
+    if end > start and "\\" not in text[start + 1 : end]:
+        return text[start + 1 : end], end + 1
     out: list[str] = []
     i = start + 1
     n = len(text)

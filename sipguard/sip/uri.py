@@ -25,7 +25,8 @@ _PASS_OK = _UNRESERVED | frozenset("&=+$,")
 _PARAM_OK = _UNRESERVED | frozenset("[]/:&+$")
 _HNV_OK = _UNRESERVED | frozenset("[]/?:+$")
 _HOST_OK = frozenset(string.ascii_letters + string.digits + "-.")
-_SCHEME_OK = frozenset(string.ascii_letters + string.digits + "+-.")
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+_KNOWN = frozenset(("sip", "sips", "tel"))
 _HEX = frozenset(string.hexdigits)
 _TEL_OK = _UNRESERVED | frozenset("[]/:&+$%;=#")
 _OPAQUE_BAD = frozenset(' \t\r\n<>"')
@@ -137,9 +138,12 @@ Uri = SipUri | TelUri | AbsoluteUri
 def parse_uri(text: str) -> Uri:
     """Parse a URI; raise ``SipParseError`` (400) when it is not well formed."""
     scheme, colon, rest = text.partition(":")
-    if not colon or not scheme or not scheme[0].isalpha() or not set(scheme) <= _SCHEME_OK:
-        raise SipParseError(f"not a URI: {text!r}")
-    scheme = scheme.lower()
+    if scheme not in _KNOWN:
+        if not colon or _SCHEME_RE.fullmatch(scheme) is None:
+            raise SipParseError(f"not a URI: {text[:60]!r}")
+        scheme = scheme.lower()
+    elif not colon:
+        raise SipParseError(f"not a URI: {text[:60]!r}")
     if scheme in ("sip", "sips"):
         return _parse_sip(scheme, rest)
     if scheme == "tel":

@@ -13,6 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,6 +25,7 @@ from sipguard.sip.wire import parse
 Action = Literal["process", "reply", "drop"]
 _SINGLE = ("call-id", "from", "to", "cseq")
 _BROADCAST = "255.255.255.255"
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ def validate_request(req: Request) -> None:
         raise SipParseError(f"CSeq method {req.cseq.method} differs from {req.method}")
     req.from_  # noqa: B018
     req.to  # noqa: B018
-    if not req.call_id or any(ch.isspace() for ch in req.call_id):
+    if not req.call_id or _SPACE.search(req.call_id) is not None:
         raise SipParseError("bad Call-ID")
     _contacts(req)
     req.addresses("p-asserted-identity")
