@@ -1,0 +1,129 @@
+"""RedisState: the policy's State on Redis, for several nodes sharing one set of counts.
+
+Invariants:
+- Every read-modify-write is one Lua script, which Redis runs atomically, so any number of
+  nodes and processes never count past a limit.
+- Keys are ``<prefix>calls:<operator>:<callee>:<day>`` (expires after ``count_ttl``),
+  ``<prefix>viol:<number>`` (a sorted set of microsecond times, expires after the window)
+  and ``<prefix>susp:<number>`` (JSON, no expiry) indexed by the set ``<prefix>suspended``.
+- Times come in as aware datetimes; nothing here reads a clock.
+- Durability is Redis's own (AOF/RDB as configured); the journal stays in SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sipguard.journal.record import to_ts
+from sipguard.policy.state import Suspension
+
+_TAKE_SLOT = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local limit = tonumber(ARGV[1])
+if limit >= 0 and n >= limit then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+_ADD_VIOLATION = """
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. seq)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+"""
+_SUSPEND = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SADD', KEYS[2], ARGV[2])
+end
+return 1
+"""
+_RESUME = """
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+
+
+class RedisState:
+    """Implements :class:`sipguard.policy.state.State` on a Redis server."""
+
+    def __init__(
+        self, client: Any, *, prefix: str = "sipguard:", count_ttl: timedelta = timedelta(days=3)
+    ) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._ttl = int(count_ttl.total_seconds())
+        self._take = client.register_script(_TAKE_SLOT)
+        self._violate = client.register_script(_ADD_VIOLATION)
+        self._suspend = client.register_script(_SUSPEND)
+        self._resume = client.register_script(_RESUME)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisState:
+        """Connect to ``redis://host:port/db``."""
+        import redis
+
+        return cls(redis.Redis.from_url(url), **kwargs)
+
+    def _calls_key(self, operator: str, callee: str, day: date) -> str:
+        return f"{self._prefix}calls:{operator}:{callee}:{day.isoformat()}"
+
+    def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
+        """Count one allowed call unless ``limit`` calls are already counted (atomic)."""
+        key = self._calls_key(operator, callee, day)
+        cap = -1 if limit is None else limit
+        return bool(self._take(keys=[key], args=[cap, self._ttl]))
+
+    def calls_on(self, operator: str, callee: str, day: date) -> int:
+        """How many allowed calls are counted for (operator, callee, day)."""
+        value = self._r.get(self._calls_key(operator, callee, day))
+        return int(value) if value is not None else 0
+
+    def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
+        """Record a counted rejection; return how many fall within ``(at - window, at]``."""
+        keys = [f"{self._prefix}viol:{number}", f"{self._prefix}violseq"]
+        ttl_ms = max(1, int(window.total_seconds() * 1000))
+        return int(self._violate(keys=keys, args=[to_ts(at), to_ts(at - window), ttl_ms]))
+
+    def suspension(self, number: str) -> Suspension | None:
+        """The number's current suspension, or None."""
+        raw = self._r.get(f"{self._prefix}susp:{number}")
+        return _decode(raw) if raw is not None else None
+
+    def suspend(self, number: str, since: datetime, reason: str, by: str) -> None:
+        """Suspend ``number`` (an existing suspension stays as it is)."""
+        value = json.dumps({"number": number, "since": since.isoformat(), "reason": reason,
+                            "by": by})  # fmt: skip
+        keys = [f"{self._prefix}susp:{number}", f"{self._prefix}suspended"]
+        self._suspend(keys=keys, args=[value, number])
+
+    def resume(self, number: str) -> bool:
+        """End a suspension and forget the number's violations; False if none was in force."""
+        keys = [
+            f"{self._prefix}susp:{number}",
+            f"{self._prefix}viol:{number}",
+            f"{self._prefix}suspended",
+        ]
+        return bool(self._resume(keys=keys, args=[number]))
+
+    def suspensions(self) -> list[Suspension]:
+        """Every suspension in force, oldest first."""
+        numbers = sorted(self._r.smembers(f"{self._prefix}suspended"))
+        if not numbers:
+            return []
+        raws = self._r.mget([f"{self._prefix}susp:{_text(n)}" for n in numbers])
+        found = [_decode(raw) for raw in raws if raw is not None]
+        return sorted(found, key=lambda s: (s.since, s.number))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode(raw: bytes | str) -> Suspension:
+    data = json.loads(raw)
+    return Suspension(data["number"], datetime.fromisoformat(data["since"]), data["reason"],
+                      data["by"])  # fmt: skip

@@ -1,0 +1,106 @@
+"""RedisState against a real redis-server on loopback: State semantics and atomic slots."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from sipguard.journal.redis_state import RedisState
+
+from .conftest import T0
+
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server binary not installed")
+redis = pytest.importorskip("redis")
+DAY = date(2026, 6, 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server on a loopback port, without persistence."""
+    port = _free_port()
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [str(REDIS), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def state(redis_url: str) -> RedisState:
+    """A RedisState on an empty database."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    return RedisState(client)
+
+
+def test_slots_stop_at_limit(state: RedisState) -> None:
+    """take_call_slot counts up to the limit, then refuses; None means no cap."""
+    assert [state.take_call_slot("acme", "138", DAY, 2) for _ in range(3)] == [True, True, False]
+    assert state.calls_on("acme", "138", DAY) == 2
+    assert all(state.take_call_slot("acme", "139", DAY, None) for _ in range(4))
+    assert state.calls_on("acme", "139", DAY) == 4 and state.calls_on("x", "1", DAY) == 0
+
+
+def test_violations_window(state: RedisState) -> None:
+    """add_violation counts rejections in (at - window, at]."""
+    window = timedelta(hours=1)
+    assert state.add_violation("400", T0, window) == 1
+    assert state.add_violation("400", T0 + timedelta(minutes=30), window) == 2
+    assert state.add_violation("400", T0 + timedelta(hours=1), window) == 2
+
+
+def test_suspend_resume(state: RedisState) -> None:
+    """Suspensions are idempotent, listed, and resume clears them and the violations."""
+    state.add_violation("400", T0, timedelta(hours=1))
+    state.suspend("400", T0, "NO_CONSENT", "policy")
+    state.suspend("400", T0 + timedelta(hours=1), "manual", "ops")
+    s = state.suspension("400")
+    assert s is not None and (s.since, s.reason, s.by) == (T0, "NO_CONSENT", "policy")
+    assert [x.number for x in state.suspensions()] == ["400"]
+    assert state.resume("400") and not state.resume("400")
+    assert state.suspension("400") is None and state.suspensions() == []
+    assert state.add_violation("400", T0 + timedelta(minutes=1), timedelta(hours=1)) == 1
+
+
+def test_concurrent_clients_never_exceed_limit(state: RedisState, redis_url: str) -> None:
+    """Eight clients racing take_call_slot get exactly the limit between them."""
+    wins: list[int] = []
+
+    def hammer() -> None:
+        own = RedisState(redis.Redis.from_url(redis_url))
+        wins.append(sum(own.take_call_slot("acme", "138", DAY, 30) for _ in range(20)))
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(wins) == 30 and state.calls_on("acme", "138", DAY) == 30
