@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sipguard.errors import SipParseError
 from sipguard.sip.address import Address, parse_address
-from sipguard.sip.headers import Headers
+from sipguard.sip.headers import Headers, split_commas
 from sipguard.sip.uri import Uri, parse_uri
 from sipguard.sip.via import Via, parse_via
 
@@ -35,12 +35,20 @@ class CSeq:
 def parse_cseq(text: str) -> CSeq:
     """Parse ``"<digits> <method>"``; the number must fit in 32 bits."""
     parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii():
-        raise SipParseError(f"bad CSeq {text!r}")
-    seq = int(parts[0])
-    if seq > CSEQ_MAX:
-        raise SipParseError(f"CSeq number out of range: {parts[0]}")
-    return CSeq(seq, parts[1])
+    if len(parts) != 2:
+        raise SipParseError(f"bad CSeq {text[:60]!r}")
+    return CSeq(small_int(parts[0], CSEQ_MAX, "CSeq number"), parts[1])
+
+
+def small_int(text: str, limit: int, what: str) -> int:
+    """Read ASCII digits as an int no larger than ``limit`` (leading zeros allowed)."""
+    digits = text.lstrip("0") or "0"
+    if not text.isdigit() or not text.isascii() or len(digits) > len(str(limit)):
+        raise SipParseError(f"bad {what} {text[:30]!r}")
+    value = int(digits)
+    if value > limit:
+        raise SipParseError(f"{what} out of range: {value}")
+    return value
 
 
 def _one(headers: Headers, name: str) -> str:
@@ -79,7 +87,7 @@ class _Common:
         """The topmost Via value."""
         h = self.headers
         value = _one(h, "via")
-        return h.cached("top_via", lambda: parse_via(value.split(",", 1)[0]))
+        return h.cached("top_via", lambda: parse_via(split_commas(value)[0]))
 
     @property
     def from_(self) -> Address:
@@ -99,10 +107,7 @@ class _Common:
         value = self.headers.get("max-forwards")
         if value is None:
             return None
-        value = value.strip()
-        if not value.isdigit() or not value.isascii():
-            raise SipParseError(f"bad Max-Forwards {value!r}")
-        return int(value)
+        return small_int(value.strip(), CSEQ_MAX, "Max-Forwards")
 
     @property
     def content_length(self) -> int | None:
@@ -110,10 +115,7 @@ class _Common:
         value = self.headers.get("content-length")
         if value is None:
             return None
-        value = value.strip()
-        if not value.isdigit() or not value.isascii():
-            raise SipParseError(f"bad Content-Length {value!r}")
-        return int(value)
+        return small_int(value.strip(), CSEQ_MAX, "Content-Length")
 
     def addresses(self, name: str) -> list[Address]:
         """Parse every value of an address-list header (Contact, Route, PAI, ...)."""

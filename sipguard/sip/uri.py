@@ -48,7 +48,7 @@ def unescape(text: str) -> str:
             raw.append(int(pair, 16))
             i += 3
         else:
-            raw.extend(ch.encode("utf-8"))
+            raw.extend(ch.encode("utf-8", "surrogateescape"))
             i += 1
     try:
         return raw.decode("utf-8")
@@ -208,7 +208,8 @@ def parse_hostport(text: str) -> tuple[str, int | None]:
             raise SipParseError(f"bad host {text!r}")
     if port_text is None:
         return host, None
-    if not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535:
+    ok = port_text.isdigit() and port_text.isascii() and len(port_text) <= 5
+    if not ok or int(port_text) > 65535:
         raise SipParseError(f"bad port in {text!r}")
     return host, int(port_text)
 

@@ -45,7 +45,9 @@ class Via:
     def rport(self) -> int | None:
         """The ``rport`` value (RFC 3581); None when absent or present without a value."""
         value = param(self.params, "rport")
-        return int(value) if value and value.isdigit() else None
+        if value and len(value) <= 5 and value.isascii() and value.isdigit():
+            return int(value)
+        return None
 
     @property
     def has_rport(self) -> bool:

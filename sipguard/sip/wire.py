@@ -19,7 +19,7 @@ from itertools import islice
 from sipguard.errors import SipParseError
 from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import Headers, canonical, canonical_keys
-from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.message import CSEQ_MAX, Message, Request, Response, small_int
 
 _FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
@@ -83,10 +83,7 @@ def _body(headers: Headers, data: bytes, offset: int) -> bytes:
         return data[offset:]
     if len(declared) > 1:
         raise SipParseError("more than one Content-Length")
-    text = declared[0]
-    if not text.isdigit() or not text.isascii():
-        raise SipParseError(f"bad Content-Length {text!r}")
-    length = int(text)
+    length = small_int(declared[0], CSEQ_MAX, "Content-Length")
     if length > len(data) - offset:
         raise SipParseError(f"Content-Length {length} exceeds the {len(data) - offset} octets left")
     return data[offset : offset + length]

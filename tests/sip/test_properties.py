@@ -104,7 +104,9 @@ def mutated(draw: st.DrawFn) -> bytes:
         at = draw(st.integers(0, len(data)))
         kind = draw(st.sampled_from(["delete", "insert", "overwrite"]))
         chunk = draw(
-            st.sampled_from([b":", b";", b",", b"<", b">", b'"', b"\r\n", b" ", b"%", b"\x00"])
+            st.sampled_from(
+                [b":", b";", b",", b"<", b">", b'"', b"\r\n", b" ", b"%", b"\x00", b"9" * 4400]
+            )
         )
         if kind == "delete":
             del data[at : at + draw(st.integers(1, 20))]

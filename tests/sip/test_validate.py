@@ -104,3 +104,24 @@ def test_validate_request_accepts_good_request() -> None:
     out = classify(invite())
     assert isinstance(out.message, Request)
     assert validate_request(out.message) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "replace"),
+    [
+        ("CSeq: " + "9" * 5000 + " INVITE", "CSeq"),
+        ("Max-Forwards: " + "9" * 5000, "Max-Forwards"),
+        ("Content-Length: " + "9" * 5000, ""),
+        ("Via: SIP/2.0/UDP h:" + "9" * 5000 + ";branch=z9hG4bK1", "Via"),
+    ],
+)
+def test_huge_numbers_are_400_not_crashes(extra: str, replace: str) -> None:
+    """Numbers with thousands of digits are answered 400 instead of overflowing int()."""
+    assert classify(invite(extra, replace=replace)).as_tuple() == ("reply", 400)
+
+
+def test_leading_zeros_are_accepted() -> None:
+    """Max-Forwards written with many leading zeros is still a small number."""
+    out = classify(invite("Max-Forwards: 0000000000000000000070", replace="Max-Forwards"))
+    assert out.as_tuple() == ("process", None)
+    assert out.message is not None and out.message.max_forwards == 70
