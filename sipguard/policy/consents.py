@@ -141,27 +141,33 @@ def _read_rows(
     name: str,
     ctx: tuple[str, str, tzinfo],
 ) -> None:
+    """The hot loop: plain-digit numbers and offset-carrying timestamps skip helper calls."""
     cc, prefix, zone = ctx
     ci, ni, ki, gi, ei = order
-    rows = reader
+    leads = ("00", prefix) if prefix else ("00",)
+    parse, nan = datetime.fromisoformat, float("nan")
     add = index.add
-    for fields in rows:
+    for fields in reader:
         if len(fields) != 5:
             if fields:
-                line = rows.line_num
-                issues.append(Issue(name, line, 1, f"expected 5 fields, found {len(fields)}"))
+                text = f"expected 5 fields, found {len(fields)}"
+                issues.append(Issue(name, reader.line_num, 1, text))
             continue
-        callee = normalise(fields[ci], cc, prefix)
-        number = normalise(fields[ni], cc, prefix)
+        c, n = fields[ci], fields[ni]
+        plain = c.isdigit() and c.isascii() and not c.startswith(leads)
+        callee = c if plain else normalise(c, cc, prefix)
+        plain = n.isdigit() and n.isascii() and not n.startswith(leads)
+        number = n if plain else normalise(n, cc, prefix)
         try:
-            granted = _epoch(fields[gi], zone)
-            expires = _epoch(fields[ei], zone)
+            granted, expires = parse(fields[gi]), parse(fields[ei])
+            g = (granted if granted.tzinfo else granted.replace(tzinfo=zone)).timestamp()
+            e = (expires if expires.tzinfo else expires.replace(tzinfo=zone)).timestamp()
         except ValueError:
-            granted = expires = float("nan")
-        if callee is None or number is None or not granted < expires or not fields[ki]:
-            issues.append(_row_issue(fields, order, name, rows.line_num, ctx))
+            g = e = nan
+        if callee is None or number is None or not g < e or not fields[ki]:
+            issues.append(_row_issue(fields, order, name, reader.line_num, ctx))
             continue
-        add(number, callee, fields[ki], granted, expires)
+        add(number, callee, fields[ki], g, e)
 
 
 def _row_issue(

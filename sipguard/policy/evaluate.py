@@ -23,8 +23,58 @@ from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
 _HIDING = frozenset({"id", "user", "header"})
+# Enum members bound once: a class attribute lookup on an Enum costs ~0.4 us per access.
 _OUT = Direction.OUTBOUND
 _IN = Direction.INBOUND
+_ALLOWED = Reason.ALLOWED
+_CALLEE_LENGTH_CHANGED = Reason.CALLEE_LENGTH_CHANGED
+_CALLEE_NOT_INBOUND = Reason.CALLEE_NOT_INBOUND
+_CALLEE_UNREGISTERED = Reason.CALLEE_UNREGISTERED
+_CALLER_HIDDEN = Reason.CALLER_HIDDEN
+_CALLER_NOT_ON_TRUNK = Reason.CALLER_NOT_ON_TRUNK
+_CALLER_UNREGISTERED = Reason.CALLER_UNREGISTERED
+_FREQUENCY_CAP = Reason.FREQUENCY_CAP
+_IDENTITY_MISMATCH = Reason.IDENTITY_MISMATCH
+_INBOUND_ONLY = Reason.INBOUND_ONLY
+_LICENCE_INVALID = Reason.LICENCE_INVALID
+_NO_CONSENT = Reason.NO_CONSENT
+_NUMBER_LENGTH_CHANGED = Reason.NUMBER_LENGTH_CHANGED
+_NUMBER_SUSPENDED = Reason.NUMBER_SUSPENDED
+_QUIET_HOURS = Reason.QUIET_HOURS
+_UNKNOWN_SOURCE = Reason.UNKNOWN_SOURCE
+
+# A frozen dataclass's __init__ goes through object.__setattr__ once per field, which costs
+# a third of a decision.  Verdicts are built here through the slot descriptors instead; the
+# result is the same immutable object (every field set, same __eq__/__hash__).
+_new = object.__new__
+_S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8 = (
+    getattr(Verdict, name).__set__ for name in Verdict.__slots__
+)
+
+
+def _verdict(
+    reason: Reason,
+    direction: Direction | None,
+    caller: str | None,
+    callee: str | None,
+    number: str | None,
+    operator: str | None,
+    trunk: str | None,
+    credential: str | None = None,
+    suspended_now: bool = False,
+) -> Verdict:
+    """Build a Verdict, field for field as ``Verdict(...)`` would, in a third of the time."""
+    verdict: Verdict = _new(Verdict)
+    _S0(verdict, reason)
+    _S1(verdict, direction)
+    _S2(verdict, caller)
+    _S3(verdict, callee)
+    _S4(verdict, number)
+    _S5(verdict, operator)
+    _S6(verdict, trunk)
+    _S7(verdict, credential)
+    _S8(verdict, suspended_now)
+    return verdict
 
 
 def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> Verdict:
@@ -32,18 +82,24 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     if now.tzinfo is None:
         raise ValueError("evaluate needs a timezone-aware 'now'")
     direction, trunk = rules.classify_source(facts.source_ip)
-    cc, prefix = rules.country_code, rules.national_prefix
-    ruri = facts.ruri_user
-    callee = normalise(ruri, cc, prefix) if ruri is not None else None
+    callee = _nsn(rules, facts.ruri_user)
     pai = facts.pai_user
-    raw_caller = pai if pai is not None else facts.from_user
-    caller = normalise(raw_caller, cc, prefix) if raw_caller is not None else None
+    caller = _nsn(rules, pai if pai is not None else facts.from_user)
     if direction is None:
-        return Verdict(Reason.UNKNOWN_SOURCE, None, caller, callee, None, None, None)
+        return _verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
     if direction is _IN:
         return _inbound(rules, now, caller, callee)
     assert trunk is not None
     return _outbound(facts, rules, state, now, trunk, caller, callee)
+
+
+def _nsn(rules: Ruleset, raw: str | None) -> str | None:
+    """``normalise`` with its commonest case (already an NSN) answered inline."""
+    if raw is None:
+        return None
+    if raw.isdigit() and raw.isascii() and not raw.startswith(rules.leads):
+        return raw
+    return normalise(raw, rules.country_code, rules.national_prefix)
 
 
 def _hidden(facts: CallFacts, caller: str | None) -> bool:
@@ -61,15 +117,15 @@ def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | No
     entry = rules.numbers.lookup(callee) if callee is not None else None
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
-        reason = Reason.CALLEE_LENGTH_CHANGED if related else Reason.CALLEE_UNREGISTERED
-        return Verdict(reason, _IN, caller, callee, None, None, None)
+        reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
+        return _verdict(reason, _IN, caller, callee, None, None, None)
     if now.astimezone(rules.zone).toordinal() > entry.licence_until:
-        reason = Reason.LICENCE_INVALID
+        reason = _LICENCE_INVALID
     elif not entry.inbound:
-        reason = Reason.CALLEE_NOT_INBOUND
+        reason = _CALLEE_NOT_INBOUND
     else:
-        reason = Reason.ALLOWED
-    return Verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
+        reason = _ALLOWED
+    return _verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
 
 
 def _outbound(
@@ -83,42 +139,42 @@ def _outbound(
 ) -> Verdict:
     operator = rules.trunk_operator[trunk]
     if _hidden(facts, caller):
-        return Verdict(Reason.CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
+        return _verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
     assert caller is not None
     entry = rules.numbers.lookup(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)
-        unfiled = Reason.NUMBER_LENGTH_CHANGED if related else Reason.CALLER_UNREGISTERED
-        return Verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
+        unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
+        return _verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
     nsn = entry.nsn
     reason: Reason | None = _identity(facts, rules, entry, trunk, caller)
     if reason is not None:
-        return Verdict(reason, _OUT, caller, callee, nsn, operator, trunk)
+        return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk)
     local = now.astimezone(rules.zone)
     if local.toordinal() > entry.licence_until:
-        return Verdict(Reason.LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
+        return _verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
     credential: str | None = None
     if not entry.outbound:
-        reason = Reason.INBOUND_ONLY
+        reason = _INBOUND_ONLY
     elif state.suspension(nsn) is not None:
-        reason = Reason.NUMBER_SUSPENDED
+        reason = _NUMBER_SUSPENDED
     else:
         if rules.require_consent:
             if callee is not None:
                 credential = rules.consents.find(nsn, callee, now.timestamp())
             if credential is None:
-                reason = Reason.NO_CONSENT
+                reason = _NO_CONSENT
         if reason is None and rules.quiet[local.hour * 60 + local.minute]:
-            reason = Reason.QUIET_HOURS
+            reason = _QUIET_HOURS
         key = callee if callee is not None else (facts.ruri_user or "")
         if reason is None and not state.take_call_slot(
             entry.operator, key, local.date(), rules.max_calls
         ):
-            reason = Reason.FREQUENCY_CAP
+            reason = _FREQUENCY_CAP
     if reason is None:
-        return Verdict(Reason.ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
+        return _verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
     suspended = _count_violation(rules, state, now, nsn, reason)
-    return Verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
+    return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
 
 
 def _identity(
@@ -126,12 +182,12 @@ def _identity(
 ) -> Reason | None:
     """Checks 5 and 6: the number belongs to this trunk and PAI agrees with From."""
     if entry.trunk != trunk:
-        return Reason.CALLER_NOT_ON_TRUNK
+        return _CALLER_NOT_ON_TRUNK
     from_user = facts.from_user
     if facts.pai_user is not None and from_user is not None:
-        shown = normalise(from_user, rules.country_code, rules.national_prefix)
+        shown = _nsn(rules, from_user)
         if shown is not None and shown != caller:
-            return Reason.IDENTITY_MISMATCH
+            return _IDENTITY_MISMATCH
     return None
 
 
@@ -141,7 +197,7 @@ def _count_violation(rules: Ruleset, state: State, now: datetime, nsn: str, reas
     if limit is None:
         return False
     count = state.add_violation(nsn, now, rules.violation_window)
-    if count < limit or reason is Reason.NUMBER_SUSPENDED:
+    if count < limit or reason is _NUMBER_SUSPENDED:
         return False
     if state.suspension(nsn) is not None:
         return False

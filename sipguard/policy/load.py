@@ -12,6 +12,7 @@ Invariants (rules spec section 1):
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from pathlib import Path
@@ -38,6 +39,18 @@ def load_rules(path: str | os.PathLike[str]) -> Ruleset:
         raw = rules_path.read_bytes()
     except OSError as exc:
         raise RulesError([Issue(display, 1, 1, f"cannot read rules file: {exc.strerror}")]) from exc
+    collecting = gc.isenabled()
+    gc.disable()  # a large file makes ~10^6 objects; generational passes would dominate
+    try:
+        model = _check(raw, display)
+        return _compile(model, rules_path, raw)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check(raw: bytes, display: str) -> Rules:
+    """The validated model of ``raw``, or ``RulesError`` with every located issue."""
     located, issues = _compose(raw, display)
     model: Rules | None = None
     if located is not None:
@@ -46,7 +59,7 @@ def load_rules(path: str | os.PathLike[str]) -> Ruleset:
         issues.extend(Issue(display, *located.mark(loc), msg) for loc, msg in cross_check(parts))
     if issues or model is None:
         raise RulesError(issues)
-    return _compile(model, rules_path, raw)
+    return model
 
 
 def _compose(raw: bytes, display: str) -> tuple[Located | None, list[Issue]]:

@@ -1,10 +1,11 @@
 """YAML text to plain Python data plus a map from every data path to its place in the file.
 
 Invariants:
-- The document is composed once with ``yaml.compose`` (safe loader); the data is built by
-  walking the node graph, so each value's position is the start mark of its node.
-- Positions are 1-based ``(line, col)``.  A mapping entry has two: its key (used for
-  "unknown key" messages) and its value (used for everything else).
+- The document is composed once with ``yaml.compose`` (libyaml's safe loader when present);
+  the data is built by walking the node graph.
+- Positions are 1-based ``(line, col)`` and found on demand by walking the node graph
+  along a data path.  A mapping entry has two: its key (for "unknown key" messages) and
+  its value (for everything else).
 - Mapping keys are always the key's text, so ids such as ``123`` stay strings; a duplicate
   key is an issue (YAML would silently keep the last one).
 - Scalars that YAML would turn into dates or numbers but that are invalid as such (e.g.
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-Path = tuple[str | int, ...]
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Mark = tuple[int, int]
 
 # Values whose literal text matters: ``number: 020612345`` must not become an octal int.
@@ -29,61 +30,77 @@ _TEXTUAL_KEYS = frozenset({"number", "country_code", "national_prefix", "licence
 
 @dataclass(slots=True)
 class Located:
-    """The data of one YAML document and where each part of it was written."""
+    """The data of one YAML document, its node graph, and the problems found building it."""
 
     data: Any
-    values: dict[Path, Mark] = field(default_factory=dict)
-    keys: dict[Path, Mark] = field(default_factory=dict)
+    root: Node | None = None
     problems: list[tuple[Mark, str]] = field(default_factory=list)
 
     def mark(self, path: Sequence[str | int], key: bool = False) -> Mark:
-        """Position of ``path``, or of its longest existing prefix when it is absent."""
-        probe: Path = tuple(path)
-        while probe:
-            found = self.keys.get(probe) if key else None
-            if found is None:
-                found = self.values.get(probe)
-            if found is not None:
+        """Position of ``path`` (of its key when ``key``), or of its longest existing prefix.
+
+        The node graph is walked on demand, so no position is stored for data that is fine.
+        """
+        node = self.root
+        if node is None:
+            return (1, 1)
+        found = _mark(node)
+        for step in path:
+            child, key_node = _child(node, step)
+            if child is None:
                 return found
-            probe = probe[:-1]
-        return self.values.get((), (1, 1))
+            node = child
+            found = _mark(key_node) if key and key_node is not None else _mark(child)
+        return found
+
+
+def _child(node: Node, step: str | int) -> tuple[Node | None, Node | None]:
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and str(key_node.value) == str(step):
+                return value_node, key_node
+    elif isinstance(node, SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        return node.value[step], None
+    return None, None
 
 
 def _mark(node: Node) -> Mark:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
 class _Builder:
     def __init__(self, located: Located) -> None:
-        self.located = located
+        self.problems = located.problems
         self.constructor = yaml.SafeLoader("")
 
-    def build(self, node: Node, path: Path, textual: bool = False) -> Any:
-        self.located.values[path] = _mark(node)
+    def build(self, node: Node, textual: bool = False) -> Any:
+        if isinstance(node, ScalarNode):
+            if node.tag == _STR_TAG or (textual and node.style is None and node.tag != _NULL_TAG):
+                return node.value
+            return self._scalar(node)
         if isinstance(node, MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
-        return self._scalar(node, textual)
+            return self._mapping(node)
+        assert isinstance(node, SequenceNode)
+        return [self.build(item) for item in node.value]
 
-    def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                self.located.problems.append((_mark(key_node), "a mapping key must be a scalar"))
+                self.problems.append((_mark(key_node), "a mapping key must be a scalar"))
                 continue
             key = str(key_node.value)
             if key in result:
-                self.located.problems.append((_mark(key_node), f"duplicate key {key!r}"))
+                self.problems.append((_mark(key_node), f"duplicate key {key!r}"))
                 continue
-            self.located.keys[(*path, key)] = _mark(key_node)
-            result[key] = self.build(value_node, (*path, key), key in _TEXTUAL_KEYS)
+            result[key] = self.build(value_node, key in _TEXTUAL_KEYS)
         return result
 
-    def _scalar(self, node: ScalarNode, textual: bool) -> Any:
-        if textual and node.style is None and node.tag != "tag:yaml.org,2002:null":
-            return node.value
+    def _scalar(self, node: ScalarNode) -> Any:
         try:
             return self.constructor.construct_object(node, deep=True)
         except (ValueError, OverflowError, yaml.YAMLError):
@@ -92,12 +109,10 @@ class _Builder:
 
 def locate_yaml(text: str) -> Located:
     """Compose ``text`` and return its data and marks; raise ``yaml.YAMLError`` on syntax."""
-    located = Located(data=None)
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    if node is None:
-        located.data = {}
-        return located
-    located.data = _Builder(located).build(node, ())
+    node = yaml.compose(text, Loader=_LOADER)
+    located = Located(data={}, root=node)
+    if node is not None:
+        located.data = _Builder(located).build(node)
     return located
 
 

@@ -142,6 +142,8 @@ class Ruleset:
         self.zone = ZoneInfo(model.timezone)
         self.country_code = model.country_code
         self.national_prefix = model.national_prefix
+        # Leading digits that make a digit string something other than its own NSN.
+        self.leads = ("00", model.national_prefix) if model.national_prefix else ("00",)
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
