@@ -44,40 +44,14 @@ COMPACT: dict[str, str] = {
 _SHORT = re.compile(r":[a-z]:")
 
 #: Headers whose grammar is a comma-separated list, so one field may hold many values.
-LIST_HEADERS: frozenset[str] = frozenset(
-    {
-        "accept",
-        "accept-contact",
-        "accept-encoding",
-        "accept-language",
-        "alert-info",
-        "allow",
-        "allow-events",
-        "call-info",
-        "contact",
-        "content-encoding",
-        "content-language",
-        "error-info",
-        "in-reply-to",
-        "p-asserted-identity",
-        "p-preferred-identity",
-        "path",
-        "proxy-require",
-        "record-route",
-        "reject-contact",
-        "reason",
-        "require",
-        "route",
-        "security-client",
-        "security-server",
-        "security-verify",
-        "service-route",
-        "supported",
-        "unsupported",
-        "via",
-        "warning",
-    }
-)
+_LIST_NAMES = """
+accept accept-contact accept-encoding accept-language alert-info allow allow-events
+call-info contact content-encoding content-language error-info in-reply-to
+p-asserted-identity p-preferred-identity path proxy-require record-route reject-contact
+reason require route security-client security-server security-verify service-route
+supported unsupported via warning
+"""
+LIST_HEADERS: frozenset[str] = frozenset(_LIST_NAMES.split())
 
 
 def canonical(name: str) -> str:

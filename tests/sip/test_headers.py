@@ -94,3 +94,12 @@ def test_equality_ignores_content_length_only() -> None:
     assert a == b
     assert a != Headers([("to", "t")])
     assert a.copy() == a and a.copy() is not a
+
+
+def test_p_asserted_identity_is_a_list() -> None:
+    """PAI may carry a sip and a tel identity in one field (RFC 3325 section 9.1)."""
+    h = Headers([("P-Asserted-Identity", '"Acme" <sip:+864008001234@x>, <tel:+864008001234>')])
+    assert h.get_all("p-asserted-identity") == [
+        '"Acme" <sip:+864008001234@x>',
+        "<tel:+864008001234>",
+    ]
