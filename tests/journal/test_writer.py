@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sipguard import metrics
+from sipguard.journal.record import admin_entry
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalUnavailable, JournalWriter
 
@@ -53,19 +54,20 @@ def test_many_submissions_share_commits(db: Path) -> None:
 
 
 def test_full_database_fails_futures_and_marks_unhealthy(db: Path) -> None:
-    """On SQLITE_FULL the futures fail with JournalUnavailable and a metric counts it."""
+    """On SQLITE_FULL the future fails with JournalUnavailable and a metric counts it."""
     JournalStore(db).close()
     pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]
     before = _failures("full")
-    with JournalWriter(db, max_page_count=pages + 2) as writer:
-        futures = [writer.submit(decision(i)) for i in range(300)]
-        writer.flush(10)
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        assert errors and all(isinstance(e, JournalUnavailable) for e in errors)
-        assert {e.error for e in errors if isinstance(e, JournalUnavailable)} == {"full"}
-        assert not writer.healthy
-    assert _failures("full") > before
-    assert JournalStore(db).verify().ok
+    written = 0
+    with JournalWriter(db, max_page_count=pages + 4) as writer:
+        with pytest.raises(JournalUnavailable) as info:
+            for _ in range(1000):
+                writer.record(admin_entry("pad", T0, detail={"pad": "x" * 2000}), timeout=5)
+                written += 1
+        assert info.value.error == "full" and not writer.healthy
+    assert 0 < written < 1000 and _failures("full") == before + 1
+    store = JournalStore(db)
+    assert store.count() == written and store.verify().ok
 
 
 def test_locked_database_fails_then_recovers(db: Path) -> None:
