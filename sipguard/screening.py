@@ -17,7 +17,14 @@ from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
 from sipguard.sip import Request, SipUri, TelUri, Uri, parse_address, parse_uri
 from sipguard.sip.headers import split_commas
 
-__all__ = ["facts_from_fields", "facts_from_request", "privacy_values", "screen", "uri_user"]
+__all__ = [
+    "facts_from_fields",
+    "facts_from_request",
+    "privacy_values",
+    "screen",
+    "uri_host",
+    "uri_user",
+]
 
 
 def uri_user(uri: Uri) -> str | None:

@@ -4,8 +4,8 @@ Invariants:
 - The facts are the same :class:`~sipguard.policy.facts.CallFacts` that the B2BUA builds
   from its own parser, so the same ``evaluate`` decides: URIs are taken whole from Kamailio
   (``$fu``, ``$ai``, ``$ru``) and split into user and host by sipguard's URI parser
-  (``sipguard.sip.uri``, RFC 3261 section 19.1 and RFC 3966), which drops parameters and
-  decodes %-escapes exactly as the bridge does.
+  and read by the screening bridge's own helpers (``uri_user``, ``uri_host``,
+  ``privacy_values``), so a number is extracted from a URI in exactly one way.
 - A URI that does not parse yields no user part: for the caller that means "no caller
   number" (CALLER_HIDDEN outbound), never an exception in Kamailio's worker.
 - Privacy (RFC 3323 section 4.2) is read from every Privacy header (``$(hdr(Privacy)[*])``):
@@ -18,7 +18,8 @@ from typing import Protocol
 
 from sipguard.errors import SipParseError
 from sipguard.policy.facts import CallFacts
-from sipguard.sip.uri import SipUri, TelUri, parse_uri
+from sipguard.screening import privacy_values, uri_host, uri_user
+from sipguard.sip.uri import Uri, parse_uri
 
 
 class PvReader(Protocol):
@@ -27,27 +28,22 @@ class PvReader(Protocol):
     def get(self, name: str) -> object: ...
 
 
-def uri_parts(text: object) -> tuple[str | None, str | None]:
-    """(user, host) of a sip/sips URI, (number, None) of a tel URI, else (None, None)."""
-    if not isinstance(text, str) or not text:
-        return None, None
+def _uri(text: object) -> Uri | None:
+    """The parsed URI of a pseudo-variable's value, or None when it is null or malformed."""
+    if not isinstance(text, str) or not text.strip():
+        return None
     try:
-        uri = parse_uri(text.strip())
+        return parse_uri(text.strip())
     except SipParseError:
+        return None
+
+
+def uri_parts(text: object) -> tuple[str | None, str | None]:
+    """(user, host) of a URI as the screening bridge reads them; (None, None) if unusable."""
+    uri = _uri(text)
+    if uri is None:
         return None, None
-    if isinstance(uri, SipUri):
-        return uri.user, uri.host
-    if isinstance(uri, TelUri):
-        return uri.number, None
-    return None, None
-
-
-def privacy_values(text: object) -> tuple[str, ...]:
-    """The lower-cased priv-values of one or more comma-joined Privacy header bodies."""
-    if not isinstance(text, str):
-        return ()
-    values = (v.strip().lower() for part in text.split(",") for v in part.split(";"))
-    return tuple(v for v in values if v)
+    return uri_user(uri), uri_host(uri)
 
 
 def _text(pv: PvReader, name: str) -> str | None:
@@ -77,6 +73,6 @@ def facts_from_pv(pv: PvReader) -> CallFacts:
         from_host=from_host,
         pai_user=pai_user,
         ruri_user=ruri_user,
-        privacy=privacy_values(pv.get("$(hdr(Privacy)[*])")),
+        privacy=privacy_values([_text(pv, "$(hdr(Privacy)[*])") or ""]),
         transport=transport.lower(),
     )
