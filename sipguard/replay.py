@@ -5,8 +5,9 @@ Invariants:
   -> verdicts.  Nothing here prints; the CLI formats the results.
 - An INVITE transaction is the key (source IP, Call-ID, CSeq number, top Via branch);
   a later INVITE with the same key is a retransmission (RFC 3261 section 17.2.1) and is
-  counted, never evaluated again.  The remembered keys are bounded (least recently seen
-  dropped), far beyond any retransmission interval.
+  counted, never evaluated again.  Keys are remembered for ``_KEY_WINDOW_NS`` of capture
+  time (far beyond INVITE Timer B, 64*T1 = 32 s) and at most ``_MAX_KEYS`` of them, so
+  memory stays flat however long the capture.
 - Only initial INVITEs (no To tag, RFC 3261 section 12.1) are screened.  An INVITE with a
   To tag is a re-INVITE inside a dialog: it is reported as ``in_dialog`` with no verdict.
 - The call time is the capture timestamp of the packet that completed the INVITE, as a
@@ -41,6 +42,7 @@ from sipguard.sip import Request, parse
 TransactionKey = tuple[str, str, int, str]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_KEYS = 200_000
+_KEY_WINDOW_NS = 180 * 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,7 @@ class Replayer:
         self.rules = rules
         self.state = state
         self.summary = summary or ReplaySummary()
-        self._seen: OrderedDict[TransactionKey, None] = OrderedDict()
+        self._seen: OrderedDict[TransactionKey, int] = OrderedDict()
 
     def feed(self, message: CapturedMessage) -> InviteTransaction | None:
         """Evaluate one captured SIP message; a result only for a new INVITE transaction."""
@@ -138,18 +140,20 @@ class Replayer:
             )
         except SipParseError as exc:
             return self._malformed(message, exc)
-        if not self._is_new(key):
+        if not self._is_new(key, message.ts_ns):
             return None
         return self._transaction(key, request, message)
 
-    def _is_new(self, key: TransactionKey) -> bool:
-        if key in self._seen:
-            self._seen.move_to_end(key)
+    def _is_new(self, key: TransactionKey, ts_ns: int) -> bool:
+        seen = self._seen
+        if key in seen:
             self.summary.retransmissions += 1
             return False
-        self._seen[key] = None
-        if len(self._seen) > _MAX_KEYS:
-            self._seen.popitem(last=False)
+        while seen and (
+            len(seen) >= _MAX_KEYS or next(iter(seen.values())) < ts_ns - _KEY_WINDOW_NS
+        ):
+            seen.popitem(last=False)
+        seen[key] = ts_ns
         return True
 
     def _malformed(
@@ -160,7 +164,7 @@ class Replayer:
             self.summary.malformed += 1
             return None
         key: TransactionKey = (message.src, scanned.call_id, scanned.cseq, scanned.branch)
-        if not self._is_new(key):
+        if not self._is_new(key, message.ts_ns):
             return None
         self.summary.invites += 1
         self.summary.malformed += 1
