@@ -1,8 +1,9 @@
 """Checks that relate two places of a rules file (rules spec section 1, "Validation").
 
 Invariants:
-- Each check yields ``(loc, message)`` where ``loc`` is a data path such as
-  ``("numbers", 3, "trunk")``; ``load.py`` turns it into ``FILE:LINE:COL``.
+- Each check yields ``(loc, message, other)`` where ``loc`` is a data path such as
+  ``("numbers", 3, "trunk")`` and ``other`` the path of the entry it clashes with (or
+  None); ``load.py`` turns paths into ``FILE:LINE:COL`` and "line N" references.
 - Checks work on whatever validated: a missing operator model (because it failed the
   schema) is not reported again as an unknown reference, since its id is still known.
 - Peer overlap is found by one sort and a stack sweep: CIDR blocks either nest or are
@@ -19,7 +20,7 @@ from sipguard.policy.model import Number, Operator, Trunk
 from sipguard.policy.numbers import normalise
 
 Loc = tuple[str | int, ...]
-Problem = tuple[Loc, str]
+Problem = tuple[Loc, str, Loc | None]
 
 
 @dataclass(slots=True)
@@ -48,30 +49,31 @@ def cross_check(parts: Parts) -> list[Problem]:
 def _trunk_refs(parts: Parts) -> Iterator[Problem]:
     for tid, trunk in parts.trunks.items():
         if trunk.operator not in parts.operator_ids:
-            yield ("trunks", tid, "operator"), f"unknown operator {trunk.operator!r}"
+            yield ("trunks", tid, "operator"), f"unknown operator {trunk.operator!r}", None
 
 
 def _number_refs(parts: Parts) -> Iterator[Problem]:
     for i, num in parts.numbers:
         if num.operator not in parts.operator_ids:
-            yield ("numbers", i, "operator"), f"unknown operator {num.operator!r}"
+            yield ("numbers", i, "operator"), f"unknown operator {num.operator!r}", None
         if num.trunk not in parts.trunk_ids:
-            yield ("numbers", i, "trunk"), f"unknown trunk {num.trunk!r}"
+            yield ("numbers", i, "trunk"), f"unknown trunk {num.trunk!r}", None
         trunk = parts.trunks.get(num.trunk)
-        known = num.operator in parts.operator_ids
+        known = num.operator in parts.operator_ids and trunk is not None
+        known = known and trunk.operator in parts.operator_ids  # type: ignore[union-attr]
         if trunk is not None and known and trunk.operator != num.operator:
             text = (
                 f"number {num.number} is filed for operator {num.operator!r} but trunk "
                 f"{num.trunk!r} belongs to operator {trunk.operator!r}"
             )
-            yield ("numbers", i, "trunk"), text
+            yield ("numbers", i, "trunk"), text, ("trunks", num.trunk, "operator")
         op = parts.operators.get(num.operator)
         if num.outbound and op is not None and not op.outbound_commitment:
             text = (
                 f"number {num.number} is outbound-enabled but operator {num.operator!r} "
                 "has no outbound_commitment"
             )
-            yield ("numbers", i, "outbound"), text
+            yield ("numbers", i, "outbound"), text, ("operators", num.operator)
 
 
 def _duplicates(parts: Parts) -> Iterator[Problem]:
@@ -79,11 +81,11 @@ def _duplicates(parts: Parts) -> Iterator[Problem]:
     for i, num in parts.numbers:
         nsn = normalise(num.number, parts.country_code, parts.national_prefix)
         if nsn is None:
-            yield ("numbers", i, "number"), f"number {num.number!r} is not all digits"
+            yield ("numbers", i, "number"), f"number {num.number!r} is not all digits", None
             continue
         first = seen.setdefault(nsn, i)
         if first != i:
-            yield ("numbers", i, "number"), f"duplicate number {nsn} (also numbers[{first}])"
+            yield ("numbers", i, "number"), f"duplicate number {nsn}", ("numbers", first, "number")
 
 
 Block = tuple[int, int, int, str, str]  # version, first, last, owner, peer text
@@ -118,5 +120,6 @@ def _overlaps(parts: Parts) -> Iterator[Problem]:
         other = next((b for b in reversed(stack) if b[3] != block[3]), None)
         if other is not None:
             loc = peer_locs[(block[3], block[4])]
-            yield loc, f"peer {block[4]!r} of {block[3]} overlaps peer {other[4]!r} of {other[3]}"
+            text = f"peer {block[4]!r} of {block[3]} overlaps peer {other[4]!r} of {other[3]}"
+            yield loc, text, peer_locs[(other[3], other[4])]
         stack.append(block)

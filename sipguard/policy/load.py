@@ -56,7 +56,10 @@ def _check(raw: bytes, display: str) -> Rules:
     if located is not None:
         model = _validate(located, display, issues)
         parts = _parts(model, located.data)
-        issues.extend(Issue(display, *located.mark(loc), msg) for loc, msg in cross_check(parts))
+        for loc, msg, other in cross_check(parts):
+            if other is not None:
+                msg = f"{msg} (see line {located.mark(other, key=True)[0]})"
+            issues.append(Issue(display, *located.mark(loc), msg))
     if issues or model is None:
         raise RulesError(issues)
     return model

@@ -79,7 +79,7 @@ class _Builder:
 
     def build(self, node: Node, textual: bool = False) -> Any:
         if isinstance(node, ScalarNode):
-            if node.tag == _STR_TAG or (textual and node.style is None and node.tag != _NULL_TAG):
+            if node.tag == _STR_TAG or (textual and not node.style and node.tag != _NULL_TAG):
                 return node.value
             return self._scalar(node)
         if isinstance(node, MappingNode):

@@ -85,6 +85,16 @@ def _check_listen(text: str) -> str:
     return text
 
 
+def _check_range(text: str) -> str:
+    parse_time_range(text)
+    return text
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
 def _check_digits(text: str) -> str:
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{text!r} is not all digits")
@@ -94,6 +104,8 @@ def _check_digits(text: str) -> str:
 Peer = Annotated[str, AfterValidator(_check_peer)]
 SipUri = Annotated[str, AfterValidator(_check_sip_uri)]
 Digits = Annotated[str, AfterValidator(_check_digits)]
+TimeRange = Annotated[str, AfterValidator(_check_range)]
+Duration = Annotated[str, AfterValidator(_check_duration)]
 NationalPrefix = Annotated[str, Field(pattern=r"^[0-9]*$")]
 
 
@@ -141,23 +153,10 @@ class Outbound(_Strict):
     """Rules for calls the call centers place."""
 
     require_consent: bool = True
-    quiet_hours: list[str] = Field(default_factory=list)
+    quiet_hours: list[TimeRange] = Field(default_factory=list)
     max_calls_per_callee_per_day: int | None = Field(default=None, ge=1)
     suspend_after_violations: int | None = Field(default=None, ge=1)
-    violation_window: str = "1h"
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _ranges(cls, value: list[str]) -> list[str]:
-        for text in value:
-            parse_time_range(text)
-        return value
-
-    @field_validator("violation_window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    violation_window: Duration = "1h"
 
 
 class Consents(_Strict):
@@ -176,7 +175,7 @@ class Journal(_Strict):
     @classmethod
     def _retention(cls, value: int) -> int:
         if value < 30:
-            raise ValueError(f"retention_days must be >= 30 (got {value})")
+            raise ValueError(f"must be >= 30 (got {value})")
         return value
 
 
