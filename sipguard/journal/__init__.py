@@ -1,17 +1,43 @@
 """The call journal: an append-only, hash-chained SQLite record of every call attempt,
-with group-commit durability, retention, queries and the persistent policy state."""
+with group-commit durability, retention, queries and the persistent policy state.
 
-from sipguard.journal.record import (
-    GENESIS_HASH,
-    Entry,
-    Kind,
-    admin_entry,
-    decision_entry,
-    outcome_entry,
-)
-from sipguard.journal.state import SqliteState
-from sipguard.journal.store import CallRow, JournalStore, Query, VerifyResult
-from sipguard.journal.writer import JournalUnavailable, JournalWriter
+Names are imported lazily, so a process that needs only the state does not load the
+writer (structlog, prometheus) and vice versa.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sipguard.journal.record import (
+        GENESIS_HASH,
+        Entry,
+        Kind,
+        admin_entry,
+        decision_entry,
+        outcome_entry,
+    )
+    from sipguard.journal.state import SqliteState
+    from sipguard.journal.store import CallRow, JournalStore, Query, VerifyResult
+    from sipguard.journal.writer import JournalUnavailable, JournalWriter
+
+_HOMES = {
+    "GENESIS_HASH": "record",
+    "Entry": "record",
+    "Kind": "record",
+    "admin_entry": "record",
+    "decision_entry": "record",
+    "outcome_entry": "record",
+    "SqliteState": "state",
+    "CallRow": "store",
+    "JournalStore": "store",
+    "Query": "store",
+    "VerifyResult": "store",
+    "JournalUnavailable": "writer",
+    "JournalWriter": "writer",
+}
 
 __all__ = [
     "GENESIS_HASH",
@@ -28,3 +54,10 @@ __all__ = [
     "decision_entry",
     "outcome_entry",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sipguard.journal' has no attribute {name!r}")
+    return getattr(import_module(f"sipguard.journal.{home}"), name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sipguard.policy.state import MemoryState, State
 from .conftest import T0
 
 DAY = date(2026, 6, 1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -72,22 +75,25 @@ def test_state_persists_across_connections(db: Path) -> None:
     assert second.suspension("400") is not None
 
 
-def _hammer(path: str, tries: int, out: multiprocessing.Queue[int]) -> None:
-    state = SqliteState(path)
-    won = sum(state.take_call_slot("acme", "138", DAY, 25) for _ in range(tries))
-    out.put(won)
+_HAMMER = """
+import sys
+from datetime import date
+from sipguard.journal.state import SqliteState
+state = SqliteState(sys.argv[1])
+print(sum(state.take_call_slot("acme", "138", date(2026, 6, 1), 25) for _ in range(40)))
+"""
 
 
 def test_processes_never_exceed_the_limit(db: Path) -> None:
     """Four processes racing take_call_slot together get exactly the limit, never more."""
     SqliteState(db).close()
-    ctx = multiprocessing.get_context("spawn")
-    out: multiprocessing.Queue[int] = ctx.Queue()
-    procs = [ctx.Process(target=_hammer, args=(str(db), 40, out)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    wins = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(30)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _HAMMER, str(db)], stdout=subprocess.PIPE,
+                         text=True, env=env)
+        for _ in range(4)
+    ]  # fmt: skip
+    wins = [int(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
     assert sum(wins) == 25
     assert SqliteState(db).calls_on("acme", "138", DAY) == 25
