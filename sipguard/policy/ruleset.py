@@ -167,8 +167,10 @@ class Ruleset:
         """Direction of a request from ``ip`` and, for outbound, the sending trunk's id."""
         return self._sources.classify(ip)
 
-    def deliver_to(self, direction: Direction, trunk: str | None) -> Target | None:
+    def deliver_to(self, direction: Direction | None, trunk: str | None) -> Target | None:
         """Where an allowed call goes: the network for outbound, the number's trunk inbound."""
         if direction is Direction.OUTBOUND:
             return self.network_target
-        return self.trunk_targets.get(trunk) if trunk is not None else None
+        if direction is None or trunk is None:
+            return None
+        return self.trunk_targets.get(trunk)
