@@ -61,7 +61,11 @@ def _check_peer(text: str) -> str:
     try:
         ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
-        raise ValueError(f"bad peer {text!r}: expected an IPv4/IPv6 address or CIDR") from exc
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"bad peer {text!r}: expected an IPv4/IPv6 address or CIDR") from exc
+        raise ValueError(f"bad peer {text!r}: host bits set, write {net}") from exc
     return text
 
 

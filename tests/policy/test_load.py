@@ -152,6 +152,38 @@ GOLDEN = [
         id="bad-peer",
     ),
     pytest.param(
+        [('"198.51.100.0/28"', '"198.51.100.5/28"')],
+        [
+            "rules.yaml:21:27: trunks.acme-1.peers.1: bad peer '198.51.100.5/28':"
+            " host bits set, write 198.51.100.0/28"
+        ],
+        id="peer-host-bits",
+    ),
+    pytest.param(
+        [('"sip:192.0.2.10:5060"', '"udp:1.2.3.4"')],
+        [
+            "rules.yaml:22:17: trunks.acme-1.deliver_to: bad deliver_to 'udp:1.2.3.4':"
+            " expected a sip: or sips: URI"
+        ],
+        id="bad-deliver-to",
+    ),
+    pytest.param(
+        [("journal:\n", "listen: [localhost, '[::1]:5060']\njournal:\n")],
+        [
+            "rules.yaml:42:10: listen.0: bad listen address 'localhost':"
+            " expected HOST:PORT or [V6]:PORT"
+        ],
+        id="bad-listen",
+    ),
+    pytest.param(
+        [('"12:00-13:30"', '"12:00-12:00"')],
+        [
+            "rules.yaml:36:32: outbound.quiet_hours.1: bad time range '12:00-12:00':"
+            " start equals end"
+        ],
+        id="empty-time-range",
+    ),
+    pytest.param(
         [("version: 1", "version: 2")],
         ["rules.yaml:1:10: version: Input should be 1"],
         id="unknown-version",
