@@ -4,7 +4,8 @@ Invariants:
 - A row is valid for a call at epoch ``t`` when ``granted_at <= t < expires_at`` (rules
   spec section 1); timestamps are ISO 8601 and a missing offset means the rules' zone.
 - Rows are stored column-wise: a dict from ``"number|callee"`` (both NSNs) to a row index,
-  two ``array('d')`` of epoch seconds and a list of credentials.  No object per row.
+  one ``array('d')`` of epoch seconds (granted, expires interleaved) and a list of
+  credentials.  No object per row.
 - Loading collects every bad row as an ``Issue`` located ``FILE:LINE:COL`` (1-based); the
   column is the character offset of the field in its line.
 """
@@ -29,13 +30,13 @@ COLUMNS = ("callee", "number", "credential", "granted_at", "expires_at")
 class ConsentIndex:
     """Every consent row, keyed by (filed number, callee) NSN pair."""
 
-    __slots__ = ("_credentials", "_expires", "_first", "_granted", "_more")
+    __slots__ = ("_credentials", "_first", "_more", "_times")
 
     def __init__(self) -> None:
         self._first: dict[str, int] = {}
         self._more: dict[str, list[int]] = {}
-        self._granted = array("d")
-        self._expires = array("d")
+        # granted_at and expires_at of row i at 2*i and 2*i+1: one cache line per check.
+        self._times = array("d")
         self._credentials: list[str] = []
 
     def __len__(self) -> int:
@@ -46,8 +47,8 @@ class ConsentIndex:
     ) -> None:
         """Append one row (both numbers as NSNs, times as epoch seconds)."""
         row = len(self._credentials)
-        self._granted.append(granted)
-        self._expires.append(expires)
+        self._times.append(granted)
+        self._times.append(expires)
         self._credentials.append(credential)
         key = f"{number}|{callee}"
         first = self._first.setdefault(key, row)
@@ -60,10 +61,11 @@ class ConsentIndex:
         row = self._first.get(key)
         if row is None:
             return None
-        if self._granted[row] <= t_epoch < self._expires[row]:
+        times = self._times
+        if times[2 * row] <= t_epoch < times[2 * row + 1]:
             return self._credentials[row]
         for other in self._more.get(key, ()):
-            if self._granted[other] <= t_epoch < self._expires[other]:
+            if times[2 * other] <= t_epoch < times[2 * other + 1]:
                 return self._credentials[other]
         return None
 

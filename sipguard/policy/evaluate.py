@@ -114,7 +114,7 @@ def _hidden(facts: CallFacts, caller: str | None) -> bool:
 
 
 def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | None) -> Verdict:
-    entry = rules.numbers.lookup(callee) if callee is not None else None
+    entry = rules.numbers.get(callee) if callee is not None else None
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
@@ -141,7 +141,7 @@ def _outbound(
     if _hidden(facts, caller):
         return _verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
     assert caller is not None
-    entry = rules.numbers.lookup(caller)
+    entry = rules.numbers.get(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED

@@ -10,7 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 _SEPARATORS = str.maketrans("", "", "-. ()")
@@ -74,11 +74,13 @@ class NumberEntry:
 class NumberIndex:
     """Exact and length-related lookups over the filed NSNs."""
 
-    __slots__ = ("_entries", "_prefixes")
+    __slots__ = ("_entries", "_prefixes", "get")
 
     def __init__(self, entries: Iterable[NumberEntry]) -> None:
         self._entries: dict[str, NumberEntry] = {}
         self._prefixes: set[str] = set()
+        #: ``lookup`` as a bound ``dict.get``, for the hot path of ``evaluate``.
+        self.get: Callable[[str], NumberEntry | None] = self._entries.get
         for entry in entries:
             self._entries[entry.nsn] = entry
             nsn = entry.nsn
