@@ -153,28 +153,40 @@ def _outbound(
     local = now.astimezone(rules.zone)
     if local.toordinal() > entry.licence_until:
         return _verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
-    credential: str | None = None
-    if not entry.outbound:
-        reason = _INBOUND_ONLY
-    elif state.suspension(nsn) is not None:
-        reason = _NUMBER_SUSPENDED
-    else:
-        if rules.require_consent:
-            if callee is not None:
-                credential = rules.consents.find(nsn, callee, now.timestamp())
-            if credential is None:
-                reason = _NO_CONSENT
-        if reason is None and rules.quiet[local.hour * 60 + local.minute]:
-            reason = _QUIET_HOURS
-        key = callee if callee is not None else (facts.ruri_user or "")
-        if reason is None and not state.take_call_slot(
-            entry.operator, key, local.date(), rules.max_calls
-        ):
-            reason = _FREQUENCY_CAP
+    reason, credential = _limits(facts, rules, state, now, local, entry, callee)
     if reason is None:
         return _verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
     suspended = _count_violation(rules, state, now, nsn, reason)
     return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
+
+
+def _limits(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    local: datetime,
+    entry: NumberEntry,
+    callee: str | None,
+) -> tuple[Reason | None, str | None]:
+    """Checks 8 to 12; the daily slot is taken only when every other check passed."""
+    nsn = entry.nsn
+    if not entry.outbound:
+        return _INBOUND_ONLY, None
+    if state.suspension(nsn) is not None:
+        return _NUMBER_SUSPENDED, None
+    credential: str | None = None
+    if rules.require_consent:
+        if callee is not None:
+            credential = rules.consents.find(nsn, callee, now.timestamp())
+        if credential is None:
+            return _NO_CONSENT, None
+    if rules.quiet[local.hour * 60 + local.minute]:
+        return _QUIET_HOURS, None
+    key = callee if callee is not None else (facts.ruri_user or "")
+    if not state.take_call_slot(entry.operator, key, local.date(), rules.max_calls):
+        return _FREQUENCY_CAP, None
+    return None, credential
 
 
 def _identity(
