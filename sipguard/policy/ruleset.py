@@ -150,7 +150,8 @@ class Ruleset:
         self.listen: list[str] = list(model.listen)
         self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
         self.network_target = parse_target(model.network.deliver_to)
-        self.trunk_operator = {tid: t.operator for tid, t in model.trunks.items()}
+        ops = {k: k for k in model.operators}  # one shared string object per operator id
+        self.trunk_operator = {tid: ops[t.operator] for tid, t in model.trunks.items()}
         out = model.outbound
         self.require_consent = out.require_consent
         self.quiet = quiet_table(out.quiet_hours)
