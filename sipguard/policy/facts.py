@@ -11,18 +11,18 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     """Which way a call goes, from the call center's point of view (spec section 3)."""
 
     OUTBOUND = "outbound"
     INBOUND = "inbound"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Verdict reasons in precedence order (spec section 4); the first that applies wins."""
 
     UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
