@@ -4,9 +4,11 @@ Invariants:
 - A ``Decided`` becomes one decision entry; its ``after`` effects run on the loop only once
   the journal writer reports the entry durable (RFC 3261 section 17.2.1: meanwhile the INVITE
   server transaction absorbs retransmissions, so waiting costs nothing on the wire).
-- If the write fails, the core is told (``journal_ok = False``), the decision is logged with
-  the full record (``journaled=False``) so it is still on record somewhere, and the ``after``
-  effects run anyway: a caller is never left without a final answer.
+- If the write fails, the core is told (``journal_ok = False``) and the decision is logged
+  with the full record (``journaled=False``) so it is still on record somewhere.  A rejection
+  or an inbound call then goes ahead (``after`` runs: a caller is never left without a final
+  answer), but an allowed outbound call is refused with 503 through ``core.unrecorded``:
+  traceability is the law for outbound calls, so none is let through unrecorded.
 - Each decision and call end is logged exactly once, after its journal write settles.
 """
 
@@ -16,6 +18,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -23,6 +26,7 @@ import structlog
 from sipguard.b2bua.effects import CallEnded, Decided
 from sipguard.journal.record import Entry, decision_entry, outcome_entry
 from sipguard.logs import log_call_end, log_decision
+from sipguard.policy.facts import Direction
 
 
 class Journal(Protocol):
@@ -123,11 +127,17 @@ class JournalGate:
     ) -> None:
         self._inflight.discard(future)
         stored = self._stored(future)
-        if stored is None:
-            log_decision(entry, journaled=False)
-        else:
+        if stored is not None:
             log_decision(stored)
-        self._execute(effect.after)
+            self._execute(effect.after)
+            return
+        log_decision(entry, journaled=False)
+        verdict = effect.verdict
+        if verdict.allowed and verdict.direction is Direction.OUTBOUND:
+            now = self._loop.time()
+            self._execute(self._core.unrecorded(effect.call_key, now, datetime.now(UTC)))
+        else:
+            self._execute(effect.after)
 
     def _outcome_settled(self, entry: Entry, future: concurrent.futures.Future[Any]) -> None:
         self._inflight.discard(future)

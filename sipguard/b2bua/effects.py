@@ -9,8 +9,11 @@ Invariants:
 - Timers are keyed; starting a timer with a live key replaces it, cancelling an unknown key
   is a no-op.  ``at`` is on the same monotonic clock as the ``now`` the core was given.
 - ``Decided`` carries a call decision that must be journaled; its ``after`` effects (for a
-  rejection, the final response) are carried out only once the record is durable, so no
-  final response ever leaves before its decision record is on disk.
+  rejection, the final response; for an allowed call, leg B's INVITE) are carried out only
+  once the record is durable, so no final response ever leaves before its decision record is
+  on disk.  When the record cannot be made durable, the shell runs ``after`` anyway for a
+  rejection or an inbound call, but asks the core's ``unrecorded(call_key)`` to refuse an
+  allowed outbound call with 503: outbound calls are never let through unrecorded.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Decided:
     at: datetime
     legs: tuple[str, ...] = ()
     after: tuple[Any, ...] = ()
+    call_key: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

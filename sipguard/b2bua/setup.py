@@ -3,7 +3,8 @@
 Invariants:
 - the caller hears ``100 Trying`` before anything else happens (section 16.2 / 17.2.1);
 - every screened INVITE yields exactly one ``Decided``; a rejection's final response (with
-  its RFC 3326 Reason header) travels in ``Decided.after`` so it leaves only once journaled;
+  its RFC 3326 Reason header), or an allowed call's INVITE on leg B, travels in
+  ``Decided.after`` so it leaves only once the decision is journaled;
 - admission (Max-Forwards, journal health for outbound calls, overload) answers before the
   policy runs and is not a policy decision;
 - leg B shares nothing with leg A but the body, its Content-Type, the allow-listed headers
@@ -71,14 +72,35 @@ class Setup(Base):
             verdict=verdict,
         )
         self.register(call)
-        out.append(Decided(facts, verdict, wall, (req.call_id, b_req.call_id)))
         b_entry = self.txs.new_client(
             b_req,
             peer,
             lambda msg, n, w: self.on_b_invite_response(call, msg, n, w),
             lambda n, w: self.on_b_invite_timeout(call, n, w),
         )
-        return out + self.txs.run(b_entry, b_entry.tx.start(now), now, wall)
+        place = self.txs.run(b_entry, b_entry.tx.start(now), now, wall)
+        legs = (req.call_id, b_req.call_id)
+        return [*out, Decided(facts, verdict, wall, legs, tuple(place), call.key)]
+
+    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> list[Any]:
+        """The decision on an allowed call could not be journaled: refuse the call with 503.
+
+        Leg B's INVITE was held back with the decision, so nothing has reached the callee;
+        its client transaction is dropped unsent and the caller hears 503 with Retry-After.
+        """
+        call = self.calls.get(call_key) if call_key is not None else None
+        if call is None:
+            return []
+        b_entry = self.txs.client.get(call.b.invite_tx)
+        if b_entry is not None:
+            self.txs.discard(b_entry)
+        a_entry = self.txs.server.get(call.a.invite_tx)
+        out: list[Any] = []
+        if a_entry is not None and not a_entry.tx.terminated:
+            busy = (("Retry-After", str(self.config.retry_after)),)
+            resp = make_response(a_entry.tx.request, 503, call.a.tag, busy)
+            out = self.txs.run(a_entry, a_entry.tx.respond(resp, now), now, wall)
+        return out + self.end_call(call, 503, "sipguard", wall)
 
     def on_b_invite_response(
         self, call: Call, msg: Message, now: float, wall: datetime

@@ -117,6 +117,10 @@ class Transactions:
                 self._forget(entry)
         return out
 
+    def discard(self, entry: TxEntry) -> None:
+        """Forget a transaction that never reached the wire (its effects were not run)."""
+        self._forget(entry)
+
     def _forget(self, entry: TxEntry) -> None:
         self.by_id.pop(entry.id, None)
         table = self.client if entry.tx.is_client else self.server

@@ -29,12 +29,28 @@ VERDICT = Verdict(
 )
 
 
+ALLOWED = Verdict(
+    Reason.ALLOWED,
+    Direction.OUTBOUND,
+    "4008001234",
+    "13800138000",
+    "4008001234",
+    "acme",
+    "acme-sh-1",
+)
+
+
 class FakeCore:
-    """Answers PING, decides on DECIDE, arms a timer on TIMER and raises on BOOM."""
+    """Answers PING, decides on DECIDE/ALLOW, arms a timer on TIMER and raises on BOOM."""
 
     def __init__(self) -> None:
         self.journal_ok = True
         self.seen: list[tuple[bytes, Addr]] = []
+        self.unrecorded_calls: list[int | None] = []
+
+    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> list[Any]:
+        self.unrecorded_calls.append(call_key)
+        return [Transmit(b"503", self.seen[-1][1])]
 
     def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
         assert wall.tzinfo is not None
@@ -44,6 +60,9 @@ class FakeCore:
         if data == b"DECIDE":
             final = Transmit(b"FINAL", source)
             return [Decided(FACTS, VERDICT, wall, after=(final,))]
+        if data == b"ALLOW":
+            leg_b = Transmit(b"LEG-B-INVITE", source)
+            return [Decided(FACTS, ALLOWED, wall, after=(leg_b,), call_key=7)]
         if data == b"TIMER":
             return [StartTimer(("t", source), now + 0.05)]
         return [Transmit(b"PONG:" + data, source)]
@@ -221,6 +240,25 @@ def test_overload_drops_and_counts_beyond_queue_bound() -> None:
         assert stats.received == 200
         assert stats.dropped > 0
         assert stats.sent == stats.received - stats.dropped
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
+
+
+def test_unrecorded_outbound_call_is_refused_not_bridged() -> None:
+    """When an allowed outbound decision cannot be journaled, leg B is held and A gets 503."""
+
+    async def main() -> None:
+        journal = GatedJournal(fail=True)
+        journal.gate.set()
+        core = FakeCore()
+        server, at = await started(core, journal)
+        sock = client()
+        sock.sendto(b"ALLOW", at)
+        assert await recv(sock) == b"503"
+        assert await recv(sock, 0.2) is None  # the held INVITE for leg B never leaves
+        assert core.unrecorded_calls == [7]
         await server.close()
         sock.close()
 

@@ -134,6 +134,7 @@ class Net:
         self.decided: list[Decided] = []
         self.ended: list[CallEnded] = []
         self.raw: list[bytes] = []
+        self.journal_fails = False  # when True, decisions are "not durable"
 
     def send(self, data: bytes, source: Addr) -> None:
         """Deliver ``data`` from ``source`` to the core."""
@@ -150,7 +151,11 @@ class Net:
                 self.timers.pop(e.key, None)
             elif isinstance(e, Decided):
                 self.decided.append(e)
-                self.run(list(e.after))
+                outbound_allowed = e.verdict.allowed and e.verdict.direction == "outbound"
+                if self.journal_fails and outbound_allowed:
+                    self.run(self.core.unrecorded(e.call_key, self.now, WALL))
+                else:
+                    self.run(list(e.after))
             elif isinstance(e, CallEnded):
                 self.ended.append(e)
             else:

@@ -8,6 +8,7 @@ from sipguard.b2bua import B2BUAConfig
 from sipguard.b2bua.effects import Addr, Transmit
 from sipguard.policy.facts import Reason
 from sipguard.sip.message import Request, Response
+from sipguard.sip.wire import parse
 
 
 def setup_call(net: Net) -> tuple[Request, Response, Request]:
@@ -45,7 +46,9 @@ def test_outbound_call_allowed_with_sdp_and_hidden_topology() -> None:
     assert "127.0.0.4" not in str(ok.headers.items())
     assert b_ack.cseq.seq == b_inv.cseq.seq
     (d,) = net.decided
-    assert d.verdict.allowed and d.after == () and len(d.legs) == 2
+    assert d.verdict.allowed and len(d.legs) == 2 and d.call_key is not None
+    held = [e for e in d.after if isinstance(e, Transmit)]
+    assert [parse(e.data).method for e in held] == ["INVITE"]  # leg B waits for the journal
     assert net.core.active_calls == 1
 
 
@@ -303,3 +306,26 @@ def test_reload_swaps_rules_for_new_calls() -> None:
     assert isinstance(net.core.rules, fresh)
     net.core.reload(rules())
     assert net.core.rules is rules() and net.core.active_calls == 1
+
+
+def test_outbound_call_whose_decision_is_not_durable_is_refused_503() -> None:
+    """An allowed outbound call is never let through unrecorded: leg B is never sent, A gets 503."""
+    net = Net()
+    net.journal_fails = True
+    net.send(invite(), TRUNK)
+    sent = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert [m.status for m in sent] == [100, 503]
+    assert sent[1].headers.get("retry-after") == "5"
+    assert net.take(NET_IN) == []
+    assert [(e.final_status, e.ended_by) for e in net.ended] == [(503, "sipguard")]
+    net.advance(40.0)
+    assert net.idle()
+
+
+def test_inbound_call_goes_ahead_when_its_decision_is_not_durable() -> None:
+    """Inbound calls go on while the journal is failing; the shell logs their records."""
+    net = Net()
+    net.journal_fails = True
+    net.send(invite("13900139000", "95123", src=NET), NET)
+    b_inv = net.one(CC_IN)
+    assert isinstance(b_inv, Request) and b_inv.method == "INVITE"
