@@ -95,20 +95,30 @@ def rate(fn: Callable[[], int], seconds: float = 2.0) -> float:
     return best
 
 
-def measure_load(rules: Path) -> dict[str, float]:
-    """Load the rules in a fresh interpreter; report time and peak RSS."""
-    code = (
-        "import json,resource,sys,time\n"
-        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "t=time.perf_counter()\n"
-        "from sipguard.policy import load_rules\n"
-        "imp=time.perf_counter()-t\n"
-        f"t=time.perf_counter(); r=load_rules({str(rules)!r}); el=time.perf_counter()-t\n"
-        "print(json.dumps({'seconds': el, 'import_seconds': imp, 'base_rss_mb': base/1024,"
-        " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024,"
-        " 'consents': len(r.consents)}))\n"
+_LOADER = """
+import json, resource, sys, time
+from zoneinfo import ZoneInfo
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from sipguard.policy import load_consents, load_rules
+t = time.perf_counter()
+if sys.argv[1] == "consents":
+    n = len(load_consents(sys.argv[2], "86", "0", ZoneInfo("Asia/Shanghai")))
+else:
+    n = len(load_rules(sys.argv[2]).consents)
+print(json.dumps({"seconds": time.perf_counter() - t, "base_rss_mb": base / 1024,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "consents": n}))
+"""
+
+
+def measure_load(what: str, path: Path) -> dict[str, float]:
+    """Load consents alone, or the whole ruleset, in a fresh interpreter: time and peak RSS."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOADER, what, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -178,7 +188,8 @@ def main() -> None:
         t = time.perf_counter()
         synth = write_ruleset(Path(tmp), args.numbers, args.trunks, args.consents)
         print(f"synthetic ruleset written in {time.perf_counter() - t:.1f} s")
-        load = measure_load(synth.rules)
+        consents = measure_load("consents", synth.rules.with_name("consents.csv"))
+        load = measure_load("rules", synth.rules)
         rules = load_rules(synth.rules)
         calls = workload(synth, 20_000)
     gc.collect()
@@ -189,6 +200,10 @@ def main() -> None:
     size = sum(len(d) for d, _ in calls) / len(calls)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ruleset: {args.numbers:,} numbers, {args.trunks:,} trunks, {args.consents:,} consents")
+    print(
+        f"load consents alone: {consents['seconds']:.2f} s for {consents['consents']:,.0f} rows, "
+        f"peak RSS {consents['peak_rss_mb']:.0f} MB (targets: 10 s, 400 MB)"
+    )
     print(
         f"load rules+consents: {load['seconds']:.2f} s, loader peak RSS "
         f"{load['peak_rss_mb']:.0f} MB (interpreter alone {load['base_rss_mb']:.0f} MB)"
