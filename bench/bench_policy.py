@@ -84,6 +84,9 @@ def workload(s: Synth, n: int) -> list[tuple[bytes, str]]:
     return calls
 
 
+CONSENT_LOOKUPS = 0.0
+
+
 def rate(fn: Callable[[], int], seconds: float = 2.0) -> float:
     """Operations per second of ``fn`` (which returns how many it did), best of 3 runs."""
     best = 0.0
@@ -136,6 +139,18 @@ def bench_evaluate(
         for f in facts:
             evaluate(f, rules, state, now)
         return len(facts)
+
+    pairs = [(f.from_user or "", f.ruri_user or "") for f in facts]
+    t_epoch = now.timestamp()
+    find = rules.consents.find
+
+    def lookups() -> int:
+        for number, callee in pairs:
+            find(number, callee, t_epoch)
+        return len(pairs)
+
+    global CONSENT_LOOKUPS
+    CONSENT_LOOKUPS = rate(lookups)
 
     def bare(f: CallFacts, r: Ruleset, s: MemoryState, n: datetime) -> None:
         return None
@@ -211,6 +226,10 @@ def main() -> None:
     print(
         f"evaluate:              {ev:>10,.0f} decisions/s  ({ev_base / ev:.1f}x a bare call; "
         f"target 200,000)"
+    )
+    print(
+        f"  of which consent lookups alone run at {CONSENT_LOOKUPS:,.0f}/s "
+        f"({ev / CONSENT_LOOKUPS:.2f} of evaluate's time per call)"
     )
     print(
         f"parse:                 {pa:>10,.0f} messages/s   ({pa / pa_base:.2f}x stdlib "
