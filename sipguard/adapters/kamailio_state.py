@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.errors import SipguardError
-from sipguard.journal import SqliteState
+from sipguard.journal import SqliteState, state_path_for
 from sipguard.policy import Ruleset
 from sipguard.policy.state import MemoryState, State
 
@@ -36,7 +36,9 @@ def open_state(spec: str, rules: Ruleset) -> State:
         path = spec.partition(":")[2]
         if path:
             return SqliteState(Path(path))
-        return SqliteState(rules.journal_path or rules.path.with_name("state.db"))
+        if rules.journal_path is not None:
+            return SqliteState(state_path_for(rules.journal_path))
+        return SqliteState(rules.path.with_name("state.db"))
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return _redis_state(spec)
     raise StateSpecError(f"unknown state backend {spec!r}: use sqlite[:PATH], memory or redis://")

@@ -52,14 +52,14 @@ def _who(args: argparse.Namespace) -> str:
 
 def run_suspended(args: argparse.Namespace) -> int:
     """Print every suspension in force."""
-    from sipguard.journal.state import SqliteState
+    from sipguard.journal.state import SqliteState, state_path_for
 
     try:
         target = resolve_target(args, must_exist=False)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    state = SqliteState(target.path)
+    state = SqliteState(state_path_for(target.path))
     try:
         suspended = state.suspensions()
     finally:
@@ -87,7 +87,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def _change(args: argparse.Namespace, action: str) -> int:
     from sipguard.journal.record import admin_entry
-    from sipguard.journal.state import SqliteState
+    from sipguard.journal.state import SqliteState, state_path_for
     from sipguard.journal.store import JournalStore
 
     try:
@@ -97,7 +97,7 @@ def _change(args: argparse.Namespace, action: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     now, who = datetime.now(UTC), _who(args)
-    state = SqliteState(target.path)
+    state = SqliteState(state_path_for(target.path))
     try:
         if action == "suspend":
             changed = state.suspension(number) is None

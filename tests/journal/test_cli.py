@@ -14,7 +14,7 @@ import pytest
 
 from sipguard.cli import main
 from sipguard.journal.record import decision_entry, outcome_entry
-from sipguard.journal.state import SqliteState
+from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
 from sipguard.policy.facts import Reason
 
@@ -136,7 +136,7 @@ def test_suspend_resume_are_journaled(rules: Path, capsys: pytest.CaptureFixture
         == 0
     )
     assert main(["numbers", "suspend", *base, "4008001234", "--why", "again"]) == 1
-    state = SqliteState(rules.with_name("journal.db"))
+    state = SqliteState(state_path_for(rules.with_name("journal.db")))
     s = state.suspension("4008001234")
     assert s is not None and (s.reason, s.by) == ("complaints", "alice")
     capsys.readouterr()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sipguard.journal.state import SqliteState
+from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.policy.state import MemoryState, State
 
 from .conftest import T0
@@ -78,7 +78,7 @@ def test_state_persists_across_connections(db: Path) -> None:
 _HAMMER = """
 import sys
 from datetime import date
-from sipguard.journal.state import SqliteState
+from sipguard.journal.state import SqliteState, state_path_for
 state = SqliteState(sys.argv[1])
 print(sum(state.take_call_slot("acme", "138", date(2026, 6, 1), 25) for _ in range(40)))
 """
@@ -97,3 +97,10 @@ def test_processes_never_exceed_the_limit(db: Path) -> None:
     assert all(p.returncode == 0 for p in procs)
     assert sum(wins) == 25
     assert SqliteState(db).calls_on("acme", "138", DAY) == 25
+
+
+def test_state_lives_beside_the_journal_in_its_own_file(tmp_path: Path) -> None:
+    """The default state file sits next to the journal, never in the journal file itself."""
+    assert state_path_for(tmp_path / "journal.db") == tmp_path / "journal.state.db"
+    assert state_path_for(tmp_path / "calls") == tmp_path / "calls.state.db"
+    assert state_path_for("var/j.sqlite") == Path("var/j.state.sqlite")
