@@ -9,7 +9,13 @@ import pytest
 
 from .harness import Served, environment_ok, serve_in
 
-SIPP_MODULES = {"test_calls.py", "test_rfc4475.py", "test_serve_reload.py", "test_soak.py"}
+SIPP_MODULES = {
+    "test_calls.py",
+    "test_crash_durability.py",
+    "test_rfc4475.py",
+    "test_serve_reload.py",
+    "test_soak.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
