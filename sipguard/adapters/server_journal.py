@@ -88,7 +88,8 @@ class JournalGate:
         )
         if self.journal is None:
             log_decision(entry)
-            self._execute(effect.after)
+            if self._core.release(effect.call_key):
+                self._execute(effect.after)
             return
         future = self.journal.submit(entry)
         self._settle(future, lambda f: self._decision_settled(effect, entry, f))
@@ -129,14 +130,15 @@ class JournalGate:
         stored = self._stored(future)
         if stored is not None:
             log_decision(stored)
-            self._execute(effect.after)
+            if self._core.release(effect.call_key):
+                self._execute(effect.after)
             return
         log_decision(entry, journaled=False)
         verdict = effect.verdict
         if verdict.allowed and verdict.direction is Direction.OUTBOUND:
             now = self._loop.time()
             self._execute(self._core.unrecorded(effect.call_key, now, datetime.now(UTC)))
-        else:
+        elif self._core.release(effect.call_key):
             self._execute(effect.after)
 
     def _outcome_settled(self, entry: Entry, future: concurrent.futures.Future[Any]) -> None:

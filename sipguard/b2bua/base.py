@@ -5,7 +5,9 @@ Invariants:
   plus a counter, so no clock is read;
 - every call is reachable from ``calls`` (by key), ``legs`` (by Call-ID and our tag) and
   ``invites`` (by the caller's INVITE server-transaction key) until ``end_call`` drops all
-  three at once; the calls' transactions then finish on their own timers.
+  three at once; the calls' transactions then finish on their own timers;
+- ``held`` maps a call to leg B's INVITE transaction until the shell reports the call's
+  decision durable (``release``); a held INVITE has not reached the wire.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class Base:
         self.calls: dict[int, Call] = {}
         self.legs: dict[tuple[str, str], tuple[Call, Side]] = {}
         self.invites: dict[TxKey, Call] = {}
+        # Leg B's INVITE transaction while its call's decision is being journaled.
+        self.held: dict[int, TxEntry] = {}
         self._counter = itertools.count(1)
         self._salt = secrets.token_hex(4)
 

@@ -161,9 +161,10 @@ class Relay(Setup):
             return self.answer(req, source, status, now, wall)
         out = self.answer(req, source, 200, now, wall)
         out += self.respond(self.txs.server.get(invite_key), 487, call.a.tag, now, wall)
-        cancel = _cancel_for(call.b.invite)
-        entry = self.txs.new_client(cancel, call.b.peer)
-        out += self.txs.run(entry, entry.tx.start(now), now, wall)
+        if call.key not in self.held:  # leg B's INVITE is out: cancel it too
+            cancel = _cancel_for(call.b.invite)
+            entry = self.txs.new_client(cancel, call.b.peer)
+            out += self.txs.run(entry, entry.tx.start(now), now, wall)
         return out + self.end_call(call, 487, "caller", wall)
 
     # -- requests inside a dialog --------------------------------------------------------

@@ -79,8 +79,25 @@ class Setup(Base):
             lambda n, w: self.on_b_invite_timeout(call, n, w),
         )
         place = self.txs.run(b_entry, b_entry.tx.start(now), now, wall)
+        self.held[call.key] = b_entry
         legs = (req.call_id, b_req.call_id)
         return [*out, Decided(facts, verdict, wall, legs, tuple(place), call.key)]
+
+    def release(self, call_key: int | None) -> bool:
+        """The call's decision is durable: may leg B's held INVITE go out now?
+
+        False when the call ended meanwhile (the caller cancelled it): the held INVITE is
+        then dropped unsent, with its transaction, and the shell must not send it.
+        """
+        if call_key is None:
+            return True
+        b_entry = self.held.pop(call_key, None)
+        call = self.calls.get(call_key)
+        if call is not None and not call.ended:
+            return True
+        if b_entry is not None:
+            self.txs.discard(b_entry)
+        return False
 
     def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> list[Any]:
         """The decision on an allowed call could not be journaled: refuse the call with 503.
@@ -89,11 +106,11 @@ class Setup(Base):
         its client transaction is dropped unsent and the caller hears 503 with Retry-After.
         """
         call = self.calls.get(call_key) if call_key is not None else None
-        if call is None:
-            return []
-        b_entry = self.txs.client.get(call.b.invite_tx)
+        b_entry = self.held.pop(call_key, None) if call_key is not None else None
         if b_entry is not None:
             self.txs.discard(b_entry)
+        if call is None:
+            return []
         a_entry = self.txs.server.get(call.a.invite_tx)
         out: list[Any] = []
         if a_entry is not None and not a_entry.tx.terminated:

@@ -48,6 +48,9 @@ class FakeCore:
         self.seen: list[tuple[bytes, Addr]] = []
         self.unrecorded_calls: list[int | None] = []
 
+    def release(self, call_key: int | None) -> bool:
+        return True
+
     def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> list[Any]:
         self.unrecorded_calls.append(call_key)
         return [Transmit(b"503", self.seen[-1][1])]

@@ -135,6 +135,8 @@ class Net:
         self.ended: list[CallEnded] = []
         self.raw: list[bytes] = []
         self.journal_fails = False  # when True, decisions are "not durable"
+        self.hold_decisions = False  # when True, decisions wait in ``pending``
+        self.pending: list[Decided] = []
 
     def send(self, data: bytes, source: Addr) -> None:
         """Deliver ``data`` from ``source`` to the core."""
@@ -154,12 +156,21 @@ class Net:
                 outbound_allowed = e.verdict.allowed and e.verdict.direction == "outbound"
                 if self.journal_fails and outbound_allowed:
                     self.run(self.core.unrecorded(e.call_key, self.now, WALL))
-                else:
+                elif self.hold_decisions:
+                    self.pending.append(e)
+                elif self.core.release(e.call_key):
                     self.run(list(e.after))
             elif isinstance(e, CallEnded):
                 self.ended.append(e)
             else:
                 raise AssertionError(f"unknown effect {e!r}")
+
+    def settle(self) -> None:
+        """The held decisions become durable now, in order."""
+        held, self.pending = self.pending, []
+        for e in held:
+            if self.core.release(e.call_key):
+                self.run(list(e.after))
 
     def advance(self, to: float) -> None:
         """Fire every timer due up to ``to``, in time order."""
@@ -184,4 +195,5 @@ class Net:
 
     def idle(self) -> bool:
         """No call, no transaction and no timer left."""
-        return not self.core.active_calls and not self.core.transactions and not self.timers
+        core = self.core
+        return not (core.active_calls or core.transactions or core.held or self.timers)

@@ -329,3 +329,21 @@ def test_inbound_call_goes_ahead_when_its_decision_is_not_durable() -> None:
     net.send(invite("13900139000", "95123", src=NET), NET)
     b_inv = net.one(CC_IN)
     assert isinstance(b_inv, Request) and b_inv.method == "INVITE"
+
+
+def test_cancel_while_the_decision_is_being_journaled_never_reaches_the_callee() -> None:
+    """A CANCEL that beats the journal: A gets 200 and 487, leg B's INVITE is never sent."""
+    net = Net()
+    net.hold_decisions = True
+    net.send(invite(), TRUNK)
+    first = net.take(TRUNK)
+    assert [m.status for m in first if isinstance(m, Response)] == [100]
+    cancel = invite().replace(b"INVITE sip", b"CANCEL sip").replace(b"1 INVITE", b"1 CANCEL")
+    net.send(cancel, TRUNK)
+    got = sorted(m.status for m in net.take(TRUNK) if isinstance(m, Response))
+    assert got == [200, 487]
+    net.settle()
+    assert net.take(NET_IN) == []  # neither the INVITE nor a CANCEL ever goes to leg B
+    assert [(e.final_status, e.ended_by) for e in net.ended] == [(487, "caller")]
+    net.advance(60.0)
+    assert net.idle()
