@@ -72,16 +72,21 @@ def run_calls(port: int, rate: int, seconds: int, work: Path) -> dict[str, float
          "-buff_size", "4194304", "-nostdin"], cwd=work,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(0.3)
-    uac = subprocess.run(
-        ["sipp", "-sf", str(SCENARIOS / "uac_call.xml"), "-i", "127.0.0.2", "-p", "5282",
-         "-key", "caller", "4008001234", "-s", "13800138000", "-r", str(rate), "-m", str(calls),
-         "-l", str(rate * 4), "-buff_size", "4194304", "-nostdin", "-timeout",
-         f"{seconds + 30}s", f"127.0.0.1:{port}"],
-        cwd=work, capture_output=True, text=True, timeout=seconds + 60)  # fmt: skip
-    uas.terminate()
-    uas.wait(10)
-    ok = _last_count(uac.stdout, "Successful call")
-    failed = _last_count(uac.stdout, "Failed call")
+    try:
+        uac = subprocess.run(
+            ["sipp", "-sf", str(SCENARIOS / "uac_call.xml"), "-i", "127.0.0.2", "-p", "5282",
+             "-key", "caller", "4008001234", "-s", "13800138000", "-r", str(rate), "-m",
+             str(calls), "-l", str(rate * 4), "-buff_size", "4194304", "-nostdin", "-timeout",
+             f"{seconds + 30}s", f"127.0.0.1:{port}"],
+            cwd=work, capture_output=True, text=True, timeout=seconds + 60)  # fmt: skip
+        output = uac.stdout
+    except subprocess.TimeoutExpired:  # the proxy collapsed: sipp never finished
+        output = ""
+    finally:
+        uas.terminate()
+        uas.wait(10)
+    ok = _last_count(output, "Successful call")
+    failed = _last_count(output, "Failed call")
     return {"calls": calls, "ok": ok, "failed": failed if ok + failed else calls}
 
 
