@@ -31,6 +31,11 @@ from sipguard.sip.transaction import client_key, server_key
 from sipguard.sip.validate import classify
 
 
+def _trunk_cps(config: B2BUAConfig, rules: Ruleset) -> dict[str, float]:
+    """Per-trunk call-rate limits: the rules' ``max_cps`` over the configured defaults."""
+    return {**config.trunk_cps, **rules.trunk_cps}
+
+
 def _listen_addr(rules: Ruleset) -> Addr:
     """Our address from the rules' first ``listen`` entry (default 127.0.0.1:5060)."""
     text = rules.listen[0] if rules.listen else "127.0.0.1:5060"
@@ -53,7 +58,7 @@ class B2BUA(Relay):
         self.state = state if state is not None else MemoryState()
         self.journal_ok = True
         self.overload = Overload(
-            config.max_concurrent, dict(config.trunk_cps), config.default_cps, config.retry_after
+            config.max_concurrent, _trunk_cps(config, rules), config.default_cps, config.retry_after
         )
 
     @property
@@ -69,6 +74,7 @@ class B2BUA(Relay):
     def reload(self, rules: Ruleset) -> None:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
         self.rules = rules
+        self.overload.set_rates(_trunk_cps(self.config, rules))
 
     def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
         """Handle one datagram or framed stream message from ``source``."""

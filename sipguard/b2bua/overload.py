@@ -56,3 +56,10 @@ class Overload:
         if bucket is None:
             bucket = self._buckets[trunk] = TokenBucket(rate, max(1.0, rate))
         return bucket.take(now)
+
+    def set_rates(self, trunk_cps: dict[str, float]) -> None:
+        """New per-trunk limits (a reload); a trunk whose rate changed starts a fresh bucket."""
+        for trunk, bucket in list(self._buckets.items()):
+            if trunk_cps.get(trunk, self.default_cps) != bucket.rate:
+                del self._buckets[trunk]
+        self.trunk_cps = dict(trunk_cps)

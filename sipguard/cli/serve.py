@@ -37,6 +37,21 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=None,
+        metavar="N",
+        help="concurrent calls at most; beyond it new calls get 503 with Retry-After "
+        "(per-trunk call rates are each trunk's max_cps in the rules)",
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=float,
+        default=4 * 3600.0,
+        metavar="SECONDS",
+        help="end a call with BYE on both legs after this long (default 4 hours)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -94,7 +109,7 @@ async def _serve(
     from sipguard.policy import load_rules
 
     log = _logger()
-    journal, core = _build(ruleset, listen[0])
+    journal, core = _build(ruleset, listen[0], args)
     server = Server(core, journal, log, queue_limit=args.udp_queue)
     server.gate.rules_hash = ruleset.version_hash
     try:
@@ -133,7 +148,7 @@ async def _serve(
     return 0
 
 
-def _build(ruleset: Any, local: tuple[str, int]) -> tuple[Any, Any]:
+def _build(ruleset: Any, local: tuple[str, int], args: argparse.Namespace) -> tuple[Any, Any]:
     """The journal writer (None when the rules name no journal) and the B2BUA core.
 
     Counts, violations and suspensions live in the state file beside the journal, shared
@@ -148,7 +163,11 @@ def _build(ruleset: Any, local: tuple[str, int]) -> tuple[Any, Any]:
         retention = ruleset.model.journal.retention_days
         journal = JournalWriter(ruleset.journal_path, retention_days=retention)
         state = SqliteState(state_path_for(ruleset.journal_path))
-    config = B2BUAConfig(local=Addr(local[0], local[1]))
+    config = B2BUAConfig(
+        local=Addr(local[0], local[1]),
+        max_concurrent=args.max_calls,
+        max_duration=args.max_duration,
+    )
     return journal, B2BUA(ruleset, state=state, config=config)
 
 

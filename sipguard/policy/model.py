@@ -133,6 +133,7 @@ class Trunk(_Strict):
     operator: str
     peers: list[Peer] = Field(min_length=1)
     deliver_to: SipUri
+    max_cps: float | None = Field(default=None, gt=0)  # new calls/s the trunk may place
 
 
 class Network(_Strict):

@@ -149,6 +149,9 @@ class Ruleset:
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
         self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
+        self.trunk_cps = {
+            tid: t.max_cps for tid, t in model.trunks.items() if t.max_cps is not None
+        }
         self.network_target = parse_target(model.network.deliver_to)
         ops = {k: k for k in model.operators}  # one shared string object per operator id
         self.trunk_operator = {tid: ops[t.operator] for tid, t in model.trunks.items()}

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from b2bua_harness import CC_IN, NET, NET_IN, SDP, TRUNK, Net, in_dialog, invite, reply
+import shutil
+from pathlib import Path
+
+from b2bua_harness import (
+    CC_IN,
+    NET,
+    NET_IN,
+    RULES_PATH,
+    SDP,
+    TRUNK,
+    Net,
+    in_dialog,
+    invite,
+    reply,
+)
 
 from sipguard.b2bua import B2BUAConfig
 from sipguard.b2bua.effects import Addr, Transmit
 from sipguard.policy.facts import Reason
+from sipguard.policy.load import load_rules
+from sipguard.policy.ruleset import Ruleset
 from sipguard.sip.message import Request, Response
 from sipguard.sip.wire import parse
 
@@ -347,3 +363,29 @@ def test_cancel_while_the_decision_is_being_journaled_never_reaches_the_callee()
     assert [(e.final_status, e.ended_by) for e in net.ended] == [(487, "caller")]
     net.advance(60.0)
     assert net.idle()
+
+
+def _rules_with_max_cps(tmp_path: Path, cps: str) -> Ruleset:
+    text = RULES_PATH.read_text(encoding="utf-8").replace(
+        "  acme-sh-1:\n", f"  acme-sh-1:\n    max_cps: {cps}\n", 1
+    )
+    assert f"max_cps: {cps}" in text
+    (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
+    shutil.copy(RULES_PATH.with_name("consents.csv"), tmp_path / "consents.csv")
+    return load_rules(tmp_path / "rules.yaml")
+
+
+def test_trunk_max_cps_from_the_rules_answers_503_and_follows_a_reload(tmp_path: Path) -> None:
+    """A trunk's max_cps caps its new calls per second; a reload with a higher cap applies."""
+    net = Net()
+    net.core.reload(_rules_with_max_cps(tmp_path, "1"))
+
+    def status_of_call(i: int) -> int:
+        net.send(invite(call_id=f"cps-{i}", branch=f"z9hG4bK-c{i}"), TRUNK)
+        return net.take(TRUNK)[-1].status  # type: ignore[union-attr]
+
+    assert [status_of_call(i) for i in range(3)] == [100, 503, 503]  # 1 token a second
+    net.now += 1.0
+    assert status_of_call(3) == 100
+    net.core.reload(_rules_with_max_cps(tmp_path, "100"))
+    assert status_of_call(4) == 403  # admitted now: the daily cap of 2 decides instead

@@ -267,3 +267,13 @@ def test_version_hash_covers_both_files(write_rules: Write) -> None:
     other_rules = load_rules(write_rules(BASE + "listen: []\n"))
     assert first == again
     assert len({first, other_consents.version_hash, other_rules.version_hash}) == 3
+
+
+def test_trunk_max_cps_is_optional_and_must_be_positive(write_rules: Write) -> None:
+    """A trunk may set max_cps (calls/s the server admits from it); zero is a located error."""
+    peers = 'peers: ["192.0.2.20"]'
+    ruleset = load_rules(write_rules(BASE.replace(peers, f"{peers}\n    max_cps: 12.5", 1)))
+    assert ruleset.trunk_cps == {"beta-1": 12.5}
+    issues = _issues(write_rules, [(peers, f"{peers}\n    max_cps: 0")])
+    assert len(issues) == 1
+    assert issues[0].endswith("trunks.beta-1.max_cps: Input should be greater than 0")
