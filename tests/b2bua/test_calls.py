@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -366,9 +367,7 @@ def test_cancel_while_the_decision_is_being_journaled_never_reaches_the_callee()
 
 
 def _rules_with_max_cps(tmp_path: Path, cps: str) -> Ruleset:
-    text = RULES_PATH.read_text(encoding="utf-8").replace(
-        "  acme-sh-1:\n", f"  acme-sh-1:\n    max_cps: {cps}\n", 1
-    )
+    text = re.sub(r"max_cps: \d+", f"max_cps: {cps}", RULES_PATH.read_text(encoding="utf-8"))
     assert f"max_cps: {cps}" in text
     (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
     shutil.copy(RULES_PATH.with_name("consents.csv"), tmp_path / "consents.csv")
