@@ -266,3 +266,22 @@ def test_unrecorded_outbound_call_is_refused_not_bridged() -> None:
         sock.close()
 
     asyncio.run(main())
+
+
+def test_ipv6_listen_address_serves_udp() -> None:
+    """A [::1] listen address takes datagrams and answers over IPv6, source included."""
+
+    async def main() -> None:
+        core = FakeCore()
+        server = Server(core, None, structlog.get_logger())
+        (at,) = await server.start([("::1", 0)])
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.bind(("::1", 0))
+        sock.setblocking(False)
+        sock.sendto(b"PING6", at[:2])
+        assert await recv(sock) == b"PONG:PING6"
+        assert core.seen[0][1] == Addr("::1", sock.getsockname()[1], "udp")
+        await server.close()
+        sock.close()
+
+    asyncio.run(main())
