@@ -245,6 +245,10 @@ def main() -> int:
             for system in systems:
                 peaks[mode][system.name] = ramp(folder, system, mode, steps, args.seconds)
         half = max(1, peaks["bridge"]["sipguard"] // 2)
+        # Delays are measured on a fresh server: after a ramp that ended in overload the old
+        # one still carries the failed step's half-open calls, timers and a large journal.
+        systems[0].stop()
+        systems[0] = start_sipguard(_mk(folder / "sg-fresh"), net_port)
         delays = {
             mode: {s.name: pdd(folder, s, mode, half, args.seconds) for s in systems}
             for mode in ("bridge", "reject")
