@@ -35,6 +35,8 @@ class B2BUAConfig:
     local: Addr | None = None  # our address for Via/Contact; default: rules' first listen
     allow_headers: frozenset[str] = DEFAULT_ALLOW
     max_duration: float | None = 4 * 3600.0
+    # How long the callee may ring after its last provisional (RFC 3261 Timer C, > 3 min).
+    ring_timeout: float | None = 181.0
     max_concurrent: int | None = None
     trunk_cps: dict[str, float] = field(default_factory=dict)
     default_cps: float | None = None
@@ -127,4 +129,8 @@ class Base:
         self.legs.pop((call.b.call_id, call.b.tag), None)
         self.invites.pop(call.a.invite_tx, None)
         ended = CallEnded(call.a.call_id, call.answered_at, wall, status, by)
-        return [CancelTimer(("call", call.key, "max")), ended]
+        return [
+            CancelTimer(("call", call.key, "max")),
+            CancelTimer(("call", call.key, "ring")),
+            ended,
+        ]

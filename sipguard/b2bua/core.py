@@ -21,7 +21,7 @@ from typing import Any
 
 from sipguard.b2bua.base import B2BUAConfig
 from sipguard.b2bua.effects import Addr, Transmit
-from sipguard.b2bua.headers import ALLOW_METHODS, error_response
+from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.overload import Overload
 from sipguard.b2bua.relay import Relay
 from sipguard.policy.ruleset import Ruleset
@@ -101,6 +101,8 @@ class B2BUA(Relay):
             return self.txs.fire(ident, name, now, wall)
         if kind == "call" and name == "max":
             return self.on_max_duration(ident, now, wall)
+        if kind == "call" and name == "ring":
+            return self.on_ring_timeout(ident, now, wall)
         return []
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> list[Any]:
@@ -118,7 +120,8 @@ class B2BUA(Relay):
         allow = (("Allow", ALLOW_METHODS),)
         if req.method == "OPTIONS":
             return self.answer(req, source, 200, now, wall, allow)
-        return self.answer(req, source, 405, now, wall, allow)
+        status = 405 if req.method in KNOWN_METHODS else 501
+        return self.answer(req, source, status, now, wall, allow)
 
     def _response(self, resp: Response, now: float, wall: datetime) -> list[Any]:
         entry = self.txs.client.get(client_key(resp))

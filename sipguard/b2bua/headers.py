@@ -54,10 +54,31 @@ REASONS: dict[int, str] = {
     487: "Request Terminated",
     491: "Request Pending",
     500: "Server Internal Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }
 
 ALLOW_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO"
+# Methods of the SIP RFCs: one of these outside a dialog is "not allowed here" (405); any
+# other method is not recognised at all (501, RFC 3261 section 8.2.1).
+KNOWN_METHODS = frozenset(
+    [
+        "INVITE",
+        "ACK",
+        "CANCEL",
+        "BYE",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "UPDATE",
+        "INFO",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "REFER",
+        "MESSAGE",
+        "PUBLISH",
+    ]
+)
 
 
 def reason_phrase(status: int) -> str:

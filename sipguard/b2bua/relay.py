@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sipguard.b2bua.call import Call, CallState, Leg, Side
-from sipguard.b2bua.effects import Addr, StartTimer
+from sipguard.b2bua.effects import Addr, CancelTimer, StartTimer
 from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.setup import Setup
 from sipguard.b2bua.txs import TxEntry
@@ -48,9 +48,10 @@ class Relay(Setup):
         if msg.status == 100:
             return []
         if msg.status < 200:
-            return self._b_provisional(call, msg, now, wall)
+            return self._b_provisional(call, msg, now, wall) + self._ringing(call, now)
+        ring = CancelTimer(("call", call.key, "ring"))
         if msg.status < 300:
-            return self._b_answer(call, msg, now, wall)
+            return [ring, *self._b_answer(call, msg, now, wall)]
         out = self._to_a(call, msg, None, now, wall)
         return out + self.end_call(call, msg.status, "callee", wall)
 
@@ -251,6 +252,23 @@ class Relay(Setup):
         bye = leg.dialog.request("BYE", self.via(leg.peer.transport))
         entry = self.txs.new_client(bye, leg.peer)
         return self.txs.run(entry, entry.tx.start(now), now, wall)
+
+    def _ringing(self, call: Call, now: float) -> list[Any]:
+        """(Re)start the ring timer: each provisional from the callee buys it more time."""
+        if self.config.ring_timeout is None:
+            return []
+        return [StartTimer(("call", call.key, "ring"), now + self.config.ring_timeout)]
+
+    def on_ring_timeout(self, key: int, now: float, wall: datetime) -> list[Any]:
+        """The callee rang too long (Timer C): CANCEL leg B, answer the caller 408."""
+        call = self.calls.get(key)
+        if call is None or call.state not in (CallState.CALLING, CallState.EARLY):
+            return []
+        cancel = _cancel_for(call.b.invite)
+        entry = self.txs.new_client(cancel, call.b.peer)
+        out = self.txs.run(entry, entry.tx.start(now), now, wall)
+        out += self.respond(self.txs.server.get(call.a.invite_tx), 408, call.a.tag, now, wall)
+        return out + self.end_call(call, 408, "timeout", wall)
 
     def on_max_duration(self, key: int, now: float, wall: datetime) -> list[Any]:
         """The call reached its maximum duration: BYE both legs."""

@@ -52,6 +52,14 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="end a call with BYE on both legs after this long (default 4 hours)",
     )
+    parser.add_argument(
+        "--ring-timeout",
+        type=float,
+        default=181.0,
+        metavar="SECONDS",
+        help="cancel a call the callee lets ring this long after its last provisional "
+        "(RFC 3261 Timer C; default 181)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -167,6 +175,7 @@ def _build(ruleset: Any, local: tuple[str, int], args: argparse.Namespace) -> tu
         local=Addr(local[0], local[1]),
         max_concurrent=args.max_calls,
         max_duration=args.max_duration,
+        ring_timeout=args.ring_timeout,
     )
     return journal, B2BUA(ruleset, state=state, config=config)
 

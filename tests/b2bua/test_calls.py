@@ -388,3 +388,49 @@ def test_trunk_max_cps_from_the_rules_answers_503_and_follows_a_reload(tmp_path:
     assert status_of_call(3) == 100
     net.core.reload(_rules_with_max_cps(tmp_path, "100"))
     assert status_of_call(4) == 403  # admitted now: the daily cap of 2 decides instead
+
+
+def _as_method(method: str) -> bytes:
+    req = invite(body=b"", branch=f"z9hG4bK-{method.lower()}")
+    return req.replace(b"INVITE sip", f"{method} sip".encode()).replace(
+        b"1 INVITE", f"1 {method}".encode()
+    )
+
+
+def test_known_method_outside_a_dialog_gets_405_and_an_unknown_one_501() -> None:
+    """RFC 3261 section 8.2.1: 405 with Allow for a method we know, 501 for one we do not."""
+    net = Net()
+    net.send(_as_method("SUBSCRIBE"), TRUNK)
+    (known,) = net.take(TRUNK)
+    assert isinstance(known, Response) and known.status == 405
+    assert known.headers.get("allow") is not None
+    net.send(_as_method("FROBNICATE"), TRUNK)
+    (unknown,) = net.take(TRUNK)
+    assert isinstance(unknown, Response) and unknown.status == 501
+
+
+def test_callee_ringing_too_long_is_cancelled_and_the_caller_gets_408() -> None:
+    """Timer C: 181 s after the last provisional, leg B is cancelled and A hears 408."""
+    net = Net()
+    net.send(invite(), TRUNK)
+    b_inv = net.one(NET_IN)
+    assert isinstance(b_inv, Request)
+    net.send(reply(b_inv, 180), NET_IN)
+    net.take(TRUNK)
+    net.advance(150.0)
+    net.send(reply(b_inv, 180), NET_IN)  # a new provisional restarts the timer
+    net.take(TRUNK)
+    net.advance(300.0)
+    assert net.take(TRUNK) == []
+    net.advance(331.1)  # 150 + 181 s: before the CANCEL's first retransmission
+    b_cancel = net.one(NET_IN)
+    assert isinstance(b_cancel, Request) and b_cancel.method == "CANCEL"
+    finals = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert finals and {m.status for m in finals} == {408}
+    assert [(e.final_status, e.ended_by) for e in net.ended] == [(408, "timeout")]
+    net.send(reply(b_cancel, 200), NET_IN)
+    net.send(reply(b_inv, 487), NET_IN)
+    ack = net.one(NET_IN)
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    net.advance(500.0)
+    assert net.idle()
