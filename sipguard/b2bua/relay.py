@@ -163,10 +163,13 @@ class Relay(Setup):
         out = self.answer(req, source, 200, now, wall)
         out += self.respond(self.txs.server.get(invite_key), 487, call.a.tag, now, wall)
         if call.key not in self.held:  # leg B's INVITE is out: cancel it too
-            cancel = _cancel_for(call.b.invite)
-            entry = self.txs.new_client(cancel, call.b.peer)
-            out += self.txs.run(entry, entry.tx.start(now), now, wall)
+            out += self._cancel_b(call, now, wall)
         return out + self.end_call(call, 487, "caller", wall)
+
+    def _cancel_b(self, call: Call, now: float, wall: datetime) -> list[Any]:
+        """Send the CANCEL of leg B's INVITE in a client transaction of its own."""
+        entry = self.txs.new_client(_cancel_for(call.b.invite), call.b.peer)
+        return self.txs.run(entry, entry.tx.start(now), now, wall)
 
     # -- requests inside a dialog --------------------------------------------------------
 
@@ -264,9 +267,7 @@ class Relay(Setup):
         call = self.calls.get(key)
         if call is None or call.state not in (CallState.CALLING, CallState.EARLY):
             return []
-        cancel = _cancel_for(call.b.invite)
-        entry = self.txs.new_client(cancel, call.b.peer)
-        out = self.txs.run(entry, entry.tx.start(now), now, wall)
+        out = self._cancel_b(call, now, wall)
         out += self.respond(self.txs.server.get(call.a.invite_tx), 408, call.a.tag, now, wall)
         return out + self.end_call(call, 408, "timeout", wall)
 

@@ -25,10 +25,13 @@ from sipguard.policy.evaluate import evaluate
 from sipguard.policy.facts import Direction, Verdict
 from sipguard.policy.ruleset import Ruleset, Target
 from sipguard.policy.state import State
-from sipguard.screening import facts_from_request
+from sipguard.screening import facts_from_request, privacy_values
 from sipguard.sip.headers import Headers
 from sipguard.sip.message import Message, Request
 from sipguard.sip.transaction import client_key
+
+# Privacy values that ask for the caller's identity to be withheld (RFC 3323, RFC 3325).
+_HIDING = frozenset({"id", "user", "header"})
 
 
 class Setup(Base):
@@ -170,8 +173,8 @@ class Setup(Base):
         if verdict.direction is Direction.OUTBOUND:
             h.add("P-Asserted-Identity", f"<tel:+{self.rules.country_code}{verdict.caller}>")
             return
-        privacy = [p.strip().lower() for p in a_req.headers.get_all("privacy")]
-        hide = any(v in ("id", "user", "header") for p in privacy for v in p.split(";"))
+        privacy = privacy_values(a_req.headers.get_all("privacy"))
+        hide = not _HIDING.isdisjoint(privacy)
         if not hide:
             for pai in a_req.headers.get_fields("p-asserted-identity"):
                 h.add("P-Asserted-Identity", pai)
