@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from live import SCENARIOS, start_kamailio  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
 
-from sipguard.adapters.kamailio_cfg import find_module_dir  # noqa: E402
+from sipguard.adapters.kamailio.cfg import find_module_dir  # noqa: E402
 
 PLUGIN_PORT, PLAIN_PORT, UAS_PORT = 5280, 5281, 5290
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -93,8 +93,8 @@ def measure(mode: str, path: str) -> dict[str, float]:
 
         count = sum(1 for _ in RawPcapReader(path))
     else:
+        from sipguard.adapters.replay.engine import ReplaySummary, replay
         from sipguard.policy import MemoryState, load_rules
-        from sipguard.replay import ReplaySummary, replay
 
         summary = ReplaySummary()
         for _ in replay([path], load_rules(ROOT / "rules.yaml"), MemoryState(), summary):

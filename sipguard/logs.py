@@ -5,8 +5,8 @@ Invariants:
 - The call's Call-ID is bound with ``structlog.contextvars`` for the time an event is
   emitted, so every line about a call carries ``call_id`` without passing it around.
 - Events about untrusted garbage (unparseable datagrams, unknown sources) go through a
-  :class:`RateLimiter`, so a flood cannot flood the log; what it drops is counted and
-  reported with the next event it lets through.
+  ``sipguard.ratelimit.RateLimiter``, so a flood cannot flood the log; what it drops is
+  counted and reported with the next event it lets through.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import structlog
 
 from sipguard import metrics
 from sipguard.journal.record import Entry
+from sipguard.ratelimit import RateLimiter
 
 _DECISION_FIELDS = (
     "at",
@@ -88,38 +89,6 @@ def log_call_end(entry: Entry, *, journaled: bool = True) -> None:
             log.info("call.end", seq=entry.seq, **fields)
         else:
             log.warning("call.end", journal="unavailable", **fields)
-
-
-class RateLimiter:
-    """A token bucket: ``rate`` events per second on average, bursts up to ``burst``.
-
-    Time comes in as an argument (any monotonic clock in seconds), so tests need no sleep.
-    """
-
-    def __init__(self, name: str, rate: float, burst: int) -> None:
-        self.name = name
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._last: float | None = None
-        self._suppressed = 0
-
-    def allow(self, now: float) -> bool:
-        """True if an event at ``now`` may be logged; a refused event is counted."""
-        if self._last is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        self._suppressed += 1
-        metrics.LOG_SUPPRESSED.labels(limiter=self.name).inc()
-        return False
-
-    def take_suppressed(self) -> int:
-        """How many events were refused since the last call (and reset the count)."""
-        count, self._suppressed = self._suppressed, 0
-        return count
 
 
 def log_garbage(limiter: RateLimiter, now: float, event: str, **fields: Any) -> bool:

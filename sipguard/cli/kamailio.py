@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sipguard.adapters import kamailio_cfg as kc
+from sipguard.adapters.kamailio import cfg as kc
 from sipguard.errors import RulesError
 
 

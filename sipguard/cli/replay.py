@@ -21,7 +21,7 @@ from sipguard.errors import RulesError
 from sipguard.policy import MemoryState, Reason, Ruleset, State, load_rules
 
 if TYPE_CHECKING:
-    from sipguard.replay import InviteTransaction, ReplaySummary
+    from sipguard.adapters.replay.engine import InviteTransaction, ReplaySummary
 
 _PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 _COLUMNS = ("time", "source", "caller", "callee", "verdict", "reason")
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the replay; see the module docstring for exit codes."""
-    from sipguard.replay import ReplaySummary, replay
+    from sipguard.adapters.replay.engine import ReplaySummary, replay
 
     try:
         rules = load_rules(args.rules)

@@ -112,8 +112,8 @@ async def _serve(
     listen: list[tuple[str, int]],
     metrics_at: tuple[str, int] | None,
 ) -> int:
-    from sipguard.adapters.reload import RulesWatcher
-    from sipguard.adapters.server import Server
+    from sipguard.adapters.server.reload import RulesWatcher
+    from sipguard.adapters.server.shell import Server
     from sipguard.policy import load_rules
 
     log = _logger()
@@ -189,7 +189,7 @@ async def _watch_journal(server: Any) -> None:
 def _expose_metrics(at: tuple[str, int], server: Any, watcher: Any) -> None:
     from prometheus_client import start_http_server
 
-    from sipguard.adapters.server_metrics import ServeCollector
+    from sipguard.adapters.server.metrics import ServeCollector
     from sipguard.metrics import REGISTRY
 
     with contextlib.suppress(ValueError):  # registered already (a second server in-process)

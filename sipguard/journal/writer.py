@@ -33,7 +33,7 @@ from sipguard import metrics
 from sipguard.errors import SipguardError
 from sipguard.journal.record import Entry
 from sipguard.journal.store import JournalStore
-from sipguard.logs import RateLimiter
+from sipguard.ratelimit import RateLimiter
 
 _log = structlog.get_logger("sipguard.journal")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from sipguard.adapters.reload import RulesWatcher
+from sipguard.adapters.server.reload import RulesWatcher
 from sipguard.errors import Issue, RulesError
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from structlog.testing import capture_logs
 
-from sipguard.adapters.server import Server
+from sipguard.adapters.server.shell import Server
 from sipguard.b2bua.effects import Addr, Decided, StartTimer, Transmit
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import structlog
 
-from sipguard.adapters.server import Server
-from sipguard.adapters.tcp import TcpPool
+from sipguard.adapters.server.shell import Server
+from sipguard.adapters.server.tcp import TcpPool
 from sipguard.b2bua.effects import Addr, Transmit
 
 MSG = b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 5\r\n\r\nhello"

@@ -8,7 +8,7 @@ from collections.abc import Hashable
 
 def run_heap(script: list[tuple[str, Hashable, float]], wait: float) -> list[Hashable]:
     """Apply (op, key, delay) steps to a fresh heap, wait, and return the keys fired."""
-    from sipguard.adapters.timers import TimerHeap
+    from sipguard.adapters.server.timers import TimerHeap
 
     fired: list[Hashable] = []
 
@@ -48,7 +48,7 @@ def test_cancelled_and_unknown_keys() -> None:
 
 def test_timer_armed_from_a_firing_timer_keeps_earlier_ones() -> None:
     """A timer started inside a callback does not delay an earlier timer already armed."""
-    from sipguard.adapters.timers import TimerHeap
+    from sipguard.adapters.server.timers import TimerHeap
 
     fired: list[tuple[str, float]] = []
 
@@ -76,7 +76,7 @@ def test_timer_armed_from_a_firing_timer_keeps_earlier_ones() -> None:
 
 def test_many_cancellations_are_compacted() -> None:
     """Lazily deleted entries are compacted away so the heap does not grow without bound."""
-    from sipguard.adapters.timers import TimerHeap
+    from sipguard.adapters.server.timers import TimerHeap
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,7 @@
 """Subprocess drivers for the pjsua2 test peer, sipp and ``sipguard serve`` in e2e tests.
 
 pjsua2 can abort the process that loads it, so the tests never import it: every peer runs
-as ``python -m sipguard.adapters.pjsua`` and reports JSON lines, which a reader thread
+as ``python -m peers.pjsua`` and reports JSON lines, which a reader thread
 collects. Every process started here is killed when its context ends, pass or fail.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PEER = [sys.executable, "-m", "sipguard.adapters.pjsua"]
+PEER = [sys.executable, "-m", "peers.pjsua"]
 SIPGUARD = [sys.executable, "-m", "sipguard"]
 
 needs_pjsua2 = pytest.mark.skipif(
@@ -50,7 +50,11 @@ class PeerProcess:
     def __enter__(self) -> PeerProcess:
         self._stderr = self.stderr_path.open("w", encoding="utf-8")
         self._proc = subprocess.Popen(
-            self.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+            self.command,
+            cwd=ROOT / "tests",
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

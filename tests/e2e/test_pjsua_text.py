@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipguard.adapters.pjsua_text import parse_text
+from peers.pjsua.text import parse_text
 
 INVITE = (
     "INVITE sip:13800138000@127.0.0.32:5354 SIP/2.0\r\n"

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from sipguard import logs, metrics
 from sipguard.journal.record import outcome_entry
+from sipguard.ratelimit import RateLimiter
 
 from .conftest import T0, decision
 
@@ -50,7 +51,7 @@ def test_call_end_event() -> None:
 
 def test_rate_limiter_allows_burst_then_rate() -> None:
     """The limiter lets a burst through, then one event per 1/rate seconds, counting the rest."""
-    limiter = logs.RateLimiter("test", rate=2.0, burst=3)
+    limiter = RateLimiter("test", rate=2.0, burst=3)
     assert [limiter.allow(0.0) for _ in range(5)] == [True, True, True, False, False]
     assert limiter.allow(0.25) is False
     assert limiter.allow(0.5) is True
@@ -59,7 +60,7 @@ def test_rate_limiter_allows_burst_then_rate() -> None:
 
 def test_garbage_logging_reports_suppressed_count() -> None:
     """Garbage events beyond the limit are dropped and the next logged one says how many."""
-    limiter = logs.RateLimiter("garbage-test", rate=1.0, burst=1)
+    limiter = RateLimiter("garbage-test", rate=1.0, burst=1)
     with capture_logs() as seen:
         results = [logs.log_garbage(limiter, 0.0, "sip.unparseable", source="x") for _ in range(4)]
         logs.log_garbage(limiter, 1.0, "sip.unparseable", source="x")

@@ -11,7 +11,7 @@ import pytest
 from fake_ksr import FakeKSR
 from rulesdata import write_rules
 
-from sipguard.adapters.kamailio import SipguardKemi
+from sipguard.adapters.kamailio.plugin import SipguardKemi
 from sipguard.journal import JournalStore
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fake_ksr import FakeKSR
 from rulesdata import write_rules
 
-from sipguard.adapters.kamailio_reload import RulesWatch
+from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.policy import load_rules
 
 

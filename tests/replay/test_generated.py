@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sipguard.adapters.replay.engine import ReplaySummary, replay
 from sipguard.policy import MemoryState, load_rules
-from sipguard.replay import ReplaySummary, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"

@@ -13,8 +13,8 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Raw
 
-from sipguard.adapters.capture import CaptureReader, PacketDecoder
-from sipguard.adapters.capture.websocket import WebSocketDecoder
+from sipguard.adapters.replay.capture import CaptureReader, PacketDecoder
+from sipguard.adapters.replay.capture.websocket import WebSocketDecoder
 
 SIP = (
     b"INVITE sip:95123@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.4;branch=z9hG4bKx\r\n"

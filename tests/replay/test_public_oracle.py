@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sipguard.adapters.replay.engine import ReplaySummary, replay
 from sipguard.policy import MemoryState, Ruleset
-from sipguard.replay import ReplaySummary, replay
 
 PUBLIC = Path(__file__).resolve().parents[1] / "data" / "captures" / "public"
 

@@ -32,7 +32,7 @@ MODULE_DIRS = (
     "/usr/local/lib64/kamailio/modules",
     "/usr/local/lib/kamailio/modules",
 )
-KEMI_SCRIPT = Path(__file__).with_name("kamailio_kemi.py")
+KEMI_SCRIPT = Path(__file__).with_name("kemi.py")
 MODULES = (
     "kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "sanity",
     "siputils", "textops", "htable", "xlog", "app_python3",

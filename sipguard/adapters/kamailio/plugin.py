@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sipguard.adapters.kamailio_facts import facts_from_pv
-from sipguard.adapters.kamailio_reload import RulesWatch
-from sipguard.adapters.kamailio_state import CallLedger, open_state
+from sipguard.adapters.kamailio.facts import facts_from_pv
+from sipguard.adapters.kamailio.reload import RulesWatch
+from sipguard.adapters.kamailio.state import CallLedger, open_state
 from sipguard.errors import RulesError
 from sipguard.journal import JournalStore, decision_entry, outcome_entry
 from sipguard.policy import Ruleset, evaluate, load_rules

@@ -19,6 +19,6 @@ _ROOT = str(_HERE.parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from sipguard.adapters.kamailio import mod_init  # noqa: E402
+from sipguard.adapters.kamailio.plugin import mod_init  # noqa: E402
 
 __all__ = ["mod_init"]

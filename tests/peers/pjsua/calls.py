@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
-
-from sipguard.adapters.pjsua_text import SipText, parse_text
+from peers.pjsua.text import SipText, parse_text
 
 if TYPE_CHECKING:
-    from sipguard.adapters.pjsua_peer import Peer
+    from peers.pjsua.peer import Peer
 
 STATE_NAMES = {
     pj.PJSIP_INV_STATE_NULL: "NULL",

@@ -4,7 +4,7 @@ Invariants:
 - Each Kamailio worker is its own process, so each holds its own :class:`RulesWatch`; the
   files are the shared truth.  A worker stats the rules file and its consents file at most
   once every ``interval`` seconds (on the request path, so an idle worker costs nothing)
-  and reloads when either file's (mtime, size) changed.
+  and reloads when either file's signature (``sipguard.filesig``) changed.
 - A reload that fails keeps the rules in force and logs every located issue
   (``FILE:LINE:COL: message``) once for that version of the files; a later change is tried
   again.
@@ -14,25 +14,14 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from sipguard.errors import RulesError
+from sipguard.filesig import Signature, files_signature
 from sipguard.policy import Ruleset
 
-Signature = tuple[tuple[int, int], ...]
 Log = Callable[[str], None]
-
-
-def _stat(path: Path | None) -> tuple[int, int]:
-    if path is None:
-        return (0, 0)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (-1, -1)
-    return (st.st_mtime_ns, st.st_size)
 
 
 class RulesWatch:
@@ -55,12 +44,12 @@ class RulesWatch:
         self.interval = interval
         self.rules: Ruleset = loader(path)
         self._sig = self._signature(self.rules)
-        self._failed: Signature | None = None
+        self._failed: tuple[Signature, ...] | None = None
         self._next_check = clock() + interval
         self.reloads = 0
 
-    def _signature(self, rules: Ruleset) -> Signature:
-        return (_stat(self.path), _stat(rules.consents_path))
+    def _signature(self, rules: Ruleset) -> tuple[Signature, ...]:
+        return files_signature(self.path, rules.consents_path)
 
     def current(self) -> Ruleset:
         """The rules in force, reloading first if the check interval passed and files changed."""

@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sipguard.adapters.capture import (
+from sipguard.adapters.replay.capture import (
     CapturedMessage,
     CaptureError,
     CaptureReader,
     Frame,
     PacketDecoder,
 )
+from sipguard.adapters.replay.scan import scan_invite
 from sipguard.errors import SipParseError
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
-from sipguard.replay_scan import scan_invite
 from sipguard.screening import facts_from_request
 from sipguard.sip import Request, parse
 

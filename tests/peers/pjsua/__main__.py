@@ -1,9 +1,9 @@
 """The pjsua2 test peer: an independent SIP UA that end-to-end tests run as a subprocess.
 
-    python -m sipguard.adapters.pjsua uac --bind 127.0.0.2:5080 --from sip:4008001234@127.0.0.2 \
+    python -m peers.pjsua uac --bind 127.0.0.2:5080 --from sip:4008001234@127.0.0.2 \
         --to sip:13800138000@127.0.0.1:5060 [--header 'P-Asserted-Identity: <sip:...>'] \
         [--hold SECONDS] [--expect STATUS] [--transport tcp]
-    python -m sipguard.adapters.pjsua uas --bind 127.0.0.4:5070 [--reply 200] [--calls N] \
+    python -m peers.pjsua uas --bind 127.0.0.4:5070 [--reply 200] [--calls N] \
         [--duration S]
 
 Each observation is one JSON line on stdout (``ready``, ``incoming``, ``provisional``,
@@ -27,8 +27,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sipguard.adapters.pjsua_calls import IncomingCall
-from sipguard.adapters.pjsua_peer import CallResult, Peer
+from peers.pjsua.calls import IncomingCall
+from peers.pjsua.peer import CallResult, Peer
 
 __all__ = ["CallResult", "IncomingCall", "Peer", "main"]
 
@@ -57,7 +57,7 @@ def parse_header(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the test peer."""
-    parser = argparse.ArgumentParser(prog="python -m sipguard.adapters.pjsua")
+    parser = argparse.ArgumentParser(prog="python -m peers.pjsua")
     sub = parser.add_subparsers(dest="mode", required=True)
     uac = sub.add_parser("uac", help="place one call")
     uac.add_argument("--from", dest="from_uri", required=True, help="From URI (local identity)")

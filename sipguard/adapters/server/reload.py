@@ -1,8 +1,9 @@
 """Hot reload of the rules: SIGHUP or a changed file, validated off the loop, swapped whole.
 
 Invariants:
-- The rules file and its consents file are polled (size, mtime, inode) about once a second;
-  a change, or ``request()`` (wired to SIGHUP), schedules one reload.
+- The rules file and its consents file are polled about once a second for a changed
+  signature (mtime, size, inode: ``sipguard.filesig``); a change, or ``request()`` (wired
+  to SIGHUP), schedules one reload.
 - Loading and validation run in a worker thread, so the loop keeps serving calls; the new
   ruleset is applied with a single ``apply(ruleset)`` call on the loop (an atomic swap).
 - An invalid file keeps the old rules: every located issue is logged, the failure counted.
@@ -12,15 +13,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sipguard.errors import RulesError
-
-Signature = tuple[int, int, int] | None
+from sipguard.filesig import Signature, files_signature
 
 
 @dataclass(slots=True)
@@ -29,17 +28,6 @@ class ReloadStats:
 
     ok: int = 0
     failed: int = 0
-
-
-def file_signature(path: Path | None) -> Signature:
-    """(mtime_ns, size, inode) of ``path``, or None when it is absent."""
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class RulesWatcher:
@@ -99,8 +87,8 @@ class RulesWatcher:
         finally:
             self._busy = False
 
-    def _signatures(self) -> tuple[Signature, Signature]:
-        return file_signature(self._rules_path), file_signature(self._consents_path)
+    def _signatures(self) -> tuple[Signature, ...]:
+        return files_signature(self._rules_path, self._consents_path)
 
     async def _poll(self) -> None:
         while True:

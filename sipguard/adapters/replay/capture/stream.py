@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from sipguard.adapters.capture.websocket import WebSocketDecoder, is_upgrade
+from sipguard.adapters.replay.capture.websocket import WebSocketDecoder, is_upgrade
 
 START_LINE = re.compile(rb"[A-Z][A-Za-z_.!%*+`'~-]{1,31} [^ \r\n]+ SIP/2\.0\r?\n|SIP/2\.0 \d{3} ")
 _START_ANYWHERE = re.compile(

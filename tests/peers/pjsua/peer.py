@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pjsua2 as pj
-
-from sipguard.adapters import pjsua_lib as lib
-from sipguard.adapters.pjsua_calls import CallRecord, IncomingCall, PeerCall
+from peers.pjsua import lib
+from peers.pjsua.calls import CallRecord, IncomingCall, PeerCall
 
 Event = dict[str, Any]
 

@@ -6,8 +6,8 @@ tunnels), ``ip`` (IPv4/IPv6 with fragment reassembly), ``tcp`` (stream reassembl
 puts them together.
 """
 
-from sipguard.adapters.capture.packets import CapturedMessage, DecodeStats, PacketDecoder
-from sipguard.adapters.capture.reader import CaptureError, CaptureReader, Frame
+from sipguard.adapters.replay.capture.packets import CapturedMessage, DecodeStats, PacketDecoder
+from sipguard.adapters.replay.capture.reader import CaptureError, CaptureReader, Frame
 
 __all__ = [
     "CaptureError",

@@ -20,12 +20,13 @@ from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sipguard.adapters.server_journal import Journal, JournalGate
-from sipguard.adapters.tcp import TcpPool
-from sipguard.adapters.timers import TimerHeap
-from sipguard.adapters.udp import UdpEndpoint, UdpStats, bind_udp
+from sipguard.adapters.server.journal_gate import Journal, JournalGate
+from sipguard.adapters.server.tcp import TcpPool
+from sipguard.adapters.server.timers import TimerHeap
+from sipguard.adapters.server.udp import UdpEndpoint, UdpStats, bind_udp
 from sipguard.b2bua.effects import Addr, CallEnded, CancelTimer, Decided, StartTimer, Transmit
-from sipguard.logs import RateLimiter, log_garbage
+from sipguard.logs import log_garbage
+from sipguard.ratelimit import RateLimiter
 
 
 class Core(Protocol):

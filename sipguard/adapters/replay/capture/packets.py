@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipguard.adapters.capture.ip import IpDecoder
-from sipguard.adapters.capture.link import IPV4, IPV6, decode_link, gre
-from sipguard.adapters.capture.sctp import SctpDecoder
-from sipguard.adapters.capture.stream import START_LINE, SipStream
-from sipguard.adapters.capture.tcp import TcpReassembler
+from sipguard.adapters.replay.capture.ip import IpDecoder
+from sipguard.adapters.replay.capture.link import IPV4, IPV6, decode_link, gre
+from sipguard.adapters.replay.capture.sctp import SctpDecoder
+from sipguard.adapters.replay.capture.stream import START_LINE, SipStream
+from sipguard.adapters.replay.capture.tcp import TcpReassembler
 
 _UDP = 17
 _TCP = 6
