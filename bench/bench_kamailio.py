@@ -1,12 +1,15 @@
 """Kamailio with the sipguard plugin vs. Kamailio alone (tm + rr + sl), same run, same sipp pair.
 
 For each setup a sipp callee (127.0.0.4) answers and a sipp caller (127.0.0.2) places full
-calls (INVITE, 200, ACK, BYE through the proxy) at fixed rates.  Reported per setup and
-rate: failed calls, and Kamailio's CPU (user + system, all its processes) per call.  The
-highest rate with 0 failures is the setup's clean CPS.  Every plugin call is allowed, screened
-and journaled (SQLite state, 4 workers).
+calls (INVITE, 200, ACK, BYE through the proxy).  Capacity follows ``bench/steps.py``: a
+step is clean only with no failed call and an INVITE-to-200 p99 of at most 50 ms, and each
+setup is stepped up until its own first unclean step (past the listed rates while it stays
+clean), so plain Kamailio's limit is found.  Reported per step: failed calls, delays, and
+the CPU (user + system, every process of the setup) per call.  Every plugin call is
+allowed, screened and journaled at the plugin's default durability (``--journal-sync
+full``: every decision durable before the INVITE is relayed), 4 workers.
 
-    .venv/bin/python bench/bench_kamailio.py --rates 200,400,800 --seconds 5
+    .venv/bin/python bench/bench_kamailio.py [--rates 200,400,...] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,27 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "kamailio"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from live import SCENARIOS, start_kamailio  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
+from steps import Step, group_cpu, ramp, run_sipp  # noqa: E402
 
 from sipguard.adapters.kamailio.cfg import find_module_dir  # noqa: E402
 
 PLUGIN_PORT, PLAIN_PORT, UAS_PORT = 5280, 5281, 5290
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by every process in group ``pgid``."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def start_plain(work: Path) -> subprocess.Popen[bytes]:
@@ -64,58 +54,50 @@ def start_plain(work: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def run_calls(port: int, rate: int, seconds: int, work: Path) -> dict[str, float]:
-    """Place ``rate * seconds`` calls through the proxy on ``port``; count failures."""
-    calls = rate * seconds
+def run_calls(port: int, pgid: int, rate: int, seconds: float, work: Path) -> Step:
+    """Place ``rate * seconds`` calls through the proxy on ``port``; count and time them."""
+    calls = max(1, int(rate * seconds))
+    step_dir = Path(tempfile.mkdtemp(dir=work))
     uas = subprocess.Popen(
         ["sipp", "-sf", str(SCENARIOS / "uas_rr.xml"), "-i", "127.0.0.4", "-p", str(UAS_PORT),
-         "-buff_size", "4194304", "-nostdin"], cwd=work,
+         "-buff_size", "4194304", "-nostdin", "-max_socket", "20000"], cwd=step_dir,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(0.3)
+    args = ["sipp", "-sf", str(SCENARIOS / "uac_call.xml"), "-i", "127.0.0.2", "-p", "5282",
+            "-key", "caller", "4008001234", "-s", "13800138000", "-r", str(rate), "-m",
+            str(calls), "-l", str(max(1000, rate * 4)), "-buff_size", "4194304", "-nostdin",
+            "-trace_rtt", "-rtt_freq", "1", "-max_socket", "20000",
+            "-timeout", f"{int(seconds) + 30}s", f"127.0.0.1:{port}"]  # fmt: skip
+    before = group_cpu(pgid)
     try:
-        uac = subprocess.run(
-            ["sipp", "-sf", str(SCENARIOS / "uac_call.xml"), "-i", "127.0.0.2", "-p", "5282",
-             "-key", "caller", "4008001234", "-s", "13800138000", "-r", str(rate), "-m",
-             str(calls), "-l", str(rate * 4), "-buff_size", "4194304", "-nostdin", "-timeout",
-             f"{seconds + 30}s", f"127.0.0.1:{port}"],
-            cwd=work, capture_output=True, text=True, timeout=seconds + 60)  # fmt: skip
-        output = uac.stdout
-    except subprocess.TimeoutExpired:  # the proxy collapsed: sipp never finished
-        output = ""
+        step = run_sipp(args, step_dir, rate, timeout=seconds + 60)
     finally:
         uas.terminate()
         uas.wait(10)
-    ok = _last_count(output, "Successful call")
-    failed = _last_count(output, "Failed call")
-    return {"calls": calls, "ok": ok, "failed": failed if ok + failed else calls}
+    step.cpu_s = group_cpu(pgid) - before
+    return step
 
 
-def _last_count(text: str, label: str) -> int:
-    found = re.findall(rf"{label}\s*\|\s*\d+\s*\|\s*(\d+)", text)
-    return int(found[-1]) if found else 0
-
-
-def measure(name: str, pgid: int, port: int, rates: list[int], seconds: int, work: Path
-            ) -> list[dict[str, float]]:  # fmt: skip
-    rows = []
-    for rate in rates:
-        before = group_cpu(pgid)
-        result = run_calls(port, rate, seconds, work)
-        cpu = group_cpu(pgid) - before
-        row = {"setup": name, "rate": rate, **result,
-               "cpu_us_per_call": round(cpu / max(1, result["calls"]) * 1e6, 1)}  # fmt: skip
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-    return rows
+def measure(name: str, pgid: int, port: int, args: argparse.Namespace, work: Path
+            ) -> int:  # fmt: skip
+    """The setup's clean CPS; every step's row is printed as a JSON line."""
+    rates = [int(r) for r in args.rates.split(",")]
+    best, steps = ramp(lambda rate: run_calls(port, pgid, rate, args.seconds, work), rates,
+                       name, args.max_rate)  # fmt: skip
+    for step in steps:
+        print(json.dumps({"setup": name, **step.row()}), flush=True)
+    return best
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="200,400,800")
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--journal-sync", choices=("full", "normal"), default="normal")
+    parser.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000,2500,3000,"
+                        "4000,5000,6000")  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--max-rate", type=int, default=12_000)
+    parser.add_argument("--journal-sync", choices=("full", "normal"), default="full",
+                        help="the plugin's journal durability (its default is full)")
     args = parser.parse_args()
-    rates = [int(r) for r in args.rates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-kamailio-"))
     rules = write_rules(work / "rules", port=UAS_PORT, cap=10**9)
     plugin = start_kamailio(
@@ -123,15 +105,16 @@ def main() -> int:
     )
     plain = start_plain(work)
     try:
-        rows = measure("plugin", plugin.proc.pid, PLUGIN_PORT, rates, args.seconds, work)
-        rows += measure("plain", plain.pid, PLAIN_PORT, rates, args.seconds, work)
+        plugin_cps = measure("plugin", plugin.proc.pid, PLUGIN_PORT, args, work)
+        plain_cps = measure("plain", plain.pid, PLAIN_PORT, args, work)
     finally:
         plugin.stop()
         os.killpg(plain.pid, signal.SIGTERM)
         plain.wait(10)
-    for setup in ("plugin", "plain"):
-        clean = [r["rate"] for r in rows if r["setup"] == setup and r["failed"] == 0]
-        print(f"{setup}: max clean CPS {max(clean, default=0)}")
+    ratio = round(plugin_cps / plain_cps, 2) if plain_cps else float("nan")
+    print(json.dumps({"clean_cps": {"plugin": plugin_cps, "plain": plain_cps},
+                      "journal_sync": args.journal_sync,
+                      "plugin / plain clean CPS (>= 0.8)": ratio}, indent=2))  # fmt: skip
     return 0
 
 

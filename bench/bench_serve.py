@@ -1,15 +1,19 @@
 """Calls per second through ``sipguard serve`` against Kamailio, in the same run, same sipp pair.
 
-    .venv/bin/python bench/bench_serve.py [--seconds 5] [--steps 100,200,...] [--json]
+    .venv/bin/python bench/bench_serve.py [--seconds 4] [--steps 200,400,...] [--json]
 
 A sipp UAC on the Acme trunk address (127.0.0.2) calls through the system under test to a
-sipp UAS on the network address (127.0.0.4).  For each system the call rate is stepped up
-until a step has a failed call (a failing step is tried once more, since near the knee a
-run either stays clean or collapses); the last clean step is its max CPS.  This is done
-for bridged calls and for reject-only load (an unfiled caller: sipguard answers 403
-CALLER_UNREGISTERED after journaling, Kamailio a stateless 403 with the same Reason).
-Then both systems run at half sipguard's bridged peak to measure the post-dial delay
-(INVITE to 200, or INVITE to 403 for rejections), p50 and p99.
+sipp UAS on the network address (127.0.0.4).  Capacity follows ``bench/steps.py``: a step is
+clean only with no failed call and an INVITE-to-final p99 of at most 50 ms, and each system
+is stepped up until its own first unclean step (past the listed steps while it stays
+clean, up to 12,000 CPS), so Kamailio's limit is found, not a top step it still passes.
+This is done for bridged calls and for reject-only load (an unfiled caller: sipguard answers
+403 CALLER_UNREGISTERED after journaling, Kamailio a stateless 403 with the same Reason).
+
+Then, on a freshly started sipguard and on Kamailio, one fixed step at ``--fixed-rate``
+(400 CPS) for each load measures the post-dial delay (INVITE to 200, or to 403), p50 and
+p99, and the CPU per call of each system's whole process group (sipguard's journal service
+included; all of Kamailio's processes).
 
 Kamailio is the baseline of ``bench/kamailio/kamailio.cfg`` (tm + rr + sl, 4 children,
 ``-m 512 -M 16``).  Everything shares the machine's cores, so compare the ratios only.
@@ -20,24 +24,26 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from steps import Step, group_cpu, ramp, run_sipp
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 SIPP = shutil.which("sipp") or "sipp"
 UAC_IP, UAS_IP, SUT_IP = "127.0.0.2", "127.0.0.4", "127.0.0.1"
 CALLER, CALLEE, UNFILED = "4008001234", "13800138000", "4001112222"
-DEFAULT_STEPS = "100,200,300,400,500,600,800,1000,1200,1500,1800,2200"
+DEFAULT_STEPS = "200,400,600,800,1000,1200,1500,2000,2500,3000,4000,5000,6000"
 
 RULES = """\
 version: 1
@@ -74,21 +80,6 @@ def free_port(host: str) -> int:
 
 
 @dataclass
-class Step:
-    """One sipp run at a fixed rate."""
-
-    rate: int
-    created: int
-    ok: int
-    rtts_ms: list[float] = field(default_factory=list)
-
-    @property
-    def failed(self) -> int:
-        """Calls that did not complete their scenario."""
-        return self.created - self.ok
-
-
-@dataclass
 class System:
     """A system under test listening on ``port``."""
 
@@ -118,6 +109,7 @@ def start_sipguard(folder: Path, net_port: int) -> System:
     proc = subprocess.Popen(
         [*cmd, "serve", "--rules", str(folder / "rules.yaml"), "--listen", f"{SUT_IP}:{port}"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 15
     while b"serve.ready" not in log.read_bytes():
@@ -142,6 +134,7 @@ def start_kamailio(folder: Path, net_port: int, children: int = 4) -> System:
         ["kamailio", "-DD", "-E", "-f", str(folder / "kamailio.cfg"), "-m", "512", "-M", "16",
          "-P", str(folder / "kamailio.pid"), "-Y", str(folder)],
         stdout=(folder / "kamailio.log").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
     time.sleep(1.5)
     if proc.poll() is not None:
@@ -159,7 +152,7 @@ def start_uas(folder: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def run_step(folder: Path, system: System, mode: str, rate: int, seconds: float) -> Step:
-    """One sipp UAC run at ``rate`` CPS for ``seconds``; counts calls and response times."""
+    """One sipp UAC run at ``rate`` CPS for ``seconds``, with the system's CPU over it."""
     scenario, caller = (
         ("uac_bridge.xml", CALLER) if mode == "bridge" else ("uac_reject.xml", UNFILED)
     )
@@ -168,94 +161,76 @@ def run_step(folder: Path, system: System, mode: str, rate: int, seconds: float)
     args = [
         SIPP, "-sf", str(HERE / "scenarios" / scenario), "-i", UAC_IP, "-p", str(free_port(UAC_IP)),
         "-key", "caller", caller, "-key", "callee", CALLEE, "-r", str(rate), "-m", str(calls),
-        "-buff_size", "4194304", "-nostdin", "-trace_rtt", "-rtt_freq", "1",
-        "-timeout", f"{int(seconds + 20)}s", "-recv_timeout", "8000",
-        f"{SUT_IP}:{system.port}",
+        "-l", str(max(1000, rate * 4)), "-buff_size", "4194304", "-nostdin", "-trace_rtt",
+        "-rtt_freq", "1", "-timeout", f"{int(seconds + 20)}s", "-recv_timeout", "8000",
+        "-max_socket", "20000", f"{SUT_IP}:{system.port}",
     ]  # fmt: skip
-    proc = subprocess.run(args, capture_output=True, cwd=work, timeout=seconds + 60, check=False)
-    text = proc.stdout.decode(errors="replace")
-    return Step(rate, _last(text, "Outgoing calls created"), _last(text, "Successful call"),
-                _rtts(work))  # fmt: skip
+    before = group_cpu(system.proc.pid)
+    step = run_sipp(args, work, rate, timeout=seconds + 60)
+    step.cpu_s = group_cpu(system.proc.pid) - before
+    return step
 
 
-def _last(screen: str, label: str) -> int:
-    """The cumulative column of a row of sipp's final statistics screen."""
-    rows = re.findall(rf"{label}\s*\|\s*(\d+)\s*\|\s*(\d+)", screen)
-    return int(rows[-1][1]) if rows else 0
-
-
-def _rtts(work: Path) -> list[float]:
-    values: list[float] = []
-    for path in work.glob("*_rtt.csv"):
-        for line in path.read_text().splitlines()[1:]:
-            parts = line.split(";")
-            if len(parts) >= 2:
-                try:
-                    values.append(float(parts[1]))
-                except ValueError:
-                    continue
-    return values
-
-
-def ramp(folder: Path, system: System, mode: str, steps: list[int], seconds: float) -> int:
-    """The highest step with no failed call (a failing step gets one retry)."""
-    best = 0
-    for rate in steps:
-        result = run_step(folder, system, mode, rate, seconds)
-        if result.failed:
-            time.sleep(2)
-            result = run_step(folder, system, mode, rate, seconds)
-        print(f"  {system.name:8} {mode:6} {rate:5} cps: {result.ok}/{result.created} ok",
-              flush=True)  # fmt: skip
-        if result.failed or result.created == 0:
-            break
-        best = rate
-        time.sleep(1.5)
+def ramp_system(folder: Path, system: System, mode: str, args: argparse.Namespace) -> int:
+    """The system's highest clean rate for ``mode``."""
+    steps = [int(s) for s in args.steps.split(",")]
+    best, _ = ramp(lambda rate: run_step(folder, system, mode, rate, args.seconds), steps,
+                   f"{system.name} {mode}", args.max_rate)  # fmt: skip
     return best
 
 
-def pdd(folder: Path, system: System, mode: str, rate: int, seconds: float) -> dict[str, float]:
-    """p50/p99 response time (ms) at a fixed rate."""
-    step = run_step(folder, system, mode, max(rate, 1), seconds)
-    rtts = sorted(step.rtts_ms)
-    if not rtts:
-        return {"rate": rate, "p50_ms": float("nan"), "p99_ms": float("nan"), "failed": step.failed}
-    p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]
-    return {"rate": rate, "p50_ms": round(statistics.median(rtts), 2), "p99_ms": round(p99, 2),
-            "failed": step.failed}  # fmt: skip
+def fixed(folder: Path, system: System, mode: str, rate: int, seconds: float) -> dict[str, object]:
+    """Delays and CPU per call at one fixed rate."""
+    step = run_step(folder, system, mode, rate, seconds)
+    print(f"  {system.name:8} {mode:6} fixed {json.dumps(step.row())}", flush=True)
+    return step.row()
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else float("nan")
+
+
+def report(peaks: dict[str, dict[str, int]], at: dict[str, dict[str, dict[str, object]]],
+           rate: int) -> dict[str, object]:  # fmt: skip
+    """The issue's figures, each with its target."""
+    sg_cpu = float(at["bridge"]["sipguard"]["cpu_us_per_call"])  # type: ignore[arg-type]
+    kam_cpu = float(at["bridge"]["kamailio"]["cpu_us_per_call"])  # type: ignore[arg-type]
+    return {
+        "bridged clean CPS, sipguard / kamailio (>= 0.6)":
+            _ratio(peaks["bridge"]["sipguard"], peaks["bridge"]["kamailio"]),
+        "rejected clean CPS, sipguard / kamailio stateless 403 (>= 1.0)":
+            _ratio(peaks["reject"]["sipguard"], peaks["reject"]["kamailio"]),
+        f"sipguard bridged p99 ms at {rate} CPS, fresh server (<= 10)":
+            at["bridge"]["sipguard"]["p99_ms"],
+        "CPU per bridged call, sipguard / kamailio (<= 2.0)": _ratio(sg_cpu, kam_cpu),
+    }  # fmt: skip
 
 
 def main() -> int:
     """Run the whole comparison and print a summary (JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each rate step")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each rate step")
     parser.add_argument("--steps", default=DEFAULT_STEPS, help="comma-separated CPS steps")
+    parser.add_argument("--max-rate", type=int, default=12_000, help="stop stepping here")
+    parser.add_argument("--fixed-rate", type=int, default=400, help="rate of the delay step")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
-    steps = [int(s) for s in args.steps.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     net_port = free_port(UAS_IP)
     uas = start_uas(folder, net_port)
     systems = [start_sipguard(_mk(folder / "sg"), net_port)]
     systems.append(start_kamailio(_mk(folder / "kam"), net_port))
-    summary: dict[str, object] = {}
     try:
-        peaks: dict[str, dict[str, int]] = {"bridge": {}, "reject": {}}
-        for mode in ("bridge", "reject"):
-            for system in systems:
-                peaks[mode][system.name] = ramp(folder, system, mode, steps, args.seconds)
-        half = max(1, peaks["bridge"]["sipguard"] // 2)
+        peaks = {mode: {s.name: ramp_system(folder, s, mode, args)
+                        for s in systems} for mode in ("bridge", "reject")}  # fmt: skip
         # Delays are measured on a fresh server: after a ramp that ended in overload the old
         # one still carries the failed step's half-open calls, timers and a large journal.
         systems[0].stop()
         systems[0] = start_sipguard(_mk(folder / "sg-fresh"), net_port)
-        delays = {
-            mode: {s.name: pdd(folder, s, mode, half, args.seconds) for s in systems}
-            for mode in ("bridge", "reject")
-        }
-        summary = {"max_cps": peaks, "pdd_at_half_sipguard_peak": delays, "ratio": {
-            mode: round(peaks[mode]["sipguard"] / max(1, peaks[mode]["kamailio"]), 2)
-            for mode in peaks}}  # fmt: skip
+        at = {mode: {s.name: fixed(folder, s, mode, args.fixed_rate, max(6.0, args.seconds))
+                     for s in systems} for mode in ("bridge", "reject")}  # fmt: skip
+        summary = {"clean_cps": peaks, f"at_{args.fixed_rate}_cps": at,
+                   "targets": report(peaks, at, args.fixed_rate)}  # fmt: skip
     finally:
         for system in systems:
             system.stop()
