@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sipguard.errors import RulesError
 from sipguard.policy import Ruleset, load_rules
+from sipguard.policy.hostport import parse_hostport
 
 EXIT_OK = 0
 EXIT_REJECT = 1
@@ -44,17 +45,5 @@ def parse_time(text: str | None, zone: ZoneInfo) -> datetime:
 
 def parse_source(text: str) -> tuple[str, int | None]:
     """``IP``, ``IP:PORT``, ``[IPv6]`` or ``[IPv6]:PORT`` → (ip, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"bad address {text!r}")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    if not host:
-        raise ValueError(f"bad address {text!r}")
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"bad port in {text!r}")
-    return host, int(port) if port else None
+    address = parse_hostport(text)
+    return address.host, address.port

@@ -17,6 +17,7 @@ from typing import Any
 
 from sipguard.adapters.kamailio import cfg as kc
 from sipguard.errors import RulesError
+from sipguard.policy.hostport import DEFAULT_LISTEN
 
 
 def register(sub: Any) -> None:
@@ -54,7 +55,7 @@ def _options(args: argparse.Namespace) -> kc.KamailioOptions:
     from sipguard.policy import load_rules
 
     rules = load_rules(args.rules)
-    listen = args.listen or rules.listen or ["127.0.0.1:5060"]
+    listen = args.listen or rules.listen or [DEFAULT_LISTEN]
     return kc.KamailioOptions(
         rules=args.rules.resolve(),
         listen=tuple(kc.parse_listen(text) for text in listen),

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_LISTEN = "127.0.0.1:5060"
+from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 
 
 def register(sub: Any) -> None:
@@ -63,22 +63,9 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_hostport(text: str, default_port: int = 5060) -> tuple[str, int]:
-    """Split ``HOST:PORT`` or ``[V6]:PORT`` (the port is optional)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    if not host:
-        raise ValueError(f"no host in {text!r}")
-    number = int(port) if port else default_port
-    if not 0 <= number <= 65535:
-        raise ValueError(f"bad port in {text!r}")
-    return host, number
+def parse_listen(text: str, default_port: int = SIP_PORT) -> tuple[str, int]:
+    """``HOST[:PORT]`` or ``[V6][:PORT]`` from the command line; port 0 picks a free port."""
+    return parse_hostport(text, ephemeral=True).with_port(default_port)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         texts = args.listen or list(getattr(ruleset, "listen", None) or []) or [DEFAULT_LISTEN]
-        listen = [parse_hostport(t) for t in texts]
-        metrics_at = parse_hostport(args.metrics, 9090) if args.metrics else None
+        listen = [parse_listen(t) for t in texts]
+        metrics_at = parse_listen(args.metrics, 9090) if args.metrics else None
     except ValueError as exc:
         print(f"sipguard serve: {exc}", file=sys.stderr)
         return 2

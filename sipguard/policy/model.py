@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from sipguard.policy.hostport import parse_hostport
+
 _RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _DURATION = re.compile(r"^(?:\d+[smhd])+$")
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[^:\[\]]+)):(?P<port>\d{1,5})$")
 
 
 def parse_time_range(text: str) -> tuple[int, int]:
@@ -77,15 +78,12 @@ def _check_sip_uri(text: str) -> str:
 
 
 def _check_listen(text: str) -> str:
-    match = _LISTEN.match(text)
-    port = int(match.group("port")) if match else 0
-    if match is None or not 0 < port < 65536:
+    try:
+        address = parse_hostport(text)
+    except ValueError as exc:
+        raise ValueError(f"bad listen address {text!r}: {exc}") from exc
+    if address.port is None:
         raise ValueError(f"bad listen address {text!r}: expected HOST:PORT or [V6]:PORT")
-    if match.group("v6"):
-        try:
-            ipaddress.IPv6Address(match.group("v6"))
-        except ValueError as exc:
-            raise ValueError(f"bad listen address {text!r}: bad IPv6 address") from exc
     return text
 
 

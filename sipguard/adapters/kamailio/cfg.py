@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sipguard
 from sipguard.errors import SipguardError
+from sipguard.policy.hostport import parse_hostport
 
 MODULE_DIRS = (
     "/usr/lib/x86_64-linux-gnu/kamailio/modules",
@@ -74,12 +75,10 @@ class KamailioOptions:
 
 def parse_listen(text: str) -> Listen:
     """Parse ``HOST:PORT`` or ``[V6]:PORT`` into a :class:`Listen`."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    address = parse_hostport(text)
+    if address.port is None:
         raise ValueError(f"listen address must be HOST:PORT, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return Listen(host, int(port))
+    return Listen(address.host, address.port)
 
 
 def find_module_dir(candidates: tuple[str, ...] = MODULE_DIRS) -> str:
