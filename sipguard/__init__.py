@@ -1,3 +1,4 @@
 """sipguard: caller-authenticity enforcement for call-center trunks at a carrier's SIP edge."""
 
-__version__ = "0.1.0"
+# The one place the version is written; pyproject.toml reads it from here.
+__version__ = "0.2.0"
