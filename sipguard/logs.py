@@ -2,8 +2,11 @@
 
 Invariants:
 - Only adapters and the CLI log; the core returns decisions and never imports this module.
-- The call's Call-ID is bound with ``structlog.contextvars`` for the time an event is
-  emitted, so every line about a call carries ``call_id`` without passing it around.
+- Every decision and call-end line carries the call's ``call_id``.  On the hot path each
+  event's fields are built once, straight from the journal entry, and handed to a logger
+  bound at import (structlog's filtering logger drops disabled levels before any work);
+  other code may still bind ``call_id`` through ``structlog.contextvars``, which
+  ``configure`` merges into every line.
 - Events about untrusted garbage (unparseable datagrams, unknown sources) go through a
   ``sipguard.ratelimit.RateLimiter``, so a flood cannot flood the log; what it drops is
   counted and reported with the next event it lets through.
@@ -60,8 +63,14 @@ def configure(json: bool = True, level: int | str = "info") -> None:
     )
 
 
-def _pick(entry: Entry, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in names}
+_calls = structlog.get_logger("sipguard.calls")
+
+
+def _event(entry: Entry, names: tuple[str, ...]) -> dict[str, Any]:
+    """The event's fields, built once: the Call-ID first, then the record's fields."""
+    fields = {name: getattr(entry, name) for name in names}
+    fields["call_id"] = entry.call_id
+    return fields
 
 
 def log_decision(entry: Entry, *, journaled: bool = True) -> None:
@@ -71,24 +80,20 @@ def log_decision(entry: Entry, *, journaled: bool = True) -> None:
     that went on are still on record somewhere.
     """
     metrics.DECISIONS.labels(reason=entry.reason or "UNKNOWN").inc()
-    log = structlog.get_logger("sipguard.calls")
-    with structlog.contextvars.bound_contextvars(call_id=entry.call_id):
-        fields = _pick(entry, _DECISION_FIELDS)
-        if journaled:
-            log.info("call.decision", seq=entry.seq, **fields)
-        else:
-            log.warning("call.decision", journal="unavailable", **fields)
+    fields = _event(entry, _DECISION_FIELDS)
+    if journaled:
+        _calls.info("call.decision", seq=entry.seq, **fields)
+    else:
+        _calls.warning("call.decision", journal="unavailable", **fields)
 
 
 def log_call_end(entry: Entry, *, journaled: bool = True) -> None:
     """Emit the ``call.end`` event for an outcome entry."""
-    log = structlog.get_logger("sipguard.calls")
-    with structlog.contextvars.bound_contextvars(call_id=entry.call_id):
-        fields = _pick(entry, _OUTCOME_FIELDS)
-        if journaled:
-            log.info("call.end", seq=entry.seq, **fields)
-        else:
-            log.warning("call.end", journal="unavailable", **fields)
+    fields = _event(entry, _OUTCOME_FIELDS)
+    if journaled:
+        _calls.info("call.end", seq=entry.seq, **fields)
+    else:
+        _calls.warning("call.end", journal="unavailable", **fields)
 
 
 def log_garbage(limiter: RateLimiter, now: float, event: str, **fields: Any) -> bool:

@@ -17,7 +17,7 @@ from .conftest import T0, decision
 
 
 def test_decision_event_carries_call_id_from_context() -> None:
-    """A decision is one event with the Call-ID bound through contextvars and the verdict fields."""
+    """A decision is one event carrying the Call-ID and the verdict fields, leaving no context."""
     entry = decision(7).chained(7, "00" * 32)
     before = metrics.REGISTRY.get_sample_value("sipguard_decisions_total", {"reason": "ALLOWED"})
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs_seen:
