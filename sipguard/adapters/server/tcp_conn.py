@@ -95,18 +95,18 @@ class Conn(asyncio.Protocol):
         self.partial_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        name = transport.get_extra_info("peername")
+        self.transport = stream = cast(asyncio.Transport, transport)  # uvloop's: no subclass
+        name = stream.get_extra_info("peername")
         if not name:  # reset before accept finished: there is no peer to serve
             self._pool.stats.reset_at_accept += 1
-            transport.abort()
+            stream.abort()
             return
         self.peer = (str(name[0]), int(name[1]))
         if not self._pool.register(self, outbound=self.outbound):
-            transport.abort()
+            stream.abort()
             self.peer = None
             return
-        sock = transport.get_extra_info("socket")
+        sock = stream.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
