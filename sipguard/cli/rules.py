@@ -12,6 +12,14 @@ problem as FILE:LINE:COL: message (exit 2), or a one-line summary (exit 0).
 """
 
 
+CONFIRM_HELP = """\
+A hot reload that would drop more of the consents or numbers than reload_guard.max_drop
+allows is held: the old rules stay in force. This command validates the file as it is now
+and writes its hash into FILE.confirm, which serve and every Kamailio worker watch; the
+held reload then goes through.
+"""
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("rules", help="work with rules files", description="Work with rules files.")
     rules_sub = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
@@ -23,6 +31,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     v.add_argument("file", metavar="FILE", help="the rules.yaml to check")
     v.set_defaults(func=validate)
+    c = rules_sub.add_parser(
+        "confirm",
+        help="let a held reload of this file go through",
+        description=CONFIRM_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("file", metavar="FILE", help="the rules.yaml whose held reload to confirm")
+    c.set_defaults(func=confirm)
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -35,4 +51,18 @@ def validate(args: argparse.Namespace) -> int:
         f"{len(m.numbers)} numbers, {len(rules.consents)} consents; "
         f"rules {rules.version_hash[:12]}"
     )
+    return EXIT_OK
+
+
+def confirm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sipguard.reloadguard import confirm_path
+
+    rules = load_or_report(args.file)
+    if rules is None:
+        return EXIT_ERROR
+    target = confirm_path(Path(args.file))
+    target.write_text(rules.version_hash + "\n", encoding="utf-8")
+    print(f"{args.file}: confirmed rules {rules.version_hash[:12]} in {target}")
     return EXIT_OK

@@ -93,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
     return uvloop.run(_serve(args, ruleset, listen, metrics_at))
 
 
+def _reload_guard(old: Any, new: Any) -> Any:
+    """Hold a reload that drops more filings than the new rules' ``reload_guard`` allows."""
+    from sipguard.reloadguard import hold_for
+
+    return hold_for(old, new, new.model.reload_guard.max_drop)
+
+
 async def _serve(
     args: argparse.Namespace,
     ruleset: Any,
@@ -121,7 +128,9 @@ async def _serve(
         core.reload(new)
         server.gate.rules_hash = new.version_hash
 
-    watcher = RulesWatcher(args.rules, consents, load_rules, apply, log)
+    watcher = RulesWatcher(
+        args.rules, consents, load_rules, apply, log, current=ruleset, guard=_reload_guard
+    )
     watcher.start()
     if metrics_at is not None:
         _expose_metrics(metrics_at, server, watcher)

@@ -182,6 +182,12 @@ class Journal(_Strict):
         return value
 
 
+class ReloadGuard(_Strict):
+    """How much of the filings a hot reload may drop before it is held for confirmation."""
+
+    max_drop: float = Field(default=0.5, ge=0.0, le=1.0)  # share of consents or numbers
+
+
 class Rules(_Strict):
     """The root of rules.yaml, schema version 1."""
 
@@ -197,6 +203,7 @@ class Rules(_Strict):
     consents: Consents | None = None
     journal: Journal | None = None
     listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
+    reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
 
     @field_validator("timezone")
     @classmethod

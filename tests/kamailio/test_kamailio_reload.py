@@ -88,3 +88,21 @@ def test_fixing_an_invalid_change_recovers(tmp_path: Path) -> None:
     touch_later(path, good.replace("suspend_after_violations: 5", "suspend_after_violations: 9"))
     clock.now += 3
     assert w.current().suspend_after == 9
+
+
+def test_a_reload_that_drops_most_consents_is_held_until_confirmed(tmp_path: Path) -> None:
+    """A truncated consents file keeps the rules in force until its hash is confirmed."""
+    from sipguard.reloadguard import confirm_path
+
+    w, clock, ksr, path = watch(tmp_path)
+    old = w.rules
+    consents = path.with_name("consents.csv")
+    touch_later(consents, consents.read_text().splitlines()[0] + "\n")
+    clock.now += 3
+    assert w.current() is old
+    held = [t for t in ksr.errors() if "reload held" in t]
+    assert held and "consents would fall from 5 to 0" in held[0]
+    fresh = load_rules(path)
+    confirm_path(path).write_text(fresh.version_hash[:16] + "\n")
+    clock.now += 3
+    assert len(w.current().consents) == 0

@@ -5,6 +5,9 @@ Invariants:
   files are the shared truth.  A worker stats the rules file and its consents file at most
   once every ``interval`` seconds (on the request path, so an idle worker costs nothing)
   and reloads when either file's signature (``sipguard.filesig``) changed.
+- A reload is taken only when the files are the same after they were read as before (a
+  file still being written is tried again at the next check), and not when it would drop
+  most of the consents or numbers without a confirmation (``sipguard.reloadguard``).
 - A reload that fails keeps the rules in force and logs every located issue
   (``FILE:LINE:COL: message``) once for that version of the files; a later change is tried
   again.
@@ -20,6 +23,7 @@ from pathlib import Path
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
 from sipguard.policy import Ruleset
+from sipguard.reloadguard import confirm_path, confirmed, hold_for
 
 Log = Callable[[str], None]
 
@@ -49,7 +53,7 @@ class RulesWatch:
         self.reloads = 0
 
     def _signature(self, rules: Ruleset) -> tuple[Signature, ...]:
-        return files_signature(self.path, rules.consents_path)
+        return files_signature(self.path, rules.consents_path, confirm_path(self.path))
 
     def current(self) -> Ruleset:
         """The rules in force, reloading first if the check interval passed and files changed."""
@@ -76,9 +80,23 @@ class RulesWatch:
             self._failed = sig
             self._err(f"sipguard: rules reload failed ({exc}), keeping the rules in force\n")
             return False
+        if self._signature(self.rules) != sig or self._held(fresh, sig):
+            return False  # changed while read (tried again next time), or held and logged
         self.rules = fresh
         self._sig = self._signature(fresh)
         self._failed = None
         self.reloads += 1
         self._info(f"sipguard: rules reloaded from {self.path} ({fresh.version_hash[:12]})\n")
+        return True
+
+    def _held(self, fresh: Ruleset, sig: tuple[Signature, ...]) -> bool:
+        """True, logged once, when ``fresh`` drops too many filings and is not confirmed."""
+        hold = hold_for(self.rules, fresh, fresh.model.reload_guard.max_drop)
+        if hold is None or confirmed(self.path, fresh.version_hash):
+            return False
+        self._failed = sig
+        self._err(
+            f"sipguard: rules reload held ({hold}); keeping {self.rules.version_hash[:12]}; "
+            f"confirm with: echo {fresh.version_hash[:16]} > {confirm_path(self.path)}\n"
+        )
         return True

@@ -4,6 +4,11 @@ Invariants:
 - The rules file and its consents file are polled about once a second for a changed
   signature (mtime, size, inode: ``sipguard.filesig``); a change, or ``request()`` (wired
   to SIGHUP), schedules one reload.
+- Only a stable file is loaded: a change seen by polling must be the same on two polls in a
+  row, and the files must not change while they are read (``sipguard.reloadguard``); an
+  unstable read is not a failure, it is simply tried again at the next poll.
+- A reload that ``guard`` says must be held keeps the old rules and is logged once; writing
+  the new rules' hash into the confirm file (watched like the rules) lets it through.
 - Loading and validation run in a worker thread, so the loop keeps serving calls; the new
   ruleset is applied with a single ``apply(ruleset)`` call on the loop (an atomic swap).
 - An invalid file keeps the old rules: every located issue is logged, the failure counted.
@@ -20,6 +25,9 @@ from typing import Any
 
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
+from sipguard.reloadguard import Hold, confirm_path, confirmed
+
+Guard = Callable[[Any, Any], Hold | None]
 
 
 @dataclass(slots=True)
@@ -28,6 +36,8 @@ class ReloadStats:
 
     ok: int = 0
     failed: int = 0
+    unstable: int = 0
+    held: int = 0
 
 
 class RulesWatcher:
@@ -41,8 +51,14 @@ class RulesWatcher:
         apply: Callable[[Any], None],
         log: Any,
         interval: float = 1.0,
+        *,
+        current: Any = None,
+        guard: Guard | None = None,
     ) -> None:
         self.stats = ReloadStats()
+        self._current = current
+        self._guard = guard
+        self._candidate: tuple[Signature, ...] | None = None
         self._rules_path = rules_path
         self._consents_path = consents_path
         self._load = load
@@ -88,16 +104,23 @@ class RulesWatcher:
             self._busy = False
 
     def _signatures(self) -> tuple[Signature, ...]:
-        return files_signature(self._rules_path, self._consents_path)
+        confirm = confirm_path(self._rules_path)
+        return files_signature(self._rules_path, self._consents_path, confirm)
 
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            if self._signatures() != self._seen and not self._busy:
+            now = self._signatures()
+            if now == self._seen or self._busy:
+                self._candidate = None
+            elif now == self._candidate:  # unchanged over a whole poll interval: stable
+                self._candidate = None
                 await self.reload("file-change")
+            else:
+                self._candidate = now
 
     async def _reload_once(self, trigger: str) -> bool:
-        self._seen = self._signatures()
+        before = self._seen = self._signatures()
         loop = asyncio.get_running_loop()
         try:
             ruleset = await loop.run_in_executor(None, self._load, self._rules_path)
@@ -111,10 +134,35 @@ class RulesWatcher:
             self.stats.failed += 1
             self._log.error("rules.reload_failed", error=str(exc), kept="old rules")
             return False
+        if self._signatures() != before:
+            self.stats.unstable += 1
+            self._seen = ()  # not taken: the next poll sees a change and tries again
+            self._log.warning("rules.unstable", trigger=trigger, retry="next poll")
+            return False
+        if self._held(ruleset, trigger):
+            return False
         self._apply(ruleset)
+        self._current = ruleset
         self.stats.ok += 1
         consents = getattr(ruleset, "consents_path", None)
         self._consents_path = Path(consents) if consents is not None else None
         self._seen = self._signatures()
         self._log.info("rules.reloaded", trigger=trigger, rules=str(self._rules_path))
+        return True
+
+    def _held(self, ruleset: Any, trigger: str) -> bool:
+        """True (and logged) when the guard holds ``ruleset`` and no one confirmed it."""
+        if self._guard is None or self._current is None:
+            return False
+        hold = self._guard(self._current, ruleset)
+        if hold is None or confirmed(self._rules_path, ruleset.version_hash):
+            return False
+        self.stats.held += 1
+        self._log.error(
+            "rules.reload_held",
+            reason=str(hold),
+            trigger=trigger,
+            kept="old rules",
+            confirm=f"echo {ruleset.version_hash[:16]} > {confirm_path(self._rules_path)}",
+        )
         return True
