@@ -1,0 +1,176 @@
+"""The life of a call's first INVITE after set-up: the callee's answer, CANCEL, Timer C.
+
+RFC 3261 sections 9 (CANCEL), 13.2.2 (responses to an INVITE), 16.6 step 11 (Timer C),
+RFC 3262 (reliable provisionals).
+
+Invariants:
+- every final response of leg B reaches the caller once; 100 Trying is hop-by-hop and not
+  relayed; reliable provisionals get leg A's own RSeq numbers (``Call.rseq_map``);
+- leg B's 2xx is ACKed by us (a late-offer 2xx waits for the caller's ACK and its body);
+- a CANCEL is answered 200 at once (481 when nothing matches), the caller's INVITE 487, and
+  leg B is cancelled; a 2xx from B that races the CANCEL is ACKed and BYEd;
+- every path that ends a call goes through ``CallTable.end`` exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sipguard.b2bua.call import Call, CallState, Side
+from sipguard.b2bua.call_table import CallTable
+from sipguard.b2bua.config import B2BUAConfig
+from sipguard.b2bua.effects import (
+    Addr,
+    CallTimer,
+    CallTimerKind,
+    CancelTimer,
+    Effects,
+    StartTimer,
+    Transmit,
+)
+from sipguard.b2bua.headers import relay_response
+from sipguard.b2bua.identity import Identity
+from sipguard.b2bua.leg_b import cancel_for
+from sipguard.b2bua.transactions import Transactions
+from sipguard.sip.dialog import Dialog
+from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.transaction import server_key
+from sipguard.sip.wire import serialise
+
+_EARLY = (CallState.CALLING, CallState.EARLY)
+
+
+class InviteRelay:
+    """Carries leg B's answer to the caller and the caller's CANCEL to leg B."""
+
+    def __init__(
+        self, config: B2BUAConfig, ids: Identity, txs: Transactions, table: CallTable
+    ) -> None:
+        self.config, self.ids, self.txs, self.table = config, ids, txs, table
+
+    def on_b_response(self, call: Call, msg: Message, now: float, wall: datetime) -> Effects:
+        """A response from the callee to leg B's INVITE (passed up by its transaction)."""
+        assert isinstance(msg, Response)
+        status = msg.status
+        if call.ended:
+            if not 200 <= status < 300:
+                return []
+            return self._late_2xx(call, msg, now, wall)
+        if status == 100:
+            return []
+        if status < 200:
+            return self._b_provisional(call, msg, now, wall) + self._ringing(call, now)
+        ring = CancelTimer(CallTimer(call.key, CallTimerKind.RING))
+        if status < 300:
+            return [ring, *self._b_answer(call, msg, now, wall)]
+        out = self._to_a(call, msg, None, now, wall)
+        return out + self.table.end(call, status, "callee", wall)
+
+    def on_b_timeout(self, call: Call, now: float, wall: datetime) -> Effects:
+        """Leg B never answered (Timer B) or could not be reached: 408 to the caller."""
+        return self._fail_a(call, 408, "timeout", now, wall)
+
+    def on_cancel(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
+        """CANCEL (section 9.2): 200 or 481 at once; 487 to the INVITE; cancel leg B."""
+        invite_key = (*server_key(req)[:-1], "INVITE")
+        call = self.table.invites.get(invite_key)
+        tag = self.ids.token()
+        if call is None or call.state not in _EARLY:
+            status = 200 if invite_key in self.txs.server else 481
+            return self.txs.answer(req, source, status, tag, now, wall)
+        out = self.txs.answer(req, source, 200, tag, now, wall)
+        out += self.txs.respond(self.txs.server.get(invite_key), 487, call.a.tag, now, wall)
+        if call.key not in self.table.held:  # leg B's INVITE is out: cancel it too
+            out += self._cancel_b(call, now, wall)
+        return out + self.table.end(call, 487, "caller", wall)
+
+    def on_ring_timeout(self, key: int, now: float, wall: datetime) -> Effects:
+        """The callee rang too long (Timer C): CANCEL leg B, answer the caller 408."""
+        call = self.table.calls.get(key)
+        if call is None or call.state not in _EARLY:
+            return []
+        return self._cancel_b(call, now, wall) + self._fail_a(call, 408, "timeout", now, wall)
+
+    def _fail_a(self, call: Call, status: int, by: str, now: float, wall: datetime) -> Effects:
+        entry = self.txs.server.get(call.a.invite_tx)
+        out = self.txs.respond(entry, status, call.a.tag, now, wall)
+        return out + self.table.end(call, status, by, wall)
+
+    def _b_provisional(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
+        if resp.to.tag:
+            if call.b.dialog is None:
+                call.b.dialog = Dialog.as_uac(call.b.invite, resp)
+            if call.a.dialog is None:
+                call.a.dialog = Dialog.as_uas(call.a.invite, call.a.tag, early=True)
+            call.state = CallState.EARLY
+        rseq = None
+        b_rseq = resp.headers.get("rseq")
+        if b_rseq is not None and b_rseq.strip().isdigit():
+            rseq = _map_rseq(call, int(b_rseq))
+        return self._to_a(call, resp, rseq, now, wall)
+
+    def _b_answer(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
+        if call.state is CallState.CONFIRMED:  # a retransmitted 2xx: ACK it again
+            return [Transmit(serialise(call.b_ack), call.b.peer)] if call.b_ack else []
+        call.b.dialog = Dialog.as_uac(call.b.invite, resp)
+        if call.a.dialog is None:
+            call.a.dialog = Dialog.as_uas(call.a.invite, call.a.tag)
+        call.a.dialog.confirm()
+        call.state = CallState.CONFIRMED
+        call.answered_at = wall
+        out: Effects = []
+        if call.b.invite.body:
+            via = self.ids.via(call.b.peer.transport)
+            call.b_ack = call.b.dialog.ack(call.b.invite.cseq.seq, via)
+            out.append(Transmit(serialise(call.b_ack), call.b.peer))
+        else:
+            call.pending_ack[Side.A] = (call.b.invite.cseq.seq, True)
+        out += self._to_a(call, resp, None, now, wall)
+        if self.config.max_duration is not None:
+            key = CallTimer(call.key, CallTimerKind.MAX_DURATION)
+            out.append(StartTimer(key, now + self.config.max_duration))
+        return out
+
+    def _late_2xx(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
+        """A 2xx after the call ended (CANCEL race): ACK it, then hang up leg B."""
+        dialog = Dialog.as_uac(call.b.invite, resp)
+        return self._ack_and_bye(call, dialog, now, wall)
+
+    def _ack_and_bye(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
+        transport = call.b.peer.transport
+        ack = dialog.ack(call.b.invite.cseq.seq, self.ids.via(transport))
+        bye = dialog.request("BYE", self.ids.via(transport))
+        out: Effects = [Transmit(serialise(ack), call.b.peer)]
+        return out + self.txs.send(bye, call.b.peer, now, wall)
+
+    def _to_a(
+        self, call: Call, resp: Response, rseq: int | None, now: float, wall: datetime
+    ) -> Effects:
+        entry = self.txs.server.get(call.a.invite_tx)
+        if entry is None:
+            return []
+        contact = self.ids.contact(call.a.peer.transport)
+        allow = self.config.allow_headers
+        out = relay_response(resp, call.a.invite, call.a.tag, contact, allow, rseq)
+        return self.txs.reply(entry, out, now, wall)
+
+    def _cancel_b(self, call: Call, now: float, wall: datetime) -> Effects:
+        """Send the CANCEL of leg B's INVITE in a client transaction of its own."""
+        return self.txs.send(cancel_for(call.b.invite), call.b.peer, now, wall)
+
+    def _ringing(self, call: Call, now: float) -> Effects:
+        """(Re)start the ring timer: each provisional from the callee buys it more time."""
+        if self.config.ring_timeout is None:
+            return []
+        key = CallTimer(call.key, CallTimerKind.RING)
+        return [StartTimer(key, now + self.config.ring_timeout)]
+
+
+def _map_rseq(call: Call, b_rseq: int) -> int:
+    """Leg A's RSeq for leg B's ``b_rseq`` (a retransmission keeps its number)."""
+    for a_rseq, mapped in call.rseq_map.items():
+        if mapped == b_rseq:
+            return a_rseq
+    call.rseq_out += 1
+    call.rseq_map[call.rseq_out] = b_rseq
+    return call.rseq_out
