@@ -6,7 +6,9 @@ Invariants:
   numbers of B are ours, so each leg can be matched by ``(call_id, our tag)``;
 - a call moves forward only: CALLING -> EARLY -> CONFIRMED -> ENDED (or straight to ENDED);
 - RSeq numbers of reliable provisionals (RFC 3262) are renumbered per leg; ``rseq_map``
-  maps the number A sees to the number B sent, so a PRACK from A can be translated.
+  maps the number A sees to the number B sent, so a PRACK from A can be translated;
+- ``reinvite`` holds, per leg, the re-INVITE whose 2xx that leg's peer still has to ACK; the
+  ACK (matched by CSeq number) stops its retransmissions, as for the first INVITE.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class Call:
     rseq_out: int = 0
     rseq_map: dict[int, int] = field(default_factory=dict)
     pending_ack: dict[Side, tuple[int, bool]] = field(default_factory=dict)
+    # A re-INVITE we answered on a leg: its CSeq number and server transaction, until ACKed.
+    reinvite: dict[Side, tuple[int, TxKey]] = field(default_factory=dict)
     b_ack: Request | None = None
 
     def leg(self, side: Side) -> Leg:

@@ -8,9 +8,9 @@ Invariants:
 - the one entry point for peer bytes is ``on_message``; parse and validation failures are
   answered per ``classify`` (requests get the hinted status, responses and ACKs are
   dropped) and never raise;
-- a request first goes to the server transaction it matches (absorbing retransmissions);
-  only unmatched requests reach the TU: ACK of a 2xx, CANCEL, in-dialog requests (To tag),
-  initial INVITEs, and OPTIONS for ourselves;
+- a request first goes to the server transaction it matches (absorbing retransmissions, and
+  an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
+  a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
 - a response goes to the client transaction it matches; a 2xx that outlived its
   transaction is ACKed again from the call; anything else is dropped;
 - ``reload`` swaps the ruleset for new calls only: a call keeps the target it got;
@@ -42,7 +42,7 @@ from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
 from sipguard.sip.message import Request, Response
-from sipguard.sip.transaction import client_key, server_key
+from sipguard.sip.transaction import TxState, client_key, server_key
 from sipguard.sip.validate import classify
 from sipguard.sip.wire import serialise
 
@@ -150,6 +150,8 @@ class B2BUA:
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
         entry = self.txs.server.get(server_key(req))
         if entry is not None:
+            if req.method == "ACK" and entry.tx.state is TxState.PROCEEDING:
+                return []  # an ACK for an INVITE not yet answered: nothing to acknowledge
             return self.txs.receive(entry, req, now, wall)
         if req.method == "ACK":
             return self.dialog_relay.on_ack(req, now, wall)

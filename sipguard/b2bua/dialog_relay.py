@@ -3,8 +3,9 @@
 RFC 3261 sections 12-15 (dialogs, re-INVITE, BYE), RFC 3262 (PRACK), RFC 3311 (UPDATE).
 
 Invariants:
-- the ACK of the first INVITE's 2xx stops that 2xx's retransmissions on leg A; an ACK owed
-  to the other leg (late offer, re-INVITE) is then sent there with the ACK's body;
+- the ACK of a 2xx stops that 2xx's retransmissions: the first INVITE's on leg A, or a
+  re-INVITE's on the leg it came from (matched by CSeq number, ``Call.reinvite``); an ACK
+  owed to the other leg (late offer, re-INVITE) is then sent there with the ACK's body;
 - a BYE is answered 200 at once and sent to the other leg; the call then ends;
 - other in-dialog requests are relayed through a server transaction on one leg and a client
   transaction on the other; their responses come back the same way;
@@ -62,6 +63,8 @@ class DialogRelay:
         key = None
         if side is Side.A and seq == call.a.invite.cseq.seq:
             key = call.a.invite_tx
+        elif side in call.reinvite and call.reinvite[side][0] == seq:
+            key = call.reinvite.pop(side)[1]
         entry = self.txs.server.get(key) if key is not None else None
         if entry is None or entry.tx.terminated:
             return []
@@ -149,6 +152,7 @@ class DialogRelay:
             other.dialog.refresh_target(msg)
         if success and fwd.method == "INVITE":
             call.pending_ack[side] = (fwd.cseq.seq, False)
+            call.reinvite[side] = (entry.tx.request.cseq.seq, entry.key)
         contact = self.ids.contact(call.leg(side).peer.transport)
         out = relay_response(msg, entry.tx.request, None, contact, self.config.allow_headers)
         return self.txs.reply(entry, out, now, wall)

@@ -6,6 +6,9 @@ RFC 3262 (reliable provisionals).
 Invariants:
 - every final response of leg B reaches the caller once; 100 Trying is hop-by-hop and not
   relayed; reliable provisionals get leg A's own RSeq numbers (``Call.rseq_map``);
+- a 1xx or 2xx from the callee is checked before it forms a dialog (``dialog_problem``): a
+  broken 1xx is relayed as plain ringing without an early dialog; a broken 2xx is ACKed and
+  BYEd on leg B at once and the caller gets 502;
 - leg B's 2xx is ACKed by us (a late-offer 2xx waits for the caller's ACK and its body);
 - a CANCEL is answered 200 at once (481 when nothing matches), the caller's INVITE 487, and
   leg B is cancelled; a 2xx from B that races the CANCEL is ACKed and BYEd;
@@ -32,12 +35,39 @@ from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.leg_b import cancel_for
 from sipguard.b2bua.transactions import Transactions
-from sipguard.sip.dialog import Dialog
+from sipguard.errors import SipguardError
+from sipguard.sip.dialog import Dialog, DialogId
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.transaction import server_key
 from sipguard.sip.wire import serialise
 
 _EARLY = (CallState.CALLING, CallState.EARLY)
+
+
+def dialog_problem(resp: Response) -> str | None:
+    """Why ``resp`` (a 1xx or 2xx to an INVITE) cannot form a dialog, or None when it can."""
+    try:
+        tag = resp.to.tag
+        contacts = resp.addresses("contact") if "contact" in resp.headers else []
+        if contacts:
+            str(contacts[0].uri)
+    except SipguardError as exc:
+        return str(exc)
+    if resp.status >= 200 and not tag:
+        return "2xx without a To tag"
+    return None
+
+
+def _salvage_dialog(invite: Request, resp: Response) -> Dialog:
+    """A dialog good enough to ACK and BYE a broken 2xx: its raw To, the INVITE's target."""
+    to = resp.headers.get("to") or invite.headers.get("to") or ""
+    return Dialog(
+        id=DialogId(invite.call_id, invite.from_.tag or "", ""),
+        local=invite.headers.get("from") or "",
+        remote=to,
+        remote_target=invite.uri,
+        local_seq=invite.cseq.seq,
+    )
 
 
 class InviteRelay:
@@ -55,6 +85,8 @@ class InviteRelay:
         if call.ended:
             if not 200 <= status < 300:
                 return []
+            if call.b_ack is not None:  # a retransmission of a 2xx we ACKed and BYEd
+                return [Transmit(serialise(call.b_ack), call.b.peer)]
             return self._late_2xx(call, msg, now, wall)
         if status == 100:
             return []
@@ -97,7 +129,7 @@ class InviteRelay:
         return out + self.table.end(call, status, by, wall)
 
     def _b_provisional(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
-        if resp.to.tag:
+        if resp.to.tag and dialog_problem(resp) is None:
             if call.b.dialog is None:
                 call.b.dialog = Dialog.as_uac(call.b.invite, resp)
             if call.a.dialog is None:
@@ -112,6 +144,8 @@ class InviteRelay:
     def _b_answer(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
         if call.state is CallState.CONFIRMED:  # a retransmitted 2xx: ACK it again
             return [Transmit(serialise(call.b_ack), call.b.peer)] if call.b_ack else []
+        if dialog_problem(resp) is not None:
+            return self._refuse_2xx(call, _salvage_dialog(call.b.invite, resp), now, wall)
         call.b.dialog = Dialog.as_uac(call.b.invite, resp)
         if call.a.dialog is None:
             call.a.dialog = Dialog.as_uas(call.a.invite, call.a.tag)
@@ -131,14 +165,22 @@ class InviteRelay:
             out.append(StartTimer(key, now + self.config.max_duration))
         return out
 
+    def _refuse_2xx(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
+        """A 2xx that forms no usable dialog: ACK and BYE leg B, 502 to the caller."""
+        out = self._ack_and_bye(call, dialog, now, wall)
+        return out + self._fail_a(call, 502, "sipguard", now, wall)
+
     def _late_2xx(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
         """A 2xx after the call ended (CANCEL race): ACK it, then hang up leg B."""
-        dialog = Dialog.as_uac(call.b.invite, resp)
+        if dialog_problem(resp) is None:
+            dialog = Dialog.as_uac(call.b.invite, resp)
+        else:
+            dialog = _salvage_dialog(call.b.invite, resp)
         return self._ack_and_bye(call, dialog, now, wall)
 
     def _ack_and_bye(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
         transport = call.b.peer.transport
-        ack = dialog.ack(call.b.invite.cseq.seq, self.ids.via(transport))
+        ack = call.b_ack = dialog.ack(call.b.invite.cseq.seq, self.ids.via(transport))
         bye = dialog.request("BYE", self.ids.via(transport))
         out: Effects = [Transmit(serialise(ack), call.b.peer)]
         return out + self.txs.send(bye, call.b.peer, now, wall)
