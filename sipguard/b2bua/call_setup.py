@@ -33,7 +33,6 @@ from sipguard.policy.ruleset import Ruleset, Target
 from sipguard.policy.state import State
 from sipguard.screening import facts_from_request
 from sipguard.sip.message import Request
-from sipguard.sip.transaction import client_key
 
 
 def trunk_rates(config: B2BUAConfig, rules: Ruleset) -> dict[str, float]:
@@ -144,13 +143,14 @@ class CallSetup:
     ) -> Effects:
         """Register the call and start leg B's INVITE, held back until the decision is kept."""
         peer = Addr(target.host, target.port, target.transport)
-        b_req = b_invite(
+        leg_b = b_invite(
             req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code
         )
+        b_req = leg_b.invite
         call = Call(
             key=self.table.next_key(),
             a=Leg(Side.A, entry.peer, req.call_id, a_tag, req, entry.key),
-            b=Leg(Side.B, peer, b_req.call_id, b_req.from_.tag or "", b_req, client_key(b_req)),
+            b=Leg(Side.B, peer, b_req.call_id, leg_b.tag, b_req, leg_b.key),
             facts=facts,
             verdict=verdict,
         )
@@ -161,6 +161,7 @@ class CallSetup:
             peer,
             lambda msg, n, w: relay.on_b_response(call, msg, n, w),
             lambda n, w: relay.on_b_timeout(call, n, w),
+            leg_b.key,
         )
         place = self.txs.run(b_entry, b_entry.tx.start(now), now, wall)
         self.table.held[call.key] = b_entry

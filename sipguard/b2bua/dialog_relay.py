@@ -21,10 +21,10 @@ from sipguard.b2bua.call import Call, Leg, Side
 from sipguard.b2bua.call_table import CallTable
 from sipguard.b2bua.config import B2BUAConfig
 from sipguard.b2bua.effects import Addr, Effects, Transmit
-from sipguard.b2bua.headers import relay_response
+from sipguard.b2bua.headers import allowed_fields, relay_response
 from sipguard.b2bua.identity import Identity
+from sipguard.b2bua.outgoing import dialog_request
 from sipguard.b2bua.transactions import Transactions, TxEntry
-from sipguard.sip.headers import canonical
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.wire import serialise
 
@@ -49,10 +49,10 @@ class DialogRelay:
         pending = call.pending_ack.pop(side, None)
         other = call.leg(side.other)
         if pending is not None and other.dialog is not None:
-            ack = other.dialog.ack(pending[0], self.ids.via(other.peer.transport), req.body)
             ctype = req.headers.get("content-type")
-            if ack.body and ctype:
-                ack.headers.add("Content-Type", ctype)
+            extra = [("Content-Type", ctype)] if req.body and ctype else []
+            via = self.ids.via(other.peer.transport)
+            ack = dialog_request(other.dialog, "ACK", via, None, pending[0], req.body, extra)
             if side is Side.A and pending[1]:
                 call.b_ack = ack
             out.append(Transmit(serialise(ack), other.peer))
@@ -89,12 +89,14 @@ class DialogRelay:
         out = self.txs.receive(entry, req, now, wall)
         if req.method == "INVITE":
             out += self.txs.respond(entry, 100, None, now, wall)
-        fwd = self._forward(call, side, req, other)
+        branch = self.ids.branch()
+        fwd = self._forward(call, side, req, other, branch)
         client = self.txs.new_client(
             fwd,
             other.peer,
             lambda m, n, w: self._relay_back(call, side, entry, fwd, m, n, w),
             lambda n, w: self.txs.respond(entry, 408, None, n, w),
+            (branch, req.method),
         )
         return out + self.txs.run(client, client.tx.start(now), now, wall)
 
@@ -103,8 +105,9 @@ class DialogRelay:
         leg = call.leg(side)
         if leg.dialog is None:
             return []
-        bye = leg.dialog.request("BYE", self.ids.via(leg.peer.transport))
-        return self.txs.send(bye, leg.peer, now, wall)
+        branch = self.ids.branch()
+        bye = dialog_request(leg.dialog, "BYE", self.ids.via(leg.peer.transport, branch))
+        return self.txs.send(bye, leg.peer, now, wall, (branch, "BYE"))
 
     def on_max_duration(self, key: int, now: float, wall: datetime) -> Effects:
         """The call reached its maximum duration: BYE both legs."""
@@ -119,19 +122,15 @@ class DialogRelay:
     ) -> Effects:
         return self.txs.answer(req, source, status, self.ids.token(), now, wall)
 
-    def _forward(self, call: Call, side: Side, req: Request, other: Leg) -> Request:
+    def _forward(self, call: Call, side: Side, req: Request, other: Leg, branch: str) -> Request:
         assert other.dialog is not None
-        allow = self.config.allow_headers
-        extra = [(name, value) for name, value in req.headers.items() if canonical(name) in allow]
-        ctype = req.headers.get("content-type")
-        if req.body and ctype:
-            extra.append(("Content-Type", ctype))
+        extra = allowed_fields(req.headers, self.config.allow_headers, req.body)
         rack = req.headers.get("rack")
         if req.method == "PRACK" and rack is not None and side is Side.A:
             extra.append(("RAck", _map_rack(call, rack)))
         transport = other.peer.transport
-        via, contact = self.ids.via(transport), self.ids.contact(transport)
-        return other.dialog.request(req.method, via, contact, body=req.body, extra=extra)
+        via, contact = self.ids.via(transport, branch), self.ids.contact(transport)
+        return dialog_request(other.dialog, req.method, via, contact, body=req.body, extra=extra)
 
     def _relay_back(
         self,

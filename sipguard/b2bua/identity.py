@@ -36,9 +36,13 @@ class Identity:
         """Our host:port as written in Via and Contact."""
         return self._hostport
 
+    def branch(self) -> str:
+        """A fresh Via branch (magic cookie first)."""
+        return MAGIC_COOKIE + self.token()
+
     def via(self, transport: str, branch: str | None = None) -> str:
-        """Our Via value for a request sent over ``transport``."""
-        branch = branch or MAGIC_COOKIE + self.token()
+        """Our Via value for a request sent over ``transport`` (a fresh branch by default)."""
+        branch = branch or self.branch()
         return f"SIP/2.0/{transport.upper()} {self._hostport};branch={branch};rport"
 
     def contact(self, transport: str = "udp") -> str:

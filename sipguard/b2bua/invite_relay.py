@@ -34,6 +34,7 @@ from sipguard.b2bua.effects import (
 from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.leg_b import cancel_for
+from sipguard.b2bua.outgoing import dialog_ack, dialog_request
 from sipguard.b2bua.transactions import Transactions
 from sipguard.errors import SipguardError
 from sipguard.sip.dialog import Dialog, DialogId
@@ -155,7 +156,7 @@ class InviteRelay:
         out: Effects = []
         if call.b.invite.body:
             via = self.ids.via(call.b.peer.transport)
-            call.b_ack = call.b.dialog.ack(call.b.invite.cseq.seq, via)
+            call.b_ack = dialog_ack(call.b.dialog, call.b.invite.cseq.seq, via)
             out.append(Transmit(serialise(call.b_ack), call.b.peer))
         else:
             call.pending_ack[Side.A] = (call.b.invite.cseq.seq, True)
@@ -180,10 +181,11 @@ class InviteRelay:
 
     def _ack_and_bye(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
         transport = call.b.peer.transport
-        ack = call.b_ack = dialog.ack(call.b.invite.cseq.seq, self.ids.via(transport))
-        bye = dialog.request("BYE", self.ids.via(transport))
+        ack = call.b_ack = dialog_ack(dialog, call.b.invite.cseq.seq, self.ids.via(transport))
+        branch = self.ids.branch()
+        bye = dialog_request(dialog, "BYE", self.ids.via(transport, branch))
         out: Effects = [Transmit(serialise(ack), call.b.peer)]
-        return out + self.txs.send(bye, call.b.peer, now, wall)
+        return out + self.txs.send(bye, call.b.peer, now, wall, (branch, "BYE"))
 
     def _to_a(
         self, call: Call, resp: Response, rseq: int | None, now: float, wall: datetime
@@ -198,7 +200,8 @@ class InviteRelay:
 
     def _cancel_b(self, call: Call, now: float, wall: datetime) -> Effects:
         """Send the CANCEL of leg B's INVITE in a client transaction of its own."""
-        return self.txs.send(cancel_for(call.b.invite), call.b.peer, now, wall)
+        key = (call.b.invite_tx[0], "CANCEL")
+        return self.txs.send(cancel_for(call.b.invite), call.b.peer, now, wall, key)
 
     def _ringing(self, call: Call, now: float) -> Effects:
         """(Re)start the ring timer: each provisional from the callee buys it more time."""

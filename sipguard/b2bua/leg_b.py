@@ -14,16 +14,28 @@ Invariants:
 
 from __future__ import annotations
 
-from sipguard.b2bua.headers import copy_allowed, display_of, host_uri, user_part
+from dataclasses import dataclass
+
+from sipguard.b2bua.headers import allowed_fields, display_of, host_uri, user_part
 from sipguard.b2bua.identity import Identity
+from sipguard.b2bua.outgoing import headers_of
 from sipguard.policy.facts import Direction, Verdict
 from sipguard.policy.ruleset import Target
 from sipguard.screening import privacy_values
-from sipguard.sip.headers import Headers
 from sipguard.sip.message import Request
+from sipguard.sip.transaction import TxKey
 
 # Privacy values that ask for the caller's identity to be withheld (RFC 3323, RFC 3325).
 _HIDING = frozenset({"id", "user", "header"})
+
+
+@dataclass(frozen=True, slots=True)
+class LegB:
+    """Leg B's INVITE and the identifiers we minted for it (known without parsing)."""
+
+    invite: Request
+    tag: str  # our From tag
+    key: TxKey  # its client transaction key (our branch, "INVITE")
 
 
 def b_invite(
@@ -33,50 +45,46 @@ def b_invite(
     ids: Identity,
     allow: frozenset[str],
     country_code: str,
-) -> Request:
+) -> LegB:
     """Leg B's INVITE: fresh identifiers, our Via and Contact, hidden topology."""
-    host = ids.local.host
-    h = Headers()
-    h.add("Via", ids.via(target.transport))
+    host, branch, tag = ids.local.host, ids.branch(), ids.token()
     mf = a_req.max_forwards
-    h.add("Max-Forwards", str((70 if mf is None else mf) - 1))
     a_from = a_req.headers.get("from") or ""
     a_to = a_req.headers.get("to") or ""
     from_user = user_part(str(a_req.from_.uri))
     to_user = user_part(str(a_req.to.uri))
-    h.add("From", f"{display_of(a_from)}<{host_uri(from_user, host)}>;tag={ids.token()}")
-    h.add("To", f"{display_of(a_to)}<{host_uri(to_user, target.host)}>")
-    h.add("Call-ID", f"{ids.token()}@{host}")
-    h.add("CSeq", "1 INVITE")
-    h.add("Contact", ids.contact(target.transport))
-    _identity(a_req, verdict, h, country_code)
-    copy_allowed(a_req.headers, h, allow, a_req.body)
+    pairs = [
+        ("Via", ids.via(target.transport, branch)),
+        ("Max-Forwards", str((70 if mf is None else mf) - 1)),
+        ("From", f"{display_of(a_from)}<{host_uri(from_user, host)}>;tag={tag}"),
+        ("To", f"{display_of(a_to)}<{host_uri(to_user, target.host)}>"),
+        ("Call-ID", f"{ids.token()}@{host}"),
+        ("CSeq", "1 INVITE"),
+        ("Contact", ids.contact(target.transport)),
+    ]
+    pairs += _identity(a_req, verdict, country_code)
+    pairs += allowed_fields(a_req.headers, allow, a_req.body)
     ruri = host_uri(user_part(a_req.uri), target.host, target.port)
-    return Request("INVITE", ruri, h, a_req.body)
+    invite = Request("INVITE", ruri, headers_of(pairs), a_req.body)
+    return LegB(invite, tag, (branch, "INVITE"))
 
 
-def _identity(a_req: Request, verdict: Verdict, h: Headers, country_code: str) -> None:
+def _identity(a_req: Request, verdict: Verdict, country_code: str) -> list[tuple[str, str]]:
     """RFC 3325: assert the verified number outbound; pass trusted identity inbound."""
     if verdict.direction is Direction.OUTBOUND:
-        h.add("P-Asserted-Identity", f"<tel:+{country_code}{verdict.caller}>")
-        return
+        return [("P-Asserted-Identity", f"<tel:+{country_code}{verdict.caller}>")]
+    out: list[tuple[str, str]] = []
     privacy = privacy_values(a_req.headers.get_all("privacy"))
     if _HIDING.isdisjoint(privacy):
-        for pai in a_req.headers.get_fields("p-asserted-identity"):
-            h.add("P-Asserted-Identity", pai)
-    for value in a_req.headers.get_fields("privacy"):
-        h.add("Privacy", value)
+        out += [("P-Asserted-Identity", v) for v in a_req.headers.get_fields("p-asserted-identity")]
+    return out + [("Privacy", value) for value in a_req.headers.get_fields("privacy")]
 
 
 def cancel_for(invite: Request) -> Request:
     """The CANCEL of ``invite`` (section 9.1): same branch, Request-URI and identifiers."""
-    h = Headers()
-    h.add("Via", invite.headers.get_all("via")[0])
-    for route in invite.headers.get_fields("route"):
-        h.add("Route", route)
-    h.add("Max-Forwards", "70")
-    h.add("From", invite.headers.get("from") or "")
-    h.add("To", invite.headers.get("to") or "")
-    h.add("Call-ID", invite.call_id)
-    h.add("CSeq", f"{invite.cseq.seq} CANCEL")
-    return Request("CANCEL", invite.uri, h)
+    h = invite.headers
+    pairs = [("Via", h.get_all("via")[0])]
+    pairs += [("Route", route) for route in h.get_fields("route")]
+    pairs += [("Max-Forwards", "70"), ("From", h.get("from") or ""), ("To", h.get("to") or "")]
+    pairs += [("Call-ID", invite.call_id), ("CSeq", f"{invite.cseq.seq} CANCEL")]
+    return Request("CANCEL", invite.uri, headers_of(pairs))

@@ -88,18 +88,24 @@ class Transactions:
         peer: Addr,
         on_up: UpHandler | None = None,
         on_timeout: TimeoutHandler | None = None,
+        key: TxKey | None = None,
     ) -> TxEntry:
-        """Register the client transaction that will send ``request`` to ``peer``."""
-        key = client_key(request)
+        """Register the client transaction that will send ``request`` to ``peer``.
+
+        ``key`` is ``client_key(request)`` when the caller knows it (the branch it minted).
+        """
+        key = key or client_key(request)
         tx = Transaction(kind_for(request, True), request, peer.transport != "udp", self.config)
         entry = TxEntry(next(self._ids), tx, peer, key, on_up, on_timeout)
         self.client[key] = entry
         self.by_id[entry.id] = entry
         return entry
 
-    def send(self, request: Request, peer: Addr, now: float, wall: datetime) -> Effects:
+    def send(
+        self, request: Request, peer: Addr, now: float, wall: datetime, key: TxKey | None = None
+    ) -> Effects:
         """Send ``request`` in a new client transaction whose responses are absorbed."""
-        entry = self.new_client(request, peer)
+        entry = self.new_client(request, peer, key=key)
         return self.run(entry, entry.tx.start(now), now, wall)
 
     def receive(self, entry: TxEntry, request: Request, now: float, wall: datetime) -> Effects:
