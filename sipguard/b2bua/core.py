@@ -38,11 +38,12 @@ from sipguard.b2bua.effects import (
 from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
+from sipguard.b2bua.matching import client_key, server_key
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
 from sipguard.sip.message import Request, Response
-from sipguard.sip.transaction import TxState, client_key, server_key
+from sipguard.sip.transaction import TxState
 from sipguard.sip.validate import classify
 from sipguard.sip.wire import serialise
 
@@ -148,7 +149,8 @@ class B2BUA:
                 assert_never(key)
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
-        entry = self.txs.server.get(server_key(req))
+        key = server_key(req)
+        entry = self.txs.server.get(key)
         if entry is not None:
             if req.method == "ACK" and entry.tx.state is TxState.PROCEEDING:
                 return []  # an ACK for an INVITE not yet answered: nothing to acknowledge
@@ -156,7 +158,7 @@ class B2BUA:
         if req.method == "ACK":
             return self.dialog_relay.on_ack(req, now, wall)
         if req.method == "CANCEL":
-            return self.invite_relay.on_cancel(req, source, now, wall)
+            return self.invite_relay.on_cancel(req, key, source, now, wall)
         if req.to.tag:
             return self.dialog_relay.in_dialog(req, source, now, wall)
         if req.method == "INVITE":

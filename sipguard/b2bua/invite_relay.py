@@ -39,7 +39,7 @@ from sipguard.b2bua.transactions import Transactions
 from sipguard.errors import SipguardError
 from sipguard.sip.dialog import Dialog, DialogId
 from sipguard.sip.message import Message, Request, Response
-from sipguard.sip.transaction import server_key
+from sipguard.sip.transaction import TxKey
 from sipguard.sip.wire import serialise
 
 _EARLY = (CallState.CALLING, CallState.EARLY)
@@ -49,9 +49,8 @@ def dialog_problem(resp: Response) -> str | None:
     """Why ``resp`` (a 1xx or 2xx to an INVITE) cannot form a dialog, or None when it can."""
     try:
         tag = resp.to.tag
-        contacts = resp.addresses("contact") if "contact" in resp.headers else []
-        if contacts:
-            str(contacts[0].uri)
+        if "contact" in resp.headers:
+            resp.addresses("contact")  # parsed once here; the dialog reuses the result
     except SipguardError as exc:
         return str(exc)
     if resp.status >= 200 and not tag:
@@ -103,9 +102,12 @@ class InviteRelay:
         """Leg B never answered (Timer B) or could not be reached: 408 to the caller."""
         return self._fail_a(call, 408, "timeout", now, wall)
 
-    def on_cancel(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
-        """CANCEL (section 9.2): 200 or 481 at once; 487 to the INVITE; cancel leg B."""
-        invite_key = (*server_key(req)[:-1], "INVITE")
+    def on_cancel(
+        self, req: Request, key: TxKey, source: Addr, now: float, wall: datetime
+    ) -> Effects:
+        """CANCEL (section 9.2) with server key ``key``: 200 or 481 at once, 487 to the
+        INVITE, and leg B cancelled."""
+        invite_key = (*key[:-1], "INVITE")
         call = self.table.invites.get(invite_key)
         tag = self.ids.token()
         if call is None or call.state not in _EARLY:
