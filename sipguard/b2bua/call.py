@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sipguard.b2bua.effects import Addr
+from sipguard.b2bua.effects import Addr, CallTimerKind
 from sipguard.policy.facts import CallFacts, Verdict
 from sipguard.sip.dialog import Dialog
 from sipguard.sip.message import Request
@@ -75,6 +75,8 @@ class Call:
     # A re-INVITE we answered on a leg: its CSeq number and server transaction, until ACKed.
     reinvite: dict[Side, tuple[int, TxKey]] = field(default_factory=dict)
     b_ack: Request | None = None
+    # The call's own timers that are armed (only those are cancelled).
+    armed: set[CallTimerKind] = field(default_factory=set)
 
     def leg(self, side: Side) -> Leg:
         """The leg on ``side``."""

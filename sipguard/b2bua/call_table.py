@@ -6,7 +6,9 @@ Invariants:
   ``end`` drops all three at once; the calls' transactions then finish on their own timers;
 - ``held`` maps a call to leg B's INVITE transaction until the shell reports the call's
   decision durable; a held INVITE has not reached the wire;
-- ``end`` reports each call's outcome (``CallEnded``) exactly once and cancels its timers.
+- ``end`` reports each call's outcome (``CallEnded``) exactly once and cancels its timers;
+  a call's timers are started and stopped through ``arm``/``disarm``, so ``Call.armed``
+  says which are live and no CancelTimer is sent for a timer never started.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import itertools
 from datetime import datetime
 
 from sipguard.b2bua.call import Call, CallState, Side
-from sipguard.b2bua.effects import CallEnded, CallTimer, CallTimerKind, CancelTimer, Effects
+from sipguard.b2bua.effects import (
+    CallEnded,
+    CallTimer,
+    CallTimerKind,
+    CancelTimer,
+    Effects,
+    StartTimer,
+)
 from sipguard.b2bua.transactions import TxEntry
 from sipguard.sip.transaction import TxKey
 
@@ -58,8 +67,19 @@ class CallTable:
         self.legs.pop((call.a.call_id, call.a.tag), None)
         self.legs.pop((call.b.call_id, call.b.tag), None)
         self.invites.pop(call.a.invite_tx, None)
-        return [
-            CancelTimer(CallTimer(call.key, CallTimerKind.MAX_DURATION)),
-            CancelTimer(CallTimer(call.key, CallTimerKind.RING)),
-            CallEnded(call.a.call_id, call.answered_at, wall, status, by),
-        ]
+        out: Effects = [CancelTimer(CallTimer(call.key, kind)) for kind in sorted(call.armed)]
+        call.armed.clear()
+        out.append(CallEnded(call.a.call_id, call.answered_at, wall, status, by))
+        return out
+
+    def arm(self, call: Call, kind: CallTimerKind, at: float) -> StartTimer:
+        """Start (or restart) one of ``call``'s timers."""
+        call.armed.add(kind)
+        return StartTimer(CallTimer(call.key, kind), at)
+
+    def disarm(self, call: Call, kind: CallTimerKind) -> Effects:
+        """Stop one of ``call``'s timers if it is armed."""
+        if kind not in call.armed:
+            return []
+        call.armed.discard(kind)
+        return [CancelTimer(CallTimer(call.key, kind))]

@@ -140,6 +140,8 @@ class B2BUA:
             case TxTimer():
                 return self.txs.fire(key, now, wall)
             case CallTimer(call_key=call, kind=kind):
+                if call in self.table.calls:  # it fired: no longer armed
+                    self.table.calls[call].armed.discard(kind)
                 if kind is CallTimerKind.MAX_DURATION:
                     return self.dialog_relay.on_max_duration(call, now, wall)
                 if kind is CallTimerKind.RING:

@@ -24,11 +24,8 @@ from sipguard.b2bua.call_table import CallTable
 from sipguard.b2bua.config import B2BUAConfig
 from sipguard.b2bua.effects import (
     Addr,
-    CallTimer,
     CallTimerKind,
-    CancelTimer,
     Effects,
-    StartTimer,
     Transmit,
 )
 from sipguard.b2bua.headers import relay_response
@@ -92,9 +89,9 @@ class InviteRelay:
             return []
         if status < 200:
             return self._b_provisional(call, msg, now, wall) + self._ringing(call, now)
-        ring = CancelTimer(CallTimer(call.key, CallTimerKind.RING))
+        ring = self.table.disarm(call, CallTimerKind.RING)
         if status < 300:
-            return [ring, *self._b_answer(call, msg, now, wall)]
+            return ring + self._b_answer(call, msg, now, wall)
         out = self._to_a(call, msg, None, now, wall)
         return out + self.table.end(call, status, "callee", wall)
 
@@ -164,8 +161,8 @@ class InviteRelay:
             call.pending_ack[Side.A] = (call.b.invite.cseq.seq, True)
         out += self._to_a(call, resp, None, now, wall)
         if self.config.max_duration is not None:
-            key = CallTimer(call.key, CallTimerKind.MAX_DURATION)
-            out.append(StartTimer(key, now + self.config.max_duration))
+            at = now + self.config.max_duration
+            out.append(self.table.arm(call, CallTimerKind.MAX_DURATION, at))
         return out
 
     def _refuse_2xx(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
@@ -209,8 +206,7 @@ class InviteRelay:
         """(Re)start the ring timer: each provisional from the callee buys it more time."""
         if self.config.ring_timeout is None:
             return []
-        key = CallTimer(call.key, CallTimerKind.RING)
-        return [StartTimer(key, now + self.config.ring_timeout)]
+        return [self.table.arm(call, CallTimerKind.RING, now + self.config.ring_timeout)]
 
 
 def _map_rseq(call: Call, b_rseq: int) -> int:

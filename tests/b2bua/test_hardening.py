@@ -6,6 +6,7 @@ import pytest
 from b2bua_harness import NET_IN, SDP, TRUNK, Net, in_dialog, invite, reply
 from test_calls import setup_call
 
+from sipguard.b2bua.effects import CallTimer, CallTimerKind, CancelTimer, Effect, StartTimer
 from sipguard.sip.message import Message, Request, Response
 
 BAD_CONTACTS = ["abc", '"Bob <sip:uas@127.0.0.4:5070>']
@@ -137,3 +138,29 @@ def test_callee_reinvite_200_stops_at_its_ack_and_ends_with_the_call() -> None:
     net.send(reply(bye, 200), TRUNK)
     _no_more_200s(net, NET_IN, 60.0)
     assert net.idle()
+
+
+def test_call_timers_are_cancelled_only_when_armed() -> None:
+    """No 180: Timer C never starts and is never cancelled; the call timer goes at the BYE."""
+    net = Net()
+    seen: list[Effect] = []
+    run = net.run
+
+    def record(effects: list[Effect]) -> None:
+        seen.extend(effects)
+        run(effects)
+
+    net.run = record  # type: ignore[method-assign]
+    b_inv = ringing(net)
+    net.send(reply(b_inv, 200, body=SDP), NET_IN)
+    ok = net.one(TRUNK)
+    assert isinstance(ok, Response)
+    net.send(in_dialog("ACK", ok, 1, TRUNK, "z9hG4bK-ack"), TRUNK)
+    net.send(in_dialog("BYE", ok, 2, TRUNK, "z9hG4bK-bye"), TRUNK)
+    call_timers = [
+        (type(e).__name__, e.key.kind)
+        for e in seen
+        if isinstance(e, StartTimer | CancelTimer) and isinstance(e.key, CallTimer)
+    ]
+    max_d = CallTimerKind.MAX_DURATION
+    assert call_timers == [("StartTimer", max_d), ("CancelTimer", max_d)]
