@@ -3,7 +3,8 @@
 Invariants:
 - leg A is the dialog with the caller (we are its UAS), leg B the dialog with the callee
   (we are its UAC); they share nothing on the wire: Call-ID, tags, branches and CSeq
-  numbers of B are ours, so each leg can be matched by ``(call_id, our tag)``;
+  numbers of B are ours, so each leg can be matched by ``(call_id, our tag)``; a leg keeps
+  its Call-ID, our tag and its INVITE's CSeq number, so they are never parsed back;
 - a call moves forward only: CALLING -> EARLY -> CONFIRMED -> ENDED (or straight to ENDED);
 - RSeq numbers of reliable provisionals (RFC 3262) are renumbered per leg; ``rseq_map``
   maps the number A sees to the number B sent, so a PRACK from A can be translated;
@@ -55,6 +56,7 @@ class Leg:
     tag: str
     invite: Request
     invite_tx: TxKey
+    invite_seq: int  # the INVITE's CSeq number
     dialog: Dialog | None = None
 
 

@@ -149,8 +149,8 @@ class CallSetup:
         b_req = leg_b.invite
         call = Call(
             key=self.table.next_key(),
-            a=Leg(Side.A, entry.peer, req.call_id, a_tag, req, entry.key),
-            b=Leg(Side.B, peer, b_req.call_id, leg_b.tag, b_req, leg_b.key),
+            a=Leg(Side.A, entry.peer, req.call_id, a_tag, req, entry.key, req.cseq.seq),
+            b=Leg(Side.B, peer, leg_b.call_id, leg_b.tag, b_req, leg_b.key, leg_b.seq),
             facts=facts,
             verdict=verdict,
         )

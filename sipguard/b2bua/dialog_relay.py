@@ -61,7 +61,7 @@ class DialogRelay:
     def _stop_2xx(self, call: Call, side: Side, seq: int, now: float, wall: datetime) -> Effects:
         """Tell the INVITE server transaction this ACK (CSeq ``seq``) answers that it came."""
         key = None
-        if side is Side.A and seq == call.a.invite.cseq.seq:
+        if side is Side.A and seq == call.a.invite_seq:
             key = call.a.invite_tx
         elif side in call.reinvite and call.reinvite[side][0] == seq:
             key = call.reinvite.pop(side)[1]
@@ -171,4 +171,4 @@ def _map_rack(call: Call, rack: str) -> str:
     if len(parts) != 3 or not parts[0].isdigit():
         return rack
     b_rseq = call.rseq_map.get(int(parts[0]), int(parts[0]))
-    return f"{b_rseq} {call.b.invite.cseq.seq} {parts[2]}"
+    return f"{b_rseq} {call.b.invite_seq} {parts[2]}"

@@ -30,7 +30,7 @@ from sipguard.b2bua.effects import (
 )
 from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.identity import Identity
-from sipguard.b2bua.leg_b import cancel_for
+from sipguard.b2bua.leg_b import b_dialog, cancel_for
 from sipguard.b2bua.outgoing import dialog_ack, dialog_request
 from sipguard.b2bua.transactions import Transactions
 from sipguard.errors import SipguardError
@@ -131,7 +131,7 @@ class InviteRelay:
     def _b_provisional(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
         if resp.to.tag and dialog_problem(resp) is None:
             if call.b.dialog is None:
-                call.b.dialog = Dialog.as_uac(call.b.invite, resp)
+                call.b.dialog = b_dialog(call.b, resp)
             if call.a.dialog is None:
                 call.a.dialog = Dialog.as_uas(call.a.invite, call.a.tag, early=True)
             call.state = CallState.EARLY
@@ -146,7 +146,7 @@ class InviteRelay:
             return [Transmit(serialise(call.b_ack), call.b.peer)] if call.b_ack else []
         if dialog_problem(resp) is not None:
             return self._refuse_2xx(call, _salvage_dialog(call.b.invite, resp), now, wall)
-        call.b.dialog = Dialog.as_uac(call.b.invite, resp)
+        call.b.dialog = b_dialog(call.b, resp)
         if call.a.dialog is None:
             call.a.dialog = Dialog.as_uas(call.a.invite, call.a.tag)
         call.a.dialog.confirm()
@@ -155,10 +155,10 @@ class InviteRelay:
         out: Effects = []
         if call.b.invite.body:
             via = self.ids.via(call.b.peer.transport)
-            call.b_ack = dialog_ack(call.b.dialog, call.b.invite.cseq.seq, via)
+            call.b_ack = dialog_ack(call.b.dialog, call.b.invite_seq, via)
             out.append(Transmit(serialise(call.b_ack), call.b.peer))
         else:
-            call.pending_ack[Side.A] = (call.b.invite.cseq.seq, True)
+            call.pending_ack[Side.A] = (call.b.invite_seq, True)
         out += self._to_a(call, resp, None, now, wall)
         if self.config.max_duration is not None:
             at = now + self.config.max_duration
@@ -173,14 +173,14 @@ class InviteRelay:
     def _late_2xx(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
         """A 2xx after the call ended (CANCEL race): ACK it, then hang up leg B."""
         if dialog_problem(resp) is None:
-            dialog = Dialog.as_uac(call.b.invite, resp)
+            dialog = b_dialog(call.b, resp)
         else:
             dialog = _salvage_dialog(call.b.invite, resp)
         return self._ack_and_bye(call, dialog, now, wall)
 
     def _ack_and_bye(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
         transport = call.b.peer.transport
-        ack = call.b_ack = dialog_ack(dialog, call.b.invite.cseq.seq, self.ids.via(transport))
+        ack = call.b_ack = dialog_ack(dialog, call.b.invite_seq, self.ids.via(transport))
         branch = self.ids.branch()
         bye = dialog_request(dialog, "BYE", self.ids.via(transport, branch))
         out: Effects = [Transmit(serialise(ack), call.b.peer)]

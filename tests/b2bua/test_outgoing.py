@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
 from b2bua_harness import NET_IN, SDP, TRUNK, Net, in_dialog, invite, reply
 from hypothesis import given
 from hypothesis import strategies as st
 from test_calls import setup_call
 
 from sipguard.b2bua.headers import make_response, reason_phrase
+from sipguard.b2bua.leg_b import b_dialog
 from sipguard.b2bua.matching import client_key as fast_client_key
 from sipguard.b2bua.matching import server_key as fast_server_key
 from sipguard.b2bua.outgoing import dialog_ack, dialog_request, headers_of
@@ -181,3 +183,27 @@ def parse_request(data: bytes) -> Request:
     msg = parse(data)
     assert isinstance(msg, Request)
     return msg
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("Record-Route: <sip:p1;lr>", "Record-Route: <sip:p2;lr>, <sip:p3;lr>")],
+    ids=["no-routes", "routes"],
+)
+@pytest.mark.parametrize("status", [180, 200])
+@pytest.mark.parametrize("contact", ["<sip:uas@127.0.0.4:5070>", None], ids=["contact", "none"])
+def test_b_dialog_equals_as_uac_of_leg_bs_invite(
+    extra: tuple[str, ...], status: int, contact: str | None
+) -> None:
+    """Leg B's dialog from known identifiers equals Dialog.as_uac on the INVITE we sent."""
+    net = Net()
+    net.send(invite(), TRUNK)
+    b_inv = net.one(NET_IN)
+    assert isinstance(b_inv, Request)
+    raw = reply(b_inv, status, extra=extra)
+    if contact is None:
+        raw = b"\r\n".join(x for x in raw.split(b"\r\n") if not x.startswith(b"Contact:"))
+    resp = parse(raw)
+    assert isinstance(resp, Response)
+    (call,) = net.core.table.calls.values()
+    assert b_dialog(call.b, resp) == Dialog.as_uac(b_inv, resp)
