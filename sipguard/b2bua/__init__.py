@@ -4,17 +4,34 @@ Drive :class:`B2BUA` with ``on_message(data, source, now, wall)`` and
 ``on_timer(key, now, wall)``; carry out the effects of :mod:`sipguard.b2bua.effects`.
 """
 
-from sipguard.b2bua.base import B2BUAConfig
+from sipguard.b2bua.config import B2BUAConfig
 from sipguard.b2bua.core import B2BUA
-from sipguard.b2bua.effects import Addr, CallEnded, CancelTimer, Decided, StartTimer, Transmit
+from sipguard.b2bua.effects import (
+    Addr,
+    CallEnded,
+    CallTimer,
+    CallTimerKind,
+    CancelTimer,
+    Decided,
+    Effect,
+    StartTimer,
+    TimerKey,
+    Transmit,
+    TxTimer,
+)
 
 __all__ = [
     "B2BUA",
     "Addr",
     "B2BUAConfig",
     "CallEnded",
+    "CallTimer",
+    "CallTimerKind",
     "CancelTimer",
     "Decided",
+    "Effect",
     "StartTimer",
+    "TimerKey",
     "Transmit",
+    "TxTimer",
 ]

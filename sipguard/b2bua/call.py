@@ -3,10 +3,13 @@
 Invariants:
 - leg A is the dialog with the caller (we are its UAS), leg B the dialog with the callee
   (we are its UAC); they share nothing on the wire: Call-ID, tags, branches and CSeq
-  numbers of B are ours, so each leg can be matched by ``(call_id, our tag)``;
+  numbers of B are ours, so each leg can be matched by ``(call_id, our tag)``; a leg keeps
+  its Call-ID, our tag and its INVITE's CSeq number, so they are never parsed back;
 - a call moves forward only: CALLING -> EARLY -> CONFIRMED -> ENDED (or straight to ENDED);
 - RSeq numbers of reliable provisionals (RFC 3262) are renumbered per leg; ``rseq_map``
-  maps the number A sees to the number B sent, so a PRACK from A can be translated.
+  maps the number A sees to the number B sent, so a PRACK from A can be translated;
+- ``reinvite`` holds, per leg, the re-INVITE whose 2xx that leg's peer still has to ACK; the
+  ACK (matched by CSeq number) stops its retransmissions, as for the first INVITE.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sipguard.b2bua.effects import Addr
+from sipguard.b2bua.effects import Addr, CallTimerKind
 from sipguard.policy.facts import CallFacts, Verdict
 from sipguard.sip.dialog import Dialog
 from sipguard.sip.message import Request
@@ -53,6 +56,7 @@ class Leg:
     tag: str
     invite: Request
     invite_tx: TxKey
+    invite_seq: int  # the INVITE's CSeq number
     dialog: Dialog | None = None
 
 
@@ -70,7 +74,11 @@ class Call:
     rseq_out: int = 0
     rseq_map: dict[int, int] = field(default_factory=dict)
     pending_ack: dict[Side, tuple[int, bool]] = field(default_factory=dict)
+    # A re-INVITE we answered on a leg: its CSeq number and server transaction, until ACKed.
+    reinvite: dict[Side, tuple[int, TxKey]] = field(default_factory=dict)
     b_ack: Request | None = None
+    # The call's own timers that are armed (only those are cancelled).
+    armed: set[CallTimerKind] = field(default_factory=set)
 
     def leg(self, side: Side) -> Leg:
         """The leg on ``side``."""

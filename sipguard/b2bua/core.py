@@ -1,12 +1,16 @@
 """The sans-IO B2BUA: bytes and timers in, effects out (RFC 3261 sections 8.2, 17, 18.2).
 
+``B2BUA`` routes each input to one collaborator; they share one ``CallTable`` and one
+``Transactions`` table: ``CallSetup`` (initial INVITEs), ``InviteRelay`` (the callee's answer,
+CANCEL, Timer C) and ``DialogRelay`` (ACK, BYE, re-INVITE and other in-dialog requests).
+
 Invariants:
 - the one entry point for peer bytes is ``on_message``; parse and validation failures are
   answered per ``classify`` (requests get the hinted status, responses and ACKs are
   dropped) and never raise;
-- a request first goes to the server transaction it matches (absorbing retransmissions);
-  only unmatched requests reach the TU: ACK of a 2xx, CANCEL, in-dialog requests (To tag),
-  initial INVITEs, and OPTIONS for ourselves;
+- a request first goes to the server transaction it matches (absorbing retransmissions, and
+  an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
+  a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
 - a response goes to the client transaction it matches; a 2xx that outlived its
   transaction is ACKed again from the call; anything else is dropped;
 - ``reload`` swaps the ruleset for new calls only: a call keeps the target it got;
@@ -15,25 +19,35 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import datetime
-from typing import Any
+from typing import assert_never
 
-from sipguard.b2bua.base import B2BUAConfig
-from sipguard.b2bua.effects import Addr, Transmit
+from sipguard.b2bua.call_setup import CallSetup
+from sipguard.b2bua.call_table import CallTable
+from sipguard.b2bua.config import B2BUAConfig
+from sipguard.b2bua.dialog_relay import DialogRelay
+from sipguard.b2bua.effects import (
+    Addr,
+    CallTimer,
+    CallTimerKind,
+    Effects,
+    TimerKey,
+    Transmit,
+    TxTimer,
+)
 from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
-from sipguard.b2bua.overload import Overload
-from sipguard.b2bua.relay import Relay
+from sipguard.b2bua.identity import Identity
+from sipguard.b2bua.invite_relay import InviteRelay
+from sipguard.b2bua.matching import client_key, server_key
+from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
 from sipguard.sip.message import Request, Response
-from sipguard.sip.transaction import client_key, server_key
+from sipguard.sip.transaction import TxState
 from sipguard.sip.validate import classify
+from sipguard.sip.wire import serialise
 
-
-def _trunk_cps(config: B2BUAConfig, rules: Ruleset) -> dict[str, float]:
-    """Per-trunk call-rate limits: the rules' ``max_cps`` over the configured defaults."""
-    return {**config.trunk_cps, **rules.trunk_cps}
+_ALLOW = (("Allow", ALLOW_METHODS),)
 
 
 def _listen_addr(rules: Ruleset) -> Addr:
@@ -43,7 +57,7 @@ def _listen_addr(rules: Ruleset) -> Addr:
     return Addr(host.strip("[]"), int(port))
 
 
-class B2BUA(Relay):
+class B2BUA:
     """The call core; see the module docstring.  Drive it with ``on_message``/``on_timer``."""
 
     def __init__(
@@ -53,18 +67,40 @@ class B2BUA(Relay):
         config: B2BUAConfig | None = None,
     ) -> None:
         config = config or B2BUAConfig()
-        super().__init__(config, config.local or _listen_addr(rules))
-        self.rules = rules
-        self.state = state if state is not None else MemoryState()
-        self.journal_ok = True
-        self.overload = Overload(
-            config.max_concurrent, _trunk_cps(config, rules), config.default_cps, config.retry_after
+        self.config = config
+        self.ids = Identity(config.local or _listen_addr(rules))
+        self.txs = Transactions(config.timers)
+        self.table = CallTable()
+        self.invite_relay = InviteRelay(config, self.ids, self.txs, self.table)
+        self.dialog_relay = DialogRelay(config, self.ids, self.txs, self.table)
+        self.setup = CallSetup(
+            config,
+            self.ids,
+            self.txs,
+            self.table,
+            self.invite_relay,
+            rules,
+            state if state is not None else MemoryState(),
         )
+
+    @property
+    def rules(self) -> Ruleset:
+        """The ruleset new calls are screened with."""
+        return self.setup.rules
+
+    @property
+    def journal_ok(self) -> bool:
+        """False while the journal cannot make records durable (outbound calls get 503)."""
+        return self.setup.journal_ok
+
+    @journal_ok.setter
+    def journal_ok(self, value: bool) -> None:
+        self.setup.journal_ok = value
 
     @property
     def active_calls(self) -> int:
         """Calls in progress (set up or being set up)."""
-        return len(self.calls)
+        return len(self.table)
 
     @property
     def transactions(self) -> int:
@@ -73,64 +109,73 @@ class B2BUA(Relay):
 
     def reload(self, rules: Ruleset) -> None:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
-        self.rules = rules
-        self.overload.set_rates(_trunk_cps(self.config, rules))
+        self.setup.reload(rules)
 
-    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
+    def release(self, call_key: int | None) -> bool:
+        """The call's decision is durable: may its held effects go out? (see CallSetup)."""
+        return self.setup.release(call_key)
+
+    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> Effects:
+        """The call's decision could not be journaled: refuse the call with 503."""
+        return self.setup.unrecorded(call_key, now, wall)
+
+    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Effects:
         """Handle one datagram or framed stream message from ``source``."""
         outcome = classify(data)
         if outcome.action == "drop":
             return []
-        if outcome.action == "reply":
+        msg = outcome.message
+        if outcome.action == "reply" or msg is None:
             if data.lstrip(b"\r\n").startswith(b"ACK ") or outcome.status is None:
                 return []
             raw = error_response(data, outcome.status)
             return [Transmit(raw, source)] if raw is not None else []
-        msg = outcome.message
         if isinstance(msg, Response):
             return self._response(msg, now, wall)
-        assert isinstance(msg, Request)
         return self._request(msg, source, now, wall)
 
-    def on_timer(self, key: Hashable, now: float, wall: datetime) -> list[Any]:
+    def on_timer(self, key: TimerKey, now: float, wall: datetime) -> Effects:
         """A timer the core started came due."""
-        if not isinstance(key, tuple) or len(key) != 3:
-            return []
-        kind, ident, name = key
-        if kind == "tx":
-            return self.txs.fire(ident, name, now, wall)
-        if kind == "call" and name == "max":
-            return self.on_max_duration(ident, now, wall)
-        if kind == "call" and name == "ring":
-            return self.on_ring_timeout(ident, now, wall)
-        return []
+        match key:
+            case TxTimer():
+                return self.txs.fire(key, now, wall)
+            case CallTimer(call_key=call, kind=kind):
+                if call in self.table.calls:  # it fired: no longer armed
+                    self.table.calls[call].armed.discard(kind)
+                if kind is CallTimerKind.MAX_DURATION:
+                    return self.dialog_relay.on_max_duration(call, now, wall)
+                if kind is CallTimerKind.RING:
+                    return self.invite_relay.on_ring_timeout(call, now, wall)
+                assert_never(kind)
+            case _:
+                assert_never(key)
 
-    def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> list[Any]:
-        entry = self.txs.server.get(server_key(req))
+    def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
+        key = server_key(req)
+        entry = self.txs.server.get(key)
         if entry is not None:
-            return self.txs.run(entry, entry.tx.receive_request(req, now), now, wall)
+            if req.method == "ACK" and entry.tx.state is TxState.PROCEEDING:
+                return []  # an ACK for an INVITE not yet answered: nothing to acknowledge
+            return self.txs.receive(entry, req, now, wall)
         if req.method == "ACK":
-            return self.on_ack(req, now, wall)
+            return self.dialog_relay.on_ack(req, now, wall)
         if req.method == "CANCEL":
-            return self.on_cancel(req, source, now, wall)
+            return self.invite_relay.on_cancel(req, key, source, now, wall)
         if req.to.tag:
-            return self.in_dialog(req, source, now, wall)
+            return self.dialog_relay.in_dialog(req, source, now, wall)
         if req.method == "INVITE":
-            return self.initial_invite(req, source, now, wall)
-        allow = (("Allow", ALLOW_METHODS),)
-        if req.method == "OPTIONS":
-            return self.answer(req, source, 200, now, wall, allow)
-        status = 405 if req.method in KNOWN_METHODS else 501
-        return self.answer(req, source, status, now, wall, allow)
+            return self.setup.initial_invite(req, source, now, wall)
+        status = 200 if req.method == "OPTIONS" else 405 if req.method in KNOWN_METHODS else 501
+        return self.txs.answer(req, source, status, self.ids.token(), now, wall, _ALLOW)
 
-    def _response(self, resp: Response, now: float, wall: datetime) -> list[Any]:
+    def _response(self, resp: Response, now: float, wall: datetime) -> Effects:
         entry = self.txs.client.get(client_key(resp))
         if entry is not None:
             return self.txs.run(entry, entry.tx.receive_response(resp, now), now, wall)
         if resp.cseq.method != "INVITE" or not 200 <= resp.status < 300:
             return []
-        found = self.legs.get((resp.call_id, resp.from_.tag or ""))
+        found = self.table.leg(resp.call_id, resp.from_.tag)
         if found is None or found[0].b_ack is None:
             return []
         call = found[0]
-        return self.send_stateless(call.b_ack, call.b.peer) if call.b_ack else []
+        return [Transmit(serialise(call.b_ack), call.b.peer)] if call.b_ack else []

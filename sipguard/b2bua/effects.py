@@ -5,9 +5,12 @@ The core never touches a socket, a clock or a database.  Every input (``datagram
 core answers with a list of these effects, which the shell carries out in order.
 
 Invariants:
-- ``Addr`` identifies a peer and the transport to reach it; the shell owns the sockets.
-- Timers are keyed; starting a timer with a live key replaces it, cancelling an unknown key
-  is a no-op.  ``at`` is on the same monotonic clock as the ``now`` the core was given.
+- ``Effect`` is a closed union: a shell that matches on it with ``assert_never`` in its
+  default arm fails type checking when an effect is added here and not handled there;
+- ``Addr`` identifies a peer and the transport to reach it; the shell owns the sockets;
+- timers are keyed by ``TimerKey`` values (``TxTimer`` or ``CallTimer``); starting a timer
+  with a live key replaces it, cancelling an unknown key is a no-op; ``at`` is on the same
+  monotonic clock as the ``now`` the core was given;
 - ``Decided`` carries a call decision that must be journaled; its ``after`` effects (for a
   rejection, the final response; for an allowed call, leg B's INVITE) are carried out only
   once the record is durable, so no final response ever leaves before its decision record is
@@ -18,12 +21,12 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
 
 from sipguard.policy.facts import CallFacts, Verdict
+from sipguard.sip.timers import Timer
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,32 @@ class Addr:
     host: str
     port: int
     transport: str = "udp"
+
+
+class CallTimerKind(StrEnum):
+    """The timers a call runs besides those of its transactions."""
+
+    MAX_DURATION = "max"  # the call's maximum duration (hang up both legs)
+    RING = "ring"  # RFC 3261 Timer C: the callee rings too long after its last provisional
+
+
+@dataclass(frozen=True, slots=True)
+class TxTimer:
+    """A section 17 timer of one live transaction."""
+
+    tx_id: int
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class CallTimer:
+    """A timer of one call."""
+
+    call_key: int
+    kind: CallTimerKind
+
+
+TimerKey = TxTimer | CallTimer
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +74,9 @@ class Transmit:
 
 @dataclass(frozen=True, slots=True)
 class StartTimer:
-    """Call the core's ``timer_fired(key, now)`` at monotonic time ``at``."""
+    """Call the core's ``on_timer(key, now, wall)`` at monotonic time ``at``."""
 
-    key: Hashable
+    key: TimerKey
     at: float
 
 
@@ -55,7 +84,7 @@ class StartTimer:
 class CancelTimer:
     """Forget the timer ``key``."""
 
-    key: Hashable
+    key: TimerKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +98,7 @@ class Decided:
     verdict: Verdict
     at: datetime
     legs: tuple[str, ...] = ()
-    after: tuple[Any, ...] = ()
+    after: tuple[Effect, ...] = ()
     call_key: int | None = None
 
 
@@ -82,4 +111,7 @@ class CallEnded:
     ended_at: datetime
     final_status: int
     ended_by: str
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = Transmit | StartTimer | CancelTimer | Decided | CallEnded
+Effects = list[Effect]

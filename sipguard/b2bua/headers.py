@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sipguard.b2bua.outgoing import headers_of, key_of
 from sipguard.sip.headers import Headers, canonical
 from sipguard.sip.message import Request, Response
 
@@ -96,31 +97,24 @@ def make_response(
 ) -> Response:
     """A response to ``req`` (section 8.2.6.2), with ``extra`` headers appended."""
     h = req.headers
-    out = Headers()
-    for via in h.get_fields("via"):
-        out.add("Via", via)
-    out.add("From", h.get("from") or "")
+    pairs = [("Via", via) for via in h.get_fields("via")]
     to = h.get("to") or ""
     if to_tag and status != 100 and req.to.tag is None:
         to = f"{to};tag={to_tag}"
-    out.add("To", to)
-    out.add("Call-ID", req.call_id)
-    out.add("CSeq", str(req.cseq))
-    for name, value in extra:
-        out.add(name, value)
-    return Response(status, reason or reason_phrase(status), out, body)
+    pairs += [("From", h.get("from") or ""), ("To", to), ("Call-ID", req.call_id)]
+    pairs.append(("CSeq", str(req.cseq)))
+    pairs.extend(extra)
+    return Response(status, reason or reason_phrase(status), headers_of(pairs), body)
 
 
-def copy_allowed(src: Headers, dst: Headers, allow: frozenset[str], body: bytes) -> None:
-    """Copy the allow-listed fields of ``src`` to ``dst``, and Content-Type with a body."""
-    for name, value in src.items():
-        key = canonical(name)
-        if key in allow:
-            dst.add(name, value)
+def allowed_fields(src: Headers, allow: frozenset[str], body: bytes) -> list[tuple[str, str]]:
+    """The allow-listed fields of ``src``, and its Content-Type when there is a body."""
+    out = [(name, value) for name, value in src.items() if key_of(name) in allow]
     if body:
         ctype = src.get("content-type")
         if ctype is not None:
-            dst.add("Content-Type", ctype)
+            out.append(("Content-Type", ctype))
+    return out
 
 
 def relay_response(
@@ -137,9 +131,8 @@ def relay_response(
         extra.append(("Contact", contact))
     if rseq is not None:
         extra.append(("RSeq", str(rseq)))
-    out = make_response(answering, src.status, to_tag, extra, src.body, src.reason)
-    copy_allowed(src.headers, out.headers, allow, src.body)
-    return out
+    extra += allowed_fields(src.headers, allow, src.body)
+    return make_response(answering, src.status, to_tag, extra, src.body, src.reason)
 
 
 def user_part(uri: str) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import concurrent.futures
 import socket
 import threading
-from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,16 @@ import structlog
 from structlog.testing import capture_logs
 
 from sipguard.adapters.server.shell import Server
-from sipguard.b2bua.effects import Addr, Decided, StartTimer, Transmit
+from sipguard.b2bua.effects import (
+    Addr,
+    CallTimer,
+    CallTimerKind,
+    Decided,
+    Effects,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
 
 FACTS = CallFacts("c1", "127.0.0.1", 5000, "4008001234", "x", None, "13800138000")
@@ -47,15 +55,16 @@ class FakeCore:
         self.journal_ok = True
         self.seen: list[tuple[bytes, Addr]] = []
         self.unrecorded_calls: list[int | None] = []
+        self.timer_source: Addr | None = None
 
     def release(self, call_key: int | None) -> bool:
         return True
 
-    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> list[Any]:
+    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> Effects:
         self.unrecorded_calls.append(call_key)
         return [Transmit(b"503", self.seen[-1][1])]
 
-    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
+    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Effects:
         assert wall.tzinfo is not None
         self.seen.append((data, source))
         if data == b"BOOM":
@@ -67,12 +76,14 @@ class FakeCore:
             leg_b = Transmit(b"LEG-B-INVITE", source)
             return [Decided(FACTS, ALLOWED, wall, after=(leg_b,), call_key=7)]
         if data == b"TIMER":
-            return [StartTimer(("t", source), now + 0.05)]
+            self.timer_source = source
+            return [StartTimer(CallTimer(1, CallTimerKind.RING), now + 0.05)]
         return [Transmit(b"PONG:" + data, source)]
 
-    def on_timer(self, key: Hashable, now: float, wall: datetime) -> list[Any]:
-        assert isinstance(key, tuple)
-        return [Transmit(b"FIRED", key[1])]
+    def on_timer(self, key: TimerKey, now: float, wall: datetime) -> Effects:
+        assert key == CallTimer(1, CallTimerKind.RING)
+        assert self.timer_source is not None
+        return [Transmit(b"FIRED", self.timer_source)]
 
 
 class GatedJournal:

@@ -92,3 +92,18 @@ def test_many_cancellations_are_compacted() -> None:
         return size
 
     assert asyncio.run(main()) == 0
+
+
+def test_typed_keys_replace_and_cancel_by_value() -> None:
+    """The core's timer keys are values: an equal key built anew replaces or cancels the timer."""
+    from sipguard.b2bua.effects import CallTimer, CallTimerKind, TxTimer
+    from sipguard.sip.timers import Timer
+
+    ring, tx = CallTimer(1, CallTimerKind.RING), TxTimer(7, Timer.G)
+    script: list[tuple[str, Hashable, float]] = [
+        ("start", ring, 0.02),
+        ("start", tx, 0.03),
+        ("start", CallTimer(1, CallTimerKind.RING), 0.06),
+        ("cancel", TxTimer(7, Timer.G), 0),
+    ]
+    assert run_heap(script, 0.12) == [ring]

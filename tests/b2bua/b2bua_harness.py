@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sipguard
 from sipguard.b2bua import B2BUA, B2BUAConfig
-from sipguard.b2bua.effects import Addr, CallEnded, CancelTimer, Decided, StartTimer, Transmit
+from sipguard.b2bua.effects import (
+    Addr,
+    CallEnded,
+    CancelTimer,
+    Decided,
+    Effect,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
 from sipguard.policy.load import load_rules
 from sipguard.policy.ruleset import Ruleset
 from sipguard.sip.message import Message, Request, Response
@@ -130,7 +138,7 @@ class Net:
         self.core = B2BUA(rules(), config=config or B2BUAConfig(local=Addr("127.0.0.1", 5060)))
         self.now = 0.0
         self.inbox: dict[Addr, list[Message]] = {}
-        self.timers: dict[Hashable, float] = {}
+        self.timers: dict[TimerKey, float] = {}
         self.decided: list[Decided] = []
         self.ended: list[CallEnded] = []
         self.raw: list[bytes] = []
@@ -142,7 +150,7 @@ class Net:
         """Deliver ``data`` from ``source`` to the core."""
         self.run(self.core.on_message(data, source, self.now, WALL))
 
-    def run(self, effects: list[object]) -> None:
+    def run(self, effects: list[Effect]) -> None:
         for e in effects:
             if isinstance(e, Transmit):
                 self.raw.append(e.data)
@@ -196,4 +204,4 @@ class Net:
     def idle(self) -> bool:
         """No call, no transaction and no timer left."""
         core = self.core
-        return not (core.active_calls or core.transactions or core.held or self.timers)
+        return not (core.active_calls or core.transactions or core.table.held or self.timers)

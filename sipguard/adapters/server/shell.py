@@ -7,8 +7,10 @@ heap, the hand-off to the journal, decision logging and the counters behind the 
 Invariants:
 - Every input reaches the core with ``now`` from the loop's monotonic clock and ``wall`` as an
   aware UTC datetime; effects are executed in the order the core returned them.
+- ``execute`` matches every member of the closed ``Effect`` union and ends in
+  ``assert_never``: an effect the shell does not carry out is a type error, not a log line.
 - ``Decided.after`` (the final answer to a screened INVITE) runs only once the journal has
-  settled the decision record (see ``server_journal`` for the failure rule).
+  settled the decision record (see ``journal_gate`` for the failure rule).
 - No exception raised by the core for one message stops the server: it is counted and logged,
   at a limited rate.
 """
@@ -16,15 +18,25 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from sipguard.adapters.server.journal_gate import Journal, JournalGate
 from sipguard.adapters.server.tcp import TcpPool
 from sipguard.adapters.server.timers import TimerHeap
 from sipguard.adapters.server.udp import UdpEndpoint, UdpStats, bind_udp
-from sipguard.b2bua.effects import Addr, CallEnded, CancelTimer, Decided, StartTimer, Transmit
+from sipguard.b2bua.effects import (
+    Addr,
+    CallEnded,
+    CancelTimer,
+    Decided,
+    Effect,
+    Effects,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
 from sipguard.logs import log_garbage
 from sipguard.ratelimit import RateLimiter
 
@@ -34,11 +46,11 @@ class Core(Protocol):
 
     journal_ok: bool
 
-    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
+    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Effects:
         """Handle one datagram or framed stream message."""
         ...
 
-    def on_timer(self, key: Hashable, now: float, wall: datetime) -> list[Any]:
+    def on_timer(self, key: TimerKey, now: float, wall: datetime) -> Effects:
         """Handle a timer that came due."""
         ...
 
@@ -63,15 +75,8 @@ class Server:
         self._udp: list[UdpEndpoint] = []
         self._udp_by_family: dict[int, UdpEndpoint] = {}
         self._tcp = TcpPool(self._loop, self._on_tcp)
-        self._timers = TimerHeap(self._loop, self._on_timer)
+        self._timers: TimerHeap[TimerKey] = TimerHeap(self._loop, self._on_timer)
         self._garbage = RateLimiter("serve.errors", rate=1.0, burst=10)
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            Transmit: self._transmit,
-            StartTimer: self._start_timer,
-            CancelTimer: self._cancel_timer,
-            Decided: self.gate.decided,
-            CallEnded: self.gate.ended,
-        }
 
     @property
     def tcp_stats(self) -> Any:
@@ -131,7 +136,7 @@ class Server:
             return
         self.execute(effects)
 
-    def _on_timer(self, key: Hashable) -> None:
+    def _on_timer(self, key: TimerKey) -> None:
         now = self._loop.time()
         try:
             effects = self.core.on_timer(key, now, datetime.now(UTC))
@@ -147,15 +152,22 @@ class Server:
 
     # -- effects ------------------------------------------------------------------------
 
-    def execute(self, effects: Iterable[Any]) -> None:
-        """Carry out effects in order."""
-        handlers = self._handlers
+    def execute(self, effects: Iterable[Effect]) -> None:
+        """Carry out effects in order; an effect not handled here fails type checking."""
         for effect in effects:
-            handler = handlers.get(type(effect))
-            if handler is None:
-                self.log.warning("serve.unknown_effect", effect=type(effect).__name__)
-                continue
-            handler(effect)
+            match effect:
+                case Transmit():
+                    self._transmit(effect)
+                case StartTimer(key=key, at=at):
+                    self._timers.start(key, at)
+                case CancelTimer(key=key):
+                    self._timers.cancel(key)
+                case Decided():
+                    self.gate.decided(effect)
+                case CallEnded():
+                    self.gate.ended(effect)
+                case _:
+                    assert_never(effect)
 
     def _transmit(self, effect: Transmit) -> None:
         dest = effect.dest
@@ -168,9 +180,3 @@ class Server:
             self.udp_stats.send_errors += 1
             return
         endpoint.send(effect.data, dest.host, dest.port)
-
-    def _start_timer(self, effect: StartTimer) -> None:
-        self._timers.start(effect.key, effect.at)
-
-    def _cancel_timer(self, effect: CancelTimer) -> None:
-        self._timers.cancel(effect.key)

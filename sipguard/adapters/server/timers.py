@@ -1,8 +1,9 @@
 """Keyed timers for the asyncio shell: one heap and a single loop handle.
 
-The core asks for timers by key (``StartTimer(key, at)``, ``CancelTimer(key)``).  Instead of
-one ``loop.call_at`` handle per timer, every deadline lives in a heap and the loop holds a
-single handle armed for the earliest one.
+The core asks for timers by key (``StartTimer(key, at)``, ``CancelTimer(key)``; the heap
+takes any hashable key type ``K``, the server uses ``TimerKey``).  Instead of one
+``loop.call_at`` handle per timer, every deadline lives in a heap and the loop holds a single
+handle armed for the earliest one.
 
 Invariants:
 - Starting a timer whose key is live replaces it; cancelling an unknown key is a no-op.
@@ -17,16 +18,19 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-class TimerHeap:
+class TimerHeap(Generic[K]):
     """Keyed deadlines on the loop's monotonic clock, fired through ``fire(key)``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Hashable], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[K], None]) -> None:
         self._loop = loop
         self._fire = fire
-        self._heap: list[tuple[float, int, Hashable]] = []
-        self._live: dict[Hashable, int] = {}
+        self._heap: list[tuple[float, int, K]] = []
+        self._live: dict[K, int] = {}
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
@@ -34,7 +38,7 @@ class TimerHeap:
     def __len__(self) -> int:
         return len(self._live)
 
-    def start(self, key: Hashable, at: float) -> None:
+    def start(self, key: K, at: float) -> None:
         """Arm (or re-arm) ``key`` to fire at monotonic time ``at``."""
         seq = next(self._seq)
         self._live[key] = seq
@@ -42,7 +46,7 @@ class TimerHeap:
         if self._armed_at is None or at < self._armed_at:
             self._arm(at)
 
-    def cancel(self, key: Hashable) -> None:
+    def cancel(self, key: K) -> None:
         """Forget ``key``; a no-op when it is not armed."""
         self._live.pop(key, None)
 

@@ -1,0 +1,184 @@
+"""Setting up a call: admitting and screening the initial INVITE, placing leg B.
+
+RFC 3261 sections 16.2 and 17.2.1, RFC 3325.
+
+Invariants:
+- the caller hears ``100 Trying`` before anything else happens (section 16.2 / 17.2.1);
+- every screened INVITE yields exactly one ``Decided``; a rejection's final response (with
+  its RFC 3326 Reason header), or an allowed call's INVITE on leg B, travels in
+  ``Decided.after`` so it leaves only once the decision is journaled;
+- admission (Max-Forwards, journal health for outbound calls, overload) answers before the
+  policy runs and is not a policy decision;
+- leg B's INVITE stays in ``CallTable.held`` until ``release`` or ``unrecorded``; a call
+  that ended meanwhile never sends it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sipguard.b2bua.call import Call, Leg, Side
+from sipguard.b2bua.call_table import CallTable
+from sipguard.b2bua.config import B2BUAConfig
+from sipguard.b2bua.effects import Addr, Decided, Effects
+from sipguard.b2bua.headers import make_response
+from sipguard.b2bua.identity import Identity
+from sipguard.b2bua.invite_relay import InviteRelay
+from sipguard.b2bua.leg_b import b_invite
+from sipguard.b2bua.overload import Overload
+from sipguard.b2bua.transactions import Transactions, TxEntry
+from sipguard.policy.evaluate import evaluate
+from sipguard.policy.facts import CallFacts, Direction, Verdict
+from sipguard.policy.ruleset import Ruleset, Target
+from sipguard.policy.state import State
+from sipguard.screening import facts_from_request
+from sipguard.sip.message import Request
+
+
+def trunk_rates(config: B2BUAConfig, rules: Ruleset) -> dict[str, float]:
+    """Per-trunk call-rate limits: the rules' ``max_cps`` over the configured defaults."""
+    return {**config.trunk_cps, **rules.trunk_cps}
+
+
+class CallSetup:
+    """Turns an initial INVITE into a decision and, when allowed, a call with leg B held."""
+
+    def __init__(
+        self,
+        config: B2BUAConfig,
+        ids: Identity,
+        txs: Transactions,
+        table: CallTable,
+        relay: InviteRelay,
+        rules: Ruleset,
+        state: State,
+    ) -> None:
+        self.config, self.ids, self.txs, self.table, self.relay = config, ids, txs, table, relay
+        self.rules = rules
+        self.state = state
+        self.journal_ok = True
+        rates = trunk_rates(config, rules)
+        self.overload = Overload(
+            config.max_concurrent, rates, config.default_cps, config.retry_after
+        )
+
+    def reload(self, rules: Ruleset) -> None:
+        """Use ``rules`` for every call from now on; calls in progress are untouched."""
+        self.rules = rules
+        self.overload.set_rates(trunk_rates(self.config, rules))
+
+    def initial_invite(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
+        """Screen a dialog-creating INVITE and, if allowed, place the call on leg B."""
+        entry = self.txs.new_server(req, source)
+        out = self.txs.receive(entry, req, now, wall)
+        a_tag = self.ids.token()
+        mf = req.max_forwards
+        if mf is not None and mf <= 0:
+            return out + self.txs.respond(entry, 483, a_tag, now, wall)
+        out += self.txs.respond(entry, 100, None, now, wall)
+        refusal = self._admission(source, now)
+        if refusal:
+            resp = make_response(req, 503, a_tag, refusal)
+            return out + self.txs.reply(entry, resp, now, wall)
+        facts = facts_from_request(req, source.host, source.port, source.transport)
+        verdict = evaluate(facts, self.rules, self.state, wall)
+        if not verdict.allowed:
+            reason = (("Reason", verdict.reason_header or ""),)
+            resp = make_response(req, verdict.status, a_tag, reason)
+            after = self.txs.reply(entry, resp, now, wall)
+            return [*out, Decided(facts, verdict, wall, (req.call_id,), tuple(after))]
+        target = self._target(verdict)
+        if target is None:
+            return out + self.txs.respond(entry, 500, a_tag, now, wall)
+        return out + self._place(req, entry, a_tag, facts, verdict, target, now, wall)
+
+    def release(self, call_key: int | None) -> bool:
+        """The call's decision is durable: may leg B's held INVITE go out now?
+
+        False when the call ended meanwhile (the caller cancelled it): the held INVITE is
+        then dropped unsent, with its transaction, and the shell must not send it.
+        """
+        if call_key is None:
+            return True
+        b_entry = self.table.held.pop(call_key, None)
+        call = self.table.calls.get(call_key)
+        if call is not None and not call.ended:
+            return True
+        if b_entry is not None:
+            self.txs.discard(b_entry)
+        return False
+
+    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> Effects:
+        """The decision on an allowed call could not be journaled: refuse the call with 503.
+
+        Leg B's INVITE was held back with the decision, so nothing has reached the callee;
+        its client transaction is dropped unsent and the caller hears 503 with Retry-After.
+        """
+        if call_key is None:
+            return []
+        b_entry = self.table.held.pop(call_key, None)
+        if b_entry is not None:
+            self.txs.discard(b_entry)
+        call = self.table.calls.get(call_key)
+        if call is None:
+            return []
+        out: Effects = []
+        a_entry = self.txs.server.get(call.a.invite_tx)
+        if a_entry is not None:
+            busy = (("Retry-After", str(self.config.retry_after)),)
+            resp = make_response(a_entry.tx.request, 503, call.a.tag, busy)
+            out = self.txs.reply(a_entry, resp, now, wall)
+        return out + self.table.end(call, 503, "sipguard", wall)
+
+    def _place(
+        self,
+        req: Request,
+        entry: TxEntry,
+        a_tag: str,
+        facts: CallFacts,
+        verdict: Verdict,
+        target: Target,
+        now: float,
+        wall: datetime,
+    ) -> Effects:
+        """Register the call and start leg B's INVITE, held back until the decision is kept."""
+        peer = Addr(target.host, target.port, target.transport)
+        leg_b = b_invite(
+            req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code
+        )
+        b_req = leg_b.invite
+        call = Call(
+            key=self.table.next_key(),
+            a=Leg(Side.A, entry.peer, req.call_id, a_tag, req, entry.key, req.cseq.seq),
+            b=Leg(Side.B, peer, leg_b.call_id, leg_b.tag, b_req, leg_b.key, leg_b.seq),
+            facts=facts,
+            verdict=verdict,
+        )
+        self.table.register(call)
+        relay = self.relay
+        b_entry = self.txs.new_client(
+            b_req,
+            peer,
+            lambda msg, n, w: relay.on_b_response(call, msg, n, w),
+            lambda n, w: relay.on_b_timeout(call, n, w),
+            leg_b.key,
+        )
+        place = self.txs.run(b_entry, b_entry.tx.start(now), now, wall)
+        self.table.held[call.key] = b_entry
+        legs = (req.call_id, b_req.call_id)
+        return [Decided(facts, verdict, wall, legs, tuple(place), call.key)]
+
+    def _admission(self, source: Addr, now: float) -> tuple[tuple[str, str], ...]:
+        """Headers of a 503 when the call may not start now, else ()."""
+        direction, trunk = self.rules.classify_source(source.host)
+        busy = (("Retry-After", str(self.config.retry_after)),)
+        if direction is Direction.OUTBOUND and not self.journal_ok:
+            return busy
+        if not self.overload.admit(trunk, len(self.table), now):
+            return busy
+        return ()
+
+    def _target(self, verdict: Verdict) -> Target | None:
+        if verdict.direction is None:
+            return None
+        return self.rules.deliver_to(verdict.direction, verdict.trunk)

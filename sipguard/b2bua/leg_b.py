@@ -1,0 +1,115 @@
+"""Leg B's requests built from leg A's (the INVITE to the callee, its CANCEL) and its dialog.
+
+RFC 3261 sections 8.1.1 and 9.1, RFC 3325 (asserted identity), RFC 3323 (privacy).
+
+Invariants:
+- leg B shares nothing with leg A but the body, its Content-Type, the allow-listed headers
+  and the user parts of the Request-URI, From and To: Via, Contact, tags and Call-ID are
+  ours (topology hiding);
+- outbound calls assert the verified number (``<tel:+CC NSN>``); inbound calls pass the
+  caller's P-Asserted-Identity on only when its Privacy does not ask to hide it;
+- ``b_dialog`` equals ``Dialog.as_uac`` on leg B's INVITE (RFC 3261 section 12.1.2);
+- a CANCEL copies its INVITE's Via (branch included), Route set, From, To, Call-ID and
+  CSeq number (section 9.1), so the callee can match it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipguard.b2bua.call import Leg
+from sipguard.b2bua.headers import allowed_fields, display_of, host_uri, user_part
+from sipguard.b2bua.identity import Identity
+from sipguard.b2bua.outgoing import headers_of
+from sipguard.policy.facts import Direction, Verdict
+from sipguard.policy.ruleset import Target
+from sipguard.screening import privacy_values
+from sipguard.sip.dialog import Dialog, DialogId
+from sipguard.sip.message import Request, Response
+from sipguard.sip.transaction import TxKey
+
+# Privacy values that ask for the caller's identity to be withheld (RFC 3323, RFC 3325).
+_HIDING = frozenset({"id", "user", "header"})
+
+
+@dataclass(frozen=True, slots=True)
+class LegB:
+    """Leg B's INVITE and the identifiers we minted for it (known without parsing)."""
+
+    invite: Request
+    tag: str  # our From tag
+    key: TxKey  # its client transaction key (our branch, "INVITE")
+    call_id: str
+    seq: int = 1  # its CSeq number
+
+
+def b_invite(
+    a_req: Request,
+    verdict: Verdict,
+    target: Target,
+    ids: Identity,
+    allow: frozenset[str],
+    country_code: str,
+) -> LegB:
+    """Leg B's INVITE: fresh identifiers, our Via and Contact, hidden topology."""
+    host, branch, tag = ids.local.host, ids.branch(), ids.token()
+    call_id = f"{ids.token()}@{host}"
+    mf = a_req.max_forwards
+    a_from = a_req.headers.get("from") or ""
+    a_to = a_req.headers.get("to") or ""
+    from_user = user_part(str(a_req.from_.uri))
+    to_user = user_part(str(a_req.to.uri))
+    pairs = [
+        ("Via", ids.via(target.transport, branch)),
+        ("Max-Forwards", str((70 if mf is None else mf) - 1)),
+        ("From", f"{display_of(a_from)}<{host_uri(from_user, host)}>;tag={tag}"),
+        ("To", f"{display_of(a_to)}<{host_uri(to_user, target.host)}>"),
+        ("Call-ID", call_id),
+        ("CSeq", "1 INVITE"),
+        ("Contact", ids.contact(target.transport)),
+    ]
+    pairs += _identity(a_req, verdict, country_code)
+    pairs += allowed_fields(a_req.headers, allow, a_req.body)
+    ruri = host_uri(user_part(a_req.uri), target.host, target.port)
+    invite = Request("INVITE", ruri, headers_of(pairs), a_req.body)
+    return LegB(invite, tag, (branch, "INVITE"), call_id)
+
+
+def b_dialog(leg: Leg, resp: Response) -> Dialog:
+    """What ``Dialog.as_uac(leg.invite, resp)`` returns, from what we know of our INVITE.
+
+    ``resp`` carries a To tag and passed ``dialog_problem``; our From, Call-ID and CSeq are
+    taken from the leg instead of being parsed back from the INVITE we built.
+    """
+    h = resp.headers
+    contacts = resp.addresses("contact") if "contact" in h else []
+    return Dialog(
+        id=DialogId(leg.call_id, leg.tag, resp.to.tag or ""),
+        local=leg.invite.headers.get("from") or "",
+        remote=h.get("to") or "",
+        remote_target=str(contacts[0].uri) if contacts else leg.invite.uri,
+        route_set=list(reversed(h.get_all("record-route"))),
+        local_seq=leg.invite_seq,
+        early=resp.status < 200,
+    )
+
+
+def _identity(a_req: Request, verdict: Verdict, country_code: str) -> list[tuple[str, str]]:
+    """RFC 3325: assert the verified number outbound; pass trusted identity inbound."""
+    if verdict.direction is Direction.OUTBOUND:
+        return [("P-Asserted-Identity", f"<tel:+{country_code}{verdict.caller}>")]
+    out: list[tuple[str, str]] = []
+    privacy = privacy_values(a_req.headers.get_all("privacy"))
+    if _HIDING.isdisjoint(privacy):
+        out += [("P-Asserted-Identity", v) for v in a_req.headers.get_fields("p-asserted-identity")]
+    return out + [("Privacy", value) for value in a_req.headers.get_fields("privacy")]
+
+
+def cancel_for(invite: Request) -> Request:
+    """The CANCEL of ``invite`` (section 9.1): same branch, Request-URI and identifiers."""
+    h = invite.headers
+    pairs = [("Via", h.get_all("via")[0])]
+    pairs += [("Route", route) for route in h.get_fields("route")]
+    pairs += [("Max-Forwards", "70"), ("From", h.get("from") or ""), ("To", h.get("to") or "")]
+    pairs += [("Call-ID", invite.call_id), ("CSeq", f"{invite.cseq.seq} CANCEL")]
+    return Request("CANCEL", invite.uri, headers_of(pairs))

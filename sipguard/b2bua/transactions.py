@@ -1,0 +1,182 @@
+"""The B2BUA's transaction table: creates, matches and runs section 17 transactions.
+
+Invariants:
+- every live transaction is in ``by_id`` and in exactly one of ``server``/``client``, keyed
+  per RFC 3261 sections 17.2.3 and 17.1.3; it is removed the moment it reports Terminated,
+  so the table never grows with finished work;
+- transaction effects become shell effects here: Send -> Transmit to the transaction's peer,
+  Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
+  to the handlers the TU registered;
+- a server transaction takes at most one final response: ``respond`` is a no-op after one;
+- a transaction is reliable when its peer's transport is not UDP.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
+from sipguard.b2bua.headers import make_response
+from sipguard.b2bua.matching import server_key
+from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.timers import TimerConfig
+from sipguard.sip.transaction import (
+    Arm,
+    Disarm,
+    PassUp,
+    Send,
+    Terminated,
+    TimedOut,
+    Transaction,
+    TxEffect,
+    TxKey,
+    client_key,
+    kind_for,
+)
+from sipguard.sip.wire import serialise
+
+UpHandler = Callable[[Message, float, datetime], Effects]
+TimeoutHandler = Callable[[float, datetime], Effects]
+
+
+@dataclass(slots=True)
+class TxEntry:
+    """A live transaction, its peer and what the TU does with its results."""
+
+    id: int
+    tx: Transaction
+    peer: Addr
+    key: TxKey
+    on_up: UpHandler | None = None
+    on_timeout: TimeoutHandler | None = None
+
+    @property
+    def answered(self) -> bool:
+        """True once the (server) transaction is over or has sent a final response."""
+        last = self.tx.last_response
+        return self.tx.terminated or (last is not None and last.status >= 200)
+
+
+class Transactions:
+    """Live transactions by id and by matching key."""
+
+    def __init__(self, config: TimerConfig) -> None:
+        self.config = config
+        self.server: dict[TxKey, TxEntry] = {}
+        self.client: dict[TxKey, TxEntry] = {}
+        self.by_id: dict[int, TxEntry] = {}
+        self._ids = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def new_server(self, request: Request, peer: Addr) -> TxEntry:
+        """Register the server transaction ``request`` creates."""
+        key = server_key(request)
+        tx = Transaction(kind_for(request, False), request, peer.transport != "udp", self.config)
+        entry = TxEntry(next(self._ids), tx, peer, key)
+        self.server[key] = entry
+        self.by_id[entry.id] = entry
+        return entry
+
+    def new_client(
+        self,
+        request: Request,
+        peer: Addr,
+        on_up: UpHandler | None = None,
+        on_timeout: TimeoutHandler | None = None,
+        key: TxKey | None = None,
+    ) -> TxEntry:
+        """Register the client transaction that will send ``request`` to ``peer``.
+
+        ``key`` is ``client_key(request)`` when the caller knows it (the branch it minted).
+        """
+        key = key or client_key(request)
+        tx = Transaction(kind_for(request, True), request, peer.transport != "udp", self.config)
+        entry = TxEntry(next(self._ids), tx, peer, key, on_up, on_timeout)
+        self.client[key] = entry
+        self.by_id[entry.id] = entry
+        return entry
+
+    def send(
+        self, request: Request, peer: Addr, now: float, wall: datetime, key: TxKey | None = None
+    ) -> Effects:
+        """Send ``request`` in a new client transaction whose responses are absorbed."""
+        entry = self.new_client(request, peer, key=key)
+        return self.run(entry, entry.tx.start(now), now, wall)
+
+    def receive(self, entry: TxEntry, request: Request, now: float, wall: datetime) -> Effects:
+        """Feed ``request`` (first copy or a retransmission) to a server transaction."""
+        return self.run(entry, entry.tx.receive_request(request, now), now, wall)
+
+    def reply(self, entry: TxEntry, response: Response, now: float, wall: datetime) -> Effects:
+        """Send ``response`` on a server transaction unless it already sent a final one."""
+        if entry.answered:
+            return []
+        return self.run(entry, entry.tx.respond(response, now), now, wall)
+
+    def respond(
+        self, entry: TxEntry | None, status: int, tag: str | None, now: float, wall: datetime
+    ) -> Effects:
+        """Send ``status`` on a server transaction if it still takes responses."""
+        if entry is None or entry.answered:
+            return []
+        return self.reply(entry, make_response(entry.tx.request, status, tag), now, wall)
+
+    def answer(
+        self,
+        req: Request,
+        source: Addr,
+        status: int,
+        tag: str,
+        now: float,
+        wall: datetime,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> Effects:
+        """Answer ``req`` with ``status`` through a new server transaction."""
+        entry = self.new_server(req, source)
+        out = self.receive(entry, req, now, wall)
+        return out + self.reply(entry, make_response(req, status, tag, extra), now, wall)
+
+    def fire(self, timer: TxTimer, now: float, wall: datetime) -> Effects:
+        """A transaction timer came due (ignored when the transaction is gone)."""
+        entry = self.by_id.get(timer.tx_id)
+        if entry is None:
+            return []
+        return self.run(entry, entry.tx.fire(timer.timer, now), now, wall)
+
+    def run(
+        self, entry: TxEntry, effects: Iterable[TxEffect], now: float, wall: datetime
+    ) -> Effects:
+        """Turn one transaction's effects into shell effects, calling the TU's handlers."""
+        out: Effects = []
+        for e in effects:
+            match e:
+                case Send(message=message):
+                    out.append(Transmit(serialise(message), entry.peer))
+                case Arm(timer=timer, at=at):
+                    out.append(StartTimer(TxTimer(entry.id, timer), at))
+                case Disarm(timer=timer):
+                    out.append(CancelTimer(TxTimer(entry.id, timer)))
+                case PassUp(message=message):
+                    if entry.on_up is not None:
+                        out.extend(entry.on_up(message, now, wall))
+                case TimedOut():
+                    if entry.on_timeout is not None:
+                        out.extend(entry.on_timeout(now, wall))
+                case Terminated():
+                    self._forget(entry)
+        return out
+
+    def discard(self, entry: TxEntry) -> None:
+        """Forget a transaction that never reached the wire (its effects were not run)."""
+        self._forget(entry)
+
+    def _forget(self, entry: TxEntry) -> None:
+        self.by_id.pop(entry.id, None)
+        table = self.client if entry.tx.is_client else self.server
+        if table.get(entry.key) is entry:
+            del table[entry.key]

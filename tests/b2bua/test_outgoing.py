@@ -1,0 +1,209 @@
+"""The call core's fast builders and key functions, pinned to the plain way of doing it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from b2bua_harness import NET_IN, SDP, TRUNK, Net, in_dialog, invite, reply
+from hypothesis import given
+from hypothesis import strategies as st
+from test_calls import setup_call
+
+from sipguard.b2bua.headers import make_response, reason_phrase
+from sipguard.b2bua.leg_b import b_dialog
+from sipguard.b2bua.matching import client_key as fast_client_key
+from sipguard.b2bua.matching import server_key as fast_server_key
+from sipguard.b2bua.outgoing import dialog_ack, dialog_request, headers_of
+from sipguard.sip.dialog import Dialog
+from sipguard.sip.headers import Headers
+from sipguard.sip.message import Request, Response
+from sipguard.sip.transaction import client_key, server_key
+from sipguard.sip.validate import classify
+from sipguard.sip.wire import parse, serialise
+
+NAMES = st.sampled_from(
+    [
+        "Via",
+        "v",
+        "From",
+        "f",
+        "To",
+        "t",
+        "i",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "m",
+        "l",
+        "Content-Length",
+        "content-type",
+        "X-Custom",
+        "Route",
+        "Supported",
+        "k",
+    ]
+)
+VALUES = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=20)
+
+
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=12))
+def test_headers_of_equals_headers_built_field_by_field(pairs: list[tuple[str, str]]) -> None:
+    """headers_of(pairs) holds the same fields, and finds them by the same keys."""
+    fast, plain = headers_of(pairs), Headers(pairs)
+    assert fast == plain and fast.items() == plain.items()
+    for name in ("via", "from", "to", "call-id", "contact", "content-length", "x-custom"):
+        assert fast.get_fields(name) == plain.get_fields(name)
+
+
+def _plain_response(
+    req: Request, status: int, tag: str | None, extra: list[tuple[str, str]]
+) -> Response:
+    """make_response the obvious way: Headers.add, one field at a time."""
+    h, out = req.headers, Headers()
+    for via in h.get_fields("via"):
+        out.add("Via", via)
+    out.add("From", h.get("from") or "")
+    to = h.get("to") or ""
+    if tag and status != 100 and req.to.tag is None:
+        to = f"{to};tag={tag}"
+    out.add("To", to)
+    out.add("Call-ID", req.call_id)
+    out.add("CSeq", str(req.cseq))
+    for name, value in extra:
+        out.add(name, value)
+    return Response(status, reason_phrase(status), out)
+
+
+def test_make_response_equals_the_plain_build() -> None:
+    """Responses with and without a To tag and extra fields serialise to the same bytes."""
+    req = parse(invite(extra="Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-2"))
+    assert isinstance(req, Request)
+    for status, tag, extra in [
+        (100, "x", []),
+        (180, "t1", []),
+        (503, "t2", [("Retry-After", "5")]),
+    ]:
+        fast = make_response(req, status, tag, extra)
+        assert serialise(fast) == serialise(_plain_response(req, status, tag, extra))
+
+
+def _dialog() -> Dialog:
+    req = parse(invite())
+    resp = parse(
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-a1\r\n"
+        b"Record-Route: <sip:p1.example;lr>\r\nRecord-Route: <sip:p2.example;lr>\r\n"
+        b"From: <sip:4008001234@127.0.0.2>;tag=ftag1\r\nTo: <sip:1@127.0.0.1>;tag=tt\r\n"
+        b"Call-ID: a-call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:uas@10.0.0.9>\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    assert isinstance(req, Request) and isinstance(resp, Response)
+    return Dialog.as_uac(req, resp)
+
+
+def test_dialog_request_equals_dialog_request_of_the_dialog() -> None:
+    """BYE, re-INVITE with Contact, body and extra fields, and ACK: the same bytes and CSeq."""
+    extra = [("Supported", "timer"), ("Content-Type", "application/sdp")]
+    cases = [("BYE", "<sip:me>", b"", []), ("INVITE", "<sip:me>", SDP, extra)]
+    for method, contact, body, more in cases:
+        fast_d, plain_d = _dialog(), _dialog()
+        via = "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-x;rport"
+        fast = dialog_request(fast_d, method, via, contact, body=body, extra=more)
+        plain = plain_d.request(method, via, contact, body=body, extra=list(more))
+        assert serialise(fast) == serialise(plain) and fast_d == plain_d
+    d = _dialog()
+    assert serialise(dialog_ack(copy.copy(d), 1, "SIP/2.0/UDP h;branch=z9hG4bK-y")) == serialise(
+        d.ack(1, "SIP/2.0/UDP h;branch=z9hG4bK-y")
+    )
+
+
+def test_every_client_transaction_is_keyed_as_its_request_says() -> None:
+    """Keys we pass for our own requests (minted branches) equal client_key of the request."""
+    net = Net()
+    _b_inv, ok, _ = setup_call(net)
+    net.send(in_dialog("INFO", ok, 2, TRUNK, "z9hG4bK-info"), TRUNK)
+    net.send(in_dialog("BYE", ok, 3, TRUNK, "z9hG4bK-bye"), TRUNK)
+    net.send(invite(call_id="c2", branch="z9hG4bK-c2"), TRUNK)
+    net.send(invite(call_id="c2", branch="z9hG4bK-c2").replace(b"INVITE", b"CANCEL"), TRUNK)
+    entries = list(net.core.txs.client.items())
+    assert {e.tx.request.method for _, e in entries} >= {"INFO", "BYE", "INVITE", "CANCEL"}
+    for key, entry in entries:
+        assert key == entry.key == client_key(entry.tx.request)
+    assert net.take(NET_IN)
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "rfc4475"
+VIA = st.sampled_from(
+    [
+        "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1",
+        "SIP/2.0/TCP [::1];branch=z9hG4bKx;received=1.2.3.4",
+        "SIP/2.0/UDP Host.Example.COM;branch=old-2543",
+        "SIP/2.0/UDP h1, SIP/2.0/UDP h2;branch=z9hG4bK-2",
+        "SIP/2.0/UDP h3",
+    ]
+)
+
+
+def _corpus_messages() -> list[bytes]:
+    return [p.read_bytes() for p in sorted(CORPUS.glob("*.dat"))]
+
+
+def _keys_agree(data: bytes) -> bool:
+    """Check both keys of ``data``; False when classify does not let it through."""
+    outcome = classify(data)
+    msg = outcome.message
+    if outcome.action != "process" or msg is None:
+        return False
+    assert fast_client_key(msg) == client_key(msg)
+    if isinstance(msg, Request):
+        assert fast_server_key(msg) == server_key(msg)
+    return True
+
+
+def test_keys_from_parsed_vias_equal_the_transaction_layers_on_rfc4475() -> None:
+    """Every torture message classify lets through gets the same keys both ways."""
+    checked = [_keys_agree(data) for data in _corpus_messages()]
+    assert sum(checked) >= 10
+
+
+@given(VIA, st.sampled_from(["INVITE", "ACK", "BYE", "CANCEL"]))
+def test_keys_from_parsed_vias_equal_the_transaction_layers(via: str, method: str) -> None:
+    """Magic-cookie and RFC 2543 branches, several Vias in one field, ACK folded on INVITE."""
+    data = invite(extra="").replace(
+        b"Via: SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-a1", f"Via: {via}".encode()
+    )
+    data = data.replace(b"INVITE sip:", f"{method} sip:".encode(), 1)
+    data = data.replace(b"CSeq: 1 INVITE", f"CSeq: 1 {method}".encode())
+    assert _keys_agree(data)
+    assert _keys_agree(reply(parse_request(data), 200))
+
+
+def parse_request(data: bytes) -> Request:
+    msg = parse(data)
+    assert isinstance(msg, Request)
+    return msg
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("Record-Route: <sip:p1;lr>", "Record-Route: <sip:p2;lr>, <sip:p3;lr>")],
+    ids=["no-routes", "routes"],
+)
+@pytest.mark.parametrize("status", [180, 200])
+@pytest.mark.parametrize("contact", ["<sip:uas@127.0.0.4:5070>", None], ids=["contact", "none"])
+def test_b_dialog_equals_as_uac_of_leg_bs_invite(
+    extra: tuple[str, ...], status: int, contact: str | None
+) -> None:
+    """Leg B's dialog from known identifiers equals Dialog.as_uac on the INVITE we sent."""
+    net = Net()
+    net.send(invite(), TRUNK)
+    b_inv = net.one(NET_IN)
+    assert isinstance(b_inv, Request)
+    raw = reply(b_inv, status, extra=extra)
+    if contact is None:
+        raw = b"\r\n".join(x for x in raw.split(b"\r\n") if not x.startswith(b"Contact:"))
+    resp = parse(raw)
+    assert isinstance(resp, Response)
+    (call,) = net.core.table.calls.values()
+    assert b_dialog(call.b, resp) == Dialog.as_uac(b_inv, resp)
