@@ -1,0 +1,1 @@
+"""Fuzz targets and their kept corpus."""
