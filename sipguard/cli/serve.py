@@ -60,6 +60,13 @@ def register(sub: Any) -> None:
         help="cancel a call the callee lets ring this long after its last provisional "
         "(RFC 3261 Timer C; default 181)",
     )
+    tcp = parser.add_argument_group("TCP limits")
+    tcp.add_argument("--tcp-max-connections", type=int, default=4096, metavar="N",
+                     help="accepted TCP connections at most (default 4096)")
+    tcp.add_argument("--tcp-max-per-source", type=int, default=64, metavar="N",
+                     help="accepted TCP connections per source address (default 64)")
+    tcp.add_argument("--tcp-idle-timeout", type=float, default=120.0, metavar="SECONDS",
+                     help="close a TCP connection with no message for this long (default 120)")
     parser.set_defaults(func=run)
 
 
@@ -93,6 +100,16 @@ def run(args: argparse.Namespace) -> int:
     return uvloop.run(_serve(args, ruleset, listen, metrics_at))
 
 
+def _tcp_limits(args: argparse.Namespace) -> Any:
+    from sipguard.adapters.server.tcp import TcpLimits
+
+    return TcpLimits(
+        max_connections=args.tcp_max_connections,
+        max_per_source=args.tcp_max_per_source,
+        idle_timeout=args.tcp_idle_timeout,
+    )
+
+
 def _reload_guard(old: Any, new: Any) -> Any:
     """Hold a reload that drops more filings than the new rules' ``reload_guard`` allows."""
     from sipguard.reloadguard import hold_for
@@ -112,7 +129,10 @@ async def _serve(
 
     log = _logger()
     journal, core = _build(ruleset, listen[0], args)
-    server = Server(core, journal, log, queue_limit=args.udp_queue)
+    server = Server(
+        core, journal, log, queue_limit=args.udp_queue, tcp=_tcp_limits(args),
+        listed=lambda host: core.rules.classify_source(host)[0] is not None,
+    )  # fmt: skip
     server.gate.rules_hash = ruleset.version_hash
     try:
         bound = await server.start(listen)

@@ -18,12 +18,12 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol, assert_never
 
 from sipguard.adapters.server.journal_gate import Journal, JournalGate
-from sipguard.adapters.server.tcp import TcpPool
+from sipguard.adapters.server.tcp import TcpLimits, TcpPool
 from sipguard.adapters.server.timers import TimerHeap
 from sipguard.adapters.server.udp import UdpEndpoint, UdpStats, bind_udp
 from sipguard.b2bua.effects import (
@@ -64,6 +64,9 @@ class Server:
         journal: Journal | None,
         log: Any,
         queue_limit: int = 8192,
+        *,
+        tcp: TcpLimits | None = None,
+        listed: Callable[[str], bool] | None = None,
     ) -> None:
         self.core = core
         self.log = log
@@ -74,7 +77,7 @@ class Server:
         self.gate = JournalGate(self._loop, journal, core, self.execute)
         self._udp: list[UdpEndpoint] = []
         self._udp_by_family: dict[int, UdpEndpoint] = {}
-        self._tcp = TcpPool(self._loop, self._on_tcp)
+        self._tcp = TcpPool(self._loop, self._on_tcp, tcp, listed)
         self._timers: TimerHeap[TimerKey] = TimerHeap(self._loop, self._on_timer)
         self._garbage = RateLimiter("serve.errors", rate=1.0, burst=10)
 
