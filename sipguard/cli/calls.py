@@ -1,9 +1,11 @@
 """``sipguard calls``: query the journal for call attempts, as a table, JSON lines or CSV.
 
 Numbers on the command line are normalised like the rules normalise them when ``--rules``
-is given (otherwise only separators are dropped).  ``--since``/``--until`` take an ISO 8601
-date or time (no offset means the rules' timezone, or UTC with ``--journal``) or a span back
-from now such as ``7d``, ``12h`` or ``30m``; the range is half-open, ``[since, until)``.
+is given (otherwise only separators are dropped).  Every time is shown in one zone, with its
+offset: the rules' timezone, or UTC with ``--journal`` alone (a note on stderr says so).
+``--since``/``--until`` take an ISO 8601 date or time (no offset means that same zone, so a
+time copied from the table finds its call) or a span back from now such as ``7d``, ``12h``
+or ``30m``; the range is half-open, ``[since, until)``.
 Exit codes: 0 on success (even with no match), 2 for a usage or rules error.
 """
 
@@ -17,7 +19,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, TextIO
 
-from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resolve_target
 from sipguard.policy.facts import Reason
 
 FIELDS = (
@@ -32,6 +34,7 @@ _TABLE = (
 )  # fmt: skip
 _SPAN = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def register(subparsers: Any) -> None:
@@ -60,23 +63,25 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         target = resolve_target(args)
-        query = _query(args, target.rules)
+        query = _query(args, target)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if target.rules is None:
+        print("note: no --rules given, so times are shown and read in UTC", file=sys.stderr)
     store = JournalStore(target.path)
     try:
-        rows = [call_dict(r.decision, r.outcome) for r in store.calls(query)]
+        rows = [call_dict(r.decision, r.outcome, target.zone) for r in store.calls(query)]
     finally:
         store.close()
     {"table": write_table, "json": write_json, "csv": write_csv}[args.format](rows, sys.stdout)
     return 0
 
 
-def _query(args: argparse.Namespace, rules: Any) -> Any:
+def _query(args: argparse.Namespace, target: Target) -> Any:
     from sipguard.journal.store import Query
 
-    zone: tzinfo = rules.zone if rules is not None else UTC
+    rules, zone = target.rules, target.zone
     now = datetime.now(UTC)
     return Query(
         number=nsn(args.number, rules) if args.number else None,
@@ -105,12 +110,27 @@ def parse_when(text: str, zone: tzinfo, now: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=zone)
 
 
-def call_dict(decision: Any, outcome: Any) -> dict[str, Any]:
-    """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends)."""
+def local_time(ts: int, zone: tzinfo) -> datetime:
+    """A journal ``ts`` (microseconds since the epoch) as an aware time in ``zone``."""
+    return (_EPOCH + timedelta(microseconds=ts)).astimezone(zone)
+
+
+def local_iso(text: str | None, zone: tzinfo) -> str | None:
+    """An ISO 8601 time with offset, re-expressed in ``zone`` (None stays None)."""
+    return None if text is None else datetime.fromisoformat(text).astimezone(zone).isoformat()
+
+
+def call_dict(decision: Any, outcome: Any, zone: tzinfo = UTC) -> dict[str, Any]:
+    """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends).
+
+    Every time is in ``zone`` with its offset, whatever zone the writer used.
+    """
     row = {name: getattr(decision, name, None) for name in FIELDS}
-    row["time"] = decision.at
+    row["time"] = local_time(decision.ts, zone).isoformat()
     for name in ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by"):
         row[name] = getattr(outcome, name) if outcome is not None else None
+    row["answered_at"] = local_iso(row["answered_at"], zone)
+    row["ended_at"] = local_iso(row["ended_at"], zone)
     return row
 
 
@@ -132,7 +152,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
         ms = row["duration_ms"]
         return "-" if ms is None else f"{ms // 1000 // 60}:{ms // 1000 % 60:02d}"
     if key == "time":
-        return str(row["time"])[:19].replace("T", " ")
+        return datetime.fromisoformat(row["time"]).isoformat(sep=" ", timespec="seconds")
     value = row.get(key)
     return "-" if value is None else str(value)
 

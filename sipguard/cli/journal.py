@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,16 @@ class Target:
 
     path: Path
     rules: Ruleset | None
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone times are shown and read in: the rules' timezone, or UTC without rules."""
+        return self.rules.zone if self.rules is not None else UTC
+
+    @property
+    def zone_name(self) -> str:
+        """The name of :attr:`zone`, for notes and report headers."""
+        return self.rules.model.timezone if self.rules is not None else "UTC"
 
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
