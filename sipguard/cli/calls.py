@@ -22,11 +22,14 @@ from typing import Any, TextIO
 from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resolve_target
 from sipguard.policy.facts import Reason
 
+# Every stored field of a decision entry, then of its latest outcome entry.
 FIELDS = (
     "time", "direction", "source", "caller", "callee", "number", "operator", "trunk",
-    "verdict", "status", "reason", "credential", "call_id", "legs", "rules_hash",
-    "answered_at", "ended_at", "duration_ms", "final_status", "ended_by", "seq",
+    "verdict", "status", "reason", "credential", "suspended_now", "call_id", "legs",
+    "rules_hash", "answered_at", "ended_at", "duration_ms", "final_status", "ended_by",
+    "seq", "ts", "prev_hash", "hash", "outcome_seq", "outcome_hash",
 )  # fmt: skip
+_OUTCOME = ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by")
 _TABLE = (
     ("TIME", "time"), ("DIR", "direction"), ("CALLER", "caller"), ("CALLEE", "callee"),
     ("NUMBER", "number"), ("VERDICT", "verdict"), ("REASON", "reason"),
@@ -127,8 +130,12 @@ def call_dict(decision: Any, outcome: Any, zone: tzinfo = UTC) -> dict[str, Any]
     """
     row = {name: getattr(decision, name, None) for name in FIELDS}
     row["time"] = local_time(decision.ts, zone).isoformat()
-    for name in ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by"):
+    if decision.suspended_now is not None:
+        row["suspended_now"] = bool(decision.suspended_now)
+    for name in _OUTCOME:
         row[name] = getattr(outcome, name) if outcome is not None else None
+    row["outcome_seq"] = outcome.seq if outcome is not None else None
+    row["outcome_hash"] = outcome.hash if outcome is not None else None
     row["answered_at"] = local_iso(row["answered_at"], zone)
     row["ended_at"] = local_iso(row["ended_at"], zone)
     return row

@@ -97,6 +97,9 @@ def register(subparsers: Any) -> None:
         "--retention-days", type=int, metavar="N", help="override journal.retention_days (>= 30)"
     )
     purge.set_defaults(func=run_purge)
+    from sipguard.cli import entries
+
+    entries.add_parser(sub)
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
+_CALL_FILTERS = (
+    "number", "caller", "callee", "reason", "direction", "operator", "trunk", "verdict",
+)  # fmt: skip
 
 
 def connect(
@@ -82,9 +85,50 @@ class Query:
     callee: str | None = None
     reason: str | None = None
     direction: str | None = None
+    operator: str | None = None
+    trunk: str | None = None
+    verdict: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    """Filters for :meth:`JournalStore.select`; ``None`` means "any"."""
+
+    kind: str | None = None
+    action: str | None = None
+    number: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+
+
+def _where(
+    filters: dict[str, object], since: datetime | None, until: datetime | None
+) -> tuple[str, list[object]]:
+    """A WHERE clause (and its arguments) of column equalities and a ``[since, until)`` range."""
+    where: list[str] = []
+    args: list[object] = []
+    for col, value in filters.items():
+        if value is not None:
+            where.append(f"{col} = ?")
+            args.append(value)
+    if since is not None:
+        where.append("ts >= ?")
+        args.append(to_ts(since))
+    if until is not None:
+        where.append("ts < ?")
+        args.append(to_ts(until))
+    return " AND ".join(where) or "1", args
+
+
+def _newest(sql: str, limit: int | None) -> str:
+    """``sql`` in time order, keeping only the newest ``limit`` rows when a limit is given."""
+    if limit is None:
+        return f"{sql} ORDER BY ts, seq"
+    return f"SELECT * FROM ({sql} ORDER BY ts DESC, seq DESC LIMIT {int(limit)}) ORDER BY ts, seq"
 
 
 class JournalStore:
@@ -148,24 +192,23 @@ class JournalStore:
         return int(self.conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
 
     def calls(self, q: Query) -> list[CallRow]:
-        """Decision entries matching ``q`` in time order, each with its latest outcome."""
-        where, args = ["kind = ?"], [Kind.DECISION.value]
-        for col in ("number", "caller", "callee", "reason", "direction"):
-            value = getattr(q, col)
-            if value is not None:
-                where.append(f"{col} = ?")
-                args.append(value)
-        if q.since is not None:
-            where.append("ts >= ?")
-            args.append(to_ts(q.since))  # type: ignore[arg-type]
-        if q.until is not None:
-            where.append("ts < ?")
-            args.append(to_ts(q.until))  # type: ignore[arg-type]
-        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY ts, seq"
-        if q.limit is not None:
-            sql += f" LIMIT {int(q.limit)}"
+        """Decision entries matching ``q`` in time order, each with its latest outcome.
+
+        With ``q.limit`` only the newest ``limit`` decisions are kept (still oldest first).
+        """
+        filters: dict[str, object] = {"kind": Kind.DECISION.value}
+        filters.update({col: getattr(q, col) for col in _CALL_FILTERS})
+        where, args = _where(filters, q.since, q.until)
+        sql = _newest(f"{_SELECT} WHERE {where}", q.limit)
         decisions = [_row_entry(r) for r in self.conn.execute(sql, args)]
         return [CallRow(d, self._outcome(d)) for d in decisions]
+
+    def select(self, q: EntryQuery) -> list[Entry]:
+        """Entries of any kind matching ``q`` in time order (the newest ``limit`` with a limit)."""
+        filters: dict[str, object] = {"kind": q.kind, "action": q.action, "number": q.number}
+        where, args = _where(filters, q.since, q.until)
+        sql = _newest(f"{_SELECT} WHERE {where}", q.limit)
+        return [_row_entry(r) for r in self.conn.execute(sql, args)]
 
     def _outcome(self, decision: Entry) -> Entry | None:
         row = self.conn.execute(

@@ -59,9 +59,7 @@ def test_time_copied_from_table_finds_the_call(
     assert rows[0]["ended_at"] == "2026-06-02T10:02:00+08:00"
 
 
-def test_journal_only_uses_utc_and_says_so(
-    rules: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_journal_only_uses_utc_and_says_so(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With --journal and no rules, times carry +00:00 and stderr names the zone."""
     journal = str(rules.with_name("journal.db"))
     assert main(["calls", "--journal", journal, "--format", "csv"]) == 0
