@@ -33,7 +33,7 @@ _OUTCOME = ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by"
 _TABLE = (
     ("TIME", "time"), ("DIR", "direction"), ("CALLER", "caller"), ("CALLEE", "callee"),
     ("NUMBER", "number"), ("VERDICT", "verdict"), ("REASON", "reason"),
-    ("DURATION", "duration"), ("ENDED BY", "ended_by"), ("CALL-ID", "call_id"),
+    ("FINAL", "final"), ("DURATION", "duration"), ("ENDED BY", "ended_by"), ("CALL-ID", "call_id"),
 )  # fmt: skip
 _SPAN = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -45,7 +45,11 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "calls",
         help="query the call journal",
-        description="List journaled call attempts, oldest first, with their outcome.",
+        description=(
+            "List journaled call attempts, oldest first, with their outcome. FINAL is the "
+            "final response the caller got: sipguard's own for a refused call, the callee's "
+            "for an allowed one."
+        ),
     )
     add_target_args(p)
     p.add_argument("--number", metavar="N", help="the filed access number involved")
@@ -53,9 +57,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--callee", metavar="N", help="callee number")
     p.add_argument("--reason", choices=[r.value for r in Reason], help="verdict reason")
     p.add_argument("--direction", choices=("inbound", "outbound"), help="call direction")
+    p.add_argument("--operator", metavar="ID", help="operator id, as in the rules")
+    p.add_argument("--trunk", metavar="ID", help="trunk id, as in the rules")
+    p.add_argument("--verdict", choices=("allow", "reject"), help="the screening verdict")
     p.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
     p.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N calls")
+    p.add_argument("--limit", type=int, metavar="N", help="only the newest N calls")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=run)
 
@@ -85,6 +92,8 @@ def _query(args: argparse.Namespace, target: Target) -> Any:
     from sipguard.journal.store import Query
 
     rules, zone = target.rules, target.zone
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {args.limit})")
     now = datetime.now(UTC)
     return Query(
         number=nsn(args.number, rules) if args.number else None,
@@ -92,6 +101,9 @@ def _query(args: argparse.Namespace, target: Target) -> Any:
         callee=nsn(args.callee, rules) if args.callee else None,
         reason=args.reason,
         direction=args.direction,
+        operator=args.operator,
+        trunk=args.trunk,
+        verdict=args.verdict,
         since=parse_when(args.since, zone, now) if args.since else None,
         until=parse_when(args.until, zone, now) if args.until else None,
         limit=args.limit,
@@ -158,6 +170,9 @@ def _cell(row: dict[str, Any], key: str) -> str:
     if key == "duration":
         ms = row["duration_ms"]
         return "-" if ms is None else f"{ms // 1000 // 60}:{ms // 1000 % 60:02d}"
+    if key == "final":
+        final = row["final_status"] if row["verdict"] == "allow" else row["status"]
+        return "-" if final is None else str(final)
     if key == "time":
         return datetime.fromisoformat(row["time"]).isoformat(sep=" ", timespec="seconds")
     value = row.get(key)
