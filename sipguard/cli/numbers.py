@@ -4,8 +4,11 @@ The suspensions live in the persistent policy state (``SqliteState``) in the jou
 database, which the server reads on every outbound decision.  Every change is also entered
 into the journal's hash chain as an ``admin`` entry (action ``suspend`` or ``resume``, the
 number, and who did it and why), so the audit trail shows operator actions next to calls.
+``suspend`` refuses a number the rules do not file (a typo would otherwise suspend nothing
+while looking done); ``--force`` suspends it anyway, with a warning, and is also needed
+with ``--journal`` alone, where there are no rules to check against.
 Exit codes: 0 done, 1 nothing to do (resume of a number that is not suspended, suspend of
-one already suspended), 2 usage or rules error.
+one already suspended), 2 usage or rules error, or an unfiled number without ``--force``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resolve_target
 
 
 def register(subparsers: Any) -> None:
@@ -33,6 +36,9 @@ def register(subparsers: Any) -> None:
     suspend.add_argument("number", metavar="NUMBER")
     suspend.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
     suspend.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
+    suspend.add_argument(
+        "--force", action="store_true", help="suspend even a number the rules do not file"
+    )
     suspend.set_defaults(func=run_suspend)
     resume = sub.add_parser("resume", help="end a number's suspension")
     add_target_args(resume)
@@ -85,6 +91,19 @@ def run_resume(args: argparse.Namespace) -> int:
     return _change(args, "resume")
 
 
+def _check_filed(number: str, target: Target, *, force: bool) -> None:
+    """Refuse to suspend a number the rules do not file, unless ``force`` (then warn)."""
+    if target.rules is not None and target.rules.numbers.lookup(number) is not None:
+        return
+    if target.rules is None:
+        problem = f"{number}: without --rules it cannot be checked that the number is filed"
+    else:
+        problem = f"{number}: not a filed number in {target.rules.path}"
+    if not force:
+        raise UsageError(f"{problem}; add --force to suspend it anyway")
+    print(f"warning: {problem}; suspending it anyway (--force)", file=sys.stderr)
+
+
 def _change(args: argparse.Namespace, action: str) -> int:
     from sipguard.journal.record import admin_entry
     from sipguard.journal.state import SqliteState, state_path_for
@@ -93,6 +112,8 @@ def _change(args: argparse.Namespace, action: str) -> int:
     try:
         target = resolve_target(args, must_exist=False)
         number = nsn(args.number, target.rules)
+        if action == "suspend":
+            _check_filed(number, target, force=args.force)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
