@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +16,18 @@ EXIT_REJECT = 1
 EXIT_ERROR = 2
 
 
-def default_rules_path() -> Path:
-    """``./rules.yaml`` when present, else the ruleset shipped inside the package."""
-    local = Path("rules.yaml")
-    if local.exists():
-        return local
-    return Path(__file__).resolve().parents[1] / "data" / "rules.yaml"
+DEFAULT_RULES = Path("rules.yaml")
+RULES_HELP = "the rules file (default: ./rules.yaml)"
+
+
+def add_rules_arg(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+    """The ``--rules FILE`` option, the same in every command: default ``./rules.yaml``."""
+    parser.add_argument("--rules", type=Path, default=None, metavar="FILE", help=RULES_HELP)
+
+
+def rules_path(value: Path | str | None) -> Path:
+    """The rules file a command works on: ``--rules`` or ``./rules.yaml``."""
+    return Path(value) if value is not None else DEFAULT_RULES
 
 
 def load_or_report(path: str | Path) -> Ruleset | None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sipguard.cli._common import add_rules_arg, rules_path
 from sipguard.errors import RulesError
 
 if TYPE_CHECKING:
@@ -43,28 +44,29 @@ class Target:
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
     """Add the mutually exclusive ``--rules FILE`` / ``--journal FILE`` options."""
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--rules", metavar="FILE", help="rules.yaml naming the journal")
-    group.add_argument("--journal", metavar="FILE", help="journal SQLite file")
+    group = parser.add_mutually_exclusive_group()
+    add_rules_arg(group)
+    group.add_argument(
+        "--journal", metavar="FILE", help="the journal SQLite file (instead of the rules' one)"
+    )
 
 
 def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
     """The journal named by ``--journal`` or by the rules' ``journal.path``."""
     rules = None
-    if args.rules:
+    if args.journal:
+        path = Path(args.journal)
+    else:
         from sipguard.policy import load_rules
 
+        source = rules_path(args.rules)
         try:
-            rules = load_rules(args.rules)
+            rules = load_rules(source)
         except RulesError as exc:
             raise UsageError(str(exc)) from exc
-        except OSError as exc:
-            raise UsageError(f"{args.rules}: {exc.strerror}") from exc
         if rules.journal_path is None:
-            raise UsageError(f"{args.rules}: the rules name no journal")
+            raise UsageError(f"{source}: the rules name no journal")
         path = Path(rules.journal_path)
-    else:
-        path = Path(args.journal)
     if must_exist and not path.is_file():
         raise UsageError(f"{path}: no such journal")
     return Target(path, rules)
@@ -86,12 +88,33 @@ def nsn(raw: str, rules: Ruleset | None) -> str:
 
 def register(subparsers: Any) -> None:
     """Add ``journal verify`` and ``journal purge``."""
-    p = subparsers.add_parser("journal", help="verify or purge the call journal")
+    p = subparsers.add_parser(
+        "journal",
+        help="verify, purge or list the call journal",
+        description="Check, purge or list the hash-chained call journal.",
+    )
     sub = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
-    verify = sub.add_parser("verify", help="check the hash chain (exit 0 intact, 1 broken)")
+    verify = sub.add_parser(
+        "verify",
+        help="check the hash chain (exit 0 intact, 1 broken)",
+        description=(
+            "Walk the journal's SHA-256 chain from its first surviving entry (or the anchor "
+            "of the last purge) and report the first entry that was changed, removed or "
+            "inserted. Exit 0 when the chain is intact, 1 when it is broken, 2 on a usage "
+            "or rules error."
+        ),
+    )
     add_target_args(verify)
     verify.set_defaults(func=run_verify)
-    purge = sub.add_parser("purge", help="delete entries older than the retention period")
+    purge = sub.add_parser(
+        "purge",
+        help="delete entries older than the retention period",
+        description=(
+            "Delete the entries older than journal.retention_days (at least 30), never a "
+            "younger one. The hash of the last deleted entry is kept and entered into the "
+            "chain, so verify still checks everything that is left."
+        ),
+    )
     add_target_args(purge)
     purge.add_argument(
         "--retention-days", type=int, metavar="N", help="override journal.retention_days (>= 30)"

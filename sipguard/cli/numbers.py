@@ -25,13 +25,30 @@ from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resol
 
 def register(subparsers: Any) -> None:
     """Add ``numbers suspended``, ``numbers suspend`` and ``numbers resume``."""
-    p = subparsers.add_parser("numbers", help="list, suspend or resume access numbers")
+    p = subparsers.add_parser(
+        "numbers",
+        help="list, suspend or resume access numbers",
+        description="Operator control of the outbound access of filed access numbers.",
+    )
     sub = p.add_subparsers(dest="numbers_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("suspended", help="list numbers whose outbound access is suspended")
+    listing = sub.add_parser(
+        "suspended",
+        help="list numbers whose outbound access is suspended",
+        description="List every suspension in force: number, since when, by whom and why.",
+    )
     add_target_args(listing)
     listing.add_argument("--format", choices=("table", "json"), default="table")
     listing.set_defaults(func=run_suspended)
-    suspend = sub.add_parser("suspend", help="suspend a number's outbound access")
+    suspend = sub.add_parser(
+        "suspend",
+        help="suspend a number's outbound access",
+        description=(
+            "Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is "
+            "resumed. The action, who took it and why are entered into the journal. A number "
+            "the rules do not file is refused unless --force. Exit 0 done, 1 already "
+            "suspended, 2 usage or rules error."
+        ),
+    )
     add_target_args(suspend)
     suspend.add_argument("number", metavar="NUMBER")
     suspend.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
@@ -40,7 +57,15 @@ def register(subparsers: Any) -> None:
         "--force", action="store_true", help="suspend even a number the rules do not file"
     )
     suspend.set_defaults(func=run_suspend)
-    resume = sub.add_parser("resume", help="end a number's suspension")
+    resume = sub.add_parser(
+        "resume",
+        help="end a number's suspension",
+        description=(
+            "End NUMBER's suspension, whether an operator or the violation count set it; "
+            "the action and who took it are entered into the journal. Exit 0 done, 1 not "
+            "suspended, 2 usage or rules error."
+        ),
+    )
     add_target_args(resume)
     resume.add_argument("number", metavar="NUMBER")
     resume.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from sipguard.cli._common import EXIT_ERROR, EXIT_OK, load_or_report
+from sipguard.cli._common import EXIT_ERROR, EXIT_OK, RULES_HELP, load_or_report, rules_path
 
 HELP = """\
 Load a rules file the way every front end does, with its consents file, and report every
@@ -21,11 +23,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    v.add_argument("file", metavar="FILE", help="the rules.yaml to check")
+    v.add_argument("file", metavar="FILE", nargs="?", help="the rules file to check")
+    v.add_argument("--rules", type=Path, metavar="FILE", help=RULES_HELP + "; same as FILE")
     v.set_defaults(func=validate)
 
 
 def validate(args: argparse.Namespace) -> int:
+    if args.file is not None and args.rules is not None:
+        print("error: give the rules file once, as FILE or as --rules", file=sys.stderr)
+        return EXIT_ERROR
+    args.file = str(rules_path(args.file or args.rules))
     rules = load_or_report(args.file)
     if rules is None:
         return EXIT_ERROR

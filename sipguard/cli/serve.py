@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP
+
 DEFAULT_LISTEN = "127.0.0.1:5060"
 
 
@@ -24,7 +26,9 @@ def register(sub: Any) -> None:
             "reloads the rules; SIGTERM or SIGINT stops the server."
         ),
     )
-    parser.add_argument("--rules", required=True, type=Path, metavar="FILE", help="rules.yaml")
+    parser.add_argument(
+        "--rules", type=Path, default=DEFAULT_RULES, metavar="FILE", help=RULES_HELP
+    )
     parser.add_argument(
         "--listen",
         action="append",
