@@ -1,4 +1,4 @@
-"""The SQLite journal: schema, appends, queries, retention and chain verification.
+"""The SQLite journal: schema, appends, retention and chain verification (queries: query.py).
 
 Invariants:
 - Appends run in one ``BEGIN IMMEDIATE`` transaction that reads the chain head inside the
@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sipguard.journal import query
+from sipguard.journal.query import CallRow, EntryQuery, Query, RulesInForce
 from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, Kind, admin_entry, to_ts
+
+__all__ = ["CallRow", "EntryQuery", "JournalStore", "Query", "RulesInForce", "VerifyResult"]
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS entries (
@@ -37,9 +41,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
-_CALL_FILTERS = (
-    "number", "caller", "callee", "reason", "direction", "operator", "trunk", "verdict",
-)  # fmt: skip
 
 
 def connect(
@@ -66,69 +67,6 @@ class VerifyResult:
     checked: int
     broken_seq: int | None = None
     problem: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallRow:
-    """One call attempt: its decision entry and, once it ended, its latest outcome entry."""
-
-    decision: Entry
-    outcome: Entry | None
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """Filters for :meth:`JournalStore.calls`; ``None`` means "any"."""
-
-    number: str | None = None
-    caller: str | None = None
-    callee: str | None = None
-    reason: str | None = None
-    direction: str | None = None
-    operator: str | None = None
-    trunk: str | None = None
-    verdict: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryQuery:
-    """Filters for :meth:`JournalStore.select`; ``None`` means "any"."""
-
-    kind: str | None = None
-    action: str | None = None
-    number: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int | None = None
-
-
-def _where(
-    filters: dict[str, object], since: datetime | None, until: datetime | None
-) -> tuple[str, list[object]]:
-    """A WHERE clause (and its arguments) of column equalities and a ``[since, until)`` range."""
-    where: list[str] = []
-    args: list[object] = []
-    for col, value in filters.items():
-        if value is not None:
-            where.append(f"{col} = ?")
-            args.append(value)
-    if since is not None:
-        where.append("ts >= ?")
-        args.append(to_ts(since))
-    if until is not None:
-        where.append("ts < ?")
-        args.append(to_ts(until))
-    return " AND ".join(where) or "1", args
-
-
-def _newest(sql: str, limit: int | None) -> str:
-    """``sql`` in time order, keeping only the newest ``limit`` rows when a limit is given."""
-    if limit is None:
-        return f"{sql} ORDER BY ts, seq"
-    return f"SELECT * FROM ({sql} ORDER BY ts DESC, seq DESC LIMIT {int(limit)}) ORDER BY ts, seq"
 
 
 class JournalStore:
@@ -191,31 +129,23 @@ class JournalStore:
         """How many entries are stored."""
         return int(self.conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
 
-    def calls(self, q: Query) -> list[CallRow]:
-        """Decision entries matching ``q`` in time order, each with its latest outcome.
+    # The query side lives in journal/query.py; these are its entry points on a store.
 
-        With ``q.limit`` only the newest ``limit`` decisions are kept (still oldest first).
-        """
-        filters: dict[str, object] = {"kind": Kind.DECISION.value}
-        filters.update({col: getattr(q, col) for col in _CALL_FILTERS})
-        where, args = _where(filters, q.since, q.until)
-        sql = _newest(f"{_SELECT} WHERE {where}", q.limit)
-        decisions = [_row_entry(r) for r in self.conn.execute(sql, args)]
-        return [CallRow(d, self._outcome(d)) for d in decisions]
+    def calls(self, q: Query) -> list[CallRow]:
+        """Calls matching ``q``, oldest first, each with its latest outcome (see query.py)."""
+        return query.calls(self.conn, q)
 
     def select(self, q: EntryQuery) -> list[Entry]:
-        """Entries of any kind matching ``q`` in time order (the newest ``limit`` with a limit)."""
-        filters: dict[str, object] = {"kind": q.kind, "action": q.action, "number": q.number}
-        where, args = _where(filters, q.since, q.until)
-        sql = _newest(f"{_SELECT} WHERE {where}", q.limit)
-        return [_row_entry(r) for r in self.conn.execute(sql, args)]
+        """Entries of any kind matching ``q``, oldest first (see query.py)."""
+        return query.select(self.conn, q)
 
-    def _outcome(self, decision: Entry) -> Entry | None:
-        row = self.conn.execute(
-            f"{_SELECT} WHERE call_id = ? AND kind = ? AND seq > ? ORDER BY seq DESC LIMIT 1",
-            (decision.call_id, Kind.OUTCOME.value, decision.seq),
-        ).fetchone()
-        return _row_entry(row) if row is not None else None
+    def rules_in_force(self, since: datetime, until: datetime) -> list[RulesInForce]:
+        """The rules hashes that decided calls in ``[since, until)`` (see query.py)."""
+        return query.rules_in_force(self.conn, since, until)
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest entry: the chain head an auditor quotes."""
+        return self._head()
 
     def verify(self) -> VerifyResult:
         """Walk the chain from the anchor; report the first entry whose link is broken."""
