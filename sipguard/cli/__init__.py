@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "sipguard.cli.replay",
     "sipguard.cli.rules",
     "sipguard.cli.calls",
+    "sipguard.cli.report",
     "sipguard.cli.journal",
     "sipguard.cli.numbers",
     "sipguard.cli.kamailio",

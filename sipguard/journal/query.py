@@ -67,7 +67,7 @@ class EntryQuery:
 
 @dataclass(frozen=True, slots=True)
 class RulesInForce:
-    """One rules hash as the decisions record it: first and last decision made under it."""
+    """One rules hash as the decisions record it: its first decision, its last in a period."""
 
     rules_hash: str
     first_ts: int
@@ -136,13 +136,15 @@ def rules_in_force(
     """Every rules hash that decided a call in ``[since, until)``, oldest first.
 
     ``first_ts`` is the first decision under the hash in the whole journal (when it was
-    loaded, as far as the records show); ``decisions`` counts those of the period.
+    loaded, as far as the records show); ``last_ts`` the last one in the period, and
+    ``decisions`` counts those of the period.
     """
     sql = (
-        "SELECT rules_hash, MIN(ts), MAX(ts), SUM(ts >= ? AND ts < ?) FROM entries "
+        "SELECT rules_hash, MIN(ts), MAX(CASE WHEN ts >= ? AND ts < ? THEN ts END), "
+        "SUM(ts >= ? AND ts < ?) FROM entries "
         "WHERE kind = ? AND rules_hash IS NOT NULL GROUP BY rules_hash "
         "HAVING SUM(ts >= ? AND ts < ?) > 0 ORDER BY MIN(ts)"
     )
     lo, hi = to_ts(since), to_ts(until)
-    rows = conn.execute(sql, (lo, hi, Kind.DECISION.value, lo, hi)).fetchall()
+    rows = conn.execute(sql, (lo, hi, lo, hi, Kind.DECISION.value, lo, hi)).fetchall()
     return [RulesInForce(str(h), int(a), int(b), int(n)) for h, a, b, n in rows]

@@ -13,7 +13,7 @@ from sipguard.cli import build_parser, main
 
 DATA = Path(__file__).resolve().parents[2] / "sipguard" / "data"
 LEAVES = [
-    ("serve",), ("check",), ("replay",), ("rules", "validate"), ("calls",),
+    ("serve",), ("check",), ("replay",), ("rules", "validate"), ("calls",), ("report",),
     ("journal", "verify"), ("journal", "purge"), ("journal", "entries"),
     ("numbers", "suspended"), ("numbers", "suspend"), ("numbers", "resume"),
     ("kamailio", "config"), ("kamailio", "run"),
