@@ -22,6 +22,17 @@ from typing import Any
 
 from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resolve_target
 
+SUSPEND = """\
+Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is resumed. The
+action, who took it and why are entered into the journal. A number the rules do not file is
+refused unless --force. Exit 0 done, 1 already suspended, 2 usage or rules error.
+"""
+RESUME = """\
+End NUMBER's suspension, whether an operator or the violation count set it; the action and
+who took it are entered into the journal. Exit 0 done, 1 not suspended, 2 usage or rules
+error.
+"""
+
 
 def register(subparsers: Any) -> None:
     """Add ``numbers suspended``, ``numbers suspend`` and ``numbers resume``."""
@@ -39,37 +50,26 @@ def register(subparsers: Any) -> None:
     add_target_args(listing)
     listing.add_argument("--format", choices=("table", "json"), default="table")
     listing.set_defaults(func=run_suspended)
-    suspend = sub.add_parser(
-        "suspend",
-        help="suspend a number's outbound access",
-        description=(
-            "Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is "
-            "resumed. The action, who took it and why are entered into the journal. A number "
-            "the rules do not file is refused unless --force. Exit 0 done, 1 already "
-            "suspended, 2 usage or rules error."
-        ),
+    _add_change(sub, "suspend", "suspend a number's outbound access", SUSPEND)
+    _add_change(sub, "resume", "end a number's suspension", RESUME)
+
+
+def _add_change(sub: Any, action: str, help_text: str, description: str) -> None:
+    p = sub.add_parser(
+        action,
+        help=help_text,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_args(suspend)
-    suspend.add_argument("number", metavar="NUMBER")
-    suspend.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
-    suspend.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
-    suspend.add_argument(
-        "--force", action="store_true", help="suspend even a number the rules do not file"
-    )
-    suspend.set_defaults(func=run_suspend)
-    resume = sub.add_parser(
-        "resume",
-        help="end a number's suspension",
-        description=(
-            "End NUMBER's suspension, whether an operator or the violation count set it; "
-            "the action and who took it are entered into the journal. Exit 0 done, 1 not "
-            "suspended, 2 usage or rules error."
-        ),
-    )
-    add_target_args(resume)
-    resume.add_argument("number", metavar="NUMBER")
-    resume.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
-    resume.set_defaults(func=run_resume)
+    add_target_args(p)
+    p.add_argument("number", metavar="NUMBER")
+    if action == "suspend":
+        p.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
+        p.add_argument(
+            "--force", action="store_true", help="suspend even a number the rules do not file"
+        )
+    p.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
+    p.set_defaults(func=run_suspend if action == "suspend" else run_resume)
 
 
 def _who(args: argparse.Namespace) -> str:
