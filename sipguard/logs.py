@@ -70,7 +70,7 @@ def log_decision(entry: Entry, *, journaled: bool = True) -> None:
     When the journal is unavailable the log line carries the full record, so inbound calls
     that went on are still on record somewhere.
     """
-    metrics.DECISIONS.labels(reason=entry.reason or "UNKNOWN").inc()
+    metrics.count_decision(entry.reason, entry.trunk, entry.operator)
     log = structlog.get_logger("sipguard.calls")
     with structlog.contextvars.bound_contextvars(call_id=entry.call_id):
         fields = _pick(entry, _DECISION_FIELDS)

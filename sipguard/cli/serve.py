@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ async def _serve(
 ) -> int:
     from sipguard.adapters.server.reload import RulesWatcher
     from sipguard.adapters.server.shell import Server
+    from sipguard.metrics import rules_loaded
     from sipguard.policy import load_rules
 
     log = _logger()
@@ -137,6 +139,9 @@ async def _serve(
     def apply(new: Any) -> None:
         core.reload(new)
         server.gate.rules_hash = new.version_hash
+        rules_loaded(new.version_hash, time.time())
+
+    rules_loaded(ruleset.version_hash, time.time())
 
     watcher = RulesWatcher(args.rules, consents, load_rules, apply, log)
     watcher.start()
