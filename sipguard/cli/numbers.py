@@ -97,11 +97,13 @@ def run_suspended(args: argparse.Namespace) -> int:
         state.close()
     if args.format == "json":
         for s in suspended:
-            row = {"number": s.number, "since": s.since.isoformat(), "reason": s.reason, "by": s.by}
+            since = s.since.astimezone(target.zone).isoformat()
+            row = {"number": s.number, "since": since, "reason": s.reason, "by": s.by}
             print(json.dumps(row, ensure_ascii=False))
         return 0
     for s in suspended:
-        print(f"{s.number:<16} since {s.since.isoformat():<32} by {s.by:<12} {s.reason}")
+        since = s.since.astimezone(target.zone).isoformat(sep=" ", timespec="seconds")
+        print(f"{s.number:<16} since {since:<25}  by {s.by:<12} {s.reason}")
     print(f"{len(suspended)} suspended")
     return 0
 

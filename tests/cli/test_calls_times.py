@@ -67,3 +67,15 @@ def test_journal_only_uses_utc_and_says_so(rules: Path, capsys: pytest.CaptureFi
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows[0]["time"] == "2026-06-02T02:00:00+00:00"
     assert "UTC" in err
+
+
+def test_suspensions_list_in_rules_zone(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """numbers suspended prints since-times in the rules' timezone with the offset."""
+    base = ["--rules", str(rules)]
+    assert main(["numbers", "suspend", *base, "4008001234", "--why", "test", "--by", "t"]) == 0
+    capsys.readouterr()
+    assert main(["numbers", "suspended", *base, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["since"].endswith("+08:00")
+    assert main(["numbers", "suspended", *base]) == 0
+    assert "+08:00" in capsys.readouterr().out.splitlines()[0]
