@@ -30,14 +30,19 @@ def rules_path(value: Path | str | None) -> Path:
     return Path(value) if value is not None else DEFAULT_RULES
 
 
+def report_rules_error(path: str | Path, err: RulesError) -> None:
+    """Print every located issue, then the one summary line, to stderr (every command)."""
+    for issue in err.issues:
+        print(issue, file=sys.stderr)
+    print(f"{path}: {len(err.issues)} error(s); rules not loaded", file=sys.stderr)
+
+
 def load_or_report(path: str | Path) -> Ruleset | None:
     """Load a ruleset; on failure print every located issue to stderr and return None."""
     try:
         return load_rules(path)
     except RulesError as err:
-        for issue in err.issues:
-            print(issue, file=sys.stderr)
-        print(f"{path}: {len(err.issues)} error(s); rules not loaded", file=sys.stderr)
+        report_rules_error(path, err)
         return None
 
 

@@ -19,7 +19,14 @@ import sys
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, TextIO
 
-from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import (
+    Target,
+    UsageError,
+    add_target_args,
+    nsn,
+    print_error,
+    resolve_target,
+)
 from sipguard.policy.facts import Reason
 
 # Every stored field of a decision entry, then of its latest outcome entry.
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         target = resolve_target(args)
         query = _query(args, target)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     if target.rules is None:
         print("note: no --rules given, so times are shown and read in UTC", file=sys.stderr)

@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import UsageError, add_target_args, nsn, print_error, resolve_target
 
 FIELDS = (
     "seq", "time", "kind", "action", "number", "by", "why", "call_id", "verdict", "reason",
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     if target.rules is None:
         print("note: no --rules given, so times are shown and read in UTC", file=sys.stderr)

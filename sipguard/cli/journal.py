@@ -13,7 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sipguard.cli._common import add_rules_arg, rules_path
+from sipguard.cli._common import add_rules_arg, report_rules_error, rules_path
 from sipguard.errors import RulesError
 
 if TYPE_CHECKING:
@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 
 class UsageError(Exception):
     """A command-line problem reported as ``error: ...`` with exit status 2."""
+
+
+class RulesNotLoaded(UsageError):
+    """The rules failed to load; their issues were printed already (exit status 2)."""
+
+
+def print_error(exc: UsageError) -> None:
+    """Report a usage error on stderr (a rules failure has reported itself)."""
+    if not isinstance(exc, RulesNotLoaded):
+        print(f"error: {exc}", file=sys.stderr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +73,8 @@ def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Targ
         try:
             rules = load_rules(source)
         except RulesError as exc:
-            raise UsageError(str(exc)) from exc
+            report_rules_error(source, exc)
+            raise RulesNotLoaded(str(source)) from exc
         if rules.journal_path is None:
             raise UsageError(f"{source}: the rules name no journal")
         path = Path(rules.journal_path)
@@ -132,7 +143,7 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         target = resolve_target(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     store = JournalStore(target.path)
     try:
@@ -154,7 +165,7 @@ def run_purge(args: argparse.Namespace) -> int:
         target = resolve_target(args)
         days = _retention(args, target)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     store = JournalStore(target.path)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.adapters.kamailio import cfg as kc
-from sipguard.cli._common import DEFAULT_RULES, RULES_HELP
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.errors import RulesError
 
 
@@ -91,8 +91,7 @@ def _prepare(args: argparse.Namespace) -> tuple[kc.KamailioOptions, dict[str, st
         opts = _options(args)
         env = kc.environment(opts, dict(os.environ))
     except RulesError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        report_rules_error(args.rules, exc)
         return None
     except (kc.KamailioSetupError, ValueError, OSError) as exc:
         print(f"sipguard kamailio: {exc}", file=sys.stderr)

@@ -20,7 +20,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from sipguard.cli.journal import Target, UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import (
+    Target,
+    UsageError,
+    add_target_args,
+    nsn,
+    print_error,
+    resolve_target,
+)
 
 SUSPEND = """\
 Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is resumed. The
@@ -88,7 +95,7 @@ def run_suspended(args: argparse.Namespace) -> int:
     try:
         target = resolve_target(args, must_exist=False)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     state = SqliteState(state_path_for(target.path))
     try:
@@ -142,7 +149,7 @@ def _change(args: argparse.Namespace, action: str) -> int:
         if action == "suspend":
             _check_filed(number, target, force=args.force)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     now, who = datetime.now(UTC), _who(args)
     state = SqliteState(state_path_for(target.path))

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from sipguard.cli._common import DEFAULT_RULES, RULES_HELP
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.errors import RulesError
 from sipguard.policy import MemoryState, Reason, Ruleset, State, load_rules
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         rules = load_rules(args.rules)
     except RulesError as exc:
-        print(exc, file=sys.stderr)
+        report_rules_error(args.rules, exc)
         return 2
     except OSError as exc:
         print(f"{args.rules}: {exc.strerror}", file=sys.stderr)

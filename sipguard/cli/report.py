@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.cli._common import add_rules_arg, rules_path
-from sipguard.cli.journal import Target, UsageError
+from sipguard.cli.journal import Target, UsageError, print_error
 
 DESCRIPTION = """\
 Write a compliance report for [--since, --until): calls and decisions per day stacked by
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         _check_operator(args.operator, target)
         body = _render(args, target, since, until, now)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     _write(body, args.output)
     return 0

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sipguard.cli._common import DEFAULT_RULES, RULES_HELP
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 
 DEFAULT_LISTEN = "127.0.0.1:5060"
 
@@ -94,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         ruleset = load_rules(args.rules)
     except RulesError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        report_rules_error(args.rules, exc)
         return 2
     try:
         texts = args.listen or list(getattr(ruleset, "listen", None) or []) or [DEFAULT_LISTEN]

@@ -11,7 +11,8 @@ import pytest
 
 from sipguard.cli import build_parser, main
 
-DATA = Path(__file__).resolve().parents[2] / "sipguard" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "sipguard" / "data"
 LEAVES = [
     ("serve",), ("check",), ("replay",), ("rules", "validate"), ("calls",), ("report",),
     ("journal", "verify"), ("journal", "purge"), ("journal", "entries"),
@@ -98,3 +99,28 @@ def test_every_leaf_is_listed() -> None:
 
     walk(build_parser(), ())
     assert sorted(leaves) == sorted(LEAVES)
+
+
+BAD_RULES_ARGS = {
+    ("check",): ["--source", "127.0.0.2", str(ROOT / "examples" / "invite-outbound.sip")],
+    ("replay",): [str(ROOT / "captures" / "quiet_hours.pcap")],
+    ("report",): ["--since", "7d", "--until", "0d"],
+    ("numbers", "suspend"): ["4008001234", "--why", "x"],
+    ("numbers", "resume"): ["4008001234"],
+}
+
+
+@pytest.mark.parametrize("words", LEAVES, ids=" ".join)
+def test_bad_rules_are_reported_alike(
+    words: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every command prints each located issue and one summary line, and exits 2."""
+    bad = tmp_path / "rules.yaml"
+    bad.write_text((DATA / "rules.yaml").read_text().replace("version: 1", "version: 1\nspeed: 3"))
+    shutil.copy(DATA / "consents.csv", tmp_path / "consents.csv")
+    extra = BAD_RULES_ARGS.get(words, [])
+    args = [*words, *extra] if words != ("rules", "validate") else [*words]
+    assert main([*args, "--rules", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2].endswith("unknown key 'speed'") and err[-2].startswith(str(bad))
+    assert err[-1] == f"{bad}: 1 error(s); rules not loaded"
