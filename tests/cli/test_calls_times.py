@@ -8,11 +8,15 @@ import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipguard.cli import main
-from sipguard.journal.record import decision_entry, outcome_entry
+from sipguard.cli.calls import local_time, parse_when
+from sipguard.journal.record import decision_entry, outcome_entry, to_ts
 from sipguard.journal.store import JournalStore
 from tests.journal.conftest import facts, verdict
 
@@ -79,3 +83,23 @@ def test_suspensions_list_in_rules_zone(rules: Path, capsys: pytest.CaptureFixtu
     assert row["since"].endswith("+08:00")
     assert main(["numbers", "suspended", *base]) == 0
     assert "+08:00" in capsys.readouterr().out.splitlines()[0]
+
+
+@given(
+    when=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+    ).map(lambda t: t.replace(microsecond=0)),
+    zone=st.sampled_from(["Asia/Shanghai", "UTC", "America/New_York", "Asia/Kolkata"]),
+)
+def test_a_printed_time_reads_back_as_the_same_instant(when: datetime, zone: str) -> None:
+    """What the table prints, with or without its offset, parses back to the same instant."""
+    tz = ZoneInfo(zone)
+    printed = local_time(to_ts(when), tz).isoformat(sep=" ", timespec="seconds")
+    assert parse_when(printed, tz, when) == when
+    naive = printed[:19]  # copied without the offset: read in the same zone
+    wall = datetime.fromisoformat(naive)
+    ambiguous = (
+        wall.replace(tzinfo=tz, fold=0).utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset()
+    )
+    if not ambiguous:  # (the hour a DST zone repeats needs its offset to be exact)
+        assert parse_when(naive, tz, when) == when
