@@ -3,6 +3,11 @@
 Every metric sipguard exports is defined here, once, on :data:`REGISTRY` (not the
 prometheus-client global registry), so tests and several servers in one process never
 collide and an exporter serves exactly these series.
+
+Invariants:
+- Label sets are bounded: reasons are the 16 of spec section 4; trunk and operator ids come
+  from the rules, and past :data:`MAX_IDS` distinct ids a label reads ``other``, so a
+  misbehaving rules file cannot grow the series without bound.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+MAX_IDS = 100  # distinct trunk or operator label values before "other"
 
 DECISIONS = Counter(
     "sipguard_decisions_total", "Call decisions, by reason.", ["reason"], registry=REGISTRY
@@ -44,12 +50,70 @@ JOURNAL_COMMIT_SECONDS = Histogram(
 JOURNAL_PURGED = Counter(
     "sipguard_journal_purged_total", "Entries deleted by retention.", registry=REGISTRY
 )
+DECISIONS_BY_PARTY = Counter(
+    "sipguard_decisions_by_party_total",
+    "Call decisions, by reason, trunk and operator (none: the call matched no trunk).",
+    ["reason", "trunk", "operator"],
+    registry=REGISTRY,
+)
+RULES_LOADED = Gauge(
+    "sipguard_rules_loaded_timestamp_seconds",
+    "Unix time the rules in force were loaded (at start or by the last good reload).",
+    registry=REGISTRY,
+)
+RULES_INFO = Gauge(
+    "sipguard_rules_info",
+    "1 for the hash of the rules in force (one series at a time).",
+    ["rules_hash"],
+    registry=REGISTRY,
+)
 LOG_SUPPRESSED = Counter(
     "sipguard_log_suppressed_total",
     "Log events dropped by a rate limiter, by limiter name.",
     ["limiter"],
     registry=REGISTRY,
 )
+
+
+_IDS: dict[str, set[str]] = {"trunk": set(), "operator": set()}
+
+
+def _bounded(kind: str, value: str | None) -> str:
+    """``value`` as a label: ``none`` when absent, ``other`` past :data:`MAX_IDS` ids."""
+    if value is None:
+        return "none"
+    seen = _IDS[kind]
+    if value in seen:
+        return value
+    if len(seen) >= MAX_IDS:
+        return "other"
+    seen.add(value)
+    return value
+
+
+def count_decision(reason: str | None, trunk: str | None, operator: str | None) -> None:
+    """Count one call decision, by reason and by reason, trunk and operator."""
+    label = reason or "UNKNOWN"
+    DECISIONS.labels(reason=label).inc()
+    DECISIONS_BY_PARTY.labels(
+        reason=label, trunk=_bounded("trunk", trunk), operator=_bounded("operator", operator)
+    ).inc()
+
+
+_LOADED_AT: list[float] = []  # the last load time, for rules_age
+
+
+def rules_loaded(rules_hash: str, at: float) -> None:
+    """Record that the rules with ``rules_hash`` came into force at Unix time ``at``."""
+    _LOADED_AT[:] = [at]
+    RULES_LOADED.set(at)
+    RULES_INFO.clear()
+    RULES_INFO.labels(rules_hash=rules_hash).set(1)
+
+
+def rules_age(now: float) -> float | None:
+    """Seconds the rules in force have been in force at Unix time ``now`` (None: never loaded)."""
+    return max(0.0, now - _LOADED_AT[0]) if _LOADED_AT else None
 
 
 def exposition() -> bytes:

@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "sipguard.cli.replay",
     "sipguard.cli.rules",
     "sipguard.cli.calls",
+    "sipguard.cli.report",
     "sipguard.cli.journal",
     "sipguard.cli.numbers",
     "sipguard.cli.kamailio",
@@ -46,13 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    _mark_parsers(parser)
     return parser
+
+
+def _mark_parsers(parser: argparse.ArgumentParser) -> None:
+    """Let every (sub)command's parser be found from its parsed arguments (``_parser``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(_parser=child)
+                _mark_parsers(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipguard`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # The usage of the command that was given the bad option, not the top level's.
+        owner: argparse.ArgumentParser = getattr(args, "_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

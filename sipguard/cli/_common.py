@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +17,25 @@ EXIT_REJECT = 1
 EXIT_ERROR = 2
 
 
-def default_rules_path() -> Path:
-    """``./rules.yaml`` when present, else the ruleset shipped inside the package."""
-    local = Path("rules.yaml")
-    if local.exists():
-        return local
-    return Path(__file__).resolve().parents[1] / "data" / "rules.yaml"
+DEFAULT_RULES = Path("rules.yaml")
+RULES_HELP = "the rules file (default: ./rules.yaml)"
+
+
+def add_rules_arg(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+    """The ``--rules FILE`` option, the same in every command: default ``./rules.yaml``."""
+    parser.add_argument("--rules", type=Path, default=None, metavar="FILE", help=RULES_HELP)
+
+
+def rules_path(value: Path | str | None) -> Path:
+    """The rules file a command works on: ``--rules`` or ``./rules.yaml``."""
+    return Path(value) if value is not None else DEFAULT_RULES
+
+
+def report_rules_error(path: str | Path, err: RulesError) -> None:
+    """Print every located issue, then the one summary line, to stderr (every command)."""
+    for issue in err.issues:
+        print(issue, file=sys.stderr)
+    print(f"{path}: {len(err.issues)} error(s); rules not loaded", file=sys.stderr)
 
 
 def load_or_report(path: str | Path) -> Ruleset | None:
@@ -29,9 +43,7 @@ def load_or_report(path: str | Path) -> Ruleset | None:
     try:
         return load_rules(path)
     except RulesError as err:
-        for issue in err.issues:
-            print(issue, file=sys.stderr)
-        print(f"{path}: {len(err.issues)} error(s); rules not loaded", file=sys.stderr)
+        report_rules_error(path, err)
         return None
 
 

@@ -1,9 +1,11 @@
 """``sipguard calls``: query the journal for call attempts, as a table, JSON lines or CSV.
 
 Numbers on the command line are normalised like the rules normalise them when ``--rules``
-is given (otherwise only separators are dropped).  ``--since``/``--until`` take an ISO 8601
-date or time (no offset means the rules' timezone, or UTC with ``--journal``) or a span back
-from now such as ``7d``, ``12h`` or ``30m``; the range is half-open, ``[since, until)``.
+is given (otherwise only separators are dropped).  Every time is shown in one zone, with its
+offset: the rules' timezone, or UTC with ``--journal`` alone (a note on stderr says so).
+``--since``/``--until`` take an ISO 8601 date or time (no offset means that same zone, so a
+time copied from the table finds its call) or a span back from now such as ``7d``, ``12h``
+or ``30m``; the range is half-open, ``[since, until)``.
 Exit codes: 0 on success (even with no match), 2 for a usage or rules error.
 """
 
@@ -17,21 +19,32 @@ import sys
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, TextIO
 
-from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import (
+    Target,
+    UsageError,
+    add_target_args,
+    nsn,
+    print_error,
+    resolve_target,
+)
 from sipguard.policy.facts import Reason
 
+# Every stored field of a decision entry, then of its latest outcome entry.
 FIELDS = (
     "time", "direction", "source", "caller", "callee", "number", "operator", "trunk",
-    "verdict", "status", "reason", "credential", "call_id", "legs", "rules_hash",
-    "answered_at", "ended_at", "duration_ms", "final_status", "ended_by", "seq",
+    "verdict", "status", "reason", "credential", "suspended_now", "call_id", "legs",
+    "rules_hash", "answered_at", "ended_at", "duration_ms", "final_status", "ended_by",
+    "seq", "ts", "prev_hash", "hash", "outcome_seq", "outcome_hash",
 )  # fmt: skip
+_OUTCOME = ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by")
 _TABLE = (
     ("TIME", "time"), ("DIR", "direction"), ("CALLER", "caller"), ("CALLEE", "callee"),
     ("NUMBER", "number"), ("VERDICT", "verdict"), ("REASON", "reason"),
-    ("DURATION", "duration"), ("ENDED BY", "ended_by"), ("CALL-ID", "call_id"),
+    ("FINAL", "final"), ("DURATION", "duration"), ("ENDED BY", "ended_by"), ("CALL-ID", "call_id"),
 )  # fmt: skip
 _SPAN = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +52,11 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "calls",
         help="query the call journal",
-        description="List journaled call attempts, oldest first, with their outcome.",
+        description=(
+            "List journaled call attempts, oldest first, with their outcome. FINAL is the "
+            "final response the caller got: sipguard's own for a refused call, the callee's "
+            "for an allowed one."
+        ),
     )
     add_target_args(p)
     p.add_argument("--number", metavar="N", help="the filed access number involved")
@@ -47,9 +64,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--callee", metavar="N", help="callee number")
     p.add_argument("--reason", choices=[r.value for r in Reason], help="verdict reason")
     p.add_argument("--direction", choices=("inbound", "outbound"), help="call direction")
+    p.add_argument("--operator", metavar="ID", help="operator id, as in the rules")
+    p.add_argument("--trunk", metavar="ID", help="trunk id, as in the rules")
+    p.add_argument("--verdict", choices=("allow", "reject"), help="the screening verdict")
     p.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
     p.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N calls")
+    p.add_argument("--limit", type=int, metavar="N", help="only the newest N calls")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=run)
 
@@ -60,23 +80,27 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         target = resolve_target(args)
-        query = _query(args, target.rules)
+        query = _query(args, target)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
+    if target.rules is None:
+        print("note: no --rules given, so times are shown and read in UTC", file=sys.stderr)
     store = JournalStore(target.path)
     try:
-        rows = [call_dict(r.decision, r.outcome) for r in store.calls(query)]
+        rows = [call_dict(r.decision, r.outcome, target.zone) for r in store.calls(query)]
     finally:
         store.close()
     {"table": write_table, "json": write_json, "csv": write_csv}[args.format](rows, sys.stdout)
     return 0
 
 
-def _query(args: argparse.Namespace, rules: Any) -> Any:
+def _query(args: argparse.Namespace, target: Target) -> Any:
     from sipguard.journal.store import Query
 
-    zone: tzinfo = rules.zone if rules is not None else UTC
+    rules, zone = target.rules, target.zone
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {args.limit})")
     now = datetime.now(UTC)
     return Query(
         number=nsn(args.number, rules) if args.number else None,
@@ -84,6 +108,9 @@ def _query(args: argparse.Namespace, rules: Any) -> Any:
         callee=nsn(args.callee, rules) if args.callee else None,
         reason=args.reason,
         direction=args.direction,
+        operator=args.operator,
+        trunk=args.trunk,
+        verdict=args.verdict,
         since=parse_when(args.since, zone, now) if args.since else None,
         until=parse_when(args.until, zone, now) if args.until else None,
         limit=args.limit,
@@ -105,12 +132,31 @@ def parse_when(text: str, zone: tzinfo, now: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=zone)
 
 
-def call_dict(decision: Any, outcome: Any) -> dict[str, Any]:
-    """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends)."""
+def local_time(ts: int, zone: tzinfo) -> datetime:
+    """A journal ``ts`` (microseconds since the epoch) as an aware time in ``zone``."""
+    return (_EPOCH + timedelta(microseconds=ts)).astimezone(zone)
+
+
+def local_iso(text: str | None, zone: tzinfo) -> str | None:
+    """An ISO 8601 time with offset, re-expressed in ``zone`` (None stays None)."""
+    return None if text is None else datetime.fromisoformat(text).astimezone(zone).isoformat()
+
+
+def call_dict(decision: Any, outcome: Any, zone: tzinfo = UTC) -> dict[str, Any]:
+    """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends).
+
+    Every time is in ``zone`` with its offset, whatever zone the writer used.
+    """
     row = {name: getattr(decision, name, None) for name in FIELDS}
-    row["time"] = decision.at
-    for name in ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by"):
+    row["time"] = local_time(decision.ts, zone).isoformat()
+    if decision.suspended_now is not None:
+        row["suspended_now"] = bool(decision.suspended_now)
+    for name in _OUTCOME:
         row[name] = getattr(outcome, name) if outcome is not None else None
+    row["outcome_seq"] = outcome.seq if outcome is not None else None
+    row["outcome_hash"] = outcome.hash if outcome is not None else None
+    row["answered_at"] = local_iso(row["answered_at"], zone)
+    row["ended_at"] = local_iso(row["ended_at"], zone)
     return row
 
 
@@ -131,8 +177,11 @@ def _cell(row: dict[str, Any], key: str) -> str:
     if key == "duration":
         ms = row["duration_ms"]
         return "-" if ms is None else f"{ms // 1000 // 60}:{ms // 1000 % 60:02d}"
+    if key == "final":
+        final = row["final_status"] if row["verdict"] == "allow" else row["status"]
+        return "-" if final is None else str(final)
     if key == "time":
-        return str(row["time"])[:19].replace("T", " ")
+        return datetime.fromisoformat(row["time"]).isoformat(sep=" ", timespec="seconds")
     value = row.get(key)
     return "-" if value is None else str(value)
 

@@ -11,10 +11,11 @@ from sipguard.cli._common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_REJECT,
-    default_rules_path,
+    add_rules_arg,
     load_or_report,
     parse_source,
     parse_time,
+    rules_path,
 )
 from sipguard.errors import SipParseError
 from sipguard.policy import MemoryState
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--rules", default=None, help="rules file (default: ./rules.yaml)")
+    add_rules_arg(p)
     p.add_argument(
         "--source",
         required=True,
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"check: --source: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    rules = load_or_report(args.rules or default_rules_path())
+    rules = load_or_report(rules_path(args.rules))
     if rules is None:
         return EXIT_ERROR
     try:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sipguard.cli._common import add_rules_arg, report_rules_error, rules_path
 from sipguard.errors import RulesError
 
 if TYPE_CHECKING:
@@ -23,6 +24,16 @@ class UsageError(Exception):
     """A command-line problem reported as ``error: ...`` with exit status 2."""
 
 
+class RulesNotLoaded(UsageError):
+    """The rules failed to load; their issues were printed already (exit status 2)."""
+
+
+def print_error(exc: UsageError) -> None:
+    """Report a usage error on stderr (a rules failure has reported itself)."""
+    if not isinstance(exc, RulesNotLoaded):
+        print(f"error: {exc}", file=sys.stderr)
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """The journal a command works on and, when ``--rules`` was given, the ruleset."""
@@ -30,31 +41,43 @@ class Target:
     path: Path
     rules: Ruleset | None
 
+    @property
+    def zone(self) -> tzinfo:
+        """The zone times are shown and read in: the rules' timezone, or UTC without rules."""
+        return self.rules.zone if self.rules is not None else UTC
+
+    @property
+    def zone_name(self) -> str:
+        """The name of :attr:`zone`, for notes and report headers."""
+        return self.rules.model.timezone if self.rules is not None else "UTC"
+
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
     """Add the mutually exclusive ``--rules FILE`` / ``--journal FILE`` options."""
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--rules", metavar="FILE", help="rules.yaml naming the journal")
-    group.add_argument("--journal", metavar="FILE", help="journal SQLite file")
+    group = parser.add_mutually_exclusive_group()
+    add_rules_arg(group)
+    group.add_argument(
+        "--journal", metavar="FILE", help="the journal SQLite file (instead of the rules' one)"
+    )
 
 
 def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
     """The journal named by ``--journal`` or by the rules' ``journal.path``."""
     rules = None
-    if args.rules:
+    if args.journal:
+        path = Path(args.journal)
+    else:
         from sipguard.policy import load_rules
 
+        source = rules_path(args.rules)
         try:
-            rules = load_rules(args.rules)
+            rules = load_rules(source)
         except RulesError as exc:
-            raise UsageError(str(exc)) from exc
-        except OSError as exc:
-            raise UsageError(f"{args.rules}: {exc.strerror}") from exc
+            report_rules_error(source, exc)
+            raise RulesNotLoaded(str(source)) from exc
         if rules.journal_path is None:
-            raise UsageError(f"{args.rules}: the rules name no journal")
+            raise UsageError(f"{source}: the rules name no journal")
         path = Path(rules.journal_path)
-    else:
-        path = Path(args.journal)
     if must_exist and not path.is_file():
         raise UsageError(f"{path}: no such journal")
     return Target(path, rules)
@@ -76,17 +99,41 @@ def nsn(raw: str, rules: Ruleset | None) -> str:
 
 def register(subparsers: Any) -> None:
     """Add ``journal verify`` and ``journal purge``."""
-    p = subparsers.add_parser("journal", help="verify or purge the call journal")
+    p = subparsers.add_parser(
+        "journal",
+        help="verify, purge or list the call journal",
+        description="Check, purge or list the hash-chained call journal.",
+    )
     sub = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
-    verify = sub.add_parser("verify", help="check the hash chain (exit 0 intact, 1 broken)")
+    verify = sub.add_parser(
+        "verify",
+        help="check the hash chain (exit 0 intact, 1 broken)",
+        description=(
+            "Walk the journal's SHA-256 chain from its first surviving entry (or the anchor "
+            "of the last purge) and report the first entry that was changed, removed or "
+            "inserted. Exit 0 when the chain is intact, 1 when it is broken, 2 on a usage "
+            "or rules error."
+        ),
+    )
     add_target_args(verify)
     verify.set_defaults(func=run_verify)
-    purge = sub.add_parser("purge", help="delete entries older than the retention period")
+    purge = sub.add_parser(
+        "purge",
+        help="delete entries older than the retention period",
+        description=(
+            "Delete the entries older than journal.retention_days (at least 30), never a "
+            "younger one. The hash of the last deleted entry is kept and entered into the "
+            "chain, so verify still checks everything that is left."
+        ),
+    )
     add_target_args(purge)
     purge.add_argument(
         "--retention-days", type=int, metavar="N", help="override journal.retention_days (>= 30)"
     )
     purge.set_defaults(func=run_purge)
+    from sipguard.cli import entries
+
+    entries.add_parser(sub)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -96,7 +143,7 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         target = resolve_target(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     store = JournalStore(target.path)
     try:
@@ -118,7 +165,7 @@ def run_purge(args: argparse.Namespace) -> int:
         target = resolve_target(args)
         days = _retention(args, target)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     store = JournalStore(target.path)
     try:

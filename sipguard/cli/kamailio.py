@@ -16,25 +16,44 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.adapters.kamailio import cfg as kc
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.errors import RulesError
 from sipguard.policy.hostport import DEFAULT_LISTEN
 
 
 def register(sub: Any) -> None:
     """Add the ``kamailio`` command group."""
-    parser = sub.add_parser("kamailio", help="run sipguard as a Kamailio plugin")
+    parser = sub.add_parser(
+        "kamailio",
+        help="run sipguard as a Kamailio plugin",
+        description="Run sipguard's screening inside Kamailio through KEMI (app_python3).",
+    )
     group = parser.add_subparsers(dest="kamailio_command", metavar="COMMAND", required=True)
-    config = group.add_parser("config", help="print a kamailio.cfg that loads the plugin")
+    config = group.add_parser(
+        "config",
+        help="print a kamailio.cfg that loads the plugin",
+        description=(
+            "Validate the rules and print a complete kamailio.cfg that screens every initial "
+            "INVITE with sipguard and relays allowed calls to their deliver_to."
+        ),
+    )
     _common(config)
     config.set_defaults(func=config_command)
-    run = group.add_parser("run", help="start Kamailio with the plugin in the foreground")
+    run = group.add_parser(
+        "run",
+        help="start Kamailio with the plugin in the foreground",
+        description=(
+            "Validate the rules, check that Kamailio's embedded Python can import sipguard, "
+            "write kamailio.cfg and run Kamailio in the foreground with it."
+        ),
+    )
     _common(run)
     run.add_argument("--workdir", type=Path, help="where to write kamailio.cfg (default: temp)")
     run.set_defaults(func=run_command)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rules", required=True, type=Path, metavar="FILE", help="rules.yaml")
+    p.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE", help=RULES_HELP)
     p.add_argument("--listen", action="append", metavar="HOST:PORT", help="UDP+TCP address")
     p.add_argument("--children", type=int, default=4, help="SIP worker processes per socket")
     p.add_argument(
@@ -73,8 +92,7 @@ def _prepare(args: argparse.Namespace) -> tuple[kc.KamailioOptions, dict[str, st
         opts = _options(args)
         env = kc.environment(opts, dict(os.environ))
     except RulesError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        report_rules_error(args.rules, exc)
         return None
     except (kc.KamailioSetupError, ValueError, OSError) as exc:
         print(f"sipguard kamailio: {exc}", file=sys.stderr)

@@ -4,8 +4,11 @@ The suspensions live in the persistent policy state (``SqliteState``) in the jou
 database, which the server reads on every outbound decision.  Every change is also entered
 into the journal's hash chain as an ``admin`` entry (action ``suspend`` or ``resume``, the
 number, and who did it and why), so the audit trail shows operator actions next to calls.
+``suspend`` refuses a number the rules do not file (a typo would otherwise suspend nothing
+while looking done); ``--force`` suspends it anyway, with a warning, and is also needed
+with ``--journal`` alone, where there are no rules to check against.
 Exit codes: 0 done, 1 nothing to do (resume of a number that is not suspended, suspend of
-one already suspended), 2 usage or rules error.
+one already suspended), 2 usage or rules error, or an unfiled number without ``--force``.
 """
 
 from __future__ import annotations
@@ -17,28 +20,63 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from sipguard.cli.journal import UsageError, add_target_args, nsn, resolve_target
+from sipguard.cli.journal import (
+    Target,
+    UsageError,
+    add_target_args,
+    nsn,
+    print_error,
+    resolve_target,
+)
+
+SUSPEND = """\
+Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is resumed. The
+action, who took it and why are entered into the journal. A number the rules do not file is
+refused unless --force. Exit 0 done, 1 already suspended, 2 usage or rules error.
+"""
+RESUME = """\
+End NUMBER's suspension, whether an operator or the violation count set it; the action and
+who took it are entered into the journal. Exit 0 done, 1 not suspended, 2 usage or rules
+error.
+"""
 
 
 def register(subparsers: Any) -> None:
     """Add ``numbers suspended``, ``numbers suspend`` and ``numbers resume``."""
-    p = subparsers.add_parser("numbers", help="list, suspend or resume access numbers")
+    p = subparsers.add_parser(
+        "numbers",
+        help="list, suspend or resume access numbers",
+        description="Operator control of the outbound access of filed access numbers.",
+    )
     sub = p.add_subparsers(dest="numbers_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("suspended", help="list numbers whose outbound access is suspended")
+    listing = sub.add_parser(
+        "suspended",
+        help="list numbers whose outbound access is suspended",
+        description="List every suspension in force: number, since when, by whom and why.",
+    )
     add_target_args(listing)
     listing.add_argument("--format", choices=("table", "json"), default="table")
     listing.set_defaults(func=run_suspended)
-    suspend = sub.add_parser("suspend", help="suspend a number's outbound access")
-    add_target_args(suspend)
-    suspend.add_argument("number", metavar="NUMBER")
-    suspend.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
-    suspend.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
-    suspend.set_defaults(func=run_suspend)
-    resume = sub.add_parser("resume", help="end a number's suspension")
-    add_target_args(resume)
-    resume.add_argument("number", metavar="NUMBER")
-    resume.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
-    resume.set_defaults(func=run_resume)
+    _add_change(sub, "suspend", "suspend a number's outbound access", SUSPEND)
+    _add_change(sub, "resume", "end a number's suspension", RESUME)
+
+
+def _add_change(sub: Any, action: str, help_text: str, description: str) -> None:
+    p = sub.add_parser(
+        action,
+        help=help_text,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_target_args(p)
+    p.add_argument("number", metavar="NUMBER")
+    if action == "suspend":
+        p.add_argument("--why", required=True, metavar="TEXT", help="reason, kept on record")
+        p.add_argument(
+            "--force", action="store_true", help="suspend even a number the rules do not file"
+        )
+    p.add_argument("--by", metavar="NAME", help="who acts (default: the login name)")
+    p.set_defaults(func=run_suspend if action == "suspend" else run_resume)
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -57,7 +95,7 @@ def run_suspended(args: argparse.Namespace) -> int:
     try:
         target = resolve_target(args, must_exist=False)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     state = SqliteState(state_path_for(target.path))
     try:
@@ -66,11 +104,13 @@ def run_suspended(args: argparse.Namespace) -> int:
         state.close()
     if args.format == "json":
         for s in suspended:
-            row = {"number": s.number, "since": s.since.isoformat(), "reason": s.reason, "by": s.by}
+            since = s.since.astimezone(target.zone).isoformat()
+            row = {"number": s.number, "since": since, "reason": s.reason, "by": s.by}
             print(json.dumps(row, ensure_ascii=False))
         return 0
     for s in suspended:
-        print(f"{s.number:<16} since {s.since.isoformat():<32} by {s.by:<12} {s.reason}")
+        since = s.since.astimezone(target.zone).isoformat(sep=" ", timespec="seconds")
+        print(f"{s.number:<16} since {since:<25}  by {s.by:<12} {s.reason}")
     print(f"{len(suspended)} suspended")
     return 0
 
@@ -85,6 +125,19 @@ def run_resume(args: argparse.Namespace) -> int:
     return _change(args, "resume")
 
 
+def _check_filed(number: str, target: Target, *, force: bool) -> None:
+    """Refuse to suspend a number the rules do not file, unless ``force`` (then warn)."""
+    if target.rules is not None and target.rules.numbers.lookup(number) is not None:
+        return
+    if target.rules is None:
+        problem = f"{number}: without --rules it cannot be checked that the number is filed"
+    else:
+        problem = f"{number}: not a filed number in {target.rules.path}"
+    if not force:
+        raise UsageError(f"{problem}; add --force to suspend it anyway")
+    print(f"warning: {problem}; suspending it anyway (--force)", file=sys.stderr)
+
+
 def _change(args: argparse.Namespace, action: str) -> int:
     from sipguard.journal.record import admin_entry
     from sipguard.journal.state import SqliteState, state_path_for
@@ -93,8 +146,10 @@ def _change(args: argparse.Namespace, action: str) -> int:
     try:
         target = resolve_target(args, must_exist=False)
         number = nsn(args.number, target.rules)
+        if action == "suspend":
+            _check_filed(number, target, force=args.force)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     now, who = datetime.now(UTC), _who(args)
     state = SqliteState(state_path_for(target.path))

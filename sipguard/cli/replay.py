@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.errors import RulesError
 from sipguard.policy import MemoryState, Reason, Ruleset, State, load_rules
 
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
         "pcapng, gzip-compressed) against a ruleset; each packet's capture time is the "
         "call time and policy state carries across all files, merged in time order.",
     )
-    p.add_argument("--rules", required=True, metavar="FILE", help="rules.yaml to apply")
+    p.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE", help=RULES_HELP)
     p.add_argument("--json", action="store_true", help="one verdict JSON per line + summary")
     p.add_argument("--only", choices=("allow", "reject"), help="show only these verdicts")
     p.add_argument("--reason", choices=[r.value for r in Reason], help="show only this reason")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         rules = load_rules(args.rules)
     except RulesError as exc:
-        print(exc, file=sys.stderr)
+        report_rules_error(args.rules, exc)
         return 2
     except OSError as exc:
         print(f"{args.rules}: {exc.strerror}", file=sys.stderr)

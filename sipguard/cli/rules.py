@@ -1,10 +1,12 @@
-"""``sipguard rules validate``: check a rules file (and its consents) before deploying it."""
+"""``sipguard rules validate|confirm``: check a rules file; let a held reload of it through."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from sipguard.cli._common import EXIT_ERROR, EXIT_OK, load_or_report
+from sipguard.cli._common import EXIT_ERROR, EXIT_OK, RULES_HELP, load_or_report, rules_path
 
 HELP = """\
 Load a rules file the way every front end does, with its consents file, and report every
@@ -29,7 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    v.add_argument("file", metavar="FILE", help="the rules.yaml to check")
+    v.add_argument("file", metavar="FILE", nargs="?", help="the rules file to check")
+    v.add_argument("--rules", type=Path, metavar="FILE", help=RULES_HELP + "; same as FILE")
     v.set_defaults(func=validate)
     c = rules_sub.add_parser(
         "confirm",
@@ -37,11 +40,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=CONFIRM_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument("file", metavar="FILE", help="the rules.yaml whose held reload to confirm")
+    c.add_argument("file", metavar="FILE", nargs="?", help="the rules file to confirm")
+    c.add_argument("--rules", type=Path, metavar="FILE", help=RULES_HELP + "; same as FILE")
     c.set_defaults(func=confirm)
 
 
+def _the_file(args: argparse.Namespace) -> str | None:
+    """The rules file named as FILE or --rules (not both), or None after saying why."""
+    if args.file is not None and args.rules is not None:
+        print("error: give the rules file once, as FILE or as --rules", file=sys.stderr)
+        return None
+    return str(rules_path(args.file or args.rules))
+
+
 def validate(args: argparse.Namespace) -> int:
+    args.file = _the_file(args)
+    if args.file is None:
+        return EXIT_ERROR
     rules = load_or_report(args.file)
     if rules is None:
         return EXIT_ERROR
@@ -55,14 +70,13 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def confirm(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from sipguard.reloadguard import confirm_path
 
-    rules = load_or_report(args.file)
-    if rules is None:
+    path = _the_file(args)
+    rules = load_or_report(path) if path is not None else None
+    if path is None or rules is None:
         return EXIT_ERROR
-    target = confirm_path(Path(args.file))
+    target = confirm_path(Path(path))
     target.write_text(rules.version_hash + "\n", encoding="utf-8")
-    print(f"{args.file}: confirmed rules {rules.version_hash[:12]} in {target}")
+    print(f"{path}: confirmed rules {rules.version_hash[:12]} in {target}")
     return EXIT_OK

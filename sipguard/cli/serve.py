@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 
 
@@ -24,7 +26,9 @@ def register(sub: Any) -> None:
             "reloads the rules; SIGTERM or SIGINT stops the server."
         ),
     )
-    parser.add_argument("--rules", required=True, type=Path, metavar="FILE", help="rules.yaml")
+    parser.add_argument(
+        "--rules", type=Path, default=DEFAULT_RULES, metavar="FILE", help=RULES_HELP
+    )
     parser.add_argument(
         "--listen",
         action="append",
@@ -83,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         ruleset = load_rules(args.rules)
     except RulesError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+        report_rules_error(args.rules, exc)
         return 2
     try:
         texts = args.listen or list(getattr(ruleset, "listen", None) or []) or [DEFAULT_LISTEN]
@@ -125,6 +128,7 @@ async def _serve(
 ) -> int:
     from sipguard.adapters.server.reload import RulesWatcher
     from sipguard.adapters.server.shell import Server
+    from sipguard.metrics import rules_loaded
     from sipguard.policy import load_rules
 
     log = _logger()
@@ -147,6 +151,9 @@ async def _serve(
     def apply(new: Any) -> None:
         core.reload(new)
         server.gate.rules_hash = new.version_hash
+        rules_loaded(new.version_hash, time.time())
+
+    rules_loaded(ruleset.version_hash, time.time())
 
     watcher = RulesWatcher(
         args.rules, consents, load_rules, apply, log, current=ruleset, guard=_reload_guard

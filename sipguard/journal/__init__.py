@@ -20,7 +20,14 @@ if TYPE_CHECKING:
         outcome_entry,
     )
     from sipguard.journal.state import SqliteState, state_path_for
-    from sipguard.journal.store import CallRow, JournalStore, Query, VerifyResult
+    from sipguard.journal.store import (
+        CallRow,
+        EntryQuery,
+        JournalStore,
+        Query,
+        RulesInForce,
+        VerifyResult,
+    )
     from sipguard.journal.writer import JournalUnavailable, JournalWriter
 
 _HOMES = {
@@ -35,6 +42,8 @@ _HOMES = {
     "CallRow": "store",
     "JournalStore": "store",
     "Query": "store",
+    "EntryQuery": "store",
+    "RulesInForce": "store",
     "VerifyResult": "store",
     "JournalUnavailable": "writer",
     "JournalWriter": "writer",
@@ -44,11 +53,13 @@ __all__ = [
     "GENESIS_HASH",
     "CallRow",
     "Entry",
+    "EntryQuery",
     "JournalStore",
     "JournalUnavailable",
     "JournalWriter",
     "Kind",
     "Query",
+    "RulesInForce",
     "SqliteState",
     "VerifyResult",
     "admin_entry",

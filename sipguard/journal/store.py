@@ -1,4 +1,4 @@
-"""The SQLite journal: schema, appends, queries, retention and chain verification.
+"""The SQLite journal: schema, appends, retention and chain verification (queries: query.py).
 
 Invariants:
 - Appends run in one ``BEGIN IMMEDIATE`` transaction that reads the chain head inside the
@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sipguard.journal import query
+from sipguard.journal.query import CallRow, EntryQuery, Query, RulesInForce
 from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, Kind, admin_entry, to_ts
+
+__all__ = ["CallRow", "EntryQuery", "JournalStore", "Query", "RulesInForce", "VerifyResult"]
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS entries (
@@ -63,28 +67,6 @@ class VerifyResult:
     checked: int
     broken_seq: int | None = None
     problem: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallRow:
-    """One call attempt: its decision entry and, once it ended, its latest outcome entry."""
-
-    decision: Entry
-    outcome: Entry | None
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """Filters for :meth:`JournalStore.calls`; ``None`` means "any"."""
-
-    number: str | None = None
-    caller: str | None = None
-    callee: str | None = None
-    reason: str | None = None
-    direction: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int | None = None
 
 
 class JournalStore:
@@ -147,32 +129,23 @@ class JournalStore:
         """How many entries are stored."""
         return int(self.conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
 
-    def calls(self, q: Query) -> list[CallRow]:
-        """Decision entries matching ``q`` in time order, each with its latest outcome."""
-        where, args = ["kind = ?"], [Kind.DECISION.value]
-        for col in ("number", "caller", "callee", "reason", "direction"):
-            value = getattr(q, col)
-            if value is not None:
-                where.append(f"{col} = ?")
-                args.append(value)
-        if q.since is not None:
-            where.append("ts >= ?")
-            args.append(to_ts(q.since))  # type: ignore[arg-type]
-        if q.until is not None:
-            where.append("ts < ?")
-            args.append(to_ts(q.until))  # type: ignore[arg-type]
-        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY ts, seq"
-        if q.limit is not None:
-            sql += f" LIMIT {int(q.limit)}"
-        decisions = [_row_entry(r) for r in self.conn.execute(sql, args)]
-        return [CallRow(d, self._outcome(d)) for d in decisions]
+    # The query side lives in journal/query.py; these are its entry points on a store.
 
-    def _outcome(self, decision: Entry) -> Entry | None:
-        row = self.conn.execute(
-            f"{_SELECT} WHERE call_id = ? AND kind = ? AND seq > ? ORDER BY seq DESC LIMIT 1",
-            (decision.call_id, Kind.OUTCOME.value, decision.seq),
-        ).fetchone()
-        return _row_entry(row) if row is not None else None
+    def calls(self, q: Query) -> list[CallRow]:
+        """Calls matching ``q``, oldest first, each with its latest outcome (see query.py)."""
+        return query.calls(self.conn, q)
+
+    def select(self, q: EntryQuery) -> list[Entry]:
+        """Entries of any kind matching ``q``, oldest first (see query.py)."""
+        return query.select(self.conn, q)
+
+    def rules_in_force(self, since: datetime, until: datetime) -> list[RulesInForce]:
+        """The rules hashes that decided calls in ``[since, until)`` (see query.py)."""
+        return query.rules_in_force(self.conn, since, until)
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest entry: the chain head an auditor quotes."""
+        return self._head()
 
     def verify(self) -> VerifyResult:
         """Walk the chain from the anchor; report the first entry whose link is broken."""

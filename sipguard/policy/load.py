@@ -5,8 +5,12 @@ Invariants (rules spec section 1):
   from its ``loc`` to ``FILE:LINE:COL`` through the compose marks) and every cross-reference
   check are collected, then raised once as ``RulesError``.
 - Cross-reference checks also run when the schema fails, on the parts that validated, so a
-  bad date does not hide an unknown trunk elsewhere.
-- The consents file is read only when the rules themselves are sound.
+  bad date does not hide an unknown trunk elsewhere.  An entry that fails the schema keeps
+  its fields that did validate (bad list items dropped), so a mistyped key in a trunk does
+  not hide that trunk's unknown operator or overlapping peers.
+- An unknown key says which known key it is close to ("did you mean").
+- The consents file is read whenever its place and the number format and zone are known,
+  so its errors come in the same report as the rules' own.
 - ``version_hash`` is the sha256 of the rules file bytes followed by the consents bytes.
 """
 
@@ -26,9 +30,24 @@ from sipguard.errors import Issue, RulesError
 from sipguard.policy.consents import ConsentIndex, read_consents
 from sipguard.policy.crosscheck import Parts, cross_check
 from sipguard.policy.locate import Located, locate_yaml, yaml_error_mark
-from sipguard.policy.model import Number, Operator, Rules, Trunk
+from sipguard.policy.model import (
+    Consents,
+    Journal,
+    Network,
+    Number,
+    Operator,
+    Outbound,
+    Rules,
+    Trunk,
+    suggest,
+)
 from sipguard.policy.numbers import NumberEntry, NumberIndex, normalise
 from sipguard.policy.ruleset import Ruleset
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "network": Network, "outbound": Outbound, "consents": Consents, "journal": Journal,
+}  # fmt: skip
+_ENTRIES: dict[str, type[BaseModel]] = {"operators": Operator, "trunks": Trunk, "numbers": Number}
 
 
 def load_rules(path: str | os.PathLike[str]) -> Ruleset:
@@ -42,14 +61,14 @@ def load_rules(path: str | os.PathLike[str]) -> Ruleset:
     collecting = gc.isenabled()
     gc.disable()  # a large file makes ~10^6 objects; generational passes would dominate
     try:
-        model = _check(raw, display)
+        model = _check(raw, display, rules_path)
         return _compile(model, rules_path, raw)
     finally:
         if collecting:
             gc.enable()
 
 
-def _check(raw: bytes, display: str) -> Rules:
+def _check(raw: bytes, display: str, rules_path: Path) -> Rules:
     """The validated model of ``raw``, or ``RulesError`` with every located issue."""
     located, issues = _compose(raw, display)
     model: Rules | None = None
@@ -60,9 +79,26 @@ def _check(raw: bytes, display: str) -> Rules:
             if other is not None:
                 msg = f"{msg} (see line {located.mark(other, key=True)[0]})"
             issues.append(Issue(display, *located.mark(loc), msg))
+        if issues:
+            issues.extend(_consent_issues(located.data, rules_path))
     if issues or model is None:
         raise RulesError(issues)
     return model
+
+
+def _consent_issues(data: Any, rules_path: Path) -> list[Issue]:
+    """The consents file's issues, read with what validated of a rules file that failed."""
+    top = _try(Rules, data)
+    if top is None or not all(hasattr(top, k) for k in ("country_code", "timezone")):
+        return []
+    section = getattr(top, "consents", None)
+    file = section.file if isinstance(section, Consents) else _section(data, "consents").get("file")
+    if section is None or not isinstance(file, str):
+        return []
+    display = os.path.join(os.path.dirname(str(rules_path)), file)
+    zone = ZoneInfo(top.timezone)
+    cc, prefix = top.country_code, top.national_prefix
+    return read_consents(rules_path.parent / file, cc, prefix, zone, display)[1]
 
 
 def _compose(raw: bytes, display: str) -> tuple[Located | None, list[Issue]]:
@@ -87,7 +123,8 @@ def _validate(located: Located, display: str, issues: list[Issue]) -> Rules | No
             loc = tuple(err["loc"])
             kind = err["type"]
             if kind == "extra_forbidden":
-                mark, msg = located.mark(loc, key=True), f"unknown key {loc[-1]!r}"
+                hint = suggest(str(loc[-1]), _known_keys(loc[:-1]))
+                mark, msg = located.mark(loc, key=True), f"unknown key {loc[-1]!r}{hint}"
             elif kind == "missing":
                 mark, msg = located.mark(loc), f"missing required key {loc[-1]!r}"
             else:
@@ -98,11 +135,62 @@ def _validate(located: Located, display: str, issues: list[Issue]) -> Rules | No
         return None
 
 
+def _known_keys(where: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows at the mapping ``where`` (a data path)."""
+    model: type[BaseModel] | None = Rules
+    if len(where) == 2 and where[0] in ("operators", "trunks", "numbers"):
+        model = _ENTRIES[str(where[0])]
+    elif len(where) == 1:
+        model = _SECTIONS.get(str(where[0]))
+    elif where:
+        model = None
+    return list(model.model_fields) if model is not None else []
+
+
+# The fields the cross-reference checks read: an entry lacking one is left out of them, and
+# one whose value failed the schema does not stand in with a default.
+_NEEDED: dict[type[BaseModel], tuple[str, ...]] = {
+    Operator: ("outbound_commitment",),
+    Trunk: ("operator", "peers"),
+    Number: ("number", "operator", "trunk", "outbound"),
+    Rules: ("national_prefix", "consents"),
+}
+
+
 def _try(model: type[BaseModel], value: Any) -> Any:
+    """``value`` validated as ``model``; failing that, what of it validated; else None."""
+    if not isinstance(value, dict):
+        return None
     try:
         return model.model_validate(value)
-    except ValidationError:
+    except ValidationError as exc:
+        return _salvage(model, value, exc)
+
+
+def _salvage(model: type[BaseModel], value: dict[str, Any], exc: ValidationError) -> Any:
+    """The fields of ``value`` without errors (bad list items dropped), unvalidated as a whole."""
+    bad: dict[str, set[int] | None] = {}
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        name = str(loc[0]) if loc else ""
+        items = bad.get(name, set())
+        if len(loc) > 1 and isinstance(loc[1], int) and items is not None:
+            bad[name] = items | {loc[1]}
+        else:
+            bad[name] = None
+    kept: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name in value and name not in bad:
+            kept[name] = value[name]
+        elif name in value and isinstance(value[name], list) and bad[name] is not None:
+            kept[name] = [v for i, v in enumerate(value[name]) if i not in (bad[name] or ())]
+    needed = _NEEDED.get(model, ())
+    if any(name in bad and bad[name] is None for name in needed):
         return None
+    fields = model.model_fields
+    if any(fields[name].is_required() and name not in kept for name in needed):
+        return None
+    return model.model_construct(**kept)
 
 
 def _section(data: Any, key: str) -> dict[str, Any]:

@@ -10,11 +10,12 @@ Invariants:
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from datetime import date, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -50,11 +51,35 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+# City names people write for a zone that IANA names after another city.
+_CITY_ZONES = {
+    "beijing": "Asia/Shanghai", "peking": "Asia/Shanghai", "guangzhou": "Asia/Shanghai",
+    "shenzhen": "Asia/Shanghai", "hangzhou": "Asia/Shanghai", "nanjing": "Asia/Shanghai",
+    "wuhan": "Asia/Shanghai", "chengdu": "Asia/Shanghai", "tianjin": "Asia/Shanghai",
+    "xian": "Asia/Shanghai", "china": "Asia/Shanghai", "prc": "Asia/Shanghai",
+}  # fmt: skip
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'X'?)`` for the closest of ``choices`` to ``word``, or ``""``."""
+    folded = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(folded), n=1, cutoff=0.75)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+
+
+def zone_hint(text: str) -> str:
+    """A "did you mean" for an unknown zone: a city alias, a case slip or a close name."""
+    city = text.rsplit("/", 1)[-1].replace("'", "").replace("_", "").replace(" ", "").lower()
+    if city in _CITY_ZONES:
+        return f" (did you mean {_CITY_ZONES[city]!r}?)"
+    return suggest(text, sorted(available_timezones()))
+
+
 def _check_zone(text: str) -> str:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {text!r}") from exc
+        raise ValueError(f"unknown time zone {text!r}{zone_hint(text)}") from exc
     return text
 
 

@@ -91,7 +91,12 @@ GOLDEN = [
     ),
     pytest.param(
         [("true\n    outbound_commitment: true\n  beta", "true\n    colour: red\n  beta")],
-        ["rules.yaml:11:5: unknown key 'colour'"],
+        [
+            "rules.yaml:11:5: unknown key 'colour'",
+            # the schema error no longer hides what the missing key means elsewhere
+            "rules.yaml:32:84: number 4008001234 is outbound-enabled but operator 'acme'"
+            " has no outbound_commitment (see line 6)",
+        ],
         id="unknown-key",
     ),
     pytest.param(
@@ -277,3 +282,73 @@ def test_trunk_max_cps_is_optional_and_must_be_positive(write_rules: Write) -> N
     issues = _issues(write_rules, [(peers, f"{peers}\n    max_cps: 0")])
     assert len(issues) == 1
     assert issues[0].endswith("trunks.beta-1.max_cps: Input should be greater than 0")
+
+
+ONE_ROUND = [
+    pytest.param(
+        [
+            ('    deliver_to: "sip:192.0.2.20:5070', '    deliver_too: "sip:192.0.2.20:5070'),
+            ("    operator: beta\n    peers", "    operator: gamma\n    peers"),
+        ],
+        [
+            "rules.yaml:24:5: missing required key 'deliver_to'",
+            "rules.yaml:24:15: unknown operator 'gamma'",
+            "rules.yaml:26:5: unknown key 'deliver_too' (did you mean 'deliver_to'?)",
+        ],
+        id="key-typo-and-unknown-operator-in-one-trunk",
+    ),
+    pytest.param(
+        [
+            (MAKE_BETA_SEND_FROM, 'peers: ["192.0.2.10", "bogus"]'),
+        ],
+        [
+            "rules.yaml:25:13: peer '192.0.2.10' of trunk 'beta-1' overlaps peer '192.0.2.10'"
+            " of trunk 'acme-1' (see line 21)",
+            "rules.yaml:25:27: trunks.beta-1.peers.1: bad peer 'bogus':"
+            " expected an IPv4/IPv6 address or CIDR",
+        ],
+        id="bad-peer-and-overlap-in-one-trunk",
+    ),
+    pytest.param(
+        [('timezone: "Asia/Shanghai"', 'timezone: "Asia/Beijing"')],
+        [
+            "rules.yaml:4:11: timezone: unknown time zone 'Asia/Beijing'"
+            " (did you mean 'Asia/Shanghai'?)"
+        ],
+        id="zone-city-hint",
+    ),
+    pytest.param(
+        [('timezone: "Asia/Shanghai"', 'timezone: "Asia/Shangai"')],
+        [
+            "rules.yaml:4:11: timezone: unknown time zone 'Asia/Shangai'"
+            " (did you mean 'Asia/Shanghai'?)"
+        ],
+        id="zone-spelling-hint",
+    ),
+    pytest.param(
+        [("  max_calls_per_callee_per_day: 2", "  max_call_per_callee_per_day: 2")],
+        [
+            "rules.yaml:37:3: unknown key 'max_call_per_callee_per_day'"
+            " (did you mean 'max_calls_per_callee_per_day'?)"
+        ],
+        id="section-key-hint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("subs", "expected"), ONE_ROUND)
+def test_schema_and_cross_errors_in_one_report(
+    write_rules: Write, subs: list[tuple[str, str]], expected: list[str]
+) -> None:
+    """A schema error in an entry does not hide its cross-reference errors; hints are given."""
+    assert sorted(_issues(write_rules, subs)) == sorted(expected)
+
+
+def test_consent_errors_come_with_rules_errors(write_rules: Write) -> None:
+    """A broken consents file is reported in the same run as the rules' own errors."""
+    bad = "callee,number,credential,granted_at,expires_at\n138,4008001234,C,yesterday,2027-01-01\n"
+    issues = _issues(write_rules, [("trunk: beta-1, inbound", "trunk: beta-9, inbound")], bad)
+    assert sorted(issues) == [
+        "consents.csv:2:18: bad granted_at 'yesterday': expected an ISO 8601 timestamp",
+        "rules.yaml:33:54: unknown trunk 'beta-9'",
+    ]

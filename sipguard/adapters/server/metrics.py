@@ -4,16 +4,20 @@ The shell keeps plain integer counters on the hot path (no locks, no label looku
 datagram); this collector turns them into metric families only when scraped.
 
 Invariants:
-- Every family is named ``sipguard_serve_*`` and is a pure read of the server's state.
+- Every family is named ``sipguard_serve_*`` and is a pure read of the server's state (and,
+  for the rules' age, of the wall clock).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from sipguard.metrics import rules_age
 
 
 class ServeCollector(Collector):
@@ -45,6 +49,18 @@ class ServeCollector(Collector):
         timers = GaugeMetricFamily("sipguard_serve_timers", "Timers armed.")
         timers.add_metric([], server.timers)
         yield timers
+        calls = GaugeMetricFamily(
+            "sipguard_serve_calls_in_progress", "Calls set up or being set up."
+        )
+        calls.add_metric([], server.core.active_calls)
+        yield calls
+        age = rules_age(time.time())
+        if age is not None:
+            family = GaugeMetricFamily(
+                "sipguard_serve_rules_age_seconds", "How long the rules in force have been."
+            )
+            family.add_metric([], age)
+            yield family
         if self._watcher is not None:
             stats = self._watcher.stats
             yield _counter("reloads", "Rules reloads applied.", stats.ok)

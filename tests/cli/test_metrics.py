@@ -1,0 +1,125 @@
+"""Operators' metrics: decisions by reason, trunk and operator, calls in progress, reloads
+and the rules' age, scraped from a real ``sipguard serve --metrics`` after a real sipp call;
+and the Grafana dashboard in docker/, whose every query must name an exported metric."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipguard import metrics
+from tests.e2e.harness import SIPP, Served, free_port, run_uac, sipguard_command, write_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "docker" / "grafana-dashboard.json"
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
+
+
+def test_decision_labels_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_IDS distinct trunks, new ones are counted under "other"; None is "none"."""
+    monkeypatch.setattr(metrics, "MAX_IDS", 2)
+    monkeypatch.setattr(metrics, "_IDS", {"trunk": set(), "operator": set()})
+    for trunk in ("t-a", "t-b", "t-c", "t-d"):
+        metrics.count_decision("NO_CONSENT", trunk, None)
+    get = metrics.REGISTRY.get_sample_value
+    name = "sipguard_decisions_by_party_total"
+    assert get(name, {"reason": "NO_CONSENT", "trunk": "t-b", "operator": "none"}) >= 1
+    assert get(name, {"reason": "NO_CONSENT", "trunk": "other", "operator": "none"}) >= 2
+
+
+def test_rules_info_keeps_one_series() -> None:
+    """A reload replaces the rules hash series; the age counts from the last load."""
+    metrics.rules_loaded("aaa", 1000.0)
+    metrics.rules_loaded("bbb", 2000.0)
+    text = metrics.exposition().decode()
+    assert 'sipguard_rules_info{rules_hash="bbb"} 1.0' in text and "aaa" not in text
+    assert metrics.rules_age(2030.0) == 30.0
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match:
+            samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    for line in text.splitlines():  # families with no sample yet still count as exported
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            for suffix in {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}.get(
+                kind, ("",)
+            ):
+                samples.setdefault(name + suffix if not name.endswith(suffix) else name, 0.0)
+    return samples
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, float]]]:
+    """Scrapes of a server before and after one refused sipp call and a SIGHUP reload."""
+    if SIPP is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    folder = tmp_path_factory.mktemp("metrics")
+    port, mport = free_port(), free_port()
+    rules = write_rules(folder, free_port("127.0.0.2"), free_port("127.0.0.4"))
+    log = (folder / "serve.log").open("wb")
+    args = ["serve", "--rules", str(rules), "--listen", f"127.0.0.1:{port}",
+            "--metrics", f"127.0.0.1:{mport}"]  # fmt: skip
+    proc = subprocess.Popen([*sipguard_command(), *args], cwd=folder, stdout=log, stderr=log)
+    served = Served(proc, "127.0.0.1", port, folder, 0, 0)
+    try:
+        deadline = time.monotonic() + 15
+        while "serve.ready" not in served.log_text():
+            assert proc.poll() is None and time.monotonic() < deadline, served.log_text()
+            time.sleep(0.05)
+        before = _scrape(mport)
+        keys = ("-key", "caller", "4001112222", "-key", "callee", "13800138000", "-m", "1")
+        run = run_uac(folder, "uac_reject.xml", "127.0.0.2", f"127.0.0.1:{port}", *keys)
+        assert run.returncode == 0, run.errors[-2000:]
+        proc.send_signal(signal.SIGHUP)
+        while "rules.reloaded" not in served.log_text():
+            assert time.monotonic() < deadline + 15, served.log_text()
+            time.sleep(0.05)
+        yield {"before": before, "after": _scrape(mport)}
+    finally:
+        assert served.stop() == 0, served.log_text()[-3000:]
+
+
+@pytest.mark.e2e
+def test_serve_metrics_after_a_call_and_a_reload(scraped: dict[str, dict[str, float]]) -> None:
+    """The refused call is counted by reason, trunk and operator; the reload and the rules'
+    age and hash are exported; no call is left in progress."""
+    before, after = scraped["before"], scraped["after"]
+    key = (
+        'sipguard_decisions_by_party_total{operator="acme",reason="CALLER_UNREGISTERED",'
+        'trunk="acme-sh-1"}'
+    )
+    assert after[key] - before.get(key, 0.0) == 1.0
+    assert after["sipguard_serve_reloads_total"] - before["sipguard_serve_reloads_total"] == 1.0
+    assert after["sipguard_serve_calls_in_progress"] == 0.0
+    assert 0.0 <= after["sipguard_serve_rules_age_seconds"] < 60.0
+    assert (
+        after["sipguard_rules_loaded_timestamp_seconds"]
+        > before["sipguard_rules_loaded_timestamp_seconds"]
+    )
+    assert sum(v for k, v in after.items() if k.startswith("sipguard_rules_info{")) == 1.0
+
+
+@pytest.mark.e2e
+def test_dashboard_queries_name_exported_metrics(scraped: dict[str, dict[str, float]]) -> None:
+    """Every metric a dashboard query names is exported by a running server."""
+    board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
+    names = {n for e in exprs for n in re.findall(r"\bsipguard_[a-z_]+\b", e)}
+    exported = {k.split("{")[0] for k in scraped["after"]}
+    assert len(names) >= 10 and names <= exported, sorted(names - exported)
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
