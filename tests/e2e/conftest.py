@@ -15,6 +15,7 @@ SIPP_MODULES = {
     "test_rfc4475.py",
     "test_serve_reload.py",
     "test_soak.py",
+    "test_tcp_abuse.py",
 }
 
 
