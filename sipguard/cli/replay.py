@@ -17,9 +17,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
+from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, load_rules_once, report_rules_error
 from sipguard.errors import RulesError
-from sipguard.policy import MemoryState, Reason, Ruleset, State, load_rules
+from sipguard.policy import MemoryState, Reason, Ruleset, State
 
 if TYPE_CHECKING:
     from sipguard.adapters.replay.engine import InviteTransaction, ReplaySummary
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from sipguard.adapters.replay.engine import ReplaySummary, replay
 
     try:
-        rules = load_rules(args.rules)
+        rules = load_rules_once(args.rules)
     except RulesError as exc:
         report_rules_error(args.rules, exc)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 import time
@@ -81,11 +82,11 @@ def parse_listen(text: str, default_port: int = SIP_PORT) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the rules, then serve until SIGTERM/SIGINT; 2 on bad rules or arguments."""
+    from sipguard.cli._common import load_rules_once
     from sipguard.errors import RulesError
-    from sipguard.policy import load_rules
 
     try:
-        ruleset = load_rules(args.rules)
+        ruleset = load_rules_once(args.rules)
     except RulesError as exc:
         report_rules_error(args.rules, exc)
         return 2
@@ -152,6 +153,7 @@ async def _serve(
         core.reload(new)
         server.gate.rules_hash = new.version_hash
         rules_loaded(new.version_hash, time.time())
+        gc.freeze()  # the new rules live long: keep them out of every collection
 
     rules_loaded(ruleset.version_hash, time.time())
 

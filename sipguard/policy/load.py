@@ -16,7 +16,6 @@ Invariants (rules spec section 1):
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 from pathlib import Path
@@ -58,14 +57,8 @@ def load_rules(path: str | os.PathLike[str]) -> Ruleset:
         raw = rules_path.read_bytes()
     except OSError as exc:
         raise RulesError([Issue(display, 1, 1, f"cannot read rules file: {exc.strerror}")]) from exc
-    collecting = gc.isenabled()
-    gc.disable()  # a large file makes ~10^6 objects; generational passes would dominate
-    try:
-        model = _check(raw, display, rules_path)
-        return _compile(model, rules_path, raw)
-    finally:
-        if collecting:
-            gc.enable()
+    model = _check(raw, display, rules_path)
+    return _compile(model, rules_path, raw)
 
 
 def _check(raw: bytes, display: str, rules_path: Path) -> Rules:
