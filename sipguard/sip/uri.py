@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from itertools import islice
 
 from sipguard.errors import SipParseError
 
@@ -32,24 +33,23 @@ _TEL_OK = _UNRESERVED | frozenset("[]/:&+$%;=#")
 _OPAQUE_BAD = frozenset(' \t\r\n<>"')
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_OCTET = {f"{i:02x}": bytes((i,)) for i in range(256)}
+
+
 def unescape(text: str) -> str:
     """Decode ``%HH`` escapes (as Latin-1 octets re-read as UTF-8 when possible)."""
     if "%" not in text:
         return text
-    raw = bytearray()
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "%":
-            pair = text[i + 1 : i + 3]
-            if len(pair) != 2 or not set(pair) <= _HEX:
-                raise SipParseError(f"bad %-escape in {text!r}")
-            raw.append(int(pair, 16))
-            i += 3
-        else:
-            raw.extend(ch.encode("utf-8", "surrogateescape"))
-            i += 1
+    if _BAD_ESCAPE.search(text) is not None:
+        raise SipParseError(f"bad %-escape in {text[:60]!r}")
+    parts = text.split("%")
+    out = [parts[0].encode("utf-8", "surrogateescape")]
+    for part in islice(parts, 1, None):
+        out.append(_OCTET[part[:2].lower()])
+        if len(part) > 2:
+            out.append(part[2:].encode("utf-8", "surrogateescape"))
+    raw = b"".join(out)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

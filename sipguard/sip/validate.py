@@ -4,28 +4,39 @@
 Invariants:
 - ``classify`` never raises on any input: it answers ``process``, ``reply`` with a status,
   or ``drop``;
+- ``classify`` gives exactly the answer of ``parse`` followed by ``validate_request`` or
+  ``validate_response``: it first tries the shape checks of ``sipguard.sip.shapes`` (one
+  match per header, no value built) and runs the full validator only when one fails;
 - a request with no Via or no CSeq cannot be answered and is dropped; a bad response is
   always dropped (a response is never answered);
-- after ``process`` the accessors ``call_id``, ``cseq``, ``vias``, ``from_``, ``to``,
-  ``max_forwards``, ``request_uri`` and ``addresses(Contact | P-Asserted-Identity)`` do not
-  raise.
+- checks follow the message's role.  After ``process`` of a request the accessors
+  ``call_id``, ``cseq``, ``vias``, ``top_via``, ``from_``, ``to``, ``max_forwards``,
+  ``request_uri`` and ``addresses(Contact | P-Asserted-Identity)`` do not raise.  A
+  response is only matched to a client transaction, so after its ``process`` the accessors
+  ``call_id``, ``cseq``, ``top_via``, ``from_`` and ``to`` do not raise; its other Via
+  values are looked at only for a broadcast sent-by (RFC 3261 section 18.2.2).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from sipguard.errors import SipParseError
+from sipguard.sip import shapes
+from sipguard.sip.address import parse_address
+from sipguard.sip.headers import Headers
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.uri import SipUri, TelUri
+from sipguard.sip.via import parse_via
 from sipguard.sip.wire import parse
 
 Action = Literal["process", "reply", "drop"]
 _SINGLE = ("call-id", "from", "to", "cseq")
 _BROADCAST = "255.255.255.255"
-_SPACE = re.compile(r"\s")
+_SPACE = shapes.SPACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +61,9 @@ def classify(data: bytes) -> Outcome:
         return _failed(err, None)
     try:
         if isinstance(msg, Request):
-            validate_request(msg)
-        else:
+            if not _plain_request(msg):
+                validate_request(msg)
+        elif not _plain_response(msg):
             validate_response(msg)
     except SipParseError as err:
         return _failed(err, msg if isinstance(msg, Request) else None)
@@ -71,7 +83,7 @@ def validate_request(req: Request) -> None:
         raise SipParseError("no Via or CSeq: no way to route an answer", None)
     if req.version != "SIP/2.0":
         raise SipParseError(f"unsupported version {req.version}", 505)
-    req.vias  # noqa: B018 - parses every Via value
+    _each(h.get_all("via"), shapes.VIA, parse_via)
     _single_fields(req)
     if req.cseq.method != req.method:
         raise SipParseError(f"CSeq method {req.cseq.method} differs from {req.method}")
@@ -80,7 +92,7 @@ def validate_request(req: Request) -> None:
     if not req.call_id or _SPACE.search(req.call_id) is not None:
         raise SipParseError("bad Call-ID")
     _contacts(req)
-    req.addresses("p-asserted-identity")
+    _each(h.get_all("p-asserted-identity"), shapes.ADDRESS, parse_address)
     _request_uri(req)
     _max_forwards(req)
     if "proxy-require" in h:
@@ -112,7 +124,14 @@ def _contacts(req: Request) -> None:
     values = req.headers.get_all("contact")
     if values == ["*"]:
         return
-    req.addresses("contact")
+    _each(values, shapes.ADDRESS, parse_address)
+
+
+def _each(values: list[str], shape: re.Pattern[str], parser: Callable[[str], object]) -> None:
+    """Parse each value the shape check does not vouch for (the parser raises if bad)."""
+    for value in values:
+        if shape.fullmatch(value) is None:
+            parser(value)
 
 
 def _request_uri(req: Request) -> None:
@@ -132,7 +151,7 @@ def _max_forwards(req: Request) -> None:
 
 
 def validate_response(resp: Response) -> None:
-    """Raise ``SipParseError`` (always a drop) if ``resp`` must not be processed."""
+    """Raise ``SipParseError`` (always a drop) if ``resp`` cannot be matched and relayed."""
     try:
         if resp.version != "SIP/2.0":
             raise SipParseError(f"unsupported version {resp.version}")
@@ -140,11 +159,76 @@ def validate_response(resp: Response) -> None:
         resp.cseq  # noqa: B018
         resp.from_  # noqa: B018
         resp.to  # noqa: B018
-        vias = resp.vias
-        if not vias:
-            raise SipParseError("response without Via")
-        for via in vias:
-            if _BROADCAST in (via.host, via.received):
-                raise SipParseError("Via sent-by is a broadcast address")
+        resp.top_via  # noqa: B018
+        for value in resp.headers.get_all("via"):
+            if _BROADCAST in value:
+                via = parse_via(value)
+                if _BROADCAST in (via.host, via.received):
+                    raise SipParseError("Via sent-by is a broadcast address")
     except SipParseError as err:
         raise SipParseError(err.message, None) from None
+
+
+def _counts_ok(h: Headers) -> bool:
+    """Exactly one Call-ID, From, To and CSeq; at most one Max-Forwards; a Via."""
+    first = h.first()
+    if "via" not in first or any(name not in first for name in _SINGLE):
+        return False
+    if h.unique():
+        return True
+    return all(h.count(name) == 1 for name in _SINGLE) and h.count("max-forwards") <= 1
+
+
+def _plain_response(resp: Response) -> bool:
+    """True when ``resp`` is plainly valid by shape (``validate_response`` would pass)."""
+    h = resp.headers
+    if resp.version != "SIP/2.0" or not _counts_ok(h):
+        return False
+    first = h.first()
+    if shapes.VIA_LIST.fullmatch(first["via"]) is None:
+        return False
+    if any(_BROADCAST in v for v in h.get_fields("via")):
+        return False
+    return (
+        shapes.CSEQ.fullmatch(first["cseq"]) is not None
+        and shapes.ADDRESS.fullmatch(first["from"]) is not None
+        and shapes.ADDRESS.fullmatch(first["to"]) is not None
+    )
+
+
+def _plain_request(req: Request) -> bool:
+    """True when ``req`` is plainly valid by shape (``validate_request`` would pass)."""
+    h = req.headers
+    first = h.first()
+    if req.version != "SIP/2.0" or not _counts_ok(h) or "proxy-require" in first:
+        return False
+    if req.method == "INVITE" and "accept" in first:
+        return False
+    cseq = shapes.CSEQ.fullmatch(first["cseq"])
+    if cseq is None or cseq.group(2) != req.method:
+        return False
+    call_id = first["call-id"]
+    if not call_id or _SPACE.search(call_id) is not None:
+        return False
+    mf = first.get("max-forwards")
+    if mf is not None and not _plain_max_forwards(mf):
+        return False
+    return (
+        shapes.REQUEST_URI.fullmatch(req.uri) is not None
+        and shapes.ADDRESS.fullmatch(first["from"]) is not None
+        and shapes.ADDRESS.fullmatch(first["to"]) is not None
+        and all(shapes.VIA_LIST.fullmatch(v) is not None for v in h.get_fields("via"))
+        and _plain_list(h, "contact", star=True)
+        and _plain_list(h, "p-asserted-identity", star=False)
+    )
+
+
+def _plain_max_forwards(value: str) -> bool:
+    return shapes.MAX_FORWARDS.fullmatch(value) is not None and 0 < int(value) <= 255
+
+
+def _plain_list(h: Headers, name: str, star: bool) -> bool:
+    fields = h.get_fields(name)
+    if star and fields == ["*"]:
+        return True
+    return all(shapes.ADDRESS_LIST.fullmatch(f) is not None for f in fields)

@@ -17,8 +17,9 @@ from sipguard.sip.address import param, params_str, split_header_params
 from sipguard.sip.uri import Params, parse_hostport
 
 _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
-_COLON = re.compile(r"\s*:\s*")
-_SENT = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*/\s*({_TOKEN})\s+(\S.*?)\s*\Z", re.S)
+# Every quantifier is followed by a character it cannot match, so matching is linear.
+_COLON_SPACE = re.compile(r"\s:|:\s")
+_SENT = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*/\s*({_TOKEN})\s+(\S.*)", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +63,12 @@ class Via:
 def parse_via(text: str) -> Via:
     """Parse one Via value (already split at top-level commas)."""
     head, semi, tail = text.partition(";")
-    m = _SENT.match(head)
+    m = _SENT.match(head.rstrip())
     if m is None:
-        raise SipParseError(f"bad Via {text!r}")
+        raise SipParseError(f"bad Via {text[:60]!r}")
     name, version, transport, sent_by = m.groups()
-    host, port = parse_hostport(_COLON.sub(":", sent_by))
+    if _COLON_SPACE.search(sent_by) is not None:
+        sent_by = ":".join(part.strip() for part in sent_by.split(":"))
+    host, port = parse_hostport(sent_by)
     params = split_header_params(";" + tail) if semi else ()
     return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")

@@ -21,7 +21,6 @@ from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import Headers, canonical, canonical_keys
 from sipguard.sip.message import CSEQ_MAX, Message, Request, Response, small_int
 
-_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
 
@@ -45,28 +44,51 @@ def _parse(data: bytes) -> Message:
     if end < 0:
         raise SipParseError("no empty line after the header")
     head = data[start:end].decode("utf-8", "surrogateescape")
-    if "\r\n " in head or "\r\n\t" in head:
-        head = _FOLD.sub(" ", head)
     lines = head.split("\r\n")
-    headers = _headers(lines)
+    if "\r\n " in head or "\r\n\t" in head:
+        lines = unfold(lines)
+    first, names, values = _split_lines(lines)
+    headers = _headers(names, values)
     body = _body(headers, data, end + 4)
-    first = lines[0]
     if first.startswith("SIP/"):
         return _response(first, headers, body)
     return _request(first, headers, body)
 
 
-def _headers(lines: list[str]) -> Headers:
+def unfold(lines: list[str]) -> list[str]:
+    """Join continuation lines: ``[ \\t]*CRLF[ \\t]+`` becomes one space (section 7.3.1).
+
+    Works line by line, so the cost is linear in the head (a regular expression for the
+    same rule backtracks quadratically on long runs of white space).
+    """
+    out: list[str] = []
+    parts: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and parts:
+            parts[-1] = parts[-1].rstrip(" \t")
+            parts.append(line.lstrip(" \t"))
+            continue
+        if parts:
+            out.append(" ".join(parts))
+        parts = [line]
+    out.append(" ".join(parts))
+    return out
+
+
+def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
+    """Partition each header line at its first colon; strip the values."""
     names: list[str] = []
     values: list[str] = []
-    add_name = names.append
-    add_value = values.append
     for line in islice(lines, 1, None):
         name, colon, value = line.partition(":")
         if not colon:
             raise SipParseError(f"header line without a colon: {line[:40]!r}")
-        add_name(name)
-        add_value(value.strip())
+        names.append(name)
+        values.append(value.strip())
+    return lines[0], names, values
+
+
+def _headers(names: list[str], values: list[str]) -> Headers:
     joined = ":".join(names)
     if " " in joined or "\t" in joined:
         names = [n.rstrip() for n in names]
