@@ -157,12 +157,11 @@ class Headers:
 
         The dict belongs to the cache: callers must not change it.
         """
-        try:
-            return self._cache["#first"]  # type: ignore[return-value]
-        except KeyError:
+        first = self._cache.get("#first")
+        if first is None:
             first = dict(zip(reversed(self._keys), reversed(self._values), strict=True))
             self._cache["#first"] = first
-            return first
+        return first  # type: ignore[return-value]
 
     def count(self, name: str) -> int:
         """How many fields are called ``name``."""
@@ -211,12 +210,12 @@ class Headers:
 
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """Return ``build()``, memoised under ``key`` until the next mutation."""
-        try:
-            return self._cache[key]  # type: ignore[return-value]
-        except KeyError:
-            value = build()
-            self._cache[key] = value
-            return value
+        cache = self._cache
+        if key in cache:
+            return cache[key]  # type: ignore[return-value]
+        value = build()
+        cache[key] = value
+        return value
 
     def copy(self) -> Headers:
         """Return an independent copy."""

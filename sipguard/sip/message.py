@@ -42,6 +42,10 @@ def parse_cseq(text: str) -> CSeq:
 
 def small_int(text: str, limit: int, what: str) -> int:
     """Read ASCII digits as an int no larger than ``limit`` (leading zeros allowed)."""
+    if len(text) <= 9 and text.isdigit() and text.isascii():
+        value = int(text)
+        if value <= limit:
+            return value
     digits = text.lstrip("0") or "0"
     if not text.isdigit() or not text.isascii() or len(digits) > len(str(limit)):
         raise SipParseError(f"bad {what} {text[:30]!r}")

@@ -35,6 +35,7 @@ from sipguard.sip.wire import parse
 
 Action = Literal["process", "reply", "drop"]
 _SINGLE = ("call-id", "from", "to", "cseq")
+_NEEDED = frozenset((*_SINGLE, "via"))
 _BROADCAST = "255.255.255.255"
 _SPACE = shapes.SPACE
 
@@ -169,10 +170,9 @@ def validate_response(resp: Response) -> None:
         raise SipParseError(err.message, None) from None
 
 
-def _counts_ok(h: Headers) -> bool:
+def _counts_ok(h: Headers, first: dict[str, str]) -> bool:
     """Exactly one Call-ID, From, To and CSeq; at most one Max-Forwards; a Via."""
-    first = h.first()
-    if "via" not in first or any(name not in first for name in _SINGLE):
+    if not first.keys() >= _NEEDED:
         return False
     if h.unique():
         return True
@@ -182,15 +182,15 @@ def _counts_ok(h: Headers) -> bool:
 def _plain_response(resp: Response) -> bool:
     """True when ``resp`` is plainly valid by shape (``validate_response`` would pass)."""
     h = resp.headers
-    if resp.version != "SIP/2.0" or not _counts_ok(h):
-        return False
     first = h.first()
+    if resp.version != "SIP/2.0" or not _counts_ok(h, first):
+        return False
     if shapes.VIA_LIST.fullmatch(first["via"]) is None:
         return False
-    if any(_BROADCAST in v for v in h.get_fields("via")):
-        return False
+    vias = [first["via"]] if h.unique() else h.get_fields("via")
     return (
-        shapes.CSEQ.fullmatch(first["cseq"]) is not None
+        not any(_BROADCAST in v for v in vias)
+        and shapes.CSEQ.fullmatch(first["cseq"]) is not None
         and shapes.ADDRESS.fullmatch(first["from"]) is not None
         and shapes.ADDRESS.fullmatch(first["to"]) is not None
     )
@@ -200,7 +200,7 @@ def _plain_request(req: Request) -> bool:
     """True when ``req`` is plainly valid by shape (``validate_request`` would pass)."""
     h = req.headers
     first = h.first()
-    if req.version != "SIP/2.0" or not _counts_ok(h) or "proxy-require" in first:
+    if req.version != "SIP/2.0" or not _counts_ok(h, first) or "proxy-require" in first:
         return False
     if req.method == "INVITE" and "accept" in first:
         return False
@@ -208,18 +208,15 @@ def _plain_request(req: Request) -> bool:
     if cseq is None or cseq.group(2) != req.method:
         return False
     call_id = first["call-id"]
-    if not call_id or _SPACE.search(call_id) is not None:
-        return False
     mf = first.get("max-forwards")
-    if mf is not None and not _plain_max_forwards(mf):
-        return False
     return (
-        shapes.REQUEST_URI.fullmatch(req.uri) is not None
+        bool(call_id)
+        and _SPACE.search(call_id) is None
+        and (mf is None or _plain_max_forwards(mf))
+        and shapes.REQUEST_URI.fullmatch(req.uri) is not None
         and shapes.ADDRESS.fullmatch(first["from"]) is not None
         and shapes.ADDRESS.fullmatch(first["to"]) is not None
-        and all(shapes.VIA_LIST.fullmatch(v) is not None for v in h.get_fields("via"))
-        and _plain_list(h, "contact", star=True)
-        and _plain_list(h, "p-asserted-identity", star=False)
+        and _plain_lists(h, first)
     )
 
 
@@ -227,8 +224,22 @@ def _plain_max_forwards(value: str) -> bool:
     return shapes.MAX_FORWARDS.fullmatch(value) is not None and 0 < int(value) <= 255
 
 
-def _plain_list(h: Headers, name: str, star: bool) -> bool:
-    fields = h.get_fields(name)
-    if star and fields == ["*"]:
-        return True
-    return all(shapes.ADDRESS_LIST.fullmatch(f) is not None for f in fields)
+def _plain_lists(h: Headers, first: dict[str, str]) -> bool:
+    """Via, Contact and P-Asserted-Identity: every field a plain list (Contact may be *)."""
+    if h.unique():
+        contact = first.get("contact")
+        pai = first.get("p-asserted-identity")
+        return (
+            shapes.VIA_LIST.fullmatch(first["via"]) is not None
+            and (contact is None or contact == "*" or _ADDRESSES(contact) is not None)
+            and (pai is None or _ADDRESSES(pai) is not None)
+        )
+    contacts = h.get_fields("contact")
+    return (
+        all(shapes.VIA_LIST.fullmatch(v) is not None for v in h.get_fields("via"))
+        and (contacts == ["*"] or all(_ADDRESSES(v) is not None for v in contacts))
+        and all(_ADDRESSES(v) is not None for v in h.get_fields("p-asserted-identity"))
+    )
+
+
+_ADDRESSES = shapes.ADDRESS_LIST.fullmatch

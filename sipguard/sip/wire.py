@@ -21,6 +21,11 @@ from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import Headers, canonical, canonical_keys
 from sipguard.sip.message import CSEQ_MAX, Message, Request, Response, small_int
 
+# Peers send the same header names in the same order message after message, so the checked
+# lookup keys of a name sequence are memoised (bounded in entries and in key length).
+_KEYS: dict[str, list[str]] = {}
+_KEYS_MAX = 256
+_KEYS_MAX_NAMES = 1024
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
 
@@ -90,13 +95,23 @@ def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
 
 def _headers(names: list[str], values: list[str]) -> Headers:
     joined = ":".join(names)
-    if " " in joined or "\t" in joined:
-        names = [n.rstrip() for n in names]
-        joined = ":".join(names)
-    if names and _NAMES.fullmatch(joined + ":") is None:
+    keys = _KEYS.get(joined)
+    if keys is None:
+        if " " in joined or "\t" in joined:
+            names = [n.rstrip() for n in names]
+            return Headers.from_lists(names, values, _checked_keys(names))
+        keys = _checked_keys(names)
+        if len(joined) <= _KEYS_MAX_NAMES and len(_KEYS) < _KEYS_MAX:
+            _KEYS[joined] = keys
+    return Headers.from_lists(names, values, keys.copy())
+
+
+def _checked_keys(names: list[str]) -> list[str]:
+    """Check that every name is a token; return their lookup keys."""
+    if names and _NAMES.fullmatch(":".join(names) + ":") is None:
         bad = next(n for n in names if _NAMES.fullmatch(n + ":") is None)
         raise SipParseError(f"bad header name {bad[:40]!r}")
-    return Headers.from_lists(names, values, canonical_keys(names))
+    return canonical_keys(names)
 
 
 def _body(headers: Headers, data: bytes, offset: int) -> bytes:

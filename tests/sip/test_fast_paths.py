@@ -314,3 +314,33 @@ def test_realistic_call_messages_take_the_fast_path() -> None:
         plain = _plain_request(msg) if isinstance(msg, Request) else _plain_response(msg)
         assert plain, name
         assert classify(data).action == "process"
+
+
+NAMES = st.lists(
+    st.sampled_from(["Via", "v", "From", "f", "To", "X-A", "l", "I", "CSeq"]), max_size=8
+)
+
+
+@given(NAMES)
+def test_memoised_header_keys_equal_canonical_names(names: list[str]) -> None:
+    """Lookup keys come out the same whether computed or memoised, and are never shared."""
+    from sipguard.sip.headers import canonical
+    from sipguard.sip.wire import _headers
+
+    expected = [canonical(n) for n in names]
+    first = _headers(list(names), ["x"] * len(names))
+    first.add("Extra", "1")
+    again = _headers(list(names), ["x"] * len(names))
+    assert [k for _, _, k in again._triples()] == expected
+    assert len(again) == len(names)
+
+
+def test_memo_of_header_keys_is_bounded() -> None:
+    """A peer sending ever new header names cannot grow the memo without bound."""
+    from sipguard.sip import wire
+
+    for i in range(wire._KEYS_MAX + 50):
+        wire._headers([f"X-{i}"], ["v"])
+    wire._headers(["X-" + "a" * wire._KEYS_MAX_NAMES], ["v"])
+    assert len(wire._KEYS) <= wire._KEYS_MAX
+    assert all(len(k) <= wire._KEYS_MAX_NAMES for k in wire._KEYS)
