@@ -6,7 +6,9 @@ Invariants:
   RFCs) as the same header as its long name;
 - ``get_all`` splits comma-separated values only for headers whose grammar is a
   comma list (``#element``), and never inside quotes or angle brackets;
-- mutation clears the cache of parsed values.
+- ``first()`` (the first value of each header) and parsed values are memoised in one
+  cache, which every mutation clears;
+- splitting a value costs time linear in its length, whatever the quotes and brackets.
 """
 
 from __future__ import annotations

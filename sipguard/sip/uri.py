@@ -6,7 +6,8 @@ Invariants:
   section 3.1.1.3), so ``%00`` stays a distinct character and never truncates;
 - ``str(uri)`` re-escapes whatever the grammar does not allow unescaped, so
   ``parse_uri(str(u)) == u``;
-- the scheme is compared and stored in lower case; bad syntax raises ``SipParseError``.
+- the scheme is compared and stored in lower case; bad syntax raises ``SipParseError``;
+- parsing costs time linear in the text (``%HH`` decoding works escape by escape).
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ from sipguard.sip.wire import parse
 
 Action = Literal["process", "reply", "drop"]
 _SINGLE = ("call-id", "from", "to", "cseq")
-_NEEDED = frozenset((*_SINGLE, "via"))
 _BROADCAST = "255.255.255.255"
 _SPACE = shapes.SPACE
 
@@ -172,7 +171,8 @@ def validate_response(resp: Response) -> None:
 
 def _counts_ok(h: Headers, first: dict[str, str]) -> bool:
     """Exactly one Call-ID, From, To and CSeq; at most one Max-Forwards; a Via."""
-    if not first.keys() >= _NEEDED:
+    has = first.__contains__
+    if not (has("via") and has("cseq") and has("call-id") and has("from") and has("to")):
         return False
     if h.unique():
         return True
@@ -185,12 +185,13 @@ def _plain_response(resp: Response) -> bool:
     first = h.first()
     if resp.version != "SIP/2.0" or not _counts_ok(h, first):
         return False
-    if shapes.VIA_LIST.fullmatch(first["via"]) is None:
+    via = first["via"]
+    if _BROADCAST in via or shapes.VIA_LIST.fullmatch(via) is None:
         return False
-    vias = [first["via"]] if h.unique() else h.get_fields("via")
+    if not h.unique() and any(_BROADCAST in v for v in h.get_fields("via")):
+        return False
     return (
-        not any(_BROADCAST in v for v in vias)
-        and shapes.CSEQ.fullmatch(first["cseq"]) is not None
+        shapes.CSEQ.fullmatch(first["cseq"]) is not None
         and shapes.ADDRESS.fullmatch(first["from"]) is not None
         and shapes.ADDRESS.fullmatch(first["to"]) is not None
     )

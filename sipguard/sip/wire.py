@@ -8,7 +8,10 @@ Invariants:
   than what is left is an error, none at all means the rest of the datagram (section 18.3);
 - every failure is a ``SipParseError``: status 400 for a request whose answer can be
   routed, None (drop) for a response or for a request with no Via or CSeq line;
-- ``serialise`` writes a canonical form with a Content-Length equal to the body length.
+- ``serialise`` writes a canonical form with a Content-Length equal to the body length;
+- parsing costs time linear in the datagram: folding is joined line by line, and only
+  the start line, header names and stripped values are taken apart; structured values
+  are parsed later, on first access (see ``message``).
 """
 
 from __future__ import annotations
@@ -115,12 +118,12 @@ def _checked_keys(names: list[str]) -> list[str]:
 
 
 def _body(headers: Headers, data: bytes, offset: int) -> bytes:
-    declared = headers.get_fields("content-length")
-    if not declared:
+    declared = headers.first().get("content-length")
+    if declared is None:
         return data[offset:]
-    if len(declared) > 1:
+    if not headers.unique() and headers.count("content-length") > 1:
         raise SipParseError("more than one Content-Length")
-    length = small_int(declared[0], CSEQ_MAX, "Content-Length")
+    length = small_int(declared, CSEQ_MAX, "Content-Length")
     if length > len(data) - offset:
         raise SipParseError(f"Content-Length {length} exceeds the {len(data) - offset} octets left")
     return data[offset : offset + length]
@@ -135,18 +138,22 @@ def _request(line: str, headers: Headers, body: bytes) -> Request:
         raise SipParseError(f"bad method {method[:30]!r}")
     if version != "SIP/2.0" and not _is_version(version):
         raise SipParseError(f"bad SIP-Version {version[:20]!r}")
-    return Request(method, uri, headers, body, version.upper())
+    return Request(
+        method, uri, headers, body, "SIP/2.0" if version == "SIP/2.0" else version.upper()
+    )
 
 
 def _response(line: str, headers: Headers, body: bytes) -> Response:
     version, _, rest = line.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not _is_version(version) or len(code) != 3 or not code.isdigit() or not code.isascii():
+    plain = version == "SIP/2.0" or _is_version(version)
+    if not plain or len(code) != 3 or not code.isdigit() or not code.isascii():
         raise SipParseError(f"bad Status-Line {line[:60]!r}", None)
     status = int(code)
     if not 100 <= status <= 699:
         raise SipParseError(f"status code out of range: {status}", None)
-    return Response(status, reason.strip(), headers, body, version.upper())
+    version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
+    return Response(status, reason.strip(), headers, body, version)
 
 
 def _is_version(text: str) -> bool:
