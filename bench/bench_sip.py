@@ -9,7 +9,8 @@ messages/s of ``parse`` and of ``classify``, each measured in the same run as:
 - the code of an older commit (default 9cc7f47), unpacked with ``git archive`` and timed in
   its own subprocess, next to the current code in another; the ratio is new/old speed.
 Old and new subprocesses alternate for ``--rounds`` rounds and the best figure of each is
-kept, so a busy machine disturbs both alike.  Bounded: a few seconds in all.
+kept, so a busy machine disturbs both alike; times are CPU time of the timing process.
+Bounded: a few seconds in all.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def messages() -> dict[str, bytes]:
 
 
 CHILD = r"""
-import email.parser, json, sys, timeit
+import email.parser, json, sys, time, timeit
 from sipguard.sip import classify, parse
 msgs = {k: bytes.fromhex(v) for k, v in json.loads(sys.argv[1]).items()}
 number = int(sys.argv[2])
@@ -118,7 +119,7 @@ def stdlib(data, parser=email.parser.HeaderParser()):
     parser.parsestr(head)
 
 def rate(fn, data):
-    best = min(timeit.repeat(lambda: fn(data), number=number, repeat=3))
+    best = min(timeit.repeat(lambda: fn(data), number=number, repeat=3, timer=time.process_time))
     return number / best
 
 out = {}

@@ -161,7 +161,9 @@ class Headers:
         """
         first = self._cache.get("#first")
         if first is None:
-            first = dict(zip(reversed(self._keys), reversed(self._values), strict=True))
+            first = dict(zip(self._keys, self._values, strict=True))
+            if len(first) != len(self._keys):  # a name repeats: keep its first value
+                first = dict(zip(reversed(self._keys), reversed(self._values), strict=True))
             self._cache["#first"] = first
         return first  # type: ignore[return-value]
 

@@ -169,13 +169,14 @@ def validate_response(resp: Response) -> None:
         raise SipParseError(err.message, None) from None
 
 
-def _counts_ok(h: Headers, first: dict[str, str]) -> bool:
+def _counts_ok(h: Headers, first: dict[str, str], unique: bool) -> bool:
     """Exactly one Call-ID, From, To and CSeq; at most one Max-Forwards; a Via."""
-    has = first.__contains__
-    if not (has("via") and has("cseq") and has("call-id") and has("from") and has("to")):
-        return False
-    if h.unique():
-        return True
+    present = (
+        "via" in first and "cseq" in first and "call-id" in first
+        and "from" in first and "to" in first
+    )  # fmt: skip
+    if not present or unique:
+        return present
     return all(h.count(name) == 1 for name in _SINGLE) and h.count("max-forwards") <= 1
 
 
@@ -183,12 +184,13 @@ def _plain_response(resp: Response) -> bool:
     """True when ``resp`` is plainly valid by shape (``validate_response`` would pass)."""
     h = resp.headers
     first = h.first()
-    if resp.version != "SIP/2.0" or not _counts_ok(h, first):
+    unique = h.unique()
+    if resp.version != "SIP/2.0" or not _counts_ok(h, first, unique):
         return False
     via = first["via"]
     if _BROADCAST in via or shapes.VIA_LIST.fullmatch(via) is None:
         return False
-    if not h.unique() and any(_BROADCAST in v for v in h.get_fields("via")):
+    if not unique and any(_BROADCAST in v for v in h.get_fields("via")):
         return False
     return (
         shapes.CSEQ.fullmatch(first["cseq"]) is not None
@@ -201,7 +203,8 @@ def _plain_request(req: Request) -> bool:
     """True when ``req`` is plainly valid by shape (``validate_request`` would pass)."""
     h = req.headers
     first = h.first()
-    if req.version != "SIP/2.0" or not _counts_ok(h, first) or "proxy-require" in first:
+    unique = h.unique()
+    if req.version != "SIP/2.0" or not _counts_ok(h, first, unique) or "proxy-require" in first:
         return False
     if req.method == "INVITE" and "accept" in first:
         return False
@@ -217,7 +220,7 @@ def _plain_request(req: Request) -> bool:
         and shapes.REQUEST_URI.fullmatch(req.uri) is not None
         and shapes.ADDRESS.fullmatch(first["from"]) is not None
         and shapes.ADDRESS.fullmatch(first["to"]) is not None
-        and _plain_lists(h, first)
+        and _plain_lists(h, first, unique)
     )
 
 
@@ -225,9 +228,9 @@ def _plain_max_forwards(value: str) -> bool:
     return shapes.MAX_FORWARDS.fullmatch(value) is not None and 0 < int(value) <= 255
 
 
-def _plain_lists(h: Headers, first: dict[str, str]) -> bool:
+def _plain_lists(h: Headers, first: dict[str, str], unique: bool) -> bool:
     """Via, Contact and P-Asserted-Identity: every field a plain list (Contact may be *)."""
-    if h.unique():
+    if unique:
         contact = first.get("contact")
         pai = first.get("p-asserted-identity")
         return (

@@ -87,12 +87,14 @@ def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
     """Partition each header line at its first colon; strip the values."""
     names: list[str] = []
     values: list[str] = []
+    add_name = names.append
+    add_value = values.append
     for line in islice(lines, 1, None):
         name, colon, value = line.partition(":")
         if not colon:
             raise SipParseError(f"header line without a colon: {line[:40]!r}")
-        names.append(name)
-        values.append(value.strip())
+        add_name(name)
+        add_value(value.strip())
     return lines[0], names, values
 
 
@@ -118,10 +120,11 @@ def _checked_keys(names: list[str]) -> list[str]:
 
 
 def _body(headers: Headers, data: bytes, offset: int) -> bytes:
-    declared = headers.first().get("content-length")
+    first = headers.first()
+    declared = first.get("content-length")
     if declared is None:
         return data[offset:]
-    if not headers.unique() and headers.count("content-length") > 1:
+    if len(first) != len(headers) and headers.count("content-length") > 1:
         raise SipParseError("more than one Content-Length")
     length = small_int(declared, CSEQ_MAX, "Content-Length")
     if length > len(data) - offset:
