@@ -46,8 +46,14 @@ VIA = re.compile(rf"(?>{_VIA})")
 VIA_LIST = re.compile(rf"(?>{_VIA})(?:[ \t]*+,[ \t]*+(?>{_VIA}))*+")
 #: A Request-URI of a scheme the B2BUA serves (sip, sips, tel).
 REQUEST_URI = re.compile(rf"(?>{_SIP}|{_TEL})")
-#: CSeq: a number below 2**30 and a method token.
+#: CSeq: a number below 10**9 and a method token.
 CSEQ = re.compile(rf"([0-9]{{1,9}})[ \t]++({_TOKEN})")
+#: What matching a response needs, in one match: its first Via field, CSeq, From and To
+#: joined by CRLF (which no header value holds and none of the parts matches).
+RESPONSE = re.compile(
+    rf"(?>{_VIA})(?:[ \t]*+,[ \t]*+(?>{_VIA}))*+\r\n[0-9]{{1,9}}[ \t]++{_TOKEN}"
+    rf"\r\n(?>{_ADDRESS})\r\n(?>{_ADDRESS})"
+)
 #: Max-Forwards: at most three digits (the range is checked by the caller).
 MAX_FORWARDS = re.compile(r"[0-9]{1,3}")
 #: White space anywhere (a Call-ID must hold none).

@@ -188,15 +188,10 @@ def _plain_response(resp: Response) -> bool:
     if resp.version != "SIP/2.0" or not _counts_ok(h, first, unique):
         return False
     via = first["via"]
-    if _BROADCAST in via or shapes.VIA_LIST.fullmatch(via) is None:
+    if _BROADCAST in via or (not unique and any(_BROADCAST in v for v in h.get_fields("via"))):
         return False
-    if not unique and any(_BROADCAST in v for v in h.get_fields("via")):
-        return False
-    return (
-        shapes.CSEQ.fullmatch(first["cseq"]) is not None
-        and shapes.ADDRESS.fullmatch(first["from"]) is not None
-        and shapes.ADDRESS.fullmatch(first["to"]) is not None
-    )
+    needed = "\r\n".join((via, first["cseq"], first["from"], first["to"]))
+    return shapes.RESPONSE.fullmatch(needed) is not None
 
 
 def _plain_request(req: Request) -> bool:

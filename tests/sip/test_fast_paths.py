@@ -344,3 +344,21 @@ def test_memo_of_header_keys_is_bounded() -> None:
     wire._headers(["X-" + "a" * wire._KEYS_MAX_NAMES], ["v"])
     assert len(wire._KEYS) <= wire._KEYS_MAX
     assert all(len(k) <= wire._KEYS_MAX_NAMES for k in wire._KEYS)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(NEAR, TEXT), min_size=4, max_size=4))
+def test_response_shape_is_its_four_parts(parts: list[str]) -> None:
+    """The one-match response check passes only when Via, CSeq, From and To each pass."""
+    via, cseq, from_, to = parts
+    if shapes.RESPONSE.fullmatch("\r\n".join(parts)) is not None:
+        assert shapes.VIA_LIST.fullmatch(via) is not None
+        assert shapes.CSEQ.fullmatch(cseq) is not None
+        assert shapes.ADDRESS.fullmatch(from_) is not None
+        assert shapes.ADDRESS.fullmatch(to) is not None
+
+
+def test_response_shape_accepts_a_plain_response() -> None:
+    """A plain 200 OK passes the one-match check (so the fast path is really taken)."""
+    plain = [GOOD["Via"][0], "1 INVITE", GOOD["From"][0], GOOD["To"][0] + ";tag=x"]
+    assert shapes.RESPONSE.fullmatch("\r\n".join(plain)) is not None
