@@ -81,6 +81,11 @@ def split_commas(value: str) -> list[str]:
     return list(map(str.strip, _ELEMENTS.findall(value)))
 
 
+def iter_commas(value: str) -> Iterator[str]:
+    """The elements ``split_commas`` returns, one at a time (nothing past what is read)."""
+    return (m.group(1).strip() for m in _ELEMENTS.finditer(value))
+
+
 _CANON_CACHE: dict[str, str] = {}
 
 

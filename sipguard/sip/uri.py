@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import codecs
 import re
 import string
 from dataclasses import dataclass
@@ -44,17 +45,26 @@ def unescape(text: str) -> str:
         return text
     if _BAD_ESCAPE.search(text) is not None:
         raise SipParseError(f"bad %-escape in {text[:60]!r}")
+    if text.isascii() and "\\" not in text:
+        # every escape is valid, so each %HH becomes \xHH for the C escape decoder
+        raw: bytes = codecs.escape_decode(text.replace("%", "\\x").encode("ascii"))[0]
+    else:
+        raw = _unescape_parts(text)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _unescape_parts(text: str) -> bytes:
+    """%HH decoding escape by escape, for text the C decoder must not see."""
     parts = text.split("%")
     out = [parts[0].encode("utf-8", "surrogateescape")]
     for part in islice(parts, 1, None):
         out.append(_OCTET[part[:2].lower()])
         if len(part) > 2:
             out.append(part[2:].encode("utf-8", "surrogateescape"))
-    raw = b"".join(out)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+    return b"".join(out)
 
 
 def escape(text: str, allowed: frozenset[str]) -> str:

@@ -27,10 +27,10 @@ from typing import Literal
 from sipguard.errors import SipParseError
 from sipguard.sip import shapes
 from sipguard.sip.address import parse_address
-from sipguard.sip.headers import Headers
+from sipguard.sip.headers import Headers, iter_commas
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.uri import SipUri, TelUri
-from sipguard.sip.via import parse_via
+from sipguard.sip.via import Via, parse_via
 from sipguard.sip.wire import parse
 
 Action = Literal["process", "reply", "drop"]
@@ -83,7 +83,7 @@ def validate_request(req: Request) -> None:
         raise SipParseError("no Via or CSeq: no way to route an answer", None)
     if req.version != "SIP/2.0":
         raise SipParseError(f"unsupported version {req.version}", 505)
-    _each(h.get_all("via"), shapes.VIA, parse_via)
+    _each(h.get_fields("via"), shapes.VIA_LIST, shapes.VIA, parse_via)
     _single_fields(req)
     if req.cseq.method != req.method:
         raise SipParseError(f"CSeq method {req.cseq.method} differs from {req.method}")
@@ -92,7 +92,7 @@ def validate_request(req: Request) -> None:
     if not req.call_id or _SPACE.search(req.call_id) is not None:
         raise SipParseError("bad Call-ID")
     _contacts(req)
-    _each(h.get_all("p-asserted-identity"), shapes.ADDRESS, parse_address)
+    _each(h.get_fields("p-asserted-identity"), shapes.ADDRESS_LIST, shapes.ADDRESS, parse_address)
     _request_uri(req)
     _max_forwards(req)
     if "proxy-require" in h:
@@ -121,17 +121,36 @@ def _single_fields(msg: Message) -> None:
 
 
 def _contacts(req: Request) -> None:
-    values = req.headers.get_all("contact")
-    if values == ["*"]:
+    fields = req.headers.get_fields("contact")
+    if fields == ["*"]:
         return
-    _each(values, shapes.ADDRESS, parse_address)
+    _each(fields, shapes.ADDRESS_LIST, shapes.ADDRESS, parse_address)
 
 
-def _each(values: list[str], shape: re.Pattern[str], parser: Callable[[str], object]) -> None:
-    """Parse each value the shape check does not vouch for (the parser raises if bad)."""
-    for value in values:
-        if shape.fullmatch(value) is None:
-            parser(value)
+def _each(
+    fields: list[str],
+    plain: re.Pattern[str],
+    shape: re.Pattern[str],
+    parser: Callable[[str], object],
+) -> None:
+    """Parse each comma-list element the shape checks do not vouch for; stop at a bad one.
+
+    The list shape vouches for a whole field, or for the elements before the first comma
+    it could not pass; only the elements from there on are split and looked at, one at a
+    time, so a bad element early in a long field costs little.
+    """
+    for text in fields:
+        m = plain.match(text)
+        if m is not None and m.end() == len(text):
+            continue
+        rest = text
+        if m is not None:
+            tail = text[m.end() :].lstrip(" \t")
+            if tail.startswith(","):
+                rest = tail[1:]
+        for value in iter_commas(rest):
+            if shape.fullmatch(value) is None:
+                parser(value)
 
 
 def _request_uri(req: Request) -> None:
@@ -160,13 +179,17 @@ def validate_response(resp: Response) -> None:
         resp.from_  # noqa: B018
         resp.to  # noqa: B018
         resp.top_via  # noqa: B018
-        for value in resp.headers.get_all("via"):
-            if _BROADCAST in value:
-                via = parse_via(value)
-                if _BROADCAST in (via.host, via.received):
-                    raise SipParseError("Via sent-by is a broadcast address")
+        for text in resp.headers.get_fields("via"):
+            for value in iter_commas(text) if _BROADCAST in text else ():
+                if _BROADCAST in value:
+                    _no_broadcast(parse_via(value))
     except SipParseError as err:
         raise SipParseError(err.message, None) from None
+
+
+def _no_broadcast(via: Via) -> None:
+    if _BROADCAST in (via.host, via.received):
+        raise SipParseError("Via sent-by is a broadcast address")
 
 
 def _counts_ok(h: Headers, first: dict[str, str], unique: bool) -> bool:

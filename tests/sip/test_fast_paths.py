@@ -292,7 +292,10 @@ def test_quoted_string_equals_the_character_loop(chars: list[str]) -> None:
 
 
 @given(
-    st.lists(st.sampled_from(["%", "a", "F", "0", "3", "é", "%e9", "%C3%A9", "%0"]), max_size=10)
+    st.lists(
+        st.sampled_from(["%", "a", "F", "0", "3", "é", "%e9", "%C3%A9", "%0", "\\", "\\n", "%5C"]),
+        max_size=10,
+    )
 )
 def test_unescape_equals_the_character_loop(parts: list[str]) -> None:
     """%-decoding by split and table lookup equals the character loop."""
@@ -362,3 +365,12 @@ def test_response_shape_accepts_a_plain_response() -> None:
     """A plain 200 OK passes the one-match check (so the fast path is really taken)."""
     plain = [GOOD["Via"][0], "1 INVITE", GOOD["From"][0], GOOD["To"][0] + ";tag=x"]
     assert shapes.RESPONSE.fullmatch("\r\n".join(plain)) is not None
+
+
+@given(st.lists(st.sampled_from(["a", " ", ",", '"', "\\", "<", ">"]), max_size=16))
+def test_lazy_comma_split_equals_the_character_loop(chars: list[str]) -> None:
+    """Elements produced one at a time equal the one-character-at-a-time split."""
+    from sipguard.sip.headers import iter_commas
+
+    value = "".join(chars)
+    assert list(iter_commas(value)) == reference.split_commas(value)

@@ -106,6 +106,10 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     ).encode(),
     "Content-Length of many zeros": lambda: _one("Content-Length", "0"),
     "Accept list": lambda: _one("Accept", "text/plain;q=0.1,"),
+    "plain Contacts then a bad one": lambda: _one("Contact", "<sip:a@b>,", "x"),
+    "plain Vias then a bad one": lambda: _one("Via", "SIP/2.0/UDP h;branch=z9hG4bKa,", "x"),
+    "escaped Contact URIs": lambda: _one("Contact", "<sip:%41@b>,", "<sip:c@d>"),
+    "escaped display names": lambda: _one("Contact", '"\\\\" <sip:a@b>,', "<sip:c@d>"),
 }
 
 
