@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from sipguard.errors import SipParseError
-from sipguard.sip import classify, parse
+from sipguard.sip import StreamFramer, classify, parse
 
 SIZE = 64 * 1024
 LIMIT = 5.0
@@ -146,3 +146,28 @@ def test_hostile_input_costs_about_as_much_as_normal(name: str) -> None:
     assert classify(data).action in ("process", "reply", "drop")
     worst, baseline = _ratio(data, normal())
     assert worst <= LIMIT * baseline, f"{name}: {worst * 1e3:.2f} ms vs {baseline * 1e3:.2f} ms"
+
+
+def _trickle(size: int, chunk: int) -> float:
+    """Time to frame one message of about ``size`` octets fed ``chunk`` octets at a time."""
+    pad = "X-Pad: " + "p" * 60 + "\r\n"
+    head = HEAD + pad * ((size - len(HEAD)) // len(pad))
+    body = b"b" * (size // 2)
+    data = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    framer = StreamFramer(max_size=4 * SIZE)
+    start = time.perf_counter()
+    out = [m for i in range(0, len(data), chunk) for m in framer.feed(data[i : i + chunk])]
+    cost = time.perf_counter() - start
+    assert out == [data]
+    return cost
+
+
+def test_stream_framing_is_linear_when_octets_trickle_in() -> None:
+    """A message trickling in a few octets at a time costs time linear in its size.
+
+    Eight times the octets in the same small chunks may cost about eight times as much
+    (here at most 20x); rescanning the buffer on every feed would cost about 64x.
+    """
+    small = min(_trickle(SIZE // 8, 16) for _ in range(3))
+    large = min(_trickle(SIZE, 16) for _ in range(3))
+    assert large <= 20 * small, f"{large * 1e3:.1f} ms vs {small * 1e3:.1f} ms"
