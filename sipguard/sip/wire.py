@@ -22,7 +22,15 @@ from itertools import islice
 from sipguard.errors import SipParseError
 from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import Headers, canonical, canonical_keys
-from sipguard.sip.message import CSEQ_MAX, Message, Request, Response, small_int
+from sipguard.sip.message import (
+    CSEQ_MAX,
+    Message,
+    Request,
+    Response,
+    build_request,
+    build_response,
+    small_int,
+)
 
 # Peers send the same header names in the same order message after message, so the checked
 # lookup keys of a name sequence are memoised (bounded in entries and in key length).
@@ -141,9 +149,8 @@ def _request(line: str, headers: Headers, body: bytes) -> Request:
         raise SipParseError(f"bad method {method[:30]!r}")
     if version != "SIP/2.0" and not _is_version(version):
         raise SipParseError(f"bad SIP-Version {version[:20]!r}")
-    return Request(
-        method, uri, headers, body, "SIP/2.0" if version == "SIP/2.0" else version.upper()
-    )
+    version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
+    return build_request(method, uri, headers, body, version)
 
 
 def _response(line: str, headers: Headers, body: bytes) -> Response:
@@ -156,7 +163,7 @@ def _response(line: str, headers: Headers, body: bytes) -> Response:
     if not 100 <= status <= 699:
         raise SipParseError(f"status code out of range: {status}", None)
     version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
-    return Response(status, reason.strip(), headers, body, version)
+    return build_response(status, reason.strip(), headers, body, version)
 
 
 def _is_version(text: str) -> bool:

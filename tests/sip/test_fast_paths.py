@@ -374,3 +374,22 @@ def test_lazy_comma_split_equals_the_character_loop(chars: list[str]) -> None:
 
     value = "".join(chars)
     assert list(iter_commas(value)) == reference.split_commas(value)
+
+
+@given(st.one_of(messages(), st.sampled_from([p.read_bytes() for p in CORPUS])))
+def test_built_messages_equal_constructed_ones(data: bytes) -> None:
+    """Messages and outcomes built without the dataclass __init__ equal constructed ones."""
+    from sipguard.sip import Outcome, Response
+
+    try:
+        msg = parse(data)
+    except SipParseError:
+        return
+    if isinstance(msg, Request):
+        plain: Request | Response = Request(msg.method, msg.uri, msg.headers, msg.body, msg.version)
+    else:
+        plain = Response(msg.status, msg.reason, msg.headers, msg.body, msg.version)
+    assert msg == plain and repr(msg) == repr(plain)
+    out = classify(data)
+    made = Outcome(out.action, out.status, out.message, out.detail)
+    assert out == made and repr(out) == repr(made) and out.message is made.message
