@@ -119,7 +119,7 @@ def stdlib(data, parser=email.parser.HeaderParser()):
     parser.parsestr(head)
 
 def rate(fn, data):
-    best = min(timeit.repeat(lambda: fn(data), number=number, repeat=3, timer=time.process_time))
+    best = min(timeit.repeat(lambda: fn(data), number=number, repeat=7, timer=time.process_time))
     return number / best
 
 out = {}
@@ -188,7 +188,7 @@ def main() -> None:
     """Measure old and new code in alternating subprocesses and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", default="9cc7f47", help="commit to compare with")
-    ap.add_argument("--number", type=int, default=1000, help="calls per timing")
+    ap.add_argument("--number", type=int, default=500, help="calls per timing")
     ap.add_argument("--rounds", type=int, default=2, help="alternating old/new rounds")
     args = ap.parse_args()
     msgs = messages()
