@@ -393,3 +393,42 @@ def test_built_messages_equal_constructed_ones(data: bytes) -> None:
     out = classify(data)
     made = Outcome(out.action, out.status, out.message, out.detail)
     assert out == made and repr(out) == repr(made) and out.message is made.message
+
+
+VIA_PIECES = [
+    "SIP/2.0/UDP ",
+    "SIP/2.0/tcp ",
+    "SIP/2.0/UDP  ",
+    "h.example",
+    "192.0.2.1",
+    "[::1]",
+    ":5060",
+    ":05060",
+    ":59999",
+    ":65535",
+    ";branch=z9hG4bK1",
+    ";rport",
+    ";received=[::1]",
+    ";x=a@b/c",
+    ";",
+    "=",
+    " ",
+    "a",
+    "%41",
+]
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(VIA_PIECES), max_size=6).map("".join))
+def test_plain_via_parse_equals_the_general_parse(text: str) -> None:
+    """The one-match Via parse gives what the general parser gives (or both fail)."""
+    from sipguard.sip.via import parse_via_general
+
+    assert _result(lambda: parse_via(text)) == _result(lambda: parse_via_general(text))
+
+
+def test_plain_via_parse_is_taken_for_plain_values() -> None:
+    """The fast Via parse really applies to the Vias of a bridged call."""
+    from sipguard.sip.via import _PLAIN
+
+    assert _PLAIN.fullmatch(GOOD["Via"][0]) is not None

@@ -122,7 +122,7 @@ def _once(data: bytes) -> float:
     return time.perf_counter() - start
 
 
-def _ratio(hostile: bytes, normal: bytes, rounds: int = 5) -> tuple[float, float]:
+def _ratio(hostile: bytes, normal: bytes, rounds: int = 7) -> tuple[float, float]:
     """Best times of both messages, measured in alternation so both see the same load."""
     best_h = best_n = float("inf")
     for _ in range(rounds):
