@@ -6,7 +6,10 @@ Invariants:
 - CRLFs between messages (keep-alive pings and pongs) are skipped, never emitted;
 - the buffer is bounded: a head or a whole message over ``max_size`` octets raises
   ``SipParseError`` 513 (Message Too Large);
-- after an error the framer holds nothing and the caller should close the connection.
+- after an error the framer holds nothing and the caller should close the connection;
+- framing is linear in the octets received, however they are chunked: the search for the
+  end of a head resumes where the last one stopped, and a head's Content-Length is read
+  once, not again on each feed while its body arrives.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ _CL_NAMES = (b"content-length", b"l")
 class StreamFramer:
     """Split a TCP/TLS byte stream into whole SIP messages."""
 
-    __slots__ = ("_buf", "max_size")
+    __slots__ = ("_buf", "_scanned", "_total", "max_size")
 
     def __init__(self, max_size: int = MAX_MESSAGE) -> None:
         self._buf = bytearray()
+        self._scanned = 0  # octets of the buffer known to hold no CRLFCRLF end
+        self._total: int | None = None  # length of the message whose head is complete
         self.max_size = max_size
 
     @property
@@ -43,30 +48,44 @@ class StreamFramer:
                 out.append(message)
         except SipParseError:
             self._buf.clear()
+            self._scanned, self._total = 0, None
             raise
 
     def _next(self) -> bytes | None:
         buf = self._buf
+        total = self._total
+        if total is None:
+            total = self._head_total(buf)
+            if total is None:
+                return None
+            self._total = total
+        if len(buf) < total:
+            return None
+        message = bytes(buf[:total])
+        del buf[:total]
+        self._scanned, self._total = 0, None
+        return message
+
+    def _head_total(self, buf: bytearray) -> int | None:
+        """Length of the message at the buffer's start once its head is in, else None."""
         skip = 0
         while skip < len(buf) and buf[skip] in (13, 10):
             skip += 1
         if skip:
             del buf[:skip]
+            self._scanned = 0
         if not buf:
             return None
-        end = buf.find(b"\r\n\r\n")
+        end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
         if end < 0:
+            self._scanned = len(buf)
             if len(buf) > self.max_size:
                 raise SipParseError("message head too large", 513)
             return None
         total = end + 4 + _content_length(bytes(buf[:end]))
         if total > self.max_size:
             raise SipParseError(f"message of {total} octets is too large", 513)
-        if len(buf) < total:
-            return None
-        message = bytes(buf[:total])
-        del buf[:total]
-        return message
+        return total
 
 
 def _content_length(head: bytes) -> int:

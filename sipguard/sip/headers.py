@@ -6,7 +6,9 @@ Invariants:
   RFCs) as the same header as its long name;
 - ``get_all`` splits comma-separated values only for headers whose grammar is a
   comma list (``#element``), and never inside quotes or angle brackets;
-- mutation clears the cache of parsed values.
+- ``first()`` (the first value of each header) and parsed values are memoised in one
+  cache, which every mutation clears;
+- splitting a value costs time linear in its length, whatever the quotes and brackets.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ def canonical(name: str) -> str:
     return COMPACT.get(key, key)
 
 
+# One element of a comma list, after the comma before it (or the start): plain characters,
+# quoted strings (backslash escapes the next character) and <...> sections, inside which
+# commas do not split.  Possessive quantifiers keep every match linear.
+_QUOTED = r'"(?:[^"\\]++|\\[\s\S]|\\\Z)*+"?'
+_ELEMENTS = re.compile(rf'(?:^|,)((?:[^"<,]++|{_QUOTED}|<(?:[^">]++|{_QUOTED})*+>?)*+)')
+
+
 def split_commas(value: str) -> list[str]:
     """Split a header value at top-level commas, respecting quotes and ``<...>``.
 
@@ -67,31 +76,14 @@ def split_commas(value: str) -> list[str]:
     """
     if "," not in value:
         return [value.strip()]
-    out: list[str] = []
-    start = 0
-    quoted = False
-    angle = False
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            angle = True
-        elif ch == ">":
-            angle = False
-        elif ch == "," and not angle:
-            out.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    out.append(value[start:].strip())
-    return out
+    if '"' not in value and "<" not in value:
+        return list(map(str.strip, value.split(",")))
+    return list(map(str.strip, _ELEMENTS.findall(value)))
+
+
+def iter_commas(value: str) -> Iterator[str]:
+    """The elements ``split_commas`` returns, one at a time (nothing past what is read)."""
+    return (m.group(1).strip() for m in _ELEMENTS.finditer(value))
 
 
 _CANON_CACHE: dict[str, str] = {}
@@ -154,20 +146,42 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """Return the value of the first field called ``name``, or None."""
-        try:
-            return self._values[self._keys.index(_key(name))]
-        except ValueError:
-            return None
+        return self.first().get(_key(name))
 
     def get_fields(self, name: str) -> list[str]:
         """Return the raw value of every field called ``name``, unsplit."""
         key = _key(name)
-        count = self._keys.count(key)
-        if count == 0:
+        first = self.first()
+        value = first.get(key)
+        if value is None:
             return []
-        if count == 1:
-            return [self._values[self._keys.index(key)]]
+        if len(first) == len(self._keys) or self._keys.count(key) == 1:
+            return [value]
         return [v for k, v in zip(self._keys, self._values, strict=True) if k == key]
+
+    def first(self) -> dict[str, str]:
+        """The first value of each header, by lookup key; built on first use, memoised.
+
+        The dict belongs to the cache: callers must not change it.
+        """
+        first = self._cache.get("#first")
+        if first is None:
+            first = dict(zip(self._keys, self._values, strict=True))
+            if len(first) != len(self._keys):  # a name repeats: keep its first value
+                first = dict(zip(reversed(self._keys), reversed(self._values), strict=True))
+            self._cache["#first"] = first
+        return first  # type: ignore[return-value]
+
+    def count(self, name: str) -> int:
+        """How many fields are called ``name``."""
+        key = _key(name)
+        if key not in self.first():
+            return 0
+        return 1 if self.unique() else self._keys.count(key)
+
+    def unique(self) -> bool:
+        """True when no header name appears on more than one field."""
+        return len(self.first()) == len(self._keys)
 
     def get_all(self, name: str) -> list[str]:
         """Return every value of ``name``; comma lists are split where the grammar allows."""
@@ -205,12 +219,12 @@ class Headers:
 
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """Return ``build()``, memoised under ``key`` until the next mutation."""
-        try:
-            return self._cache[key]  # type: ignore[return-value]
-        except KeyError:
-            value = build()
-            self._cache[key] = value
-            return value
+        cache = self._cache
+        if key in cache:
+            return cache[key]  # type: ignore[return-value]
+        value = build()
+        cache[key] = value
+        return value
 
     def copy(self) -> Headers:
         """Return an independent copy."""
@@ -226,7 +240,7 @@ class Headers:
         self._cache.clear()
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key(name) in self._keys
+        return isinstance(name, str) and _key(name) in self.first()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items())

@@ -42,6 +42,10 @@ def parse_cseq(text: str) -> CSeq:
 
 def small_int(text: str, limit: int, what: str) -> int:
     """Read ASCII digits as an int no larger than ``limit`` (leading zeros allowed)."""
+    if len(text) <= 9 and text.isdigit() and text.isascii():
+        value = int(text)
+        if value <= limit:
+            return value
     digits = text.lstrip("0") or "0"
     if not text.isdigit() or not text.isascii() or len(digits) > len(str(limit)):
         raise SipParseError(f"bad {what} {text[:30]!r}")
@@ -151,3 +155,32 @@ class Response(_Common):
 
 
 Message = Request | Response
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def build_request(method: str, uri: str, headers: Headers, body: bytes, version: str) -> Request:
+    """``Request(method, uri, headers, body, version)``, built without the dataclass
+    ``__init__`` (its default-factory and frozen checks cost more than the parse of a
+    small header); for the parser, which always passes every field."""
+    req = _new(Request)
+    _set(req, "method", method)
+    _set(req, "uri", uri)
+    _set(req, "headers", headers)
+    _set(req, "body", body)
+    _set(req, "version", version)
+    return req
+
+
+def build_response(
+    status: int, reason: str, headers: Headers, body: bytes, version: str
+) -> Response:
+    """``Response(status, reason, headers, body, version)``, built like ``build_request``."""
+    resp = _new(Response)
+    _set(resp, "status", status)
+    _set(resp, "reason", reason)
+    _set(resp, "headers", headers)
+    _set(resp, "body", body)
+    _set(resp, "version", version)
+    return resp

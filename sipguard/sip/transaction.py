@@ -14,8 +14,8 @@ Invariants:
   on Timer G's schedule until the TU reports the ACK, or Timer L reports it missing;
 - on a reliable transport no retransmission timer is armed and wait timers are zero, so
   the transaction moves on at once (section 17.1.1.2, 17.2.1).
-- transaction keys follow sections 17.1.3 and 17.2.3 (branch + sent-by + method, with ACK
-  matching its INVITE); requests without a magic-cookie branch fall back to RFC 2543 keys.
+- transaction keys (``sipguard.sip.keys``, re-exported here) follow sections 17.1.3 and
+  17.2.3; the ACK of a non-2xx is built there too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipguard.errors import SipguardError
-from sipguard.sip.headers import Headers
+from sipguard.sip.keys import MAGIC_COOKIE, TxKey, build_ack, client_key, kind_for, server_key
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.timers import RETRANSMIT, Timer, TimerConfig
 from sipguard.sip.transaction_table import (
@@ -35,8 +35,6 @@ from sipguard.sip.transaction_table import (
     Op,
     TxState,
 )
-
-MAGIC_COOKIE = "z9hG4bK"
 
 __all__ = [
     "MAGIC_COOKIE",
@@ -250,62 +248,3 @@ class Transaction:
             return
         self.armed[timer] = now + interval
         out.append(Arm(timer, now + interval))
-
-
-def build_ack(request: Request, response: Response) -> Request:
-    """The ACK for a 300-699 response to ``request`` (section 17.1.1.3).
-
-    It reuses the INVITE's top Via, Request-URI, From, Call-ID, CSeq number and Route set,
-    takes To (with its tag) from the response, and carries no body.
-    """
-    headers = Headers()
-    headers.add("Via", request.headers.get_all("via")[0])
-    for route in request.headers.get_fields("route"):
-        headers.add("Route", route)
-    headers.add("Max-Forwards", "70")
-    headers.add("From", request.headers.get("from") or "")
-    headers.add("To", response.headers.get("to") or "")
-    headers.add("Call-ID", request.call_id)
-    headers.add("CSeq", f"{request.cseq.seq} ACK")
-    headers.add("Content-Length", "0")
-    return Request("ACK", request.uri, headers)
-
-
-TxKey = tuple[str, ...]
-
-
-def client_key(message: Message) -> TxKey:
-    """Key of the client transaction a request creates or a response matches (17.1.3).
-
-    The top Via branch and the CSeq method; a CANCEL thus never matches its INVITE.
-    """
-    return (message.top_via.branch or "", message.cseq.method)
-
-
-def server_key(request: Request) -> TxKey:
-    """Key of the server transaction a request creates or matches (section 17.2.3).
-
-    Branch, sent-by and method, with ACK folded onto INVITE.  A branch without the magic
-    cookie falls back to an RFC 2543 style key: Call-ID, From tag, CSeq number, top Via and
-    method (the To tag is left out so that the ACK of a non-2xx still matches).
-    """
-    via = request.top_via
-    method = "INVITE" if request.method == "ACK" else request.method
-    branch = via.branch or ""
-    if branch.startswith(MAGIC_COOKIE):
-        return (branch, via.host.lower(), str(via.port or ""), method)
-    return (
-        "rfc2543",
-        request.call_id,
-        request.from_.tag or "",
-        str(request.cseq.seq),
-        str(via),
-        method,
-    )
-
-
-def kind_for(request: Request, client: bool) -> Kind:
-    """The transaction kind ``request`` needs on the client or the server side."""
-    if request.method == "INVITE":
-        return Kind.INVITE_CLIENT if client else Kind.INVITE_SERVER
-    return Kind.NON_INVITE_CLIENT if client else Kind.NON_INVITE_SERVER

@@ -4,28 +4,39 @@
 Invariants:
 - ``classify`` never raises on any input: it answers ``process``, ``reply`` with a status,
   or ``drop``;
+- ``classify`` gives exactly the answer of ``parse`` followed by ``validate_request`` or
+  ``validate_response``: it first tries the shape checks of ``sipguard.sip.shapes`` (one
+  match per header, no value built) and runs the full validator only when one fails;
 - a request with no Via or no CSeq cannot be answered and is dropped; a bad response is
   always dropped (a response is never answered);
-- after ``process`` the accessors ``call_id``, ``cseq``, ``vias``, ``from_``, ``to``,
-  ``max_forwards``, ``request_uri`` and ``addresses(Contact | P-Asserted-Identity)`` do not
-  raise.
+- checks follow the message's role.  After ``process`` of a request the accessors
+  ``call_id``, ``cseq``, ``vias``, ``top_via``, ``from_``, ``to``, ``max_forwards``,
+  ``request_uri`` and ``addresses(Contact | P-Asserted-Identity)`` do not raise.  A
+  response is only matched to a client transaction, so after its ``process`` the accessors
+  ``call_id``, ``cseq``, ``top_via``, ``from_`` and ``to`` do not raise; its other Via
+  values are looked at only for a broadcast sent-by (RFC 3261 section 18.2.2).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from sipguard.errors import SipParseError
+from sipguard.sip import shapes
+from sipguard.sip.address import parse_address
+from sipguard.sip.headers import Headers, iter_commas
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.uri import SipUri, TelUri
+from sipguard.sip.via import Via, parse_via
 from sipguard.sip.wire import parse
 
 Action = Literal["process", "reply", "drop"]
 _SINGLE = ("call-id", "from", "to", "cseq")
 _BROADCAST = "255.255.255.255"
-_SPACE = re.compile(r"\s")
+_SPACE = shapes.SPACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +61,27 @@ def classify(data: bytes) -> Outcome:
         return _failed(err, None)
     try:
         if isinstance(msg, Request):
-            validate_request(msg)
-        else:
+            if not _plain_request(msg):
+                validate_request(msg)
+        elif not _plain_response(msg):
             validate_response(msg)
     except SipParseError as err:
         return _failed(err, msg if isinstance(msg, Request) else None)
-    return Outcome("process", None, msg)
+    return _processed(msg)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _processed(msg: Message) -> Outcome:
+    """``Outcome("process", None, msg)``, built without the dataclass ``__init__``."""
+    out = _new(Outcome)
+    _set(out, "action", "process")
+    _set(out, "status", None)
+    _set(out, "message", msg)
+    _set(out, "detail", "")
+    return out
 
 
 def _failed(err: SipParseError, msg: Message | None) -> Outcome:
@@ -71,7 +97,7 @@ def validate_request(req: Request) -> None:
         raise SipParseError("no Via or CSeq: no way to route an answer", None)
     if req.version != "SIP/2.0":
         raise SipParseError(f"unsupported version {req.version}", 505)
-    req.vias  # noqa: B018 - parses every Via value
+    _each(h.get_fields("via"), shapes.VIA_LIST, shapes.VIA, parse_via)
     _single_fields(req)
     if req.cseq.method != req.method:
         raise SipParseError(f"CSeq method {req.cseq.method} differs from {req.method}")
@@ -80,7 +106,7 @@ def validate_request(req: Request) -> None:
     if not req.call_id or _SPACE.search(req.call_id) is not None:
         raise SipParseError("bad Call-ID")
     _contacts(req)
-    req.addresses("p-asserted-identity")
+    _each(h.get_fields("p-asserted-identity"), shapes.ADDRESS_LIST, shapes.ADDRESS, parse_address)
     _request_uri(req)
     _max_forwards(req)
     if "proxy-require" in h:
@@ -109,10 +135,36 @@ def _single_fields(msg: Message) -> None:
 
 
 def _contacts(req: Request) -> None:
-    values = req.headers.get_all("contact")
-    if values == ["*"]:
+    fields = req.headers.get_fields("contact")
+    if fields == ["*"]:
         return
-    req.addresses("contact")
+    _each(fields, shapes.ADDRESS_LIST, shapes.ADDRESS, parse_address)
+
+
+def _each(
+    fields: list[str],
+    plain: re.Pattern[str],
+    shape: re.Pattern[str],
+    parser: Callable[[str], object],
+) -> None:
+    """Parse each comma-list element the shape checks do not vouch for; stop at a bad one.
+
+    The list shape vouches for a whole field, or for the elements before the first comma
+    it could not pass; only the elements from there on are split and looked at, one at a
+    time, so a bad element early in a long field costs little.
+    """
+    for text in fields:
+        m = plain.match(text)
+        if m is not None and m.end() == len(text):
+            continue
+        rest = text
+        if m is not None:
+            tail = text[m.end() :].lstrip(" \t")
+            if tail.startswith(","):
+                rest = tail[1:]
+        for value in iter_commas(rest):
+            if shape.fullmatch(value) is None:
+                parser(value)
 
 
 def _request_uri(req: Request) -> None:
@@ -132,7 +184,7 @@ def _max_forwards(req: Request) -> None:
 
 
 def validate_response(resp: Response) -> None:
-    """Raise ``SipParseError`` (always a drop) if ``resp`` must not be processed."""
+    """Raise ``SipParseError`` (always a drop) if ``resp`` cannot be matched and relayed."""
     try:
         if resp.version != "SIP/2.0":
             raise SipParseError(f"unsupported version {resp.version}")
@@ -140,11 +192,90 @@ def validate_response(resp: Response) -> None:
         resp.cseq  # noqa: B018
         resp.from_  # noqa: B018
         resp.to  # noqa: B018
-        vias = resp.vias
-        if not vias:
-            raise SipParseError("response without Via")
-        for via in vias:
-            if _BROADCAST in (via.host, via.received):
-                raise SipParseError("Via sent-by is a broadcast address")
+        resp.top_via  # noqa: B018
+        for text in resp.headers.get_fields("via"):
+            for value in iter_commas(text) if _BROADCAST in text else ():
+                if _BROADCAST in value:
+                    _no_broadcast(parse_via(value))
     except SipParseError as err:
         raise SipParseError(err.message, None) from None
+
+
+def _no_broadcast(via: Via) -> None:
+    if _BROADCAST in (via.host, via.received):
+        raise SipParseError("Via sent-by is a broadcast address")
+
+
+def _counts_ok(h: Headers, first: dict[str, str], unique: bool) -> bool:
+    """Exactly one Call-ID, From, To and CSeq; at most one Max-Forwards; a Via."""
+    present = (
+        "via" in first and "cseq" in first and "call-id" in first
+        and "from" in first and "to" in first
+    )  # fmt: skip
+    if not present or unique:
+        return present
+    return all(h.count(name) == 1 for name in _SINGLE) and h.count("max-forwards") <= 1
+
+
+def _plain_response(resp: Response) -> bool:
+    """True when ``resp`` is plainly valid by shape (``validate_response`` would pass)."""
+    h = resp.headers
+    first = h.first()
+    unique = h.unique()
+    if resp.version != "SIP/2.0" or not _counts_ok(h, first, unique):
+        return False
+    via = first["via"]
+    if _BROADCAST in via or (not unique and any(_BROADCAST in v for v in h.get_fields("via"))):
+        return False
+    needed = "\r\n".join((via, first["cseq"], first["from"], first["to"]))
+    return shapes.RESPONSE.fullmatch(needed) is not None
+
+
+def _plain_request(req: Request) -> bool:
+    """True when ``req`` is plainly valid by shape (``validate_request`` would pass)."""
+    h = req.headers
+    first = h.first()
+    unique = h.unique()
+    if req.version != "SIP/2.0" or not _counts_ok(h, first, unique) or "proxy-require" in first:
+        return False
+    if req.method == "INVITE" and "accept" in first:
+        return False
+    cseq = shapes.CSEQ.fullmatch(first["cseq"])
+    if cseq is None or cseq.group(2) != req.method:
+        return False
+    call_id = first["call-id"]
+    mf = first.get("max-forwards")
+    return (
+        bool(call_id)
+        and _SPACE.search(call_id) is None
+        and (mf is None or _plain_max_forwards(mf))
+        and shapes.REQUEST_URI.fullmatch(req.uri) is not None
+        and shapes.ADDRESS.fullmatch(first["from"]) is not None
+        and shapes.ADDRESS.fullmatch(first["to"]) is not None
+        and _plain_lists(h, first, unique)
+    )
+
+
+def _plain_max_forwards(value: str) -> bool:
+    return shapes.MAX_FORWARDS.fullmatch(value) is not None and 0 < int(value) <= 255
+
+
+def _plain_lists(h: Headers, first: dict[str, str], unique: bool) -> bool:
+    """Via, Contact and P-Asserted-Identity: every field a plain list (Contact may be *)."""
+    if unique:
+        contact = first.get("contact")
+        pai = first.get("p-asserted-identity")
+        return (
+            shapes.VIA_LIST.fullmatch(first["via"]) is not None
+            and (contact is None or contact == "*" or _ADDRESSES(contact) is not None)
+            and (pai is None or _ADDRESSES(pai) is not None)
+        )
+    contacts = h.get_fields("contact")
+    return (
+        all(shapes.VIA_LIST.fullmatch(v) is not None for v in h.get_fields("via"))
+        and (contacts == ["*"] or all(_ADDRESSES(v) is not None for v in contacts))
+        and all(_ADDRESSES(v) is not None for v in h.get_fields("p-asserted-identity"))
+    )
+
+
+_ADDRESSES = shapes.ADDRESS_LIST.fullmatch

@@ -8,7 +8,10 @@ Invariants:
   than what is left is an error, none at all means the rest of the datagram (section 18.3);
 - every failure is a ``SipParseError``: status 400 for a request whose answer can be
   routed, None (drop) for a response or for a request with no Via or CSeq line;
-- ``serialise`` writes a canonical form with a Content-Length equal to the body length.
+- ``serialise`` writes a canonical form with a Content-Length equal to the body length;
+- parsing costs time linear in the datagram: folding is joined line by line, and only
+  the start line, header names and stripped values are taken apart; structured values
+  are parsed later, on first access (see ``message``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,21 @@ from itertools import islice
 from sipguard.errors import SipParseError
 from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import Headers, canonical, canonical_keys
-from sipguard.sip.message import CSEQ_MAX, Message, Request, Response, small_int
+from sipguard.sip.message import (
+    CSEQ_MAX,
+    Message,
+    Request,
+    Response,
+    build_request,
+    build_response,
+    small_int,
+)
 
-_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
+# Peers send the same header names in the same order message after message, so the checked
+# lookup keys of a name sequence are memoised (bounded in entries and in key length).
+_KEYS: dict[str, list[str]] = {}
+_KEYS_MAX = 256
+_KEYS_MAX_NAMES = 1024
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
 
@@ -45,18 +60,39 @@ def _parse(data: bytes) -> Message:
     if end < 0:
         raise SipParseError("no empty line after the header")
     head = data[start:end].decode("utf-8", "surrogateescape")
-    if "\r\n " in head or "\r\n\t" in head:
-        head = _FOLD.sub(" ", head)
     lines = head.split("\r\n")
-    headers = _headers(lines)
+    if "\r\n " in head or "\r\n\t" in head:
+        lines = unfold(lines)
+    first, names, values = _split_lines(lines)
+    headers = _headers(names, values)
     body = _body(headers, data, end + 4)
-    first = lines[0]
     if first.startswith("SIP/"):
         return _response(first, headers, body)
     return _request(first, headers, body)
 
 
-def _headers(lines: list[str]) -> Headers:
+def unfold(lines: list[str]) -> list[str]:
+    """Join continuation lines: ``[ \\t]*CRLF[ \\t]+`` becomes one space (section 7.3.1).
+
+    Works line by line, so the cost is linear in the head (a regular expression for the
+    same rule backtracks quadratically on long runs of white space).
+    """
+    out: list[str] = []
+    parts: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and parts:
+            parts[-1] = parts[-1].rstrip(" \t")
+            parts.append(line.lstrip(" \t"))
+            continue
+        if parts:
+            out.append(" ".join(parts))
+        parts = [line]
+    out.append(" ".join(parts))
+    return out
+
+
+def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
+    """Partition each header line at its first colon; strip the values."""
     names: list[str] = []
     values: list[str] = []
     add_name = names.append
@@ -67,23 +103,38 @@ def _headers(lines: list[str]) -> Headers:
             raise SipParseError(f"header line without a colon: {line[:40]!r}")
         add_name(name)
         add_value(value.strip())
+    return lines[0], names, values
+
+
+def _headers(names: list[str], values: list[str]) -> Headers:
     joined = ":".join(names)
-    if " " in joined or "\t" in joined:
-        names = [n.rstrip() for n in names]
-        joined = ":".join(names)
-    if names and _NAMES.fullmatch(joined + ":") is None:
+    keys = _KEYS.get(joined)
+    if keys is None:
+        if " " in joined or "\t" in joined:
+            names = [n.rstrip() for n in names]
+            return Headers.from_lists(names, values, _checked_keys(names))
+        keys = _checked_keys(names)
+        if len(joined) <= _KEYS_MAX_NAMES and len(_KEYS) < _KEYS_MAX:
+            _KEYS[joined] = keys
+    return Headers.from_lists(names, values, keys.copy())
+
+
+def _checked_keys(names: list[str]) -> list[str]:
+    """Check that every name is a token; return their lookup keys."""
+    if names and _NAMES.fullmatch(":".join(names) + ":") is None:
         bad = next(n for n in names if _NAMES.fullmatch(n + ":") is None)
         raise SipParseError(f"bad header name {bad[:40]!r}")
-    return Headers.from_lists(names, values, canonical_keys(names))
+    return canonical_keys(names)
 
 
 def _body(headers: Headers, data: bytes, offset: int) -> bytes:
-    declared = headers.get_fields("content-length")
-    if not declared:
+    first = headers.first()
+    declared = first.get("content-length")
+    if declared is None:
         return data[offset:]
-    if len(declared) > 1:
+    if len(first) != len(headers) and headers.count("content-length") > 1:
         raise SipParseError("more than one Content-Length")
-    length = small_int(declared[0], CSEQ_MAX, "Content-Length")
+    length = small_int(declared, CSEQ_MAX, "Content-Length")
     if length > len(data) - offset:
         raise SipParseError(f"Content-Length {length} exceeds the {len(data) - offset} octets left")
     return data[offset : offset + length]
@@ -98,18 +149,21 @@ def _request(line: str, headers: Headers, body: bytes) -> Request:
         raise SipParseError(f"bad method {method[:30]!r}")
     if version != "SIP/2.0" and not _is_version(version):
         raise SipParseError(f"bad SIP-Version {version[:20]!r}")
-    return Request(method, uri, headers, body, version.upper())
+    version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
+    return build_request(method, uri, headers, body, version)
 
 
 def _response(line: str, headers: Headers, body: bytes) -> Response:
     version, _, rest = line.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not _is_version(version) or len(code) != 3 or not code.isdigit() or not code.isascii():
+    plain = version == "SIP/2.0" or _is_version(version)
+    if not plain or len(code) != 3 or not code.isdigit() or not code.isascii():
         raise SipParseError(f"bad Status-Line {line[:60]!r}", None)
     status = int(code)
     if not 100 <= status <= 699:
         raise SipParseError(f"status code out of range: {status}", None)
-    return Response(status, reason.strip(), headers, body, version.upper())
+    version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
+    return build_response(status, reason.strip(), headers, body, version)
 
 
 def _is_version(text: str) -> bool:
