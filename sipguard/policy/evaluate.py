@@ -2,8 +2,9 @@
 
 Invariants:
 - Checks run in the precedence order of spec section 4 and the first that applies wins.
-- Pure apart from ``state``: no I/O, no clock (``now`` is passed in, timezone-aware), no
-  logging.  Local date and minute are computed once per call, in the rules' zone.
+- Pure apart from ``state`` and the ruleset's memos: no I/O, no clock (``now`` is passed in,
+  timezone-aware), no logging.  Local date and minute are looked up once per call, in the
+  rules' zone, through ``Ruleset.clock`` (exactly ``now.astimezone(zone)``'s).
 - State writes: an allowed outbound call takes a daily slot (the FREQUENCY_CAP check is that
   atomic ``take_call_slot``, done last); a counted rejection (8 to 12) is recorded with
   ``add_violation``; the rejection that reaches ``suspend_after_violations`` within the
@@ -15,10 +16,10 @@ Invariants:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
-from sipguard.policy.numbers import NumberEntry, normalise
+from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
@@ -82,29 +83,20 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     if now.tzinfo is None:
         raise ValueError("evaluate needs a timezone-aware 'now'")
     direction, trunk = rules.classify_source(facts.source_ip)
-    callee = _nsn(rules, facts.ruri_user)
+    nsn = rules.nsn
+    callee = nsn(facts.ruri_user)
     pai = facts.pai_user
-    caller = _nsn(rules, pai if pai is not None else facts.from_user)
+    caller = nsn(pai if pai is not None else facts.from_user)
+    if direction is _OUT:
+        assert trunk is not None
+        return _outbound(facts, rules, state, now, trunk, caller, callee)
     if direction is None:
         return _verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
-    if direction is _IN:
-        return _inbound(rules, now, caller, callee)
-    assert trunk is not None
-    return _outbound(facts, rules, state, now, trunk, caller, callee)
+    return _inbound(rules, now, caller, callee)
 
 
-def _nsn(rules: Ruleset, raw: str | None) -> str | None:
-    """``normalise`` with its commonest case (already an NSN) answered inline."""
-    if raw is None:
-        return None
-    if raw.isdigit() and raw.isascii() and not raw.startswith(rules.leads):
-        return raw
-    return normalise(raw, rules.country_code, rules.national_prefix)
-
-
-def _hidden(facts: CallFacts, caller: str | None) -> bool:
-    if caller is None:
-        return True
+def _hidden(facts: CallFacts) -> bool:
+    """Check 2 for a caller number that was found: Privacy values or an anonymous From."""
     if facts.privacy and not _HIDING.isdisjoint(facts.privacy):
         return True
     user, host = facts.from_user, facts.from_host
@@ -119,7 +111,7 @@ def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | No
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
         return _verdict(reason, _IN, caller, callee, None, None, None)
-    if now.astimezone(rules.zone).toordinal() > entry.licence_until:
+    if rules.clock.local(now.timestamp(), now)[0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
         reason = _CALLEE_NOT_INBOUND
@@ -138,69 +130,67 @@ def _outbound(
     callee: str | None,
 ) -> Verdict:
     operator = rules.trunk_operator[trunk]
-    if _hidden(facts, caller):
+    if caller is None or _hidden(facts):
         return _verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
-    assert caller is not None
     entry = rules.numbers.get(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
         return _verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
     nsn = entry.nsn
-    reason: Reason | None = _identity(facts, rules, entry, trunk, caller)
-    if reason is not None:
-        return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk)
-    local = now.astimezone(rules.zone)
-    if local.toordinal() > entry.licence_until:
+    if entry.trunk != trunk:
+        return _verdict(_CALLER_NOT_ON_TRUNK, _OUT, caller, callee, nsn, operator, trunk)
+    if facts.pai_user is not None and _mismatch(rules, facts.from_user, caller):
+        return _verdict(_IDENTITY_MISMATCH, _OUT, caller, callee, nsn, operator, trunk)
+    t = now.timestamp()
+    ordinal, minute, day = rules.clock.local(t, now)
+    if ordinal > entry.licence_until:
         return _verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
-    reason, credential = _limits(facts, rules, state, now, local, entry, callee)
+    reason, credential = _limits(facts, rules, state, (t, minute, day), entry, callee)
     if reason is None:
         return _verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
     suspended = _count_violation(rules, state, now, nsn, reason)
     return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
 
 
+def _mismatch(rules: Ruleset, from_user: str | None, caller: str) -> bool:
+    """Check 6 when PAI is present: From carries a number and it differs from PAI's."""
+    if from_user is None:
+        return False
+    shown = rules.nsn(from_user)
+    return shown is not None and shown != caller
+
+
 def _limits(
     facts: CallFacts,
     rules: Ruleset,
     state: State,
-    now: datetime,
-    local: datetime,
+    when: tuple[float, int, date],
     entry: NumberEntry,
     callee: str | None,
 ) -> tuple[Reason | None, str | None]:
-    """Checks 8 to 12; the daily slot is taken only when every other check passed."""
+    """Checks 8 to 12 at (epoch, local minute of day, local date) ``when``.
+
+    The daily slot is taken only when every other check passed.
+    """
     nsn = entry.nsn
     if not entry.outbound:
         return _INBOUND_ONLY, None
     if state.suspension(nsn) is not None:
         return _NUMBER_SUSPENDED, None
+    t, minute, day = when
     credential: str | None = None
     if rules.require_consent:
         if callee is not None:
-            credential = rules.consents.find(nsn, callee, now.timestamp())
+            credential = rules.consents.find(nsn, callee, t)
         if credential is None:
             return _NO_CONSENT, None
-    if rules.quiet[local.hour * 60 + local.minute]:
+    if rules.quiet[minute]:
         return _QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
-    if not state.take_call_slot(entry.operator, key, local.date(), rules.max_calls):
+    if not state.take_call_slot(entry.operator, key, day, rules.max_calls):
         return _FREQUENCY_CAP, None
     return None, credential
-
-
-def _identity(
-    facts: CallFacts, rules: Ruleset, entry: NumberEntry, trunk: str, caller: str
-) -> Reason | None:
-    """Checks 5 and 6: the number belongs to this trunk and PAI agrees with From."""
-    if entry.trunk != trunk:
-        return _CALLER_NOT_ON_TRUNK
-    from_user = facts.from_user
-    if facts.pai_user is not None and from_user is not None:
-        shown = _nsn(rules, from_user)
-        if shown is not None and shown != caller:
-            return _IDENTITY_MISMATCH
-    return None
 
 
 def _count_violation(rules: Ruleset, state: State, now: datetime, nsn: str, reason: Reason) -> bool:

@@ -7,6 +7,9 @@ Invariants:
   dict per CIDR prefix length, so its cost does not grow with the number of trunks.  Peers
   never overlap (``load.py`` rejects that), so at most one owner matches.
 - IPv4-mapped IPv6 sources (``::ffff:a.b.c.d``) are classified as their IPv4 address.
+- ``LocalClock`` memoises the local date and minute per UTC minute only where the zone's
+  offset is one whole number of minutes over that UTC minute, so it always agrees with
+  ``datetime.astimezone``; ``nsn`` always agrees with ``numbers.normalise``.
 """
 
 from __future__ import annotations
@@ -14,18 +17,24 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sipguard.policy.consents import ConsentIndex
 from sipguard.policy.facts import Direction
 from sipguard.policy.model import Rules, parse_duration, parse_time_range
-from sipguard.policy.numbers import NumberIndex
+from sipguard.policy.numbers import NumberIndex, nsn_function
 
 Owner = tuple[Direction | None, str | None]
 _UNKNOWN: Owner = (None, None)
 _CACHE_LIMIT = 65536
+#: (proleptic ordinal, minute of the day, date) of an instant in the rules' zone.
+LocalMinute = tuple[int, int, date]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REST_OF_MINUTE = timedelta(seconds=59, microseconds=999999)
+_MINUTE = timedelta(minutes=1)
+_EXACT_FLOATS = 2.0**32  # below this many seconds a float timestamp is exact to 0.5 us
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,42 @@ class SourceMap:
         return _UNKNOWN
 
 
+class LocalClock:
+    """Local date and minute of day in one zone, memoised per UTC minute.
+
+    A UTC minute is memoised only when the zone's offset is the same at its first and its
+    last microsecond and is a whole number of minutes: every instant of that minute then
+    falls in one local minute, so a memoised answer is exactly ``astimezone``'s.
+    """
+
+    __slots__ = ("_memo", "zone")
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._memo: dict[float, LocalMinute] = {}
+
+    def local(self, t: float, now: datetime) -> LocalMinute:
+        """The local ordinal, minute and date of aware ``now``; ``t`` is ``now.timestamp()``."""
+        found = self._memo.get(t // 60)
+        if found is None:
+            found = self._convert(t, now)
+        return found
+
+    def _convert(self, t: float, now: datetime) -> LocalMinute:
+        local = now.astimezone(self.zone)
+        found = (local.toordinal(), local.hour * 60 + local.minute, local.date())
+        if -_EXACT_FLOATS < t < _EXACT_FLOATS:
+            key = t // 60
+            start = _EPOCH + timedelta(minutes=key)
+            first = start.astimezone(self.zone).utcoffset()
+            last = (start + _REST_OF_MINUTE).astimezone(self.zone).utcoffset()
+            if first is not None and first == last and not first % _MINUTE:
+                if len(self._memo) >= _CACHE_LIMIT:
+                    self._memo.clear()
+                self._memo[key] = found
+        return found
+
+
 def quiet_table(ranges: list[str]) -> bytes:
     """A 1440-byte table, 1 for each minute of the day inside a ``[start, end)`` range."""
     table = bytearray(1440)
@@ -141,10 +186,11 @@ class Ruleset:
         self.consents = consents
         self.consents_path = consents_path
         self.zone = ZoneInfo(model.timezone)
+        self.clock = LocalClock(self.zone)
         self.country_code = model.country_code
         self.national_prefix = model.national_prefix
-        # Leading digits that make a digit string something other than its own NSN.
-        self.leads = ("00", model.national_prefix) if model.national_prefix else ("00",)
+        #: ``nsn(raw)``: ``normalise`` with this ruleset's country code and national prefix.
+        self.nsn = nsn_function(model.country_code, model.national_prefix)
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
