@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import workload, write_ruleset
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = "2026-06-01T10:00:00+08:00"
 
 
 def rate(fn: Callable[[], int], seconds: float = 0.7, runs: int = 3) -> float:
@@ -145,7 +145,8 @@ def _bodies(rules: Any, calls: list[tuple[bytes, str]]) -> dict[str, Callable[[]
     from sipguard.screening import facts_from_request
     from sipguard.sip import parse
 
-    now, state, n = datetime.fromisoformat(NOW), MemoryState(), len(calls)
+    now = datetime(2026, 6, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    state, n = MemoryState(), len(calls)
     facts = [facts_from_request(parse(d), ip, 5060) for d, ip in calls]  # type: ignore[arg-type]
     pairs = [(f.from_user or "", f.ruri_user or "") for f in facts]
     find, t_epoch = rules.consents.find, now.timestamp()

@@ -111,7 +111,7 @@ def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | No
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
         return _verdict(reason, _IN, caller, callee, None, None, None)
-    if rules.clock.local(now.timestamp(), now)[0] > entry.licence_until:
+    if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
         reason = _CALLEE_NOT_INBOUND
@@ -142,8 +142,7 @@ def _outbound(
         return _verdict(_CALLER_NOT_ON_TRUNK, _OUT, caller, callee, nsn, operator, trunk)
     if facts.pai_user is not None and _mismatch(rules, facts.from_user, caller):
         return _verdict(_IDENTITY_MISMATCH, _OUT, caller, callee, nsn, operator, trunk)
-    t = now.timestamp()
-    ordinal, minute, day = rules.clock.local(t, now)
+    t, (ordinal, minute, day) = rules.clock.at(now)
     if ordinal > entry.licence_until:
         return _verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
     reason, credential = _limits(facts, rules, state, (t, minute, day), entry, callee)

@@ -7,8 +7,8 @@ Invariants:
   dict per CIDR prefix length, so its cost does not grow with the number of trunks.  Peers
   never overlap (``load.py`` rejects that), so at most one owner matches.
 - IPv4-mapped IPv6 sources (``::ffff:a.b.c.d``) are classified as their IPv4 address.
-- ``LocalClock`` memoises the local date and minute per UTC minute only where the zone's
-  offset is one whole number of minutes over that UTC minute, so it always agrees with
+- ``LocalClock`` memoises epoch seconds and the local date and minute per wall minute of
+  ``now`` only where that is exact, so it always agrees with ``datetime.timestamp`` and
   ``datetime.astimezone``; ``nsn`` always agrees with ``numbers.normalise``.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,10 +31,10 @@ _UNKNOWN: Owner = (None, None)
 _CACHE_LIMIT = 65536
 #: (proleptic ordinal, minute of the day, date) of an instant in the rules' zone.
 LocalMinute = tuple[int, int, date]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
 _REST_OF_MINUTE = timedelta(seconds=59, microseconds=999999)
-_MINUTE = timedelta(minutes=1)
-_EXACT_FLOATS = 2.0**32  # below this many seconds a float timestamp is exact to 0.5 us
+_MEMO_FROM, _MEMO_TO = 2**30, 2**32  # epoch seconds: 2004-01-10 to 2106-02-07
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,39 +120,52 @@ class SourceMap:
 
 
 class LocalClock:
-    """Local date and minute of day in one zone, memoised per UTC minute.
+    """Epoch seconds and local date and minute of an instant, memoised per wall minute.
 
-    A UTC minute is memoised only when the zone's offset is the same at its first and its
-    last microsecond and is a whole number of minutes: every instant of that minute then
-    falls in one local minute, so a memoised answer is exactly ``astimezone``'s.
+    The memo key is ``now``'s own wall minute and UTC offset, which fix the epoch second
+    ``base`` the minute starts at.  A key is memoised only when ``base`` lies within years
+    2004-2106 (where ``base + seconds`` rounds exactly as ``timestamp()`` does) and the
+    whole minute falls in one local minute of the zone with one offset; the answer is then
+    exactly ``now.timestamp()`` and ``now.astimezone(zone)``'s.
     """
 
     __slots__ = ("_memo", "zone")
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
-        self._memo: dict[float, LocalMinute] = {}
+        self._memo: dict[tuple[int, int, int, timedelta | None], tuple[int, LocalMinute]] = {}
 
-    def local(self, t: float, now: datetime) -> LocalMinute:
-        """The local ordinal, minute and date of aware ``now``; ``t`` is ``now.timestamp()``."""
-        found = self._memo.get(t // 60)
+    def at(self, now: datetime) -> tuple[float, LocalMinute]:
+        """``now.timestamp()`` and the local (ordinal, minute of day, date) of aware ``now``."""
+        key = (now.toordinal(), now.hour, now.minute, now.utcoffset())
+        found = self._memo.get(key)
         if found is None:
-            found = self._convert(t, now)
-        return found
+            return self._convert(now, key)
+        base, local = found
+        return base + now.second + now.microsecond / 1e6, local
 
-    def _convert(self, t: float, now: datetime) -> LocalMinute:
-        local = now.astimezone(self.zone)
-        found = (local.toordinal(), local.hour * 60 + local.minute, local.date())
-        if -_EXACT_FLOATS < t < _EXACT_FLOATS:
-            key = t // 60
-            start = _EPOCH + timedelta(minutes=key)
-            first = start.astimezone(self.zone).utcoffset()
-            last = (start + _REST_OF_MINUTE).astimezone(self.zone).utcoffset()
-            if first is not None and first == last and not first % _MINUTE:
+    def _convert(
+        self, now: datetime, key: tuple[int, int, int, timedelta | None]
+    ) -> tuple[float, LocalMinute]:
+        answer = _local_minute(now.astimezone(self.zone))
+        offset = key[3]
+        start = now.replace(second=0, microsecond=0)
+        if offset is None:
+            return now.timestamp(), answer
+        base, part = divmod(start.replace(tzinfo=None) - offset - _EPOCH_NAIVE, _SECOND)
+        if not part and _MEMO_FROM <= base < _MEMO_TO:
+            first = start.astimezone(self.zone)
+            last = (start + _REST_OF_MINUTE).astimezone(self.zone)
+            same = _local_minute(first) == answer == _local_minute(last)
+            if same and first.utcoffset() == last.utcoffset():
                 if len(self._memo) >= _CACHE_LIMIT:
                     self._memo.clear()
-                self._memo[key] = found
-        return found
+                self._memo[key] = (base, answer)
+        return now.timestamp(), answer
+
+
+def _local_minute(local: datetime) -> LocalMinute:
+    return local.toordinal(), local.hour * 60 + local.minute, local.date()
 
 
 def quiet_table(ranges: list[str]) -> bytes:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -177,6 +177,7 @@ CHANGES = [
     ("Asia/Kathmandu", datetime(1985, 12, 31, 18, 30, tzinfo=UTC)),
     ("Asia/Shanghai", datetime(1900, 12, 31, 15, 54, 17, tzinfo=UTC)),
     ("Asia/Shanghai", datetime(2026, 6, 1, 2, 0, tzinfo=UTC)),
+    ("Europe/Dublin", datetime(2026, 10, 25, 1, 0, tzinfo=UTC)),
 ]
 
 
@@ -185,24 +186,44 @@ def _plain_local(now: datetime, zone: ZoneInfo) -> tuple[int, int, date]:
     return local.toordinal(), local.hour * 60 + local.minute, local.date()
 
 
-@settings(max_examples=400)
+SHOWN_IN = [
+    UTC,
+    ZONE,
+    ZoneInfo("Europe/London"),
+    ZoneInfo("Australia/Lord_Howe"),
+    timezone(timedelta(hours=5, minutes=45)),
+    timezone(timedelta(hours=-3, seconds=17, microseconds=5)),
+    timezone(timedelta(hours=9, seconds=-17)),
+]
+
+
+@settings(max_examples=600)
 @given(
     st.sampled_from(CHANGES),
     st.integers(-3 * 3600 * 10**6, 3 * 3600 * 10**6),
     st.integers(-90 * 10**6, 90 * 10**6),
-    st.sampled_from([UTC, ZONE, ZoneInfo("Europe/London")]),
+    st.sampled_from(SHOWN_IN),
 )
-def test_local_clock_equals_astimezone(
-    change: tuple[str, datetime], shift: int, step: int, shown_in: ZoneInfo
+def test_local_clock_equals_timestamp_and_astimezone(
+    change: tuple[str, datetime], shift: int, step: int, shown_in: tzinfo
 ) -> None:
-    """Memoised or not, the local minute is ``astimezone``'s, also next to an offset change."""
+    """Memoised or not, epoch seconds and local minute are exactly the plain ones."""
     name, instant = change
     zone = ZoneInfo(name)
     clock = LocalClock(zone)
     first = (instant + timedelta(microseconds=shift)).astimezone(shown_in)
-    second = first + timedelta(microseconds=step)  # often the same UTC minute: a memo hit
-    for now in (first, second, first):
-        assert clock.local(now.timestamp(), now) == _plain_local(now, zone)
+    second = first + timedelta(microseconds=step)  # often the same minute: a memo hit
+    for now in (first, second, first, second.replace(fold=1)):
+        assert clock.at(now) == (now.timestamp(), _plain_local(now, zone))
+
+
+@given(st.datetimes(min_value=datetime(2004, 2, 1), max_value=datetime(2106, 1, 1)))
+def test_memoised_seconds_equal_timestamp(moment: datetime) -> None:
+    """Across the memoised years, ``base + seconds`` rounds exactly as ``timestamp()``."""
+    clock = LocalClock(ZONE)
+    now = moment.replace(tzinfo=UTC)
+    clock.at(now.replace(second=0, microsecond=0))  # fill the memo for this minute
+    assert clock.at(now) == (now.timestamp(), _plain_local(now, ZONE))
 
 
 VERDICT_ARGS = st.tuples(
