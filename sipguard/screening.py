@@ -20,6 +20,7 @@ import re
 from datetime import datetime
 
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
+from sipguard.policy.facts import new_facts
 from sipguard.sip import Request, SipUri, TelUri, Uri, parse_address, parse_uri
 from sipguard.sip.headers import split_commas
 
@@ -112,7 +113,7 @@ def facts_from_request(
         found = uri_user(from_uri), uri_host(from_uri)
     pai_user = _pai_user(req)
     ruri = lean_uri(req.uri)
-    return CallFacts(
+    return new_facts(
         req.call_id,
         source_ip,
         source_port,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
+from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
 from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
@@ -44,39 +44,6 @@ _NUMBER_SUSPENDED = Reason.NUMBER_SUSPENDED
 _QUIET_HOURS = Reason.QUIET_HOURS
 _UNKNOWN_SOURCE = Reason.UNKNOWN_SOURCE
 
-# A frozen dataclass's __init__ goes through object.__setattr__ once per field, which costs
-# a third of a decision.  Verdicts are built here through the slot descriptors instead; the
-# result is the same immutable object (every field set, same __eq__/__hash__).
-_new = object.__new__
-_S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8 = (
-    getattr(Verdict, name).__set__ for name in Verdict.__slots__
-)
-
-
-def _verdict(
-    reason: Reason,
-    direction: Direction | None,
-    caller: str | None,
-    callee: str | None,
-    number: str | None,
-    operator: str | None,
-    trunk: str | None,
-    credential: str | None = None,
-    suspended_now: bool = False,
-) -> Verdict:
-    """Build a Verdict, field for field as ``Verdict(...)`` would, in a third of the time."""
-    verdict: Verdict = _new(Verdict)
-    _S0(verdict, reason)
-    _S1(verdict, direction)
-    _S2(verdict, caller)
-    _S3(verdict, callee)
-    _S4(verdict, number)
-    _S5(verdict, operator)
-    _S6(verdict, trunk)
-    _S7(verdict, credential)
-    _S8(verdict, suspended_now)
-    return verdict
-
 
 def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> Verdict:
     """Decide one initial INVITE; update ``state`` for allowed and counted outbound calls."""
@@ -91,7 +58,7 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
         assert trunk is not None
         return _outbound(facts, rules, state, now, trunk, caller, callee)
     if direction is None:
-        return _verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
+        return new_verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
     return _inbound(rules, now, caller, callee)
 
 
@@ -110,14 +77,14 @@ def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | No
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
-        return _verdict(reason, _IN, caller, callee, None, None, None)
+        return new_verdict(reason, _IN, caller, callee, None, None, None)
     if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
         reason = _CALLEE_NOT_INBOUND
     else:
         reason = _ALLOWED
-    return _verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
+    return new_verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
 
 
 def _outbound(
@@ -131,25 +98,25 @@ def _outbound(
 ) -> Verdict:
     operator = rules.trunk_operator[trunk]
     if caller is None or _hidden(facts):
-        return _verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
+        return new_verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
     entry = rules.numbers.get(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
-        return _verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
+        return new_verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
     nsn = entry.nsn
     if entry.trunk != trunk:
-        return _verdict(_CALLER_NOT_ON_TRUNK, _OUT, caller, callee, nsn, operator, trunk)
+        return new_verdict(_CALLER_NOT_ON_TRUNK, _OUT, caller, callee, nsn, operator, trunk)
     if facts.pai_user is not None and _mismatch(rules, facts.from_user, caller):
-        return _verdict(_IDENTITY_MISMATCH, _OUT, caller, callee, nsn, operator, trunk)
+        return new_verdict(_IDENTITY_MISMATCH, _OUT, caller, callee, nsn, operator, trunk)
     t, (ordinal, minute, day) = rules.clock.at(now)
     if ordinal > entry.licence_until:
-        return _verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
+        return new_verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
     reason, credential = _limits(facts, rules, state, (t, minute, day), entry, callee)
     if reason is None:
-        return _verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
+        return new_verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
     suspended = _count_violation(rules, state, now, nsn, reason)
-    return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
+    return new_verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
 
 
 def _mismatch(rules: Ruleset, from_user: str | None, caller: str) -> bool:

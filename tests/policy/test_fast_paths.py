@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -27,7 +29,8 @@ from sipguard.policy import (
     load_rules,
     normalise,
 )
-from sipguard.policy.evaluate import _verdict
+from sipguard.policy import facts as facts_module
+from sipguard.policy.facts import new_facts, new_verdict
 from sipguard.policy.numbers import nsn_function
 from sipguard.policy.ruleset import LocalClock
 
@@ -235,19 +238,50 @@ VERDICT_ARGS = st.tuples(
 )
 
 
-@given(VERDICT_ARGS)
-def test_slot_built_verdict_equals_the_constructor(args: tuple[object, ...]) -> None:
-    """``_verdict`` sets every field, in order, to what ``Verdict(...)`` would."""
-    built = _verdict(*args)  # type: ignore[arg-type]
-    plain = Verdict(*args)  # type: ignore[arg-type]
-    assert built == plain
-    assert hash(built) == hash(plain)
-    assert [getattr(built, f.name) for f in dataclasses.fields(Verdict)] == list(args)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.reason = Reason.ALLOWED  # type: ignore[misc]
+FACTS_ARGS = st.tuples(
+    st.text(max_size=5),
+    st.text(max_size=5),
+    st.none() | st.integers(0, 65535),
+    *(st.none() | st.text(max_size=5) for _ in range(4)),
+    st.lists(st.text(max_size=3), max_size=2).map(tuple),
+    st.text(max_size=3),
+)
 
 
-def test_verdict_slots_follow_the_fields() -> None:
-    """The slot setters are bound in field order; a new field would break ``_verdict``."""
-    assert Verdict.__slots__ == tuple(f.name for f in dataclasses.fields(Verdict))
-    assert len(Verdict.__slots__) == 9
+@pytest.mark.parametrize(
+    ("build", "plain", "args"),
+    [(new_verdict, Verdict, VERDICT_ARGS), (new_facts, CallFacts, FACTS_ARGS)],
+)
+def test_builders_equal_the_constructors(
+    build: Callable[..., object], plain: type, args: st.SearchStrategy[tuple[object, ...]]
+) -> None:
+    """The twin-class builders give the constructor's object: class, fields, eq, hash, frozen."""
+
+    names = [f.name for f in dataclasses.fields(plain)]
+
+    @given(args)
+    def check(values: tuple[object, ...]) -> None:
+        built, made = build(*values), plain(*values)
+        assert type(built) is plain
+        assert built == made
+        assert hash(built) == hash(made)
+        assert repr(built) == repr(made)
+        assert [getattr(built, name) for name in names] == list(values)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(built, names[0], values[0])
+        assert pickle.loads(pickle.dumps(built)) == made
+
+    check()
+
+
+def test_twin_slots_follow_the_fields() -> None:
+    """A field added to Verdict or CallFacts must be added to its builder too."""
+    for twin, plain in (
+        (facts_module._VerdictFields, Verdict),
+        (facts_module._FactsFields, CallFacts),
+    ):
+        assert sorted(twin.__slots__) == sorted(plain.__slots__)
+        assert set(twin.__slots__) == {f.name for f in dataclasses.fields(plain)}
+    assert new_verdict(Reason.ALLOWED, None, None, None, None, None, None) == Verdict(
+        Reason.ALLOWED, None, None, None, None, None, None
+    )
