@@ -36,38 +36,43 @@ __all__ = [
 ]
 
 
-_PCHARS = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+"
+# Possessive quantifiers (``++``, ``*+``, ``?+``) never give characters back: every class is
+# followed by a character outside it, so nothing a backtracking match would find is lost.
+_PCHARS = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]++"
 _LEAN_URI = (
-    r"(?:[Ss][Ii][Pp][Ss]?:(?P<user>[A-Za-z0-9\-_.!~*'()&=+$,;]+)@"
-    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?::[0-9]{1,4})?"
-    rf"|[Tt][Ee][Ll]:(?P<number>[A-Za-z0-9\-_.!~*'()\[\]/:&+$=#]+))(?:;{_PCHARS}(?:={_PCHARS})?)*"
+    r"(?:[Ss][Ii][Pp][Ss]?:([A-Za-z0-9\-_.!~*'()&=+$,;]++)@"
+    r"(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-.]++)(?::[0-9]{1,4}+)?+"
+    r"|[Tt][Ee][Ll]:([A-Za-z0-9\-_.!~*'()\[\]/:&+$=#]++))"
+    rf"(?:;{_PCHARS}(?:={_PCHARS})?+)*+"
 )
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]"
 _LEAN_URI_RE = re.compile(_LEAN_URI)
 _LEAN_ADDRESS_RE = re.compile(
-    rf'[ \t]*(?:"[^"\\]*"[ \t]*|(?:{_TOKEN}|[ \t])*)<{_LEAN_URI}>'
-    rf"(?:[ \t]*;[ \t]*{_TOKEN}+(?:[ \t]*=[ \t]*[!#-:<-~]+)?)*[ \t]*"
+    rf'[ \t]*+(?:"[^"\\]*+"[ \t]*+|[A-Za-z0-9\-.!%*_+`\'~ \t]*+)<{_LEAN_URI}>'
+    rf"(?:[ \t]*+;[ \t]*+{_TOKEN}++(?:[ \t]*+=[ \t]*+[!#-:<-~]++)?+)*+[ \t]*+"
 )
 Lean = tuple[str | None, str | None]
 
 
-def _lean(match: re.Match[str] | None) -> Lean | None:
-    if match is None:
-        return None
-    user, host, number = match.group("user", "host", "number")
-    if user is None:
-        return number, None
-    return user.split(";", 1)[0], host.lower()
-
-
 def lean_uri(text: str) -> Lean | None:
     """(``uri_user``, ``uri_host``) of a URI in the lean subset, or None outside it."""
-    return _lean(_LEAN_URI_RE.fullmatch(text))
+    match = _LEAN_URI_RE.fullmatch(text)
+    return None if match is None else _lean(*match.groups())
 
 
 def lean_address(text: str) -> Lean | None:
     """(user, host) of a name-addr whose URI is in the lean subset, or None otherwise."""
-    return _lean(_LEAN_ADDRESS_RE.fullmatch(text))
+    match = _LEAN_ADDRESS_RE.fullmatch(text)
+    return None if match is None else _lean(*match.groups())
+
+
+def _lean(user: str | None, host: str | None, number: str | None) -> Lean:
+    """(user, host) from the pattern's groups: a sip user and host, or a tel number."""
+    if user is None or host is None:
+        return number, None
+    if ";" in user:
+        user = user.partition(";")[0]
+    return user, host.lower()
 
 
 def uri_user(uri: Uri) -> str | None:

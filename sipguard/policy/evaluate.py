@@ -96,6 +96,7 @@ def _outbound(
     caller: str | None,
     callee: str | None,
 ) -> Verdict:
+    """Checks 2 to 4, then the checks of a filed caller."""
     operator = rules.trunk_operator[trunk]
     if caller is None or _hidden(facts):
         return new_verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
@@ -104,19 +105,47 @@ def _outbound(
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
         return new_verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
-    nsn = entry.nsn
+    # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
+    # (the index key; load.py rejects a number filed under another trunk's operator): the
+    # entry's own strings are cold objects in a large index.
+    return _filed(facts, rules, state, now, entry, (trunk, operator, caller, callee))
+
+
+def _filed(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    entry: NumberEntry,
+    call: tuple[str, str, str, str | None],
+) -> Verdict:
+    """Checks 5 to 12 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
+    trunk, operator, caller, callee = call
     if entry.trunk != trunk:
-        return new_verdict(_CALLER_NOT_ON_TRUNK, _OUT, caller, callee, nsn, operator, trunk)
-    if facts.pai_user is not None and _mismatch(rules, facts.from_user, caller):
-        return new_verdict(_IDENTITY_MISMATCH, _OUT, caller, callee, nsn, operator, trunk)
-    t, (ordinal, minute, day) = rules.clock.at(now)
-    if ordinal > entry.licence_until:
-        return new_verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
-    reason, credential = _limits(facts, rules, state, (t, minute, day), entry, callee)
-    if reason is None:
-        return new_verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
-    suspended = _count_violation(rules, state, now, nsn, reason)
-    return new_verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
+        reason = _CALLER_NOT_ON_TRUNK
+    elif facts.pai_user is not None and _mismatch(rules, facts.from_user, caller):
+        reason = _IDENTITY_MISMATCH
+    else:
+        t, (ordinal, minute, day) = rules.clock.at(now)
+        if ordinal > entry.licence_until:
+            reason = _LICENCE_INVALID
+        elif not entry.outbound:
+            reason = _INBOUND_ONLY
+        else:
+            limited, credential = _limits(
+                facts, rules, state, (t, minute, day), caller, callee, operator
+            )
+            if limited is None:
+                return new_verdict(
+                    _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential
+                )
+            reason = limited
+        if reason.counts_as_violation:
+            suspended = _count_violation(rules, state, now, caller, reason)
+            return new_verdict(
+                reason, _OUT, caller, callee, caller, operator, trunk, None, suspended
+            )
+    return new_verdict(reason, _OUT, caller, callee, caller, operator, trunk)
 
 
 def _mismatch(rules: Ruleset, from_user: str | None, caller: str) -> bool:
@@ -132,16 +161,14 @@ def _limits(
     rules: Ruleset,
     state: State,
     when: tuple[float, int, date],
-    entry: NumberEntry,
+    nsn: str,
     callee: str | None,
+    operator: str,
 ) -> tuple[Reason | None, str | None]:
-    """Checks 8 to 12 at (epoch, local minute of day, local date) ``when``.
+    """Checks 9 to 12 at (epoch, local minute of day, local date) ``when``.
 
     The daily slot is taken only when every other check passed.
     """
-    nsn = entry.nsn
-    if not entry.outbound:
-        return _INBOUND_ONLY, None
     if state.suspension(nsn) is not None:
         return _NUMBER_SUSPENDED, None
     t, minute, day = when
@@ -154,7 +181,7 @@ def _limits(
     if rules.quiet[minute]:
         return _QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
-    if not state.take_call_slot(entry.operator, key, day, rules.max_calls):
+    if not state.take_call_slot(operator, key, day, rules.max_calls):
         return _FREQUENCY_CAP, None
     return None, credential
 
