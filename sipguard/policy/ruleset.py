@@ -220,14 +220,9 @@ class Ruleset:
         self.max_calls = out.max_calls_per_callee_per_day
         self.suspend_after = out.suspend_after_violations
         self.violation_window: timedelta = parse_duration(out.violation_window)
-        owners: list[tuple[str, Owner]] = [
-            (peer, (Direction.INBOUND, None)) for peer in model.network.peers
-        ]
-        for tid, trunk in model.trunks.items():
-            owners.extend((peer, (Direction.OUTBOUND, tid)) for peer in trunk.peers)
         #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
         #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
-        self.classify_source: Callable[[str], Owner] = SourceMap(owners).classify
+        self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
 
     def deliver_to(self, direction: Direction | None, trunk: str | None) -> Target | None:
         """Where an allowed call goes: the network for outbound, the number's trunk inbound."""
@@ -236,3 +231,13 @@ class Ruleset:
         if direction is None or trunk is None:
             return None
         return self.trunk_targets.get(trunk)
+
+
+def _owners(model: Rules) -> list[tuple[str, Owner]]:
+    """Every peer of the network and of each trunk, with the direction and trunk it means."""
+    owners: list[tuple[str, Owner]] = [
+        (peer, (Direction.INBOUND, None)) for peer in model.network.peers
+    ]
+    for tid, trunk in model.trunks.items():
+        owners.extend((peer, (Direction.OUTBOUND, tid)) for peer in trunk.peers)
+    return owners

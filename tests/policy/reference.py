@@ -27,16 +27,7 @@ def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: date
     if direction is None:
         return Verdict(R.UNKNOWN_SOURCE, None, caller, callee, None, None, None)
     if direction is Direction.INBOUND:
-        entry = rules.numbers.lookup(callee) if callee is not None else None
-        if entry is None:
-            related = callee is not None and rules.numbers.length_related(callee)
-            reason = R.CALLEE_LENGTH_CHANGED if related else R.CALLEE_UNREGISTERED
-            return Verdict(reason, direction, caller, callee, None, None, None)
-        if local.date().toordinal() > entry.licence_until:
-            reason = R.LICENCE_INVALID
-        else:
-            reason = R.ALLOWED if entry.inbound else R.CALLEE_NOT_INBOUND
-        return Verdict(reason, direction, caller, callee, entry.nsn, entry.operator, entry.trunk)
+        return _inbound(rules, local, caller, callee)
     assert trunk is not None
     operator = rules.trunk_operator[trunk]
     hidden = (
@@ -63,6 +54,22 @@ def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: date
     else:
         return _limits(facts, rules, state, now, caller, callee, operator, trunk)
     return Verdict(reason, OUT, caller, callee, entry.nsn, operator, trunk)
+
+
+def _inbound(rules: Ruleset, local: datetime, caller: str | None, callee: str | None) -> Verdict:
+    """Checks 7, 13, 14 and 15 of an inbound call."""
+    entry = rules.numbers.lookup(callee) if callee is not None else None
+    if entry is None:
+        related = callee is not None and rules.numbers.length_related(callee)
+        reason = R.CALLEE_LENGTH_CHANGED if related else R.CALLEE_UNREGISTERED
+        return Verdict(reason, Direction.INBOUND, caller, callee, None, None, None)
+    if local.date().toordinal() > entry.licence_until:
+        reason = R.LICENCE_INVALID
+    else:
+        reason = R.ALLOWED if entry.inbound else R.CALLEE_NOT_INBOUND
+    return Verdict(
+        reason, Direction.INBOUND, caller, callee, entry.nsn, entry.operator, entry.trunk
+    )
 
 
 def _limits(
