@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipguard.errors import SipParseError
-from sipguard.policy import CallFacts, MemoryState, Reason, load_rules
+from sipguard.policy import CallFacts, MemoryState, Reason, load_rules, normalise
 from sipguard.screening import (
     facts_from_fields,
     facts_from_request,
@@ -134,6 +134,10 @@ def _reference_facts(req: Request, source_ip: str, source_port: int | None) -> C
     )
 
 
+def _nsn(user: str | None) -> str | None:
+    return None if user is None else normalise(user, "86", "0")
+
+
 def _outcome(build: Callable[[], CallFacts]) -> CallFacts | str:
     try:
         return build()
@@ -147,6 +151,9 @@ USERS = st.sampled_from(
         "+864008001234",
         "+86-400-800-1234",
         "0086(400)8001234",
+        "0086-400-800-1234",
+        "04008001234",
+        "400.800.1234",
         "4008001234;npdi",
         "4008001234;phone-context=+86",
         "%34008001234",
@@ -232,6 +239,8 @@ def test_lean_uri_agrees_with_the_full_parser(text: str) -> None:
     if lean is not None:
         uri = parse_uri(text)
         assert lean == (uri_user(uri), uri_host(uri))
+        full_user = uri_user(uri)
+        assert _nsn(lean[0]) == _nsn(full_user)
 
 
 @settings(max_examples=1500)
