@@ -1,190 +1,250 @@
-"""Benchmark the decision path at carrier scale (100k numbers, 1k trunks, 1M consents).
+"""Benchmark the decision path at carrier scale: a baseline revision against this checkout.
 
-    .venv/bin/python bench/bench_policy.py [--numbers N] [--trunks N] [--consents N]
+    .venv/bin/python bench/bench_policy.py [--numbers N] [--trunks N] [--consents N] [--old REV]
 
-Reports, each with a ratio against a baseline measured in the same run:
-- rules and consents load time and the loader's peak RSS (measured in a child process);
+One synthetic ruleset (100k numbers, 1k trunks, 1M consents by default) and one workload of
+20,000 INVITEs are written once.  The code of git revision REV (default 9cc7f47, taken with
+``git archive``) and the code of this checkout are then measured on those same files, each
+in a fresh interpreter whose ``PYTHONPATH`` is that code's tree.  For each it reports:
+- rules + consents load time and the peak RSS once loaded;
 - ``evaluate`` decisions/s on one core (baseline: a bare Python call over the same facts);
-- ``parse`` alone, messages/s (baseline: the standard library's e-mail header parser);
-- ``parse + facts + evaluate`` on realistic INVITEs, calls/s.
+- consent lookups/s on their own;
+- ``parse`` messages/s (baseline: the standard library's e-mail header parser);
+- ``parse + facts + evaluate`` calls/s;
+and then the ratio new/old of each rate.  The two interpreters are timed in turns, loop by
+loop, and each rate is per CPU second, best of three turns.  Loading the consents alone is
+measured once, with this checkout's code, in a third interpreter.
 """
 
 from __future__ import annotations
 
 import argparse
-import email.parser
-import gc
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import Synth, write_ruleset
+from synth import workload, write_ruleset
 
-from sipguard.policy import CallFacts, MemoryState, Ruleset, evaluate, load_rules
-from sipguard.screening import facts_from_request
-from sipguard.sip import Request, parse
-
-SDP = (
-    "v=0\r\no=- 2890844526 2890844526 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
-    "m=audio 49170 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"
-    "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-)
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def invite_bytes(i: int, caller: str, callee: str, ip: str) -> bytes:
-    """A realistic INVITE as a call-center PBX sends it (about 1 KB with SDP)."""
-    body = SDP.format(ip=ip)
-    head = (
-        f"INVITE sip:{callee}@127.0.0.1:5060;user=phone SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK{i:012x}-1;rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f'From: "Customer Care" <sip:{caller}@{ip};user=phone>;tag=f{i:08x}\r\n'
-        f"To: <sip:{callee}@127.0.0.1;user=phone>\r\n"
-        f"Call-ID: {i:016x}@{ip}\r\n"
-        "CSeq: 1 INVITE\r\n"
-        f"Contact: <sip:{caller}@{ip}:5060;transport=udp>\r\n"
-        f"P-Asserted-Identity: <tel:+86{caller}>\r\n"
-        "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, INFO\r\n"
-        "Supported: 100rel, timer, replaces\r\n"
-        "Session-Expires: 1800;refresher=uac\r\nMin-SE: 90\r\n"
-        "User-Agent: CallCenter-PBX/8.1\r\n"
-        "Content-Type: application/sdp\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return (head + body).encode()
+def rate(fn: Callable[[], int], seconds: float = 0.7, runs: int = 3) -> float:
+    """Operations per CPU second of ``fn`` (which returns how many it did), best of ``runs``.
 
-
-def workload(s: Synth, n: int) -> list[tuple[bytes, str]]:
-    """``n`` INVITEs: mostly consented outbound calls, plus inbound calls and rejections."""
-    calls: list[tuple[bytes, str]] = []
-    for i in range(n):
-        kind = i % 10
-        if kind < 6:  # allowed outbound return visit
-            number, callee = s.consented[i % len(s.consented)]
-            ip = s.trunk_peers[s.number_trunk[number]]
-        elif kind < 8:  # inbound call from the network to a filed number
-            number, callee = f"139{i:08d}"[:11], s.inbound_numbers[i % len(s.inbound_numbers)]
-            ip = s.network_peer
-        elif kind == 8:  # outbound call with no consent on file
-            number = s.outbound_numbers[i % len(s.outbound_numbers)]
-            callee, ip = f"186{i:08d}"[:11], s.trunk_peers[s.number_trunk[number]]
-        else:  # an extension appended to a filed number
-            number = s.outbound_numbers[i % len(s.outbound_numbers)] + "01"
-            callee, ip = "13800138000", s.trunk_peers["t0"]
-        calls.append((invite_bytes(i, number, callee, ip), ip))
-    return calls
-
-
-def rate(fn: Callable[[], int], seconds: float = 2.0) -> float:
-    """Operations per second of ``fn`` (which returns how many it did), best of 3 runs."""
+    CPU time of this process (``time.process_time``), not wall time: on a shared machine the
+    time other processes take the core does not count against whichever side is running.
+    """
     best = 0.0
-    for _ in range(3):
-        done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 3:
+    for _ in range(runs):
+        done, start = 0, time.process_time()
+        while time.process_time() - start < seconds:
             done += fn()
-        best = max(best, done / (time.perf_counter() - start))
+        best = max(best, done / (time.process_time() - start))
     return best
 
 
-_LOADER = """
+_CONSENTS = """
 import json, resource, sys, time
 from zoneinfo import ZoneInfo
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from sipguard.policy import load_consents, load_rules
+from sipguard.policy import load_consents
 t = time.perf_counter()
-if sys.argv[1] == "consents":
-    n = len(load_consents(sys.argv[2], "86", "0", ZoneInfo("Asia/Shanghai")))
-else:
-    n = len(load_rules(sys.argv[2]).consents)
-print(json.dumps({"seconds": time.perf_counter() - t, "base_rss_mb": base / 1024,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "consents": n}))
+n = len(load_consents(sys.argv[1], "86", "0", ZoneInfo("Asia/Shanghai")))
+print(json.dumps({"seconds": time.perf_counter() - t, "consents": n,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def measure_load(what: str, path: Path) -> dict[str, float]:
-    """Load consents alone, or the whole ruleset, in a fresh interpreter: time and peak RSS."""
+def run_child(args: list[str], code_root: Path) -> dict[str, float | str]:
+    """Run a measurement in a fresh interpreter that imports sipguard from ``code_root``."""
     out = subprocess.run(
-        [sys.executable, "-c", _LOADER, what, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, *args], capture_output=True, text=True, env=_env(code_root), cwd=code_root
     )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    if out.returncode != 0:
+        sys.exit(f"measurement with the code in {code_root} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def bench_evaluate(
-    rules: Ruleset, calls: list[tuple[bytes, str]], now: datetime
-) -> tuple[float, float, float]:
-    facts: list[CallFacts] = []
-    for data, ip in calls:
-        msg = parse(data)
-        assert isinstance(msg, Request)
-        facts.append(facts_from_request(msg, ip, 5060))
-    state = MemoryState()
+def _env(code_root: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(code_root))
 
-    def run() -> int:
+
+class Child:
+    """A measuring interpreter kept alive, so old and new code can be timed in turns."""
+
+    def __init__(self, script: str, data: Path, code_root: Path) -> None:
+        self.code_root = code_root
+        self.proc = subprocess.Popen(
+            [sys.executable, script, "--child", str(data)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_env(code_root),
+            cwd=code_root,
+        )
+
+    def ask(self, what: str) -> dict[str, float | str]:
+        """Send one request line; return the child's one-line JSON answer."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(what + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            sys.exit(f"measurement with the code in {self.code_root} failed")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def interleaved(old: Child, new: Child, rounds: int = 3) -> tuple[dict[str, float | str], ...]:
+    """Best rate of each loop over ``rounds`` turns, old and new code timed alternately."""
+    results = [old.ask("load"), new.ask("load")]
+    for name in ("evaluate", "bare", "lookups", "parse", "stdlib", "pipeline"):
+        for _ in range(rounds):
+            for child, result in zip((old, new), results, strict=True):
+                value = float(child.ask(name)["rate"])
+                result[name] = max(float(result.get(name, 0.0)), value)
+    return results[0], results[1]
+
+
+def serve(data: Path) -> None:
+    """Child side: load once, then time one loop per request line read from stdin."""
+    import resource
+
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import sipguard
+    from sipguard.policy import load_rules
+
+    t = time.perf_counter()
+    rules = load_rules(data / "rules.yaml")
+    info = {
+        "load_s": time.perf_counter() - t,
+        "load_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "base_rss_mb": base_rss,
+        "code": str(Path(sipguard.__file__).resolve().parent.parent),
+    }
+    rows = json.loads((data / "workload.json").read_text())
+    bodies = _bodies(rules, [(d.encode("latin-1"), ip) for d, ip in rows])
+    for line in sys.stdin:
+        what = line.strip()
+        answer = info if what == "load" else {"rate": rate(bodies[what], runs=1)}
+        print(json.dumps(answer), flush=True)
+
+
+def _bodies(rules: Any, calls: list[tuple[bytes, str]]) -> dict[str, Callable[[], int]]:
+    """The measured loops, each returning how many operations it did."""
+    from datetime import datetime
+
+    from sipguard.policy import MemoryState, evaluate
+    from sipguard.screening import facts_from_request
+    from sipguard.sip import parse
+
+    now = datetime(2026, 6, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    state, n = MemoryState(), len(calls)
+    facts = [facts_from_request(parse(d), ip, 5060) for d, ip in calls]  # type: ignore[arg-type]
+    pairs = [(f.from_user or "", f.ruri_user or "") for f in facts]
+    find, t_epoch = rules.consents.find, now.timestamp()
+
+    def bare(f: object, r: object, s: object, t: object) -> None:
+        return None
+
+    def decide() -> int:
         for f in facts:
             evaluate(f, rules, state, now)
-        return len(facts)
-
-    pairs = [(f.from_user or "", f.ruri_user or "") for f in facts]
-    t_epoch = now.timestamp()
-    find = rules.consents.find
-
-    def lookups() -> int:
-        for number, callee in pairs:
-            find(number, callee, t_epoch)
-        return len(pairs)
-
-    def bare(f: CallFacts, r: Ruleset, s: MemoryState, n: datetime) -> None:
-        return None
+        return n
 
     def baseline() -> int:
         for f in facts:
             bare(f, rules, state, now)
-        return len(facts)
+        return n
 
-    return rate(run), rate(baseline), rate(lookups)
+    def lookups() -> int:
+        for number, callee in pairs:
+            find(number, callee, t_epoch)
+        return n
+
+    loops = {"evaluate": decide, "bare": baseline, "lookups": lookups}
+    return loops | _parse_bodies(rules, calls, now)
 
 
-def bench_parse(calls: list[tuple[bytes, str]]) -> tuple[float, float]:
-    datagrams = [d for d, _ in calls]
+def _parse_bodies(
+    rules: Any, calls: list[tuple[bytes, str]], now: Any
+) -> dict[str, Callable[[], int]]:
+    """Loops over the raw datagrams: parse alone, the stdlib baseline, the whole path."""
+    import email.parser
+
+    from sipguard.policy import MemoryState, evaluate
+    from sipguard.screening import facts_from_request
+    from sipguard.sip import Request, parse
+
+    state, n, datagrams = MemoryState(), len(calls), [d for d, _ in calls]
     stdlib = email.parser.BytesHeaderParser()
 
     def ours() -> int:
         for d in datagrams:
             parse(d)
-        return len(datagrams)
+        return n
 
-    def baseline() -> int:
+    def theirs() -> int:
         for d in datagrams:
             stdlib.parsebytes(d.split(b"\r\n", 1)[1])
-        return len(datagrams)
+        return n
 
-    return rate(ours), rate(baseline)
-
-
-def bench_pipeline(rules: Ruleset, calls: list[tuple[bytes, str]], now: datetime) -> float:
-    state = MemoryState()
-
-    def run() -> int:
-        for data, ip in calls:
-            msg = parse(data)
+    def pipeline() -> int:
+        for d, ip in calls:
+            msg = parse(d)
             assert isinstance(msg, Request)
             evaluate(facts_from_request(msg, ip, 5060), rules, state, now)
-        return len(calls)
+        return n
 
-    return rate(run)
+    return {"parse": ours, "stdlib": theirs, "pipeline": pipeline}
+
+
+def extract(rev: str, into: Path) -> Path:
+    """Write the ``sipguard`` package of git revision ``rev`` under ``into``."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "sipguard"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        sys.exit(f"cannot take revision {rev}: {archive.stderr.decode(errors='replace')}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def report(old: dict[str, float | str], new: dict[str, float | str], rev: str) -> None:
+    def f(row: dict[str, float | str], key: str) -> float:
+        return float(row[key])
+
+    print(f"{'':24}{'old (' + rev + ')':>16}{'new':>16}{'new/old':>10}")
+    lines = [
+        ("evaluate decisions/s", "evaluate"),
+        ("consent lookups/s", "lookups"),
+        ("parse messages/s", "parse"),
+        ("parse+facts+evaluate/s", "pipeline"),
+    ]
+    for label, key in lines:
+        o, n = f(old, key), f(new, key)
+        print(f"{label:24}{o:>16,.0f}{n:>16,.0f}{n / o:>9.2f}x")
+    print("targets: evaluate 200,000/s and parse+facts+evaluate 40,000/s, or 3x old")
+    for name, row in (("old", old), ("new", new)):
+        print(
+            f"{name}: a decision costs {f(row, 'bare') / f(row, 'evaluate'):.0f} bare calls; "
+            f"parse is {f(row, 'parse') / f(row, 'stdlib'):.2f}x the stdlib e-mail header "
+            f"parser ({f(row, 'stdlib'):,.0f}/s); rules+consents load in {f(row, 'load_s'):.2f} s,"
+            f" peak RSS {f(row, 'load_rss_mb'):.0f} MB (interpreter {f(row, 'base_rss_mb'):.0f} MB)"
+        )
 
 
 def main() -> None:
@@ -192,45 +252,37 @@ def main() -> None:
     ap.add_argument("--numbers", type=int, default=100_000)
     ap.add_argument("--trunks", type=int, default=1_000)
     ap.add_argument("--consents", type=int, default=1_000_000)
+    ap.add_argument("--old", default="9cc7f47", help="git revision measured as the baseline")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child is not None:
+        serve(args.child)
+        return
+    script = str(Path(__file__).resolve())
     with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
         t = time.perf_counter()
-        synth = write_ruleset(Path(tmp), args.numbers, args.trunks, args.consents)
-        print(f"synthetic ruleset written in {time.perf_counter() - t:.1f} s")
-        consents = measure_load("consents", synth.rules.with_name("consents.csv"))
-        load = measure_load("rules", synth.rules)
-        rules = load_rules(synth.rules)
+        synth = write_ruleset(data, args.numbers, args.trunks, args.consents)
         calls = workload(synth, 20_000)
-    gc.collect()
-    now = datetime(2026, 6, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    ev, ev_base, lookups = bench_evaluate(rules, calls, now)
-    pa, pa_base = bench_parse(calls)
-    pipe = bench_pipeline(rules, calls, now)
-    size = sum(len(d) for d, _ in calls) / len(calls)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows = [(d.decode("latin-1"), ip) for d, ip in calls]
+        (data / "workload.json").write_text(json.dumps(rows))
+        print(f"synthetic ruleset and workload written in {time.perf_counter() - t:.1f} s")
+        old_root = extract(args.old, Path(tmp) / "old")
+        consents = run_child(["-c", _CONSENTS, str(data / "consents.csv")], ROOT)
+        children = Child(script, data, old_root), Child(script, data, ROOT)
+        try:
+            old, new = interleaved(*children)
+        finally:
+            for child in children:
+                child.close()
     print(f"ruleset: {args.numbers:,} numbers, {args.trunks:,} trunks, {args.consents:,} consents")
+    print(f"old code from {old['code']}, new code from {new['code']}")
     print(
-        f"load consents alone: {consents['seconds']:.2f} s for {consents['consents']:,.0f} rows, "
-        f"peak RSS {consents['peak_rss_mb']:.0f} MB (targets: 10 s, 400 MB)"
+        f"load consents alone (new): {float(consents['seconds']):.2f} s for "
+        f"{float(consents['consents']):,.0f} rows, peak RSS "
+        f"{float(consents['peak_rss_mb']):.0f} MB (targets: 10 s, 400 MB)"
     )
-    print(
-        f"load rules+consents: {load['seconds']:.2f} s, loader peak RSS "
-        f"{load['peak_rss_mb']:.0f} MB (interpreter alone {load['base_rss_mb']:.0f} MB)"
-    )
-    print(
-        f"evaluate:              {ev:>10,.0f} decisions/s  ({ev_base / ev:.1f}x a bare call; "
-        f"target 200,000)"
-    )
-    print(
-        f"  of which consent lookups alone run at {lookups:,.0f}/s "
-        f"({ev / lookups:.2f} of evaluate's time per call)"
-    )
-    print(
-        f"parse:                 {pa:>10,.0f} messages/s   ({pa / pa_base:.2f}x stdlib "
-        f"email header parser at {pa_base:,.0f}/s; {size:.0f}-byte INVITEs)"
-    )
-    print(f"parse+facts+evaluate:  {pipe:>10,.0f} calls/s      (target 40,000)")
-    print(f"benchmark process peak RSS {rss:.0f} MB")
+    report(old, new, args.old)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 ``write_ruleset(dir, numbers=100_000, trunks=1_000, consents=1_000_000)`` writes
 ``rules.yaml`` and ``consents.csv`` into ``dir`` and returns a ``Synth`` describing what it
-wrote, so a benchmark can build realistic calls against it.  Output is deterministic.
+wrote, so a benchmark can build realistic calls against it; ``workload(synth, n)`` builds
+``n`` such INVITEs.  Output is deterministic.
 """
 
 from __future__ import annotations
@@ -114,3 +115,54 @@ def _write_consents(
             if i % 97 == 0 and len(sample) < 10_000:
                 sample.append((number, callee))
     return sample
+
+
+SDP = (
+    "v=0\r\no=- 2890844526 2890844526 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+    "m=audio 49170 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+)
+
+
+def invite_bytes(i: int, caller: str, callee: str, ip: str) -> bytes:
+    """A realistic INVITE as a call-center PBX sends it (about 1 KB with SDP)."""
+    body = SDP.format(ip=ip)
+    head = (
+        f"INVITE sip:{callee}@127.0.0.1:5060;user=phone SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {ip}:5060;branch=z9hG4bK{i:012x}-1;rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f'From: "Customer Care" <sip:{caller}@{ip};user=phone>;tag=f{i:08x}\r\n'
+        f"To: <sip:{callee}@127.0.0.1;user=phone>\r\n"
+        f"Call-ID: {i:016x}@{ip}\r\n"
+        "CSeq: 1 INVITE\r\n"
+        f"Contact: <sip:{caller}@{ip}:5060;transport=udp>\r\n"
+        f"P-Asserted-Identity: <tel:+86{caller}>\r\n"
+        "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, INFO\r\n"
+        "Supported: 100rel, timer, replaces\r\n"
+        "Session-Expires: 1800;refresher=uac\r\nMin-SE: 90\r\n"
+        "User-Agent: CallCenter-PBX/8.1\r\n"
+        "Content-Type: application/sdp\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return (head + body).encode()
+
+
+def workload(s: Synth, n: int) -> list[tuple[bytes, str]]:
+    """``n`` INVITEs: mostly consented outbound calls, plus inbound calls and rejections."""
+    calls: list[tuple[bytes, str]] = []
+    for i in range(n):
+        kind = i % 10
+        if kind < 6:  # allowed outbound return visit
+            number, callee = s.consented[i % len(s.consented)]
+            ip = s.trunk_peers[s.number_trunk[number]]
+        elif kind < 8:  # inbound call from the network to a filed number
+            number, callee = f"139{i:08d}"[:11], s.inbound_numbers[i % len(s.inbound_numbers)]
+            ip = s.network_peer
+        elif kind == 8:  # outbound call with no consent on file
+            number = s.outbound_numbers[i % len(s.outbound_numbers)]
+            callee, ip = f"186{i:08d}"[:11], s.trunk_peers[s.number_trunk[number]]
+        else:  # an extension appended to a filed number
+            number = s.outbound_numbers[i % len(s.outbound_numbers)] + "01"
+            callee, ip = "13800138000", s.trunk_peers["t0"]
+        calls.append((invite_bytes(i, number, callee, ip), ip))
+    return calls

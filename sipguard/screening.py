@@ -7,24 +7,72 @@ Invariants:
 - Pure: no I/O, no clock; the caller passes the source address and the time.
 - Malformed headers the policy needs (From, P-Asserted-Identity, Request-URI) raise
   ``SipParseError`` with status 400, like any other malformed request.
+- ``lean_uri``/``lean_address`` read user and host with one regular expression, and only
+  for a strict subset of the grammar (no %-escapes, no password, no URI headers, 4-digit
+  ports, plain parameters) that the full parser accepts with the same answer; anything
+  else returns None and ``facts_from_request`` falls back to the full parser, so the facts
+  (and every SipParseError) are the same either way.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
+from sipguard.policy.facts import new_facts
 from sipguard.sip import Request, SipUri, TelUri, Uri, parse_address, parse_uri
 from sipguard.sip.headers import split_commas
 
 __all__ = [
     "facts_from_fields",
     "facts_from_request",
+    "lean_address",
+    "lean_uri",
     "privacy_values",
     "screen",
     "uri_host",
     "uri_user",
 ]
+
+
+# Possessive quantifiers (``++``, ``*+``, ``?+``) never give characters back: every class is
+# followed by a character outside it, so nothing a backtracking match would find is lost.
+_PCHARS = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]++"
+_LEAN_URI = (
+    r"(?:[Ss][Ii][Pp][Ss]?:([A-Za-z0-9\-_.!~*'()&=+$,;]++)@"
+    r"(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-.]++)(?::[0-9]{1,4}+)?+"
+    r"|[Tt][Ee][Ll]:([A-Za-z0-9\-_.!~*'()\[\]/:&+$=#]++))"
+    rf"(?:;{_PCHARS}(?:={_PCHARS})?+)*+"
+)
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]"
+_LEAN_URI_RE = re.compile(_LEAN_URI)
+_LEAN_ADDRESS_RE = re.compile(
+    rf'[ \t]*+(?:"[^"\\]*+"[ \t]*+|[A-Za-z0-9\-.!%*_+`\'~ \t]*+)<{_LEAN_URI}>'
+    rf"(?:[ \t]*+;[ \t]*+{_TOKEN}++(?:[ \t]*+=[ \t]*+[!#-:<-~]++)?+)*+[ \t]*+"
+)
+Lean = tuple[str | None, str | None]
+
+
+def lean_uri(text: str) -> Lean | None:
+    """(``uri_user``, ``uri_host``) of a URI in the lean subset, or None outside it."""
+    match = _LEAN_URI_RE.fullmatch(text)
+    return None if match is None else _lean(*match.groups())
+
+
+def lean_address(text: str) -> Lean | None:
+    """(user, host) of a name-addr whose URI is in the lean subset, or None otherwise."""
+    match = _LEAN_ADDRESS_RE.fullmatch(text)
+    return None if match is None else _lean(*match.groups())
+
+
+def _lean(user: str | None, host: str | None, number: str | None) -> Lean:
+    """(user, host) from the pattern's groups: a sip user and host, or a tel number."""
+    if user is None or host is None:
+        return number, None
+    if ";" in user:
+        user = user.partition(";")[0]
+    return user, host.lower()
 
 
 def uri_user(uri: Uri) -> str | None:
@@ -62,19 +110,38 @@ def facts_from_request(
     req: Request, source_ip: str, source_port: int | None, transport: str = "udp"
 ) -> CallFacts:
     """Call facts for an initial INVITE received from ``source_ip:source_port``."""
-    from_uri = req.from_.uri
-    pais = req.addresses("p-asserted-identity")
-    return CallFacts(
-        call_id=req.call_id,
-        source_ip=source_ip,
-        source_port=source_port,
-        from_user=uri_user(from_uri),
-        from_host=uri_host(from_uri),
-        pai_user=uri_user(pais[0].uri) if pais else None,
-        ruri_user=uri_user(req.request_uri),
-        privacy=privacy_values(req.headers.get_all("privacy")),
-        transport=transport.lower(),
+    headers = req.headers
+    value = headers.get("from")
+    found = None if value is None else lean_address(value)
+    if found is None:
+        from_uri = req.from_.uri
+        found = uri_user(from_uri), uri_host(from_uri)
+    pai_user = _pai_user(req)
+    ruri = lean_uri(req.uri)
+    return new_facts(
+        req.call_id,
+        source_ip,
+        source_port,
+        found[0],
+        found[1],
+        pai_user,
+        uri_user(req.request_uri) if ruri is None else ruri[0],
+        privacy_values(headers.get_all("privacy")) if headers.get_fields("privacy") else (),
+        transport.lower(),
     )
+
+
+def _pai_user(req: Request) -> str | None:
+    """The user of the first P-Asserted-Identity; every value must parse, as for the rest."""
+    fields = req.headers.get_fields("p-asserted-identity")
+    if not fields:
+        return None
+    if len(fields) == 1 and "," not in fields[0]:
+        found = lean_address(fields[0])
+        if found is not None:
+            return found[0]
+    pais = req.addresses("p-asserted-identity")
+    return uri_user(pais[0].uri) if pais else None
 
 
 def facts_from_fields(

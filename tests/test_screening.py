@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sipguard.policy import MemoryState, Reason, load_rules
-from sipguard.screening import facts_from_fields, facts_from_request, screen, uri_user
-from sipguard.sip import Request, parse, parse_uri
+from sipguard.errors import SipParseError
+from sipguard.policy import CallFacts, MemoryState, Reason, load_rules, normalise
+from sipguard.screening import (
+    facts_from_fields,
+    facts_from_request,
+    lean_address,
+    lean_uri,
+    privacy_values,
+    screen,
+    uri_host,
+    uri_user,
+)
+from sipguard.sip import Request, parse, parse_address, parse_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,3 +116,167 @@ def test_screen_runs_the_whole_decision_path() -> None:
     assert verdict.reason is Reason.ALLOWED
     assert verdict.caller == "2161234567"
     assert verdict.credential == "CONSENT-2026-000003"
+
+
+def _reference_facts(req: Request, source_ip: str, source_port: int | None) -> CallFacts:
+    """Facts through the full parser only: the plain form the lean extraction is pinned to."""
+    from_uri = req.from_.uri
+    pais = req.addresses("p-asserted-identity")
+    return CallFacts(
+        call_id=req.call_id,
+        source_ip=source_ip,
+        source_port=source_port,
+        from_user=uri_user(from_uri),
+        from_host=uri_host(from_uri),
+        pai_user=uri_user(pais[0].uri) if pais else None,
+        ruri_user=uri_user(req.request_uri),
+        privacy=privacy_values(req.headers.get_all("privacy")),
+    )
+
+
+def _nsn(user: str | None) -> str | None:
+    return None if user is None else normalise(user, "86", "0")
+
+
+def _outcome(build: Callable[[], CallFacts]) -> CallFacts | str:
+    try:
+        return build()
+    except SipParseError as exc:
+        return f"{exc.status_hint} {exc}"
+
+
+USERS = st.sampled_from(
+    [
+        "4008001234",
+        "+864008001234",
+        "+86-400-800-1234",
+        "0086(400)8001234",
+        "0086-400-800-1234",
+        "04008001234",
+        "400.800.1234",
+        "4008001234;npdi",
+        "4008001234;phone-context=+86",
+        "%34008001234",
+        "400%2D800",
+        "４００８",
+        "٤٠٠٨",
+        "alice",
+        "anonymous",
+        "a:pw",
+        "",
+        "40 08",
+        "a@b",
+        "x?y",
+        "*31#",
+    ]
+)
+HOSTS = st.sampled_from(
+    ["127.0.0.1", "Example.COM", "[2001:db8::1]", "[2001:db8::zz]", "anonymous.invalid", "", "h_1"]
+)
+TAILS = st.sampled_from(
+    [
+        "",
+        ":5060",
+        ":15060",
+        ":99999",
+        ":",
+        ";user=phone",
+        ";user=phone;lr",
+        ";=x",
+        ";a=",
+        ";a=b=c",
+        ";maddr=%41",
+        "?Subject=x",
+        ";transport=udp?h=1",
+    ]
+)
+SCHEMES = st.sampled_from(["sip:", "sips:", "SIP:", "tel:", "TEL:", "mailto:", "sip", "foo:"])
+
+
+@st.composite
+def uris(draw: st.DrawFn) -> str:
+    scheme, user, host, tail = draw(SCHEMES), draw(USERS), draw(HOSTS), draw(TAILS)
+    if scheme.lower() == "tel:":
+        return scheme + user + draw(st.sampled_from(["", ";cpc=ordinary", ";x", ";=1", ";a=%41"]))
+    at = draw(st.sampled_from(["@", "@", ""]))
+    return f"{scheme}{user}{at}{host}{tail}"
+
+
+DISPLAYS = st.sampled_from(
+    ["", '"Customer Care" ', '"Care"', '"a\\"b" ', "Care ", "Care\t", "C@re ", '"unclosed ', " "]
+)
+PARAMS = st.sampled_from(
+    [
+        "",
+        ";tag=f1",
+        " ; tag = f1 ",
+        ";tag=1;lr",
+        ";tag=",
+        ";;tag=1",
+        ';tag="a;b"',
+        ";ta g=1",
+        ";tag=a b",
+        ";tag=é",
+        " junk",
+        ";tag=<x>",
+    ]
+)
+
+
+@st.composite
+def addresses(draw: st.DrawFn) -> str:
+    uri = draw(uris())
+    if draw(st.booleans()):
+        return f"{draw(DISPLAYS)}<{uri}>{draw(PARAMS)}"
+    return draw(st.sampled_from([uri, f" <{uri}> ", f"<{uri}", f"<{uri} >"]))
+
+
+@settings(max_examples=1500)
+@given(uris())
+def test_lean_uri_agrees_with_the_full_parser(text: str) -> None:
+    """Inside its subset, the lean reading equals the full parse; outside, it steps aside."""
+    lean = lean_uri(text)
+    if lean is not None:
+        uri = parse_uri(text)
+        assert lean == (uri_user(uri), uri_host(uri))
+        full_user = uri_user(uri)
+        assert _nsn(lean[0]) == _nsn(full_user)
+
+
+@settings(max_examples=1500)
+@given(addresses())
+def test_lean_address_agrees_with_the_full_parser(text: str) -> None:
+    lean = lean_address(text)
+    if lean is not None:
+        uri = parse_address(text).uri
+        assert lean == (uri_user(uri), uri_host(uri))
+
+
+@settings(max_examples=300)
+@given(addresses(), st.lists(addresses(), max_size=2), uris(), st.booleans())
+def test_facts_equal_the_full_parsers_facts(
+    from_: str, pais: list[str], ruri: str, joined: bool
+) -> None:
+    """Facts, and every parse error, are those of the full parser, whatever the headers."""
+    extra = (
+        [f"P-Asserted-Identity: {', '.join(pais)}"]
+        if joined and pais
+        else [f"P-Asserted-Identity: {p}" for p in pais]
+    )
+    try:
+        req = invite(from_, ruri.replace(" ", ""), *extra)
+    except SipParseError:
+        return
+    fast = _outcome(lambda: facts_from_request(req, "192.0.2.1", 5060))
+    assert fast == _outcome(lambda: _reference_facts(req, "192.0.2.1", 5060))
+
+
+def test_lean_paths_cover_the_common_headers() -> None:
+    """The headers a PBX usually sends take the lean path (so the benchmark measures it)."""
+    assert lean_address('"Care" <sip:4008001234@192.0.2.10;user=phone>;tag=f1') == (
+        "4008001234",
+        "192.0.2.10",
+    )
+    assert lean_address("<tel:+864008001234>") == ("+864008001234", None)
+    assert lean_uri("sip:13800138000@127.0.0.1:5060;user=phone") == ("13800138000", "127.0.0.1")
+    assert lean_uri("sip:%34@x") is None

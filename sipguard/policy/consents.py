@@ -3,9 +3,9 @@
 Invariants:
 - A row is valid for a call at epoch ``t`` when ``granted_at <= t < expires_at`` (rules
   spec section 1); timestamps are ISO 8601 and a missing offset means the rules' zone.
-- Rows are stored column-wise: a dict from ``"number|callee"`` (both NSNs) to a row index,
-  one ``array('d')`` of epoch seconds (granted, expires interleaved) and a list of
-  credentials.  No object per row.
+- Rows are stored as a dict from ``"number|callee"`` (both NSNs) to one ``bytes`` per row:
+  granted and expires as two doubles, then the credential in UTF-8.  One object per row,
+  so a check touches the dict and that one object.
 - Loading collects every bad row as an ``Issue`` located ``FILE:LINE:COL`` (1-based); the
   column is the character offset of the field in its line.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
-from array import array
+import struct
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
@@ -30,29 +30,26 @@ COLUMNS = ("callee", "number", "credential", "granted_at", "expires_at")
 class ConsentIndex:
     """Every consent row, keyed by (filed number, callee) NSN pair."""
 
-    __slots__ = ("_credentials", "_first", "_more", "_times")
+    __slots__ = ("_first", "_more", "_rows")
 
     def __init__(self) -> None:
-        self._first: dict[str, int] = {}
-        self._more: dict[str, list[int]] = {}
-        # granted_at and expires_at of row i at 2*i and 2*i+1: one cache line per check.
-        self._times = array("d")
-        self._credentials: list[str] = []
+        # One bytes object per row: granted_at and expires_at as two doubles, then the
+        # credential in UTF-8, so a check reads one object after the dict probe.
+        self._first: dict[str, bytes] = {}
+        self._more: dict[str, list[bytes]] = {}
+        self._rows = 0
 
     def __len__(self) -> int:
-        return len(self._credentials)
+        return self._rows
 
     def add(
         self, number: str, callee: str, credential: str, granted: float, expires: float
     ) -> None:
         """Append one row (both numbers as NSNs, times as epoch seconds)."""
-        row = len(self._credentials)
-        self._times.append(granted)
-        self._times.append(expires)
-        self._credentials.append(credential)
+        row = _pack(granted, expires) + credential.encode("utf-8", "surrogatepass")
+        self._rows += 1
         key = f"{number}|{callee}"
-        first = self._first.setdefault(key, row)
-        if first != row:
+        if self._first.setdefault(key, row) is not row:
             self._more.setdefault(key, []).append(row)
 
     def find(self, number_nsn: str, callee_nsn: str, t_epoch: float) -> str | None:
@@ -61,13 +58,19 @@ class ConsentIndex:
         row = self._first.get(key)
         if row is None:
             return None
-        times = self._times
-        if times[2 * row] <= t_epoch < times[2 * row + 1]:
-            return self._credentials[row]
+        granted, expires = _unpack(row)
+        if granted <= t_epoch < expires:
+            return row[16:].decode("utf-8", "surrogatepass")
         for other in self._more.get(key, ()):
-            if times[2 * other] <= t_epoch < times[2 * other + 1]:
-                return self._credentials[other]
+            granted, expires = _unpack(other)
+            if granted <= t_epoch < expires:
+                return other[16:].decode("utf-8", "surrogatepass")
         return None
+
+
+_TIMES = struct.Struct("<dd")
+_pack = _TIMES.pack
+_unpack = _TIMES.unpack_from
 
 
 def _epoch(text: str, zone: tzinfo) -> float:

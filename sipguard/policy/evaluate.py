@@ -2,8 +2,9 @@
 
 Invariants:
 - Checks run in the precedence order of spec section 4 and the first that applies wins.
-- Pure apart from ``state``: no I/O, no clock (``now`` is passed in, timezone-aware), no
-  logging.  Local date and minute are computed once per call, in the rules' zone.
+- Pure apart from ``state`` and the ruleset's memos: no I/O, no clock (``now`` is passed in,
+  timezone-aware), no logging.  Local date and minute are looked up once per call, in the
+  rules' zone, through ``Ruleset.clock`` (exactly ``now.astimezone(zone)``'s).
 - State writes: an allowed outbound call takes a daily slot (the FREQUENCY_CAP check is that
   atomic ``take_call_slot``, done last); a counted rejection (8 to 12) is recorded with
   ``add_violation``; the rejection that reaches ``suspend_after_violations`` within the
@@ -15,14 +16,15 @@ Invariants:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
-from sipguard.policy.numbers import NumberEntry, normalise
+from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
 _HIDING = frozenset({"id", "user", "header"})
+_COUNTED = frozenset(r for r in Reason if r.counts_as_violation)
 # Enum members bound once: a class attribute lookup on an Enum costs ~0.4 us per access.
 _OUT = Direction.OUTBOUND
 _IN = Direction.INBOUND
@@ -43,74 +45,22 @@ _NUMBER_SUSPENDED = Reason.NUMBER_SUSPENDED
 _QUIET_HOURS = Reason.QUIET_HOURS
 _UNKNOWN_SOURCE = Reason.UNKNOWN_SOURCE
 
-# A frozen dataclass's __init__ goes through object.__setattr__ once per field, which costs
-# a third of a decision.  Verdicts are built here through the slot descriptors instead; the
-# result is the same immutable object (every field set, same __eq__/__hash__).
-_new = object.__new__
-_S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8 = (
-    getattr(Verdict, name).__set__ for name in Verdict.__slots__
-)
-
-
-def _verdict(
-    reason: Reason,
-    direction: Direction | None,
-    caller: str | None,
-    callee: str | None,
-    number: str | None,
-    operator: str | None,
-    trunk: str | None,
-    credential: str | None = None,
-    suspended_now: bool = False,
-) -> Verdict:
-    """Build a Verdict, field for field as ``Verdict(...)`` would, in a third of the time."""
-    verdict: Verdict = _new(Verdict)
-    _S0(verdict, reason)
-    _S1(verdict, direction)
-    _S2(verdict, caller)
-    _S3(verdict, callee)
-    _S4(verdict, number)
-    _S5(verdict, operator)
-    _S6(verdict, trunk)
-    _S7(verdict, credential)
-    _S8(verdict, suspended_now)
-    return verdict
-
 
 def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> Verdict:
     """Decide one initial INVITE; update ``state`` for allowed and counted outbound calls."""
     if now.tzinfo is None:
         raise ValueError("evaluate needs a timezone-aware 'now'")
     direction, trunk = rules.classify_source(facts.source_ip)
-    callee = _nsn(rules, facts.ruri_user)
+    nsn = rules.nsn
+    callee = nsn(facts.ruri_user)
     pai = facts.pai_user
-    caller = _nsn(rules, pai if pai is not None else facts.from_user)
+    caller = nsn(pai if pai is not None else facts.from_user)
+    if direction is _OUT:
+        assert trunk is not None
+        return _outbound(facts, rules, state, now, trunk, caller, callee)
     if direction is None:
-        return _verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
-    if direction is _IN:
-        return _inbound(rules, now, caller, callee)
-    assert trunk is not None
-    return _outbound(facts, rules, state, now, trunk, caller, callee)
-
-
-def _nsn(rules: Ruleset, raw: str | None) -> str | None:
-    """``normalise`` with its commonest case (already an NSN) answered inline."""
-    if raw is None:
-        return None
-    if raw.isdigit() and raw.isascii() and not raw.startswith(rules.leads):
-        return raw
-    return normalise(raw, rules.country_code, rules.national_prefix)
-
-
-def _hidden(facts: CallFacts, caller: str | None) -> bool:
-    if caller is None:
-        return True
-    if facts.privacy and not _HIDING.isdisjoint(facts.privacy):
-        return True
-    user, host = facts.from_user, facts.from_host
-    if user is not None and user.lower() == "anonymous":
-        return True
-    return host is not None and host.lower() == "anonymous.invalid"
+        return new_verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
+    return _inbound(rules, now, caller, callee)
 
 
 def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | None) -> Verdict:
@@ -118,14 +68,14 @@ def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | No
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
-        return _verdict(reason, _IN, caller, callee, None, None, None)
-    if now.astimezone(rules.zone).toordinal() > entry.licence_until:
+        return new_verdict(reason, _IN, caller, callee, None, None, None)
+    if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
         reason = _CALLEE_NOT_INBOUND
     else:
         reason = _ALLOWED
-    return _verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
+    return new_verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
 
 
 def _outbound(
@@ -137,70 +87,92 @@ def _outbound(
     caller: str | None,
     callee: str | None,
 ) -> Verdict:
+    """Checks 2 to 4, then the checks of a filed caller."""
     operator = rules.trunk_operator[trunk]
-    if _hidden(facts, caller):
-        return _verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
-    assert caller is not None
+    user, host = facts.from_user, facts.from_host
+    hidden = (
+        (facts.privacy and not _HIDING.isdisjoint(facts.privacy))
+        or (user is not None and user.lower() == "anonymous")
+        or (host is not None and host.lower() == "anonymous.invalid")
+    )
+    if caller is None or hidden:
+        return new_verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
     entry = rules.numbers.get(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
-        return _verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
-    nsn = entry.nsn
-    reason: Reason | None = _identity(facts, rules, entry, trunk, caller)
-    if reason is not None:
-        return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk)
-    local = now.astimezone(rules.zone)
-    if local.toordinal() > entry.licence_until:
-        return _verdict(_LICENCE_INVALID, _OUT, caller, callee, nsn, operator, trunk)
-    reason, credential = _limits(facts, rules, state, now, local, entry, callee)
-    if reason is None:
-        return _verdict(_ALLOWED, _OUT, caller, callee, nsn, operator, trunk, credential)
-    suspended = _count_violation(rules, state, now, nsn, reason)
-    return _verdict(reason, _OUT, caller, callee, nsn, operator, trunk, None, suspended)
+        return new_verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
+    # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
+    # (the index key; load.py rejects a number filed under another trunk's operator): the
+    # entry's own strings are cold objects in a large index.
+    return _filed(facts, rules, state, now, entry, (trunk, operator, caller, callee))
+
+
+def _filed(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    entry: NumberEntry,
+    call: tuple[str, str, str, str | None],
+) -> Verdict:
+    """Checks 5 to 12 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
+    trunk, operator, caller, callee = call
+    if entry.trunk != trunk:
+        reason = _CALLER_NOT_ON_TRUNK
+    elif facts.pai_user is not None and rules.nsn(facts.from_user) not in (None, caller):
+        reason = _IDENTITY_MISMATCH  # check 6: From carries a number other than PAI's
+    else:
+        t, (ordinal, minute, day) = rules.clock.at(now)
+        if ordinal > entry.licence_until:
+            reason = _LICENCE_INVALID
+        elif not entry.outbound:
+            reason = _INBOUND_ONLY
+        else:
+            limited, credential = _limits(
+                facts, rules, state, (t, minute, day), caller, callee, operator
+            )
+            if limited is None:
+                return new_verdict(
+                    _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential
+                )
+            reason = limited
+        if reason in _COUNTED:
+            suspended = _count_violation(rules, state, now, caller, reason)
+            return new_verdict(
+                reason, _OUT, caller, callee, caller, operator, trunk, None, suspended
+            )
+    return new_verdict(reason, _OUT, caller, callee, caller, operator, trunk)
 
 
 def _limits(
     facts: CallFacts,
     rules: Ruleset,
     state: State,
-    now: datetime,
-    local: datetime,
-    entry: NumberEntry,
+    when: tuple[float, int, date],
+    nsn: str,
     callee: str | None,
+    operator: str,
 ) -> tuple[Reason | None, str | None]:
-    """Checks 8 to 12; the daily slot is taken only when every other check passed."""
-    nsn = entry.nsn
-    if not entry.outbound:
-        return _INBOUND_ONLY, None
+    """Checks 9 to 12 at (epoch, local minute of day, local date) ``when``.
+
+    The daily slot is taken only when every other check passed.
+    """
     if state.suspension(nsn) is not None:
         return _NUMBER_SUSPENDED, None
+    t, minute, day = when
     credential: str | None = None
     if rules.require_consent:
         if callee is not None:
-            credential = rules.consents.find(nsn, callee, now.timestamp())
+            credential = rules.consents.find(nsn, callee, t)
         if credential is None:
             return _NO_CONSENT, None
-    if rules.quiet[local.hour * 60 + local.minute]:
+    if rules.quiet[minute]:
         return _QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
-    if not state.take_call_slot(entry.operator, key, local.date(), rules.max_calls):
+    if not state.take_call_slot(operator, key, day, rules.max_calls):
         return _FREQUENCY_CAP, None
     return None, credential
-
-
-def _identity(
-    facts: CallFacts, rules: Ruleset, entry: NumberEntry, trunk: str, caller: str
-) -> Reason | None:
-    """Checks 5 and 6: the number belongs to this trunk and PAI agrees with From."""
-    if entry.trunk != trunk:
-        return _CALLER_NOT_ON_TRUNK
-    from_user = facts.from_user
-    if facts.pai_user is not None and from_user is not None:
-        shown = _nsn(rules, from_user)
-        if shown is not None and shown != caller:
-            return _IDENTITY_MISMATCH
-    return None
 
 
 def _count_violation(rules: Ruleset, state: State, now: datetime, nsn: str, reason: Reason) -> bool:

@@ -6,13 +6,15 @@ Invariants:
 - Numbers in facts are *raw* user parts (URI parameters already dropped); the policy
   normalises them to NSNs with the ruleset's country code and national prefix (spec section 2).
 - ``Reason`` lists the 15 reasons of spec section 4 in precedence order, plus ``ALLOWED``.
+- ``new_verdict``/``new_facts`` give exactly what ``Verdict(...)``/``CallFacts(...)`` give:
+  the same class, fields, equality, hash and immutability.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 
 class Direction(StrEnum):
@@ -146,3 +148,108 @@ class Verdict:
             "reason": self.reason.value,
             "credential": self.credential,
         }
+
+
+# A frozen dataclass's __init__ stores each field through object.__setattr__, which costs
+# about 0.8 us for nine fields: a sixth of a decision.  The builders below store the fields
+# through a plain twin class with the very same slots, then turn the object into the frozen
+# class (``__class__`` assignment between identical slot layouts); from then on it is an
+# ordinary immutable instance.  tests/policy/test_fast_paths.py pins both builders to the
+# constructors.
+class _VerdictFields:
+    __slots__ = (
+        "callee",
+        "caller",
+        "credential",
+        "direction",
+        "number",
+        "operator",
+        "reason",
+        "suspended_now",
+        "trunk",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        reason: Reason,
+        direction: Direction | None,
+        caller: str | None,
+        callee: str | None,
+        number: str | None,
+        operator: str | None,
+        trunk: str | None,
+        credential: str | None,
+        suspended_now: bool,
+    ) -> None:
+        self.reason, self.direction, self.caller = reason, direction, caller
+        self.callee, self.number, self.operator = callee, number, operator
+        self.trunk, self.credential, self.suspended_now = trunk, credential, suspended_now
+
+
+def new_verdict(
+    reason: Reason,
+    direction: Direction | None,
+    caller: str | None,
+    callee: str | None,
+    number: str | None,
+    operator: str | None,
+    trunk: str | None,
+    credential: str | None = None,
+    suspended_now: bool = False,
+) -> Verdict:
+    """``Verdict(...)`` with the same arguments, in a quarter of the time."""
+    built = _VerdictFields(
+        reason, direction, caller, callee, number, operator, trunk, credential, suspended_now
+    )
+    built.__class__ = Verdict  # type: ignore[assignment]
+    return cast(Verdict, built)
+
+
+class _FactsFields:
+    __slots__ = (
+        "call_id",
+        "from_host",
+        "from_user",
+        "pai_user",
+        "privacy",
+        "ruri_user",
+        "source_ip",
+        "source_port",
+        "transport",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        call_id: str,
+        source_ip: str,
+        source_port: int | None,
+        from_user: str | None,
+        from_host: str | None,
+        pai_user: str | None,
+        ruri_user: str | None,
+        privacy: tuple[str, ...],
+        transport: str,
+    ) -> None:
+        self.call_id, self.source_ip, self.source_port = call_id, source_ip, source_port
+        self.from_user, self.from_host, self.pai_user = from_user, from_host, pai_user
+        self.ruri_user, self.privacy, self.transport = ruri_user, privacy, transport
+
+
+def new_facts(
+    call_id: str,
+    source_ip: str,
+    source_port: int | None,
+    from_user: str | None,
+    from_host: str | None,
+    pai_user: str | None,
+    ruri_user: str | None,
+    privacy: tuple[str, ...],
+    transport: str,
+) -> CallFacts:
+    """``CallFacts(...)`` with the same (all positional) arguments, in a third of the time."""
+    built = _FactsFields(
+        call_id, source_ip, source_port, from_user, from_host, pai_user, ruri_user, privacy,
+        transport,
+    )  # fmt: skip
+    built.__class__ = CallFacts  # type: ignore[assignment]
+    return cast(CallFacts, built)

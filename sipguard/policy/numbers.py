@@ -4,6 +4,9 @@ Invariants:
 - Every number, filed or presented, is compared as its national significant number (NSN):
   an ASCII digit string with the separators, ``+cc``/``00cc`` or one national prefix removed.
 - ``normalise`` returns ``None`` whenever anything but digits would remain; it never raises.
+- ``nsn_function`` gives ``normalise`` bound to one country code and national prefix, with
+  its two commonest inputs (a plain NSN, ``+cc`` then digits) answered inline; every other
+  input goes through ``normalise`` itself, so both always agree.
 - ``NumberIndex.lookup`` and ``NumberIndex.length_related`` cost O(len(nsn)) whatever the
   number of filed numbers: one dict probe plus one set probe per proper prefix.
 """
@@ -52,6 +55,27 @@ def normalise(raw: str, country_code: str, national_prefix: str) -> str | None:
     if digits and digits.isdigit() and digits.isascii():
         return digits
     return None
+
+
+def nsn_function(country_code: str, national_prefix: str) -> Callable[[str | None], str | None]:
+    """``normalise`` for one ruleset, None passed through, common forms answered inline."""
+    leads = ("00", national_prefix) if national_prefix else ("00",)
+    plus = "+" + country_code
+    cut = len(plus)
+
+    def nsn(raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        if raw.isdigit() and raw.isascii():
+            if not raw.startswith(leads):
+                return raw
+        elif raw.startswith(plus):
+            rest = raw[cut:]
+            if rest.isdigit() and rest.isascii():
+                return rest
+        return normalise(raw, country_code, national_prefix)
+
+    return nsn
 
 
 @dataclass(frozen=True, slots=True)

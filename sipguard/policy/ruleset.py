@@ -7,6 +7,9 @@ Invariants:
   dict per CIDR prefix length, so its cost does not grow with the number of trunks.  Peers
   never overlap (``load.py`` rejects that), so at most one owner matches.
 - IPv4-mapped IPv6 sources (``::ffff:a.b.c.d``) are classified as their IPv4 address.
+- ``LocalClock`` memoises epoch seconds and the local date and minute per wall minute of
+  ``now`` only where that is exact, so it always agrees with ``datetime.timestamp`` and
+  ``datetime.astimezone``; ``nsn`` always agrees with ``numbers.normalise``.
 """
 
 from __future__ import annotations
@@ -14,18 +17,24 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sipguard.policy.consents import ConsentIndex
 from sipguard.policy.facts import Direction
 from sipguard.policy.model import Rules, parse_duration, parse_time_range
-from sipguard.policy.numbers import NumberIndex
+from sipguard.policy.numbers import NumberIndex, nsn_function
 
 Owner = tuple[Direction | None, str | None]
 _UNKNOWN: Owner = (None, None)
 _CACHE_LIMIT = 65536
+#: (proleptic ordinal, minute of the day, date) of an instant in the rules' zone.
+LocalMinute = tuple[int, int, date]
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+_REST_OF_MINUTE = timedelta(seconds=59, microseconds=999999)
+_MEMO_FROM, _MEMO_TO = 2**30, 2**32  # epoch seconds: 2004-01-10 to 2106-02-07
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,55 @@ class SourceMap:
         return _UNKNOWN
 
 
+class LocalClock:
+    """Epoch seconds and local date and minute of an instant, memoised per wall minute.
+
+    The memo key is ``now``'s own wall minute and UTC offset, which fix the epoch second
+    ``base`` the minute starts at.  A key is memoised only when ``base`` lies within years
+    2004-2106 (where ``base + seconds`` rounds exactly as ``timestamp()`` does) and the
+    whole minute falls in one local minute of the zone with one offset; the answer is then
+    exactly ``now.timestamp()`` and ``now.astimezone(zone)``'s.
+    """
+
+    __slots__ = ("_memo", "zone")
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._memo: dict[tuple[int, int, int, timedelta | None], tuple[int, LocalMinute]] = {}
+
+    def at(self, now: datetime) -> tuple[float, LocalMinute]:
+        """``now.timestamp()`` and the local (ordinal, minute of day, date) of aware ``now``."""
+        key = (now.toordinal(), now.hour, now.minute, now.utcoffset())
+        found = self._memo.get(key)
+        if found is None:
+            return self._convert(now, key)
+        base, local = found
+        return base + now.second + now.microsecond / 1e6, local
+
+    def _convert(
+        self, now: datetime, key: tuple[int, int, int, timedelta | None]
+    ) -> tuple[float, LocalMinute]:
+        answer = _local_minute(now.astimezone(self.zone))
+        offset = key[3]
+        start = now.replace(second=0, microsecond=0)
+        if offset is None:
+            return now.timestamp(), answer
+        base, part = divmod(start.replace(tzinfo=None) - offset - _EPOCH_NAIVE, _SECOND)
+        if not part and _MEMO_FROM <= base < _MEMO_TO:
+            first = start.astimezone(self.zone)
+            last = (start + _REST_OF_MINUTE).astimezone(self.zone)
+            same = _local_minute(first) == answer == _local_minute(last)
+            if same and first.utcoffset() == last.utcoffset():
+                if len(self._memo) >= _CACHE_LIMIT:
+                    self._memo.clear()
+                self._memo[key] = (base, answer)
+        return now.timestamp(), answer
+
+
+def _local_minute(local: datetime) -> LocalMinute:
+    return local.toordinal(), local.hour * 60 + local.minute, local.date()
+
+
 def quiet_table(ranges: list[str]) -> bytes:
     """A 1440-byte table, 1 for each minute of the day inside a ``[start, end)`` range."""
     table = bytearray(1440)
@@ -141,10 +199,11 @@ class Ruleset:
         self.consents = consents
         self.consents_path = consents_path
         self.zone = ZoneInfo(model.timezone)
+        self.clock = LocalClock(self.zone)
         self.country_code = model.country_code
         self.national_prefix = model.national_prefix
-        # Leading digits that make a digit string something other than its own NSN.
-        self.leads = ("00", model.national_prefix) if model.national_prefix else ("00",)
+        #: ``nsn(raw)``: ``normalise`` with this ruleset's country code and national prefix.
+        self.nsn = nsn_function(model.country_code, model.national_prefix)
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
@@ -161,14 +220,9 @@ class Ruleset:
         self.max_calls = out.max_calls_per_callee_per_day
         self.suspend_after = out.suspend_after_violations
         self.violation_window: timedelta = parse_duration(out.violation_window)
-        owners: list[tuple[str, Owner]] = [
-            (peer, (Direction.INBOUND, None)) for peer in model.network.peers
-        ]
-        for tid, trunk in model.trunks.items():
-            owners.extend((peer, (Direction.OUTBOUND, tid)) for peer in trunk.peers)
         #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
         #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
-        self.classify_source: Callable[[str], Owner] = SourceMap(owners).classify
+        self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
 
     def deliver_to(self, direction: Direction | None, trunk: str | None) -> Target | None:
         """Where an allowed call goes: the network for outbound, the number's trunk inbound."""
@@ -177,3 +231,13 @@ class Ruleset:
         if direction is None or trunk is None:
             return None
         return self.trunk_targets.get(trunk)
+
+
+def _owners(model: Rules) -> list[tuple[str, Owner]]:
+    """Every peer of the network and of each trunk, with the direction and trunk it means."""
+    owners: list[tuple[str, Owner]] = [
+        (peer, (Direction.INBOUND, None)) for peer in model.network.peers
+    ]
+    for tid, trunk in model.trunks.items():
+        owners.extend((peer, (Direction.OUTBOUND, tid)) for peer in trunk.peers)
+    return owners

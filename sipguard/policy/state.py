@@ -64,15 +64,17 @@ class MemoryState:
     """In-process implementation of :class:`State`, for ``check``, ``replay`` and tests."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, date], int] = defaultdict(int)
+        self._counts: dict[tuple[str, str, date], int] = {}
         self._violations: dict[str, deque[datetime]] = defaultdict(deque)
         self._suspended: dict[str, Suspension] = {}
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
+        counts = self._counts
         key = (operator, callee, day)
-        if limit is not None and self._counts[key] >= limit:
+        count = counts.get(key, 0)
+        if limit is not None and count >= limit:
             return False
-        self._counts[key] += 1
+        counts[key] = count + 1
         return True
 
     def calls_on(self, operator: str, callee: str, day: date) -> int:

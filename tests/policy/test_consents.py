@@ -7,10 +7,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipguard.errors import RulesError
 from sipguard.policy import load_consents
-from sipguard.policy.consents import read_consents
+from sipguard.policy.consents import ConsentIndex, read_consents
 
 ZONE = ZoneInfo("Asia/Shanghai")
 HEADER = "callee,number,credential,granted_at,expires_at\n"
@@ -112,3 +114,35 @@ def test_bad_header(tmp_path: Path) -> None:
         "c.csv:1:1: bad header 'callee,number,credential':"
         " expected callee,number,credential,granted_at,expires_at"
     ]
+
+
+ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["4008001234", "2061234567"]),
+        st.sampled_from(["13800138000", "13900139000"]),
+        st.text(min_size=1, max_size=6),
+        st.integers(0, 20),
+        st.integers(1, 20),
+    ),
+    max_size=8,
+)
+
+
+@given(ROWS, st.sampled_from(["4008001234", "2061234567"]), st.integers(-1, 42))
+def test_index_equals_a_plain_scan_of_the_rows(
+    rows: list[tuple[str, str, str, int, int]], number: str, at: int
+) -> None:
+    """The packed index answers as a scan for the first valid row in file order does."""
+    index = ConsentIndex()
+    plain = []
+    for n, callee, credential, granted, length in rows:
+        start = 1.78e9 + granted * 0.5
+        index.add(n, callee, credential, start, start + length * 0.5)
+        plain.append((n, callee, credential, start, start + length * 0.5))
+    t = 1.78e9 + at * 0.25
+    for callee in ("13800138000", "13900139000"):
+        expected = next(
+            (c for n, k, c, g, e in plain if n == number and k == callee and g <= t < e), None
+        )
+        assert index.find(number, callee, t) == expected
+    assert len(index) == len(rows)

@@ -1,0 +1,114 @@
+"""The plain, obvious form of ``evaluate``: the oracle its fast path is pinned to.
+
+Every step is written as spec section 4 reads: ``Verdict(...)`` built by its constructor,
+numbers through ``normalise``, the local time through ``now.astimezone(rules.zone)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sipguard.policy import CallFacts, Direction, Reason, Ruleset, State, Verdict, normalise
+
+R = Reason
+OUT = Direction.OUTBOUND
+
+
+def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> Verdict:
+    """Decide one call exactly as the spec's precedence table reads."""
+
+    def nsn(raw: str | None) -> str | None:
+        return None if raw is None else normalise(raw, rules.country_code, rules.national_prefix)
+
+    callee = nsn(facts.ruri_user)
+    caller = nsn(facts.pai_user if facts.pai_user is not None else facts.from_user)
+    direction, trunk = rules.classify_source(facts.source_ip)
+    local = now.astimezone(rules.zone)
+    if direction is None:
+        return Verdict(R.UNKNOWN_SOURCE, None, caller, callee, None, None, None)
+    if direction is Direction.INBOUND:
+        return _inbound(rules, local, caller, callee)
+    assert trunk is not None
+    operator = rules.trunk_operator[trunk]
+    hidden = (
+        caller is None
+        or any(p in ("id", "user", "header") for p in facts.privacy)
+        or (facts.from_user or "").lower() == "anonymous"
+        or (facts.from_host or "").lower() == "anonymous.invalid"
+    )
+    if hidden:
+        return Verdict(R.CALLER_HIDDEN, OUT, caller, callee, None, operator, trunk)
+    assert caller is not None
+    entry = rules.numbers.lookup(caller)
+    if entry is None:
+        related = rules.numbers.length_related(caller)
+        reason = R.NUMBER_LENGTH_CHANGED if related else R.CALLER_UNREGISTERED
+        return Verdict(reason, OUT, caller, callee, None, operator, trunk)
+    shown = nsn(facts.from_user)
+    if entry.trunk != trunk:
+        reason = R.CALLER_NOT_ON_TRUNK
+    elif facts.pai_user is not None and shown is not None and shown != caller:
+        reason = R.IDENTITY_MISMATCH
+    elif local.date().toordinal() > entry.licence_until:
+        reason = R.LICENCE_INVALID
+    else:
+        return _limits(facts, rules, state, now, caller, callee, operator, trunk)
+    return Verdict(reason, OUT, caller, callee, entry.nsn, operator, trunk)
+
+
+def _inbound(rules: Ruleset, local: datetime, caller: str | None, callee: str | None) -> Verdict:
+    """Checks 7, 13, 14 and 15 of an inbound call."""
+    entry = rules.numbers.lookup(callee) if callee is not None else None
+    if entry is None:
+        related = callee is not None and rules.numbers.length_related(callee)
+        reason = R.CALLEE_LENGTH_CHANGED if related else R.CALLEE_UNREGISTERED
+        return Verdict(reason, Direction.INBOUND, caller, callee, None, None, None)
+    if local.date().toordinal() > entry.licence_until:
+        reason = R.LICENCE_INVALID
+    else:
+        reason = R.ALLOWED if entry.inbound else R.CALLEE_NOT_INBOUND
+    return Verdict(
+        reason, Direction.INBOUND, caller, callee, entry.nsn, entry.operator, entry.trunk
+    )
+
+
+def _limits(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    caller: str,
+    callee: str | None,
+    operator: str,
+    trunk: str,
+) -> Verdict:
+    """Checks 8 to 12, then counting the rejection and suspending the number."""
+    entry = rules.numbers.lookup(caller)
+    assert entry is not None
+    local = now.astimezone(rules.zone)
+    credential = None
+    if callee is not None:
+        credential = rules.consents.find(entry.nsn, callee, now.timestamp())
+    if not entry.outbound:
+        reason = R.INBOUND_ONLY
+    elif state.suspension(entry.nsn) is not None:
+        reason = R.NUMBER_SUSPENDED
+    elif rules.require_consent and credential is None:
+        reason = R.NO_CONSENT
+    elif rules.quiet[local.hour * 60 + local.minute]:
+        reason = R.QUIET_HOURS
+    elif not state.take_call_slot(
+        entry.operator, callee or facts.ruri_user or "", local.date(), rules.max_calls
+    ):
+        reason = R.FREQUENCY_CAP
+    else:
+        cred = credential if rules.require_consent else None
+        return Verdict(R.ALLOWED, OUT, caller, callee, entry.nsn, operator, trunk, cred)
+    suspended = False
+    if rules.suspend_after is not None:
+        count = state.add_violation(entry.nsn, now, rules.violation_window)
+        reached = count >= rules.suspend_after and reason is not R.NUMBER_SUSPENDED
+        if reached and state.suspension(entry.nsn) is None:
+            state.suspend(entry.nsn, now, reason.value, by="policy")
+            suspended = True
+    return Verdict(reason, OUT, caller, callee, entry.nsn, operator, trunk, None, suspended)
