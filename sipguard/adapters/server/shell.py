@@ -40,6 +40,8 @@ from sipguard.b2bua.effects import (
 from sipguard.logs import log_garbage
 from sipguard.ratelimit import RateLimiter
 
+_FREE_PORT_TRIES = 20
+
 
 class Core(Protocol):
     """What the shell needs from the B2BUA core."""
@@ -95,19 +97,29 @@ class Server:
         """Bind UDP and TCP on every address; returns the bound (host, port) pairs."""
         bound: list[tuple[str, int]] = []
         for host, port in listen:
-            endpoint = UdpEndpoint(
-                self._loop,
-                bind_udp(host, port),
-                self._on_udp,
-                self.udp_stats,
-                queue_limit=self._queue_limit,
-            )
+            endpoint = await self._bind(host, port)
             self._udp.append(endpoint)
             self._udp_by_family.setdefault(endpoint.family, endpoint)
-            local = endpoint.local
-            await self._tcp.listen(local[0], local[1])
-            bound.append(local)
+            bound.append(endpoint.local)
         return bound
+
+    async def _bind(self, host: str, port: int) -> UdpEndpoint:
+        """UDP and TCP on one port.  Port 0 takes a free UDP port; if TCP already holds that
+        number elsewhere, another is tried (a few times), so both always share one port."""
+        for attempt in range(_FREE_PORT_TRIES):
+            sock = bind_udp(host, port)
+            endpoint = UdpEndpoint(
+                self._loop, sock, self._on_udp, self.udp_stats, queue_limit=self._queue_limit
+            )
+            try:
+                await self._tcp.listen(*endpoint.local)
+            except OSError:
+                endpoint.close()
+                if port != 0 or attempt == _FREE_PORT_TRIES - 1:
+                    raise
+                continue
+            return endpoint
+        raise AssertionError("unreachable")
 
     async def close(self, grace: float = 1.0) -> None:
         """Let pending journal writes finish (up to ``grace`` s), then close everything."""
