@@ -38,12 +38,11 @@ from sipguard.b2bua.effects import (
 from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
-from sipguard.b2bua.matching import client_key, server_key
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
 from sipguard.sip.message import Request, Response
-from sipguard.sip.transaction import TxState
+from sipguard.sip.transaction import TxState, client_key, server_key
 from sipguard.sip.validate import classify
 from sipguard.sip.wire import serialise
 

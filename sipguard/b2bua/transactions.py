@@ -20,7 +20,6 @@ from datetime import datetime
 
 from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
 from sipguard.b2bua.headers import make_response
-from sipguard.b2bua.matching import server_key
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.timers import TimerConfig
 from sipguard.sip.transaction import (
@@ -35,6 +34,7 @@ from sipguard.sip.transaction import (
     TxKey,
     client_key,
     kind_for,
+    server_key,
 )
 from sipguard.sip.wire import serialise
 
