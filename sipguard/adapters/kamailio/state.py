@@ -69,7 +69,7 @@ class CallLedger:
 
     @staticmethod
     def _name(call_id: str) -> str:
-        key = hashlib.blake2b(call_id.encode(), digest_size=12).hexdigest()
+        key = hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
         return f"$sht(sipguard=>{key})"
 
     def open(self, call_id: str, caller_ip: str) -> None:
