@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,12 +114,16 @@ async def _serve(
     listen: list[tuple[str, int]],
     metrics_at: tuple[str, int] | None,
 ) -> int:
-    from sipguard.adapters.server.reload import RulesWatcher
     from sipguard.adapters.server.shell import Server
-    from sipguard.policy import load_rules
+    from sipguard.errors import SipguardError
 
     log = _logger()
-    journal, core = _build(ruleset, listen[0], args)
+    try:
+        journal, state = await _journal(ruleset)
+    except SipguardError as exc:
+        log.error("serve.journal_failed", error=str(exc))
+        return 1
+    core = _core(ruleset, state, listen[0], args)
     server = Server(core, journal, log, queue_limit=args.udp_queue)
     server.gate.rules_hash = ruleset.version_hash
     try:
@@ -125,65 +131,117 @@ async def _serve(
     except OSError as exc:
         log.error("serve.bind_failed", error=str(exc))
         await server.close()
-        if journal is not None:
-            journal.close()
+        _close(journal, state)
         return 1
-    consents = getattr(ruleset, "consents_path", None)
+    watcher = _watch_rules(args, ruleset, core, server, log)
+    if metrics_at is not None:
+        _expose_metrics(metrics_at, server, watcher)
+    tasks = _background(server, journal, state)
+    log.info("serve.ready", listen=[_show(h, p) for h, p in bound], rules=str(args.rules))
+    await _stopped(watcher)
+    log.info("serve.stopping")
+    for task in tasks:
+        task.cancel()
+    watcher.stop()
+    await server.close()
+    _close(journal, state)
+    log.info("serve.stopped")
+    return 0
+
+
+def _watch_rules(args: argparse.Namespace, ruleset: Any, core: Any, server: Any, log: Any) -> Any:
+    from sipguard.adapters.server.reload import RulesWatcher
+    from sipguard.policy import load_rules
 
     def apply(new: Any) -> None:
         core.reload(new)
         server.gate.rules_hash = new.version_hash
 
+    consents = getattr(ruleset, "consents_path", None)
     watcher = RulesWatcher(args.rules, consents, load_rules, apply, log)
     watcher.start()
-    if metrics_at is not None:
-        _expose_metrics(metrics_at, server, watcher)
+    return watcher
+
+
+async def _stopped(watcher: Any) -> None:
+    """Return on SIGTERM or SIGINT; SIGHUP meanwhile asks for a reload."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, watcher.request, "SIGHUP")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    health = loop.create_task(_watch_journal(server))
-    log.info("serve.ready", listen=[_show(h, p) for h, p in bound], rules=str(args.rules))
     await stop.wait()
-    log.info("serve.stopping")
-    health.cancel()
-    watcher.stop()
-    await server.close()
+
+
+def _background(server: Any, journal: Any, state: Any) -> list[asyncio.Task[None]]:
+    """The health watch and, with a journal, the service's supervisor."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(_watch_journal(server, state))]
     if journal is not None:
-        journal.close()
-    log.info("serve.stopped")
-    return 0
+        tasks.append(loop.create_task(journal.supervise()))
+    return tasks
 
 
-def _build(ruleset: Any, local: tuple[str, int], args: argparse.Namespace) -> tuple[Any, Any]:
-    """The journal writer (None when the rules name no journal) and the B2BUA core.
+async def _journal(ruleset: Any) -> tuple[Any, Any]:
+    """The journal service (started and connected) and the write-behind state over it.
 
-    Counts, violations and suspensions live in the state file beside the journal, shared
-    with ``sipguard numbers``; without a journal they are kept in memory.
+    Both are None when the rules name no journal: counts are then kept in memory.  The
+    state file beside the journal stays shared with ``sipguard numbers``.
     """
-    from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
-    from sipguard.journal import JournalWriter, SqliteState, state_path_for
+    from sipguard.errors import SipguardError
+    from sipguard.journal import launch
+    from sipguard.journal.behind import WriteBehindState
+    from sipguard.journal.state import SqliteState, state_path_for
+    from sipguard.journal.supervise import ServiceJournal
+    from sipguard.journal.wire import socket_path_for
 
-    journal = None
-    state = None
-    if ruleset.journal_path is not None:
-        retention = ruleset.model.journal.retention_days
-        journal = JournalWriter(ruleset.journal_path, retention_days=retention)
-        state = SqliteState(state_path_for(ruleset.journal_path))
+    if ruleset.journal_path is None:
+        return None, None
+    argv = launch.command(
+        ruleset.journal_path,
+        retention_days=ruleset.model.journal.retention_days,
+        watch_pid=os.getpid(),
+    )
+    journal = ServiceJournal(argv, socket_path_for(ruleset.journal_path))
+    try:
+        await journal.start()
+    except SipguardError:
+        journal.close()
+        raise
+    state = WriteBehindState(SqliteState(state_path_for(ruleset.journal_path)), journal)
+    return journal, state
+
+
+def _core(ruleset: Any, state: Any, local: tuple[str, int], args: argparse.Namespace) -> Any:
+    """The B2BUA core."""
+    from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
+
     config = B2BUAConfig(
         local=Addr(local[0], local[1]),
         max_concurrent=args.max_calls,
         max_duration=args.max_duration,
         ring_timeout=args.ring_timeout,
     )
-    return journal, B2BUA(ruleset, state=state, config=config)
+    return B2BUA(ruleset, state=state, config=config)
 
 
-async def _watch_journal(server: Any) -> None:
+def _close(journal: Any, state: Any) -> None:
+    if journal is not None:
+        journal.close()
+    if state is not None:
+        state.close()
+
+
+async def _watch_journal(server: Any, state: Any) -> None:
+    log = _logger()
     while True:
         await asyncio.sleep(0.5)
         server.check_journal()
+        if state is not None:
+            try:
+                state.refresh()
+            except sqlite3.Error as exc:
+                log.error("serve.state_refresh_failed", error=str(exc))
 
 
 def _expose_metrics(at: tuple[str, int], server: Any, watcher: Any) -> None:
