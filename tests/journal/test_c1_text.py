@@ -71,3 +71,40 @@ def test_dead_writer_thread_is_unhealthy_and_fails_fast(
     with pytest.raises(JournalUnavailable):
         writer.submit(decision(2)).result(1)
     writer.close()
+
+
+INVITE = (
+    b"INVITE sip:13800138000@192.0.2.1 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKc1\r\n"
+    b"From: <sip:4008001234@198.51.100.7>;tag=1\r\n"
+    b"To: <sip:13800138000@192.0.2.1>\r\n"
+    b"Call-ID: a\xffb@x\r\n"
+    b"CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_parsed_invite_with_raw_byte_call_id_reaches_the_journal_service(db: Path) -> None:
+    """The reported INVITE, parsed for real, is journaled through the service, and the
+    service still answers the next record."""
+    import os
+
+    from sipguard.journal import launch
+    from sipguard.journal.client import ServiceClient
+    from sipguard.journal.wire import socket_path_for
+    from sipguard.screening import facts_from_request
+    from sipguard.sip.message import Request
+    from sipguard.sip.wire import parse
+
+    request = parse(INVITE)
+    assert isinstance(request, Request) and request.call_id == RAW
+    entry = decision_entry(facts_from_request(request, "198.51.100.7", 5060), verdict(), T0)
+    sock = socket_path_for(db)
+    proc = launch.spawn(launch.command(db, watch_pid=os.getpid()), sock)
+    try:
+        client = ServiceClient(sock)
+        assert client.record(entry).call_id == "a\\xffb@x"
+        assert client.record(decision(2)).seq == 2
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert JournalStore(db).verify().ok
