@@ -11,15 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sipguard"
 CORE = ("sip", "policy")
 BRIDGE = ("screening.py",)
 FORBIDDEN_IMPORTS = {"asyncio", "socket", "threading", "logging", "selectors", "subprocess"}
-CLOCK_CALLS = {
-    ("time", "time"),
-    ("time", "monotonic"),
-    ("datetime", "now"),
-    ("date", "today"),
-    ("datetime", "utcnow"),
-    ("datetime", "today"),
-    ("time", "perf_counter"),
-}
+CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("datetime", "now"), ("date", "today"),
+               ("datetime", "utcnow"), ("datetime", "today"), ("time", "perf_counter")}
 
 
 def core_files() -> list[Path]:
