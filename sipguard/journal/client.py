@@ -36,6 +36,11 @@ class ServiceClient:
         self._reader = FrameReader()
         self._next = 0
 
+    @property
+    def connected(self) -> bool:
+        """True while a connection is open (a failure drops it)."""
+        return self._sock is not None
+
     def _connect(self) -> socket.socket:
         if self._sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

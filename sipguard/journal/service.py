@@ -227,13 +227,16 @@ def _alive(pid: int) -> bool:
 
 
 def take_lock(socket_path: Path) -> TextIO | None:
-    """The service's lock file, held; None if another service holds it."""
+    """The service's lock file, held, with this pid in it; None if another service holds it."""
     handle = open(f"{socket_path}.lock", "a")  # noqa: SIM115 - held for the process's life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
     return handle
 
 
