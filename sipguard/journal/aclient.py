@@ -57,6 +57,7 @@ class AsyncJournalClient:
         self._next = 0
         self._failed = False
         self._flush_at: asyncio.Handle | None = None
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -76,7 +77,7 @@ class AsyncJournalClient:
         except OSError as exc:
             raise JournalUnavailable(f"journal service not reachable: {exc}", "down") from exc
         self._transport = transport
-        self._failed = False
+        self._failed = self._closing = False
         metrics.JOURNAL_HEALTHY.set(1)
 
     def submit(self, entry: Entry) -> asyncio.Future[Entry | None]:
@@ -144,7 +145,8 @@ class AsyncJournalClient:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-            _log.error("journal.service_lost", detail=str(exc) if exc else "closed")
+            if not self._closing:
+                _log.error("journal.service_lost", detail=str(exc) if exc else "closed")
         metrics.JOURNAL_HEALTHY.set(0)
         pending, self._pending = self._pending, {}
         self._out = []
@@ -155,6 +157,7 @@ class AsyncJournalClient:
 
     def close(self) -> None:
         """Send what is queued and close the connection."""
+        self._closing = True
         if self._flush_at is not None:
             self._flush_at.cancel()
             self._flush()
