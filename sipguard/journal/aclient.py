@@ -113,7 +113,11 @@ class AsyncJournalClient:
             self._transport.write(b"".join(out))
 
     def settle(self, reply: list[Any]) -> None:
-        """Resolve the request ``reply`` answers."""
+        """Resolve the request ``reply`` answers (or take a commit's statistics)."""
+        if reply[0] == 0 and len(reply) == 4 and reply[1] == "stats":
+            metrics.JOURNAL_BATCH_SIZE.observe(reply[2])
+            metrics.JOURNAL_COMMIT_SECONDS.observe(reply[3])
+            return
         pending = self._pending.pop(reply[0], None) if reply else None
         if pending is None:
             return

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from sipguard import metrics
 from sipguard.journal.cache import CachedState, encode_op
 from sipguard.journal.state import SqliteState
 from sipguard.policy.state import Suspension
@@ -62,6 +63,7 @@ class WriteBehindState:
                 self._inflight.pop(number, None)
         if fut.cancelled() or fut.exception() is not None:
             self.lost += 1
+            metrics.STATE_WRITES_LOST.inc()
             if self.lost & (self.lost - 1) == 0:  # 1, 2, 4, 8...: loud but bounded
                 _log.error("state.write_lost", lost=self.lost, detail=str(fut.exception()))
 

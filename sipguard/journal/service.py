@@ -16,6 +16,8 @@ Invariants:
   state file at start) and are answered at once; ``put`` and ``sync`` wait for the commit.
   Another process writing the state file (``sipguard numbers``) is noticed through SQLite's
   ``data_version`` and the memory reloaded.
+- After a commit with entries, each connection that had a request in it also gets
+  ``[0, "stats", entries, seconds]`` (the batch size and commit time, for the metrics).
 - Nothing kills the loop: a failed commit (full disk, locked, I/O, or anything unexpected)
   fails exactly that batch's requests with ``[id, "error", kind, detail]`` and is logged;
   a malformed frame closes only its connection.
@@ -144,6 +146,7 @@ class JournalService:
         appends, acks = self._appends, self._acks
         self._appends, self._acks = [], []
         replies: dict[_Conn, list[bytes]] = {}
+        started = time.perf_counter()
         try:
             self._commit_state()
             stored = self.store.append([e for _, _, e in appends]) if appends else []
@@ -159,6 +162,10 @@ class JournalService:
                 replies.setdefault(conn, []).append(frame([rid, "ok", e.seq, e.prev_hash, e.hash]))
             for conn, rid in acks:
                 replies.setdefault(conn, []).append(frame([rid, "ok", None]))
+            if appends:
+                stats = frame([0, "stats", len(appends), time.perf_counter() - started])
+                for parts in replies.values():
+                    parts.append(stats)
         for conn, parts in replies.items():
             conn.send(b"".join(parts))
         self._reload_if_changed()

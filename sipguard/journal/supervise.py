@@ -96,6 +96,7 @@ class ServiceJournal:
                 return
             self._stop_child(2.0)
         self.restarts += 1
+        metrics.JOURNAL_SERVICE_RESTARTS.inc()
         await self.start()
         _log.warning("journal.service_restarted", restarts=self.restarts)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sipguard import metrics
 from sipguard.journal import launch
 from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.client import ServiceClient
@@ -31,9 +32,11 @@ class FakeConn:
     def __init__(self) -> None:
         self.reader = FrameReader()
         self.replies: list[list[Any]] = []
+        self.stats: list[list[Any]] = []
 
     def send(self, data: bytes) -> None:
-        self.replies += self.reader.feed(data)
+        for reply in self.reader.feed(data):
+            (self.stats if reply[0] == 0 else self.replies).append(reply)
 
 
 def test_append_is_acked_only_after_its_commit(db: Path) -> None:
@@ -47,6 +50,7 @@ def test_append_is_acked_only_after_its_commit(db: Path) -> None:
     service.commit()
     assert JournalStore(db).count() == 1
     assert [r[:3] for r in conn.replies] == [[1, "ok", 1], [2, "ok", None]]
+    assert [s[:3] for s in conn.stats] == [[0, "stats", 1]]
     service.close()
 
 
@@ -104,7 +108,10 @@ def test_submissions_of_one_loop_pass_share_commits(db: Path) -> None:
         service.close()
         return stored, service.commits
 
+    before = metrics.REGISTRY.get_sample_value("sipguard_journal_batch_size_sum") or 0.0
     stored, commits = asyncio.run(main())
+    after = metrics.REGISTRY.get_sample_value("sipguard_journal_batch_size_sum") or 0.0
+    assert after - before == 500  # the service's batch statistics reach the server's metrics
     assert [e.seq for e in stored if e is not None] == list(range(1, 501))
     assert [e.call_id for e in JournalStore(db).entries()] == [f"call-{i}" for i in range(500)]
     assert 1 <= commits < 50
