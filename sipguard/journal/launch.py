@@ -25,6 +25,9 @@ from pathlib import Path
 from sipguard.journal.wire import socket_path_for
 from sipguard.journal.writer import JournalUnavailable
 
+ALREADY_RUNNING = 3  # the service's exit status when another one holds the journal
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last one a NUL
+
 
 def command(
     journal: str | Path,
@@ -69,7 +72,7 @@ def wait_ready(socket_path: Path, timeout: float, proc: subprocess.Popen[bytes] 
     while time.monotonic() < deadline:
         if answers(socket_path):
             return
-        if proc is not None and proc.poll() is not None and proc.returncode != 3:
+        if proc is not None and proc.poll() is not None and proc.returncode != ALREADY_RUNNING:
             raise JournalUnavailable(f"journal service exited with {proc.returncode}", "down")
         time.sleep(0.02)
     raise JournalUnavailable(f"journal service did not start on {socket_path}", "down")
@@ -98,7 +101,7 @@ def ensure_running(argv: list[str], socket_path: Path, timeout: float = 15.0) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Run the service in the foreground until SIGTERM, SIGINT or the watched pid ends."""
-    from sipguard.journal.service import ALREADY_RUNNING, JournalService, serve, take_lock
+    from sipguard.journal.service import JournalService, serve, take_lock
 
     p = argparse.ArgumentParser(prog="python -m sipguard.journal.launch")
     p.add_argument("--journal", required=True, type=Path)
@@ -109,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch-pid", type=int)
     args = p.parse_args(argv)
     sock = args.socket or socket_path_for(args.journal)
+    if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
+        print(f"journal service: socket path too long for AF_UNIX: {sock}", file=sys.stderr)
+        return 2
     lock = take_lock(sock)
     if lock is None:
         return ALREADY_RUNNING

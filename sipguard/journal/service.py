@@ -48,7 +48,6 @@ from sipguard.journal.wire import FrameReader, Op, ProtocolError, body_entry, fr
 from sipguard.journal.writer import error_class
 
 _log = structlog.get_logger("sipguard.journal.service")
-ALREADY_RUNNING = 3
 
 
 class _Conn(asyncio.Protocol):
@@ -252,6 +251,7 @@ async def serve(service: JournalService, socket_path: Path, watch_pid: int | Non
     loop = asyncio.get_running_loop()
     socket_path.unlink(missing_ok=True)
     server = await loop.create_unix_server(lambda: _Conn(service), str(socket_path))
+    os.chmod(socket_path, 0o600)  # only this user may write records
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -21,7 +21,7 @@ import structlog
 
 from sipguard import metrics
 from sipguard.journal.aclient import AsyncJournalClient
-from sipguard.journal.launch import answers
+from sipguard.journal.launch import ALREADY_RUNNING, answers
 from sipguard.journal.record import Entry
 from sipguard.journal.writer import JournalUnavailable
 
@@ -43,7 +43,7 @@ class ServiceJournal:
     @property
     def healthy(self) -> bool:
         """True while the service runs, is connected and its last commit succeeded."""
-        return self.client.healthy and self._proc is not None and self._proc.poll() is None
+        return self.client.healthy and self._running()
 
     def submit(self, entry: Entry) -> asyncio.Future[Entry | None]:
         """Send ``entry``; the future resolves once it is durable (see ``aclient``)."""
@@ -59,7 +59,7 @@ class ServiceJournal:
         deadline = time.monotonic() + self._timeout
         while not answers(self.path):
             code = self._proc.poll()
-            if (code is not None and code != 3) or time.monotonic() > deadline:
+            if (code is not None and code != ALREADY_RUNNING) or time.monotonic() > deadline:
                 raise JournalUnavailable(f"journal service did not start ({code})", "down")
             await asyncio.sleep(0.02)
         await self.client.connect()
@@ -83,7 +83,11 @@ class ServiceJournal:
             pause = every
 
     def _running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        """Our child runs, or it left at once because another service has this journal."""
+        if self._proc is None:
+            return False
+        code = self._proc.poll()
+        return code is None or code == ALREADY_RUNNING
 
     def _code(self) -> int | None:
         return None if self._proc is None else self._proc.poll()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from test_server_shell import FakeCore, client, recv, started
 
@@ -74,3 +76,30 @@ def test_dead_service_refuses_outbound_then_is_restarted(tmp_path: Path) -> None
 
     asyncio.run(main())
     assert [e.reason for e in JournalStore(db).entries()] == ["ALLOWED"]
+
+
+def test_a_second_server_shares_the_running_service(tmp_path: Path) -> None:
+    """When a service already holds the journal, a second supervisor connects to it, calls
+    it healthy and does not keep starting new ones."""
+    db = tmp_path / "journal.db"
+
+    async def main() -> None:
+        first, second = _journal(db), _journal(db)
+        await first.start()
+        await second.start()
+        supervisor = asyncio.create_task(second.supervise(every=0.02))
+        await asyncio.sleep(0.3)
+        assert second.healthy and second.restarts == 0
+        stored = await second.submit(admin_record(db))
+        assert stored is not None and stored.seq == 1
+        supervisor.cancel()
+        second.close()
+        first.close()
+
+    asyncio.run(main())
+
+
+def admin_record(db: Path) -> Any:
+    from sipguard.journal.record import admin_entry
+
+    return admin_entry("check", datetime.now(UTC), detail={"journal": db.name})

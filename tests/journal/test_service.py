@@ -193,3 +193,14 @@ def test_requests_in_flight_fail_when_the_service_dies(
         assert not client.healthy
 
     asyncio.run(main())
+
+
+def test_socket_is_private_and_an_overlong_path_is_refused(
+    tmp_path: Path, running: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    """Only the owner may connect; a socket path AF_UNIX cannot hold is a clear error."""
+    assert running[1].stat().st_mode & 0o777 == 0o600
+    deep = tmp_path / ("d" * 120) / "journal.db"
+    deep.parent.mkdir()
+    done = subprocess.run(launch.command(deep), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "too long" in done.stderr
