@@ -64,6 +64,11 @@ class CachedState:
         if self._log is not None:
             self._log.append((sql, args))
 
+    @property
+    def dirty(self) -> bool:
+        """True while there are mutations not yet drained."""
+        return bool(self._log)
+
     def drain(self) -> list[Statement]:
         """The SQL of every mutation since the last drain, in order."""
         if self._log is None:

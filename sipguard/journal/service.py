@@ -13,7 +13,9 @@ Invariants:
   acked only once durable, and a state op a client sent before an entry is on disk before
   that entry's ack.
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
-  state file at start) and are answered at once; ``put`` and ``sync`` wait for the commit.
+  state file at start) and are answered at once; a change they make is committed with the
+  next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing).  ``put``
+  and ``sync`` wait for the commit.
   Another process writing the state file (``sipguard numbers``) is noticed through SQLite's
   ``data_version`` and the memory reloaded.
 - After a commit with entries, each connection that had a request in it also gets
@@ -48,6 +50,7 @@ from sipguard.journal.wire import FrameReader, Op, ProtocolError, body_entry, fr
 from sipguard.journal.writer import error_class
 
 _log = structlog.get_logger("sipguard.journal.service")
+STATE_DELAY = 0.005  # a state change with no entry behind it is committed this soon
 
 
 class _Conn(asyncio.Protocol):
@@ -95,7 +98,7 @@ class JournalService:
         retention_days: int | None = None,
         purge_every: float = 86_400.0,
         clock: Callable[[], datetime] | None = None,
-        schedule: Callable[[Callable[[], None]], object] | None = None,
+        schedule: Callable[[Callable[[], None], float], object] | None = None,
     ) -> None:
         self.store = JournalStore(journal_path)
         if sync == "normal":
@@ -105,12 +108,12 @@ class JournalService:
         self.state_db.load(self.state)
         self._appends: list[tuple[_Conn, int, Entry]] = []
         self._acks: list[tuple[_Conn, int]] = []
-        self._scheduled = False
+        self._scheduled = self._delayed = False
         self._retention = retention_days
         self._purge_every = purge_every
         self._clock = clock or (lambda: datetime.now(UTC))
         self.commits = 0
-        self._call_soon = schedule or (lambda f: asyncio.get_running_loop().call_soon(f))
+        self._call_soon = schedule or _on_loop
 
     def handle(self, conn: _Conn, message: list[Any]) -> None:
         """Take one request; answer it now or queue it for the next commit."""
@@ -118,12 +121,14 @@ class JournalService:
             rid, op = int(message[0]), message[1]
             if op == Op.APPEND:
                 self._appends.append((conn, rid, body_entry(message[2])))
-            elif op in (Op.DO, Op.PUT):
-                result = apply_op(self.state, message[2])
-                if op == Op.DO:
-                    conn.send(frame([rid, "ok", result]))
-                else:
-                    self._acks.append((conn, rid))
+            elif op == Op.DO:
+                conn.send(frame([rid, "ok", apply_op(self.state, message[2])]))
+                if self.state.dirty:  # rides the next commit, or its own shortly
+                    self._schedule(STATE_DELAY)
+                return
+            elif op == Op.PUT:
+                apply_op(self.state, message[2])
+                self._acks.append((conn, rid))
             elif op == Op.SYNC:
                 self._acks.append((conn, rid))
             else:
@@ -134,14 +139,18 @@ class JournalService:
             return
         self._schedule()
 
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            self._call_soon(self.commit)
+    def _schedule(self, delay: float = 0.0) -> None:
+        """Commit at the end of this loop pass (or after ``delay``, for state alone)."""
+        if self._scheduled or (delay and self._delayed):
+            return
+        self._scheduled, self._delayed = delay == 0.0, self._delayed or delay != 0.0
+        self._call_soon(self.commit, delay)
 
     def commit(self) -> None:
         """Make everything received durable, then answer it (or fail it, never die)."""
-        self._scheduled = False
+        self._scheduled = self._delayed = False
+        if not self._appends and not self._acks and not self.state.dirty:
+            return
         appends, acks = self._appends, self._acks
         self._appends, self._acks = [], []
         replies: dict[_Conn, list[bytes]] = {}
@@ -215,6 +224,11 @@ class JournalService:
         """Close both files."""
         self.store.close()
         self.state_db.close()
+
+
+def _on_loop(callback: Callable[[], None], delay: float) -> object:
+    loop = asyncio.get_running_loop()
+    return loop.call_later(delay, callback) if delay else loop.call_soon(callback)
 
 
 def frame_error(kind: str, detail: str) -> Callable[[int], bytes]:

@@ -41,7 +41,7 @@ class FakeConn:
 
 def test_append_is_acked_only_after_its_commit(db: Path) -> None:
     """Nothing is answered on receipt; after the commit the entry is on disk, then acked."""
-    service = JournalService(db, schedule=lambda f: None)
+    service = JournalService(db, schedule=lambda f, d: None)
     conn = FakeConn()
     service.handle(conn, [1, "append", entry_body(decision(1))])  # type: ignore[arg-type]
     service.handle(conn, [2, "sync"])  # type: ignore[arg-type]
@@ -58,7 +58,7 @@ def test_failed_commit_fails_the_batch_and_the_service_goes_on(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A commit error answers every request of the batch with its error; the next works."""
-    service = JournalService(db, schedule=lambda f: None)
+    service = JournalService(db, schedule=lambda f, d: None)
     conn = FakeConn()
 
     def locked(entries: object) -> list[Entry]:
@@ -80,7 +80,7 @@ def test_failed_commit_fails_the_batch_and_the_service_goes_on(
 
 def test_malformed_requests_get_an_error_reply(db: Path) -> None:
     """An unknown op or a bad body is answered as an error, and nothing is queued."""
-    service = JournalService(db, schedule=lambda f: None)
+    service = JournalService(db, schedule=lambda f, d: None)
     conn = FakeConn()
     service.handle(conn, [5, "frobnicate"])  # type: ignore[arg-type]
     service.handle(conn, [6, "append", [1, 2]])  # type: ignore[arg-type]

@@ -69,6 +69,15 @@ def test_a_count_is_durable_once_the_following_decision_is_acked(db: Path, runni
     assert SqliteState(state_path_for(db)).calls_on("acme", "139", DAY) == 1
 
 
+def test_a_count_with_no_entry_behind_it_is_committed_soon(db: Path, running: Path) -> None:
+    """A slot taken and nothing after it still reaches the state file within moments."""
+    assert RemoteState(ServiceClient(running)).take_call_slot("acme", "140", DAY, 5)
+    deadline = time.monotonic() + 5
+    while SqliteState(state_path_for(db)).calls_on("acme", "140", DAY) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def test_state_ops_match_the_sqlite_semantics(running: Path) -> None:
     """Violations in their window, idempotent suspend, resume forgetting violations."""
     state = RemoteState(ServiceClient(running))
