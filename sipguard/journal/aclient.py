@@ -88,23 +88,35 @@ class AsyncJournalClient:
         """Send a state mutation (applied in order, acked once durable)."""
         return self._request(None, [Op.PUT.value, op])
 
+    def tell_state(self, op: list[Any]) -> bool:
+        """Send a state mutation that wants no answer; False if not connected.
+
+        It is committed no later than the next entry sent, whose ack therefore covers it.
+        """
+        if self._transport is None:
+            return False
+        self._queue(frame([0, Op.DO.value, op]))
+        return True
+
     def sync(self) -> asyncio.Future[Any]:
         """A future that completes once everything sent before is durable."""
         return self._request(None, [Op.SYNC.value])
 
     def _request(self, entry: Entry | None, body: list[Any]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._transport is None:
             fut.set_exception(JournalUnavailable("journal service is not connected", "down"))
             return fut
         self._next += 1
         self._pending[self._next] = (fut, entry)
-        self._out.append(frame([self._next, *body]))
+        self._queue(frame([self._next, *body]))
         metrics.JOURNAL_QUEUE_DEPTH.inc()
-        if self._flush_at is None:
-            self._flush_at = loop.call_soon(self._flush)
         return fut
+
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        if self._flush_at is None:
+            self._flush_at = asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_at = None

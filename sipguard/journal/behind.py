@@ -5,6 +5,8 @@ Invariants:
   loaded from the state file at start.  Each mutation is applied here first, then sent to
   the service on the journal connection, where it is committed in the same group commit as
   the decision record that follows it (so a count rides its decision's round trip).
+- Counts and violations go without an answer (the ack of the decision that follows covers
+  them); suspend and resume are acked, so :meth:`refresh` knows which are in flight.
 - What is sent is the effect, not the question: a call slot taken here is counted there
   unconditionally (``limit=None``), so the two sides never disagree on a cap.
 - ``sipguard numbers suspend/resume`` writes the state file directly; :meth:`refresh` (called
@@ -36,6 +38,10 @@ class StateSink(Protocol):
         """Send one state op; the future completes once it is durable."""
         ...
 
+    def tell_state(self, op: list[Any]) -> bool:
+        """Send one state op that wants no answer; False if it could not be sent."""
+        ...
+
 
 class WriteBehindState:
     """Implements :class:`sipguard.policy.state.State` for the server."""
@@ -48,36 +54,41 @@ class WriteBehindState:
         self.lost = 0
         self._inflight: dict[str, int] = {}
 
-    def _send(self, op: list[Any], number: str | None = None) -> None:
+    def _send(self, op: list[Any], number: str) -> None:
         fut = self.sink.submit_state(op)
-        if number is not None:
-            self._inflight[number] = self._inflight.get(number, 0) + 1
+        self._inflight[number] = self._inflight.get(number, 0) + 1
         fut.add_done_callback(lambda f: self._sent(f, number))
 
-    def _sent(self, fut: asyncio.Future[Any], number: str | None) -> None:
-        if number is not None:
-            left = self._inflight.get(number, 1) - 1
-            if left:
-                self._inflight[number] = left
-            else:
-                self._inflight.pop(number, None)
+    def _tell(self, op: list[Any]) -> None:
+        if not self.sink.tell_state(op):
+            self._lost("journal service not connected")
+
+    def _lost(self, detail: str) -> None:
+        self.lost += 1
+        metrics.STATE_WRITES_LOST.inc()
+        if self.lost & (self.lost - 1) == 0:  # 1, 2, 4, 8...: loud but bounded
+            _log.error("state.write_lost", lost=self.lost, detail=detail)
+
+    def _sent(self, fut: asyncio.Future[Any], number: str) -> None:
+        left = self._inflight.get(number, 1) - 1
+        if left:
+            self._inflight[number] = left
+        else:
+            self._inflight.pop(number, None)
         if fut.cancelled() or fut.exception() is not None:
-            self.lost += 1
-            metrics.STATE_WRITES_LOST.inc()
-            if self.lost & (self.lost - 1) == 0:  # 1, 2, 4, 8...: loud but bounded
-                _log.error("state.write_lost", lost=self.lost, detail=str(fut.exception()))
+            self._lost(str(fut.exception()) if not fut.cancelled() else "cancelled")
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         if not self.cache.take_call_slot(operator, callee, day, limit):
             return False
-        self._send(encode_op("take_call_slot", operator, callee, day, None))
+        self._tell(encode_op("take_call_slot", operator, callee, day, None))
         return True
 
     def calls_on(self, operator: str, callee: str, day: date) -> int:
         return self.cache.calls_on(operator, callee, day)
 
     def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
-        self._send(encode_op("add_violation", number, at, window))
+        self._tell(encode_op("add_violation", number, at, window))
         return self.cache.add_violation(number, at, window)
 
     def suspension(self, number: str) -> Suspension | None:

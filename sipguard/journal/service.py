@@ -14,8 +14,8 @@ Invariants:
   that entry's ack.
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
   state file at start) and are answered at once; a change they make is committed with the
-  next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing).  ``put``
-  and ``sync`` wait for the commit.
+  next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a ``do``
+  with id 0 gets no answer.  ``put`` and ``sync`` wait for the commit.
   Another process writing the state file (``sipguard numbers``) is noticed through SQLite's
   ``data_version`` and the memory reloaded.
 - After a commit with entries, each connection that had a request in it also gets
@@ -122,7 +122,9 @@ class JournalService:
             if op == Op.APPEND:
                 self._appends.append((conn, rid, body_entry(message[2])))
             elif op == Op.DO:
-                conn.send(frame([rid, "ok", apply_op(self.state, message[2])]))
+                result = apply_op(self.state, message[2])
+                if rid:  # id 0: the client wants no answer
+                    conn.send(frame([rid, "ok", result]))
                 if self.state.dirty:  # rides the next commit, or its own shortly
                     self._schedule(STATE_DELAY)
                 return

@@ -50,8 +50,12 @@ class ServiceJournal:
         return self.client.submit(entry)
 
     def submit_state(self, op: list[Any]) -> asyncio.Future[Any]:
-        """Send a state mutation, in order with the entries."""
+        """Send a state mutation, in order with the entries; acked once durable."""
         return self.client.submit_state(op)
+
+    def tell_state(self, op: list[Any]) -> bool:
+        """Send a state mutation, in order with the entries, wanting no answer."""
+        return self.client.tell_state(op)
 
     async def start(self) -> None:
         """Start the service and connect (JournalUnavailable if it does not come up)."""

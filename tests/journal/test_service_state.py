@@ -151,3 +151,18 @@ def test_service_started_for_kamailio_outlives_its_starter_and_follows_its_pid(
     while launch.answers(sock) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not launch.answers(sock)
+
+
+def test_write_behind_state_counts_what_it_could_not_send(db: Path) -> None:
+    """With the service away the server still decides from memory, and counts each change
+    that could not be persisted (loudly: a metric and a log line)."""
+    from sipguard import metrics
+
+    before = metrics.REGISTRY.get_sample_value("sipguard_state_writes_lost_total") or 0.0
+    state = WriteBehindState(SqliteState(state_path_for(db)), AsyncJournalClient(db))
+    assert state.take_call_slot("acme", "138", DAY, 1)
+    assert not state.take_call_slot("acme", "138", DAY, 1)
+    assert state.add_violation("400", T0, timedelta(hours=1)) == 1
+    assert state.lost == 2
+    after = metrics.REGISTRY.get_sample_value("sipguard_state_writes_lost_total") or 0.0
+    assert after - before == 2
