@@ -18,13 +18,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from sipguard import metrics
-from sipguard.journal.cache import CachedState, encode_op
+from sipguard.journal.cache import CachedState, count_floor, encode_op
 from sipguard.journal.state import SqliteState
 from sipguard.policy.state import Suspension
 
@@ -48,7 +48,7 @@ class WriteBehindState:
 
     def __init__(self, db: SqliteState, sink: StateSink) -> None:
         self.cache = CachedState()
-        db.load(self.cache)
+        db.load(self.cache, counts_from=count_floor(datetime.now(UTC)))
         self.db = db
         self.sink = sink
         self.lost = 0
@@ -107,6 +107,7 @@ class WriteBehindState:
 
     def refresh(self) -> None:
         """Take suspensions changed in the file by another process (see the invariants)."""
+        self.cache.forget_counts_before(count_floor(datetime.now(UTC)))
         disk = {s.number: s for s in self.db.suspensions()}
         held = self.cache.suspended
         for number in set(held) | set(disk):

@@ -6,6 +6,8 @@ Invariants:
 - With ``persist=True`` every mutation also appends the SQL that makes the state file say
   the same (absolute values: a count is written as its new total), taken with
   :meth:`drain` and committed by the journal service in its group commit, in order.
+- Only recent days' counts are kept in memory (:data:`COUNT_DAYS`): a cap is always on the
+  caller's current local day, and older days stay in the file for nobody to ask.
 - State ops travel the wire as ``[name, *args]``; :func:`encode_op` and :func:`apply_op`
   are the two ends, and :data:`OPS` names every op a client may send.
 """
@@ -13,16 +15,17 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sipguard.journal.record import to_ts
 from sipguard.policy.state import Suspension
 
 Statement = tuple[str, tuple[Any, ...]]
+COUNT_DAYS = 3  # days of counts held in memory, today (UTC) included, for every time zone
 _UPSERT = (
     "INSERT INTO call_counts (operator, callee, day, n) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (operator, callee, day) DO UPDATE SET n = excluded.n"
+    "ON CONFLICT (operator, callee, day) DO UPDATE SET n = MAX(n, excluded.n)"
 )
 # Argument codes: s text, o int or None, D date, T datetime, W timedelta (seconds).
 OPS: dict[str, str] = {
@@ -51,6 +54,11 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def count_floor(now: datetime) -> date:
+    """The first day whose counts are held in memory at ``now``."""
+    return now.astimezone(UTC).date() - timedelta(days=COUNT_DAYS - 1)
+
+
 class CachedState:
     """Implements :class:`sipguard.policy.state.State` in memory."""
 
@@ -59,6 +67,7 @@ class CachedState:
         self.violations: dict[str, list[int]] = {}
         self.suspended: dict[str, Suspension] = {}
         self._log: list[Statement] | None = [] if persist else None
+        self._floor = date.min
 
     def _write(self, sql: str, *args: Any) -> None:
         if self._log is not None:
@@ -75,6 +84,18 @@ class CachedState:
             return []
         out, self._log = self._log, []
         return out
+
+    def forget_counts_before(self, day: date) -> int:
+        """Drop counts of days before ``day`` from memory (the file keeps them); a no-op
+        unless ``day`` moved on since the last call."""
+        if day <= self._floor:
+            return 0
+        self._floor = day
+        floor = day.isoformat()
+        old = [key for key in self.counts if key[2] < floor]
+        for key in old:
+            del self.counts[key]
+        return len(old)
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         key = (operator, callee, day.isoformat())

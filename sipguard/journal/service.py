@@ -42,7 +42,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from sipguard.journal.cache import CachedState, apply_op
+from sipguard.journal.cache import CachedState, apply_op, count_floor
 from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
@@ -105,13 +105,13 @@ class JournalService:
             self.store.conn.execute("PRAGMA synchronous=NORMAL")
         self.state_db = SqliteState(state_path or state_path_for(journal_path))
         self.state = CachedState(persist=True)
-        self.state_db.load(self.state)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.state_db.load(self.state, counts_from=count_floor(self._clock()))
         self._appends: list[tuple[_Conn, int, Entry]] = []
         self._acks: list[tuple[_Conn, int]] = []
         self._scheduled = self._delayed = False
         self._retention = retention_days
         self._purge_every = purge_every
-        self._clock = clock or (lambda: datetime.now(UTC))
         self.commits = 0
         self._call_soon = schedule or _on_loop
 
@@ -190,7 +190,8 @@ class JournalService:
             if not self.state_db.changed_elsewhere():
                 return
             fresh = CachedState(persist=True)
-            self.state_db.load(fresh)
+            fresh.counts = self.state.counts  # counts are written by this process alone
+            self.state_db.load(fresh, counts=False)
         except sqlite3.Error as exc:
             _log.error("journal_service.state_reload_failed", detail=str(exc))
             return
@@ -216,8 +217,9 @@ class JournalService:
             if time.monotonic() >= next_purge:
                 self.purge()
                 next_purge = time.monotonic() + self._purge_every
-            if not self._scheduled:
+            if not self._scheduled and not self.state.dirty:
                 self._reload_if_changed()
+            self.state.forget_counts_before(count_floor(self._clock()))
             if watch_pid is not None and not _alive(watch_pid):
                 stop.set()
             await asyncio.sleep(0.5)

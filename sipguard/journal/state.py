@@ -80,14 +80,20 @@ class SqliteState:
         changed, self._version = version != self._version, version
         return changed
 
-    def load(self, cache: CachedState) -> None:
-        """Fill ``cache`` with every count, violation and suspension in the file."""
+    def load(
+        self, cache: CachedState, *, counts_from: date | None = None, counts: bool = True
+    ) -> None:
+        """Fill ``cache`` from the file: counts (of ``counts_from`` on, if given),
+        violations and suspensions."""
         with self._lock:
             conn = self._conn
-            for op, callee, day, n in conn.execute(
-                "SELECT operator, callee, day, n FROM call_counts"
-            ):
-                cache.counts[(op, callee, day)] = int(n)
+            if counts:
+                rows = conn.execute(
+                    "SELECT operator, callee, day, n FROM call_counts WHERE day >= ?",
+                    ((counts_from or date.min).isoformat(),),
+                )
+                for op, callee, day, n in rows:
+                    cache.counts[(op, callee, day)] = int(n)
             for number, ts in conn.execute("SELECT number, ts FROM violations ORDER BY ts"):
                 cache.violations.setdefault(number, []).append(int(ts))
             for row in conn.execute("SELECT number, since, reason, by FROM suspensions"):
