@@ -23,8 +23,8 @@ Invariants:
 - Nothing kills the loop: a failed commit (full disk, locked, I/O, or anything unexpected)
   fails exactly that batch's requests with ``[id, "error", kind, detail]`` and is logged;
   a malformed frame closes only its connection.
-- It stops on SIGTERM/SIGINT or when the process named by ``--watch-pid`` is gone, after
-  committing what it holds.
+- It stops on SIGTERM (and SIGINT, unless it has a ``--watch-pid``) or when the process
+  named by ``--watch-pid`` is gone, after committing what it holds.
 """
 
 from __future__ import annotations
@@ -271,8 +271,10 @@ async def serve(service: JournalService, socket_path: Path, watch_pid: int | Non
     server = await loop.create_unix_server(lambda: _Conn(service), str(socket_path))
     os.chmod(socket_path, 0o600)  # only this user may write records
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # A Ctrl-C reaches the whole process group: a service that follows its starter leaves
+    # when the starter is gone (or tells it to), so the starter can drain first.
+    loop.add_signal_handler(signal.SIGINT, (lambda: None) if watch_pid else stop.set)
     house = loop.create_task(service.housekeeping(watch_pid, stop))
     _log.info("journal_service.ready", socket=str(socket_path), pid=os.getpid())
     await stop.wait()
