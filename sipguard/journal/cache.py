@@ -4,8 +4,9 @@ Invariants:
 - Semantics are :class:`sipguard.journal.state.SqliteState`'s (and so MemoryState's): the
   same counts, the same violation window ``(at - window, at]``, idempotent suspend.
 - With ``persist=True`` every mutation also appends the SQL that makes the state file say
-  the same (absolute values: a count is written as its new total), taken with
-  :meth:`drain` and committed by the journal service in its group commit, in order.
+  the same (absolute values: a count is written as its new total, never lowering the
+  file's), taken with :meth:`drain` and committed by the journal service in its group
+  commit, in order.  Text in that SQL is made safe as the journal's is (``safe_text``).
 - Only recent days' counts are kept in memory (:data:`COUNT_DAYS`): a cap is always on the
   caller's current local day, and older days stay in the file for nobody to ask.
 - State ops travel the wire as ``[name, *args]``; :func:`encode_op` and :func:`apply_op`
@@ -18,10 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sipguard.journal.record import to_ts
+from sipguard.journal.record import safe_text, to_ts
 from sipguard.policy.state import Suspension
 
 Statement = tuple[str, tuple[Any, ...]]
+MAX_BACKLOG = 100_000  # state statements kept while the state file cannot be written
 COUNT_DAYS = 3  # days of counts held in memory, today (UTC) included, for every time zone
 _UPSERT = (
     "INSERT INTO call_counts (operator, callee, day, n) VALUES (?, ?, ?, ?) "
@@ -71,7 +73,17 @@ class CachedState:
 
     def _write(self, sql: str, *args: Any) -> None:
         if self._log is not None:
-            self._log.append((sql, args))
+            self._log.append((sql, tuple(safe_text(a) if isinstance(a, str) else a for a in args)))
+
+    def requeue(self, statements: list[Statement]) -> int:
+        """Put statements that could not be committed back in front (at most
+        :data:`MAX_BACKLOG` are kept); return how many were dropped."""
+        if self._log is None:
+            return 0
+        backlog = statements + self._log
+        dropped = max(0, len(backlog) - MAX_BACKLOG)
+        self._log = backlog[dropped:]
+        return dropped
 
     @property
     def dirty(self) -> bool:

@@ -7,11 +7,12 @@ Invariants:
 - Group commit on one event loop: requests are read as they arrive; a commit is scheduled
   once per loop pass and takes everything that arrived meanwhile (while the previous fsync
   ran, nothing else could run, so load builds batches by itself).  One commit is: the state
-  statements of the batch (``synchronous=NORMAL`` file) then the journal entries (one
+  statements of the batch (``synchronous=NORMAL`` file; if that file fails they wait for
+  the next batch, logged and counted, and the journal goes on) then the journal entries (one
   ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL`` unless started with ``--sync
   normal``), then every reply of the batch, one write per connection.  So an ``append`` is
   acked only once durable, and a state op a client sent before an entry is on disk before
-  that entry's ack.
+  that entry's ack (while the state file can be written at all).
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
   state file at start) and are answered at once; a change they make is committed with the
   next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a ``do``
@@ -42,6 +43,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from sipguard import metrics
 from sipguard.journal.cache import CachedState, apply_op, count_floor
 from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState, state_path_for
@@ -181,9 +183,17 @@ class JournalService:
         self._reload_if_changed()
 
     def _commit_state(self) -> None:
+        """Commit the state statements; on failure keep them for the next batch (the
+        journal goes on: counts still hold in memory, and records matter more)."""
         statements = self.state.drain()
-        if statements:
+        if not statements:
+            return
+        try:
             self.state_db.commit(statements)
+        except sqlite3.Error as exc:
+            dropped = self.state.requeue(statements)
+            metrics.JOURNAL_WRITE_FAILURES.labels(error="state").inc()
+            _log.error("journal_service.state_failed", detail=str(exc), dropped=dropped)
 
     def _reload_if_changed(self) -> None:
         try:

@@ -78,6 +78,37 @@ def test_failed_commit_fails_the_batch_and_the_service_goes_on(
     service.close()
 
 
+def test_a_failing_state_file_does_not_stop_the_journal(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State statements that cannot be written wait for the next batch; entries go on."""
+    from datetime import date
+
+    from sipguard.journal.cache import encode_op
+    from sipguard.journal.state import SqliteState, state_path_for
+
+    service = JournalService(db, schedule=lambda f, d: None)
+    conn = FakeConn()
+    real = service.state_db.commit
+
+    def full(statements: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    slot = encode_op("take_call_slot", "acme", "138", date(2026, 6, 1), None)
+    with monkeypatch.context() as m:
+        m.setattr(service.state_db, "commit", full)
+        service.handle(conn, [1, "do", slot])  # type: ignore[arg-type]
+        service.handle(conn, [2, "append", entry_body(decision(1))])  # type: ignore[arg-type]
+        service.commit()
+    assert [r[:3] for r in conn.replies] == [[1, "ok", True], [2, "ok", 1]]
+    assert service.state.dirty
+    monkeypatch.setattr(service.state_db, "commit", real)
+    service.handle(conn, [3, "sync"])  # type: ignore[arg-type]
+    service.commit()
+    assert SqliteState(state_path_for(db)).calls_on("acme", "138", date(2026, 6, 1)) == 1
+    service.close()
+
+
 def test_malformed_requests_get_an_error_reply(db: Path) -> None:
     """An unknown op or a bad body is answered as an error, and nothing is queued."""
     service = JournalService(db, schedule=lambda f, d: None)
