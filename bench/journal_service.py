@@ -27,7 +27,7 @@ from sipguard.journal.store import JournalStore
 from sipguard.journal.wire import socket_path_for
 
 Make = Callable[[int], Entry]
-Baseline = tuple[float, list[float]]
+Baseline = tuple[float, list[float], float]
 
 
 def running(path: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -36,17 +36,18 @@ def running(path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     return launch.spawn(launch.command(path, watch_pid=os.getpid()), sock), sock
 
 
-def async_flat_out(sock: Path, entries: list[Entry]) -> float:
-    """Records/s: every entry submitted at once from one asyncio client."""
+def async_flat_out(sock: Path, entries: list[Entry]) -> tuple[float, float]:
+    """Records/s with every entry submitted at once from one asyncio client, and the
+    client process's CPU seconds per record (what the server's event loop pays)."""
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
         client = AsyncJournalClient(sock)
         await client.connect()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client.submit(e) for e in entries))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         client.close()
-        return len(entries) / elapsed
+        return len(entries) / elapsed, cpu / len(entries)
 
     return asyncio.run(main())
 
@@ -96,8 +97,10 @@ def _worker(mode: str, target: str, make: Make, first: int, n: int, out: Any) ->
 
 def four_processes(mode: str, target: str, make: Make, n: int) -> tuple[float, list[float]]:
     """Records/s and per-record latencies of 4 processes appending ``n`` records in all."""
+    if mode != "service":
+        JournalStore(target).close()  # the schema and WAL mode, before four racing openers
     ctx = multiprocessing.get_context("fork")
-    out = ctx.SimpleQueue()
+    out = ctx.Queue()
     each = max(1, n // 4)
     procs = [
         ctx.Process(target=_worker, args=(mode, target, make, k * each, each, out))
@@ -106,7 +109,7 @@ def four_processes(mode: str, target: str, make: Make, n: int) -> tuple[float, l
     started = time.perf_counter()
     for p in procs:
         p.start()
-    lat = [x for _ in procs for x in out.get()]
+    lat = [x for _ in procs for x in out.get(timeout=300)]  # a dead worker ends the run
     for p in procs:
         p.join(120)
     return 4 * each / (time.perf_counter() - started), sorted(lat)
@@ -122,17 +125,21 @@ def report(tmp: Path, make: Make, sizes: dict[str, int], rate: float, writer: Ba
     n, per = sizes["records"], sizes["process_records"]
     proc, sock = running(tmp / "service.db")
     try:
-        flat = async_flat_out(sock, [make(i) for i in range(n)])
+        flat, flat_cpu = async_flat_out(sock, [make(i) for i in range(n)])
         lat = async_latency(sock, lambda i: make(n + i), sizes["latency_records"], rate)
         svc4, svc4_lat = four_processes("service", str(sock), lambda i: make(9 * n + i), per)
     finally:
         proc.terminate()
         proc.wait(10)
     direct4, direct4_lat = four_processes("sqlite", str(tmp / "direct.db"), make, per)
-    w_rate, w_lat = writer
-    ms = 1e3
+    w_rate, w_lat, w_cpu = writer
+    ms, us = 1e3, 1e6
     print(f"| service, 1 asyncio client, flat out | {flat:,.0f} records/s |")
     print(f"| service / in-process writer, flat out | {flat / w_rate:.2f}x |")
+    print(
+        f"| CPU per record in the submitting process, service / writer | {flat_cpu * us:.1f} / "
+        f"{w_cpu * us:.1f} us = {flat_cpu / w_cpu:.2f}x |"
+    )
     print(
         f"| durable p99 at {rate:,.0f}/s, service / writer | "
         f"{p99(lat) * ms:.2f} / {p99(w_lat) * ms:.2f} ms = {p99(lat) / p99(w_lat):.2f}x |"
