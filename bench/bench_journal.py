@@ -6,6 +6,9 @@ Three measurements:
 2. Latency added to a decision: submit -> durable, at a fixed offered rate, p50/p99/max.
 3. Policy-state lookups with 1,000,000 stored daily counts: ``take_call_slot`` plus
    ``suspension`` on SqliteState against the in-memory MemoryState.
+4. The journal service (``journal_service.py``): records/s and durable p99 from one asyncio
+   client against the in-process writer of 1. and 2., and from 4 blocking client processes
+   against 4 processes appending straight to SQLite.
 
 Run:  .venv/bin/python bench/bench_journal.py [--records 20000] [--rate 2000] [--counts 1000000]
 """
@@ -22,6 +25,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import journal_service
 
 from sipguard.journal.record import Entry, decision_entry
 from sipguard.journal.state import SqliteState
@@ -71,20 +77,21 @@ def per_record_commit_rate(path: Path, n: int) -> float:
     return n / elapsed
 
 
-def group_commit_rate(path: Path, n: int) -> tuple[float, float]:
-    """Entries/s through the writer flat out, and the mean batch size."""
+def group_commit_rate(path: Path, n: int) -> tuple[float, float, float]:
+    """Entries/s through the writer flat out, the mean batch size, and the CPU seconds per
+    entry of the submitting process (its writer thread included: same process, same GIL)."""
     entries = [entry(i) for i in range(n)]
     with JournalWriter(path) as writer:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         futures = [writer.submit(e) for e in entries]
         for fut in futures:
             fut.result()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     from sipguard import metrics
 
     count = metrics.REGISTRY.get_sample_value("sipguard_journal_batch_size_count") or 1
     total = metrics.REGISTRY.get_sample_value("sipguard_journal_batch_size_sum") or 0
-    return n / elapsed, total / count
+    return n / elapsed, total / count, cpu / n
 
 
 def latency(path: Path, n: int, rate: float) -> list[float]:
@@ -166,6 +173,7 @@ def main() -> int:
     ap.add_argument("--baseline-records", type=int, default=500)
     ap.add_argument("--rate", type=float, default=2_000.0)
     ap.add_argument("--latency-records", type=int, default=10_000)
+    ap.add_argument("--process-records", type=int, default=4_000, help="4 processes, in all")
     ap.add_argument("--counts", type=int, default=1_000_000)
     ap.add_argument("--lookups", type=int, default=20_000)
     ap.add_argument("--dir", help="directory for the databases (default: a temp dir)")
@@ -178,7 +186,7 @@ def main() -> int:
 def report(tmp: Path, args: argparse.Namespace) -> None:
     """Measure and print."""
     single = per_record_commit_rate(tmp / "single.db", args.baseline_records)
-    group, batch = group_commit_rate(tmp / "group.db", args.records)
+    group, batch, group_cpu = group_commit_rate(tmp / "group.db", args.records)
     print("| measurement | value |\n|---|---|")
     print(f"| one commit per record (baseline) | {single:,.0f} records/s |")
     print(f"| group commit, flat out | {group:,.0f} records/s (mean batch {batch:.1f}) |")
@@ -193,6 +201,8 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
     )
     print(f"| raw write+fsync p50 / p99 (baseline) | {f50 * 1e3:.2f} / {f99 * 1e3:.2f} ms |")
     print(f"| durable latency / raw fsync, p50 / p99 | {p50 / f50:.1f}x / {p99 / f99:.1f}x |")
+    sizes = {k: getattr(args, k) for k in ("records", "latency_records", "process_records")}
+    journal_service.report(tmp, entry, sizes, args.rate, (group, lat, group_cpu))
     mem = MemoryState()
     fill_counts(mem, None, args.counts)
     mem_slot, mem_susp = lookups_per_second(mem, args.counts, args.lookups)

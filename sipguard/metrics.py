@@ -47,6 +47,16 @@ JOURNAL_COMMIT_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
     registry=REGISTRY,
 )
+JOURNAL_SERVICE_RESTARTS = Counter(
+    "sipguard_journal_service_restarts_total",
+    "Times the journal service was found dead and started again.",
+    registry=REGISTRY,
+)
+STATE_WRITES_LOST = Counter(
+    "sipguard_state_writes_lost_total",
+    "State changes kept in memory that the journal service could not persist.",
+    registry=REGISTRY,
+)
 JOURNAL_PURGED = Counter(
     "sipguard_journal_purged_total", "Entries deleted by retention.", registry=REGISTRY
 )

@@ -1,6 +1,11 @@
 """The call journal: an append-only, hash-chained SQLite record of every call attempt,
 with group-commit durability, retention, queries and the persistent policy state.
 
+The journal service (``service``, started by ``launch``) owns the journal and the state
+in one process per journal; ``serve`` talks to it through ``aclient`` and ``supervise``,
+Kamailio workers and other processes through ``client``.  ``writer`` is the in-process
+group-commit thread.
+
 Names are imported lazily, so a process that needs only the state does not load the
 writer (structlog, prometheus) and vice versa.
 """
@@ -11,6 +16,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sipguard.journal.client import RemoteState, ServiceClient
     from sipguard.journal.record import (
         GENESIS_HASH,
         Entry,
@@ -37,6 +43,8 @@ _HOMES = {
     "admin_entry": "record",
     "decision_entry": "record",
     "outcome_entry": "record",
+    "RemoteState": "client",
+    "ServiceClient": "client",
     "SqliteState": "state",
     "state_path_for": "state",
     "CallRow": "store",
@@ -59,7 +67,9 @@ __all__ = [
     "JournalWriter",
     "Kind",
     "Query",
+    "RemoteState",
     "RulesInForce",
+    "ServiceClient",
     "SqliteState",
     "VerifyResult",
     "admin_entry",

@@ -13,6 +13,9 @@ Invariants:
   epoch (exact, so retention boundaries are exact), ``at`` the same instant as ISO 8601.
 - Numbers are NSNs as the policy reports them (spec section 2); rejected and allowed calls,
   inbound and outbound, all produce exactly one decision entry.
+- Text from the wire may hold bytes that are not UTF-8, kept by the parser as surrogate
+  escapes.  The entry builders here are the one place that makes such text safe
+  (:func:`safe_text`), so every entry they build encodes, hashes and stores.
 """
 
 from __future__ import annotations
@@ -112,6 +115,31 @@ def link_hash(prev_hash: str, canonical: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
 
 
+def safe_text(text: str) -> str:
+    """``text`` unchanged if it encodes as UTF-8; else with surrogates escaped visibly.
+
+    A raw byte the parser kept as a surrogate escape (``\\udcff``) becomes ``\\xff``;
+    any other lone surrogate becomes ``\\udXXX``.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape" if _escaped_only(text) else "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+def _escaped_only(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) < 0xDC80 and not 0xDD00 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _entry(**values: Any) -> Entry:
+    """An entry whose text fields are all safe to encode (see :func:`safe_text`)."""
+    return Entry(**{k: safe_text(v) if isinstance(v, str) else v for k, v in values.items()})  # type: ignore[arg-type]
+
+
 def to_ts(at: datetime) -> int:
     """Integer microseconds since the epoch of an aware datetime."""
     if at.tzinfo is None:
@@ -137,7 +165,7 @@ def decision_entry(
     rules_hash: str | None = None,
 ) -> Entry:
     """The decision entry of one call attempt; ``at`` is the INVITE's arrival time."""
-    return Entry(
+    return _entry(
         kind=Kind.DECISION.value,
         ts=to_ts(at),
         at=at.isoformat(),
@@ -170,7 +198,7 @@ def outcome_entry(
     duration = None
     if answered_at is not None:
         duration = max(0, to_ts(ended_at) - to_ts(answered_at)) // 1000
-    return Entry(
+    return _entry(
         kind=Kind.OUTCOME.value,
         ts=to_ts(ended_at),
         at=ended_at.isoformat(),
@@ -190,7 +218,7 @@ def admin_entry(
     text = None
     if detail is not None:
         text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return Entry(
+    return _entry(
         kind=Kind.ADMIN.value,
         ts=to_ts(at),
         at=at.isoformat(),

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from sipguard.journal.cache import CachedState, Statement
 from sipguard.journal.record import to_ts
 from sipguard.journal.store import connect
 from sipguard.policy.state import Suspension
@@ -66,6 +67,47 @@ class SqliteState:
         self._conn.execute(f"PRAGMA mmap_size={int(mmap_mib) << 20}")
         self._conn.executescript(_DDL)
         self._lock = threading.Lock()
+        self._version = self.data_version()
+
+    def data_version(self) -> int:
+        """SQLite's ``data_version``: it changes when another connection commits."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed_elsewhere(self) -> bool:
+        """True (once) if another connection committed since the last call or load."""
+        version = self.data_version()
+        changed, self._version = version != self._version, version
+        return changed
+
+    def load(
+        self, cache: CachedState, *, counts_from: date | None = None, counts: bool = True
+    ) -> None:
+        """Fill ``cache`` from the file: counts (of ``counts_from`` on, if given),
+        violations and suspensions."""
+        with self._lock:
+            conn = self._conn
+            if counts:
+                rows = conn.execute(
+                    "SELECT operator, callee, day, n FROM call_counts WHERE day >= ?",
+                    ((counts_from or date.min).isoformat(),),
+                )
+                for op, callee, day, n in rows:
+                    cache.counts[(op, callee, day)] = int(n)
+            for number, ts in conn.execute("SELECT number, ts FROM violations ORDER BY ts"):
+                cache.violations.setdefault(number, []).append(int(ts))
+            for row in conn.execute("SELECT number, since, reason, by FROM suspensions"):
+                cache.suspended[row[0]] = _suspension(row)
+            self._version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def commit(self, statements: list[Statement]) -> None:
+        """Run ``statements`` (from :meth:`CachedState.drain`) in one transaction."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            for sql, args in statements:
+                conn.execute(sql, args)
+
+        self._tx(work)
 
     def close(self) -> None:
         """Close the connection."""

@@ -12,6 +12,10 @@ Invariants:
   logged loudly, counted, and fails every future in it; ``healthy`` turns False until a
   later batch commits.  The caller decides what a failure means (the server refuses
   outbound calls with 503 and logs inbound records instead).
+- The thread never dies quietly: an unexpected error in a batch (anything but SQLite's own)
+  fails that batch's futures with error ``internal`` and the thread goes on.  Should the
+  thread end anyway, ``healthy`` turns False, the metric follows, every queued future fails
+  and ``submit`` fails at once: no caller is ever left waiting.
 - With ``retention_days`` set, the writer purges old entries when it starts and then every
   ``purge_every`` seconds, between batches.
 """
@@ -88,6 +92,7 @@ class JournalWriter:
         self._next_purge = 0.0
         self._healthy = True
         self._closed = False
+        self._dead = False
         self._fail_log = RateLimiter("journal_failure", rate=1.0, burst=5)
         metrics.JOURNAL_HEALTHY.set(1)
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
@@ -95,14 +100,16 @@ class JournalWriter:
 
     @property
     def healthy(self) -> bool:
-        """False after a failed write, until the next batch commits."""
+        """False after a failed write (until the next batch commits) or once the thread died."""
+        if self._healthy and not self._thread.is_alive() and not self._closed:
+            self._set_healthy(False)
         return self._healthy
 
     def submit(self, entry: Entry) -> Future[Entry | None]:
         """Queue ``entry``; the future resolves with the stored entry once it is durable."""
         fut: Future[Entry | None] = Future()
-        if self._closed:
-            fut.set_exception(JournalUnavailable("journal writer is closed", "closed"))
+        if self._closed or self._dead:
+            fut.set_exception(JournalUnavailable("journal writer is not running", "closed"))
             return fut
         self._queue.put((entry, fut))
         metrics.JOURNAL_QUEUE_DEPTH.inc()
@@ -136,6 +143,26 @@ class JournalWriter:
         self.close()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._dead = True
+            if not self._closed:
+                self._set_healthy(False)
+                _log.critical("journal.writer_died", path=str(self.path))
+            self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                metrics.JOURNAL_QUEUE_DEPTH.dec()
+                item[1].set_exception(JournalUnavailable("journal writer stopped", "closed"))
+
+    def _loop(self) -> None:
         running = True
         while running:
             self._maybe_purge()
@@ -146,7 +173,13 @@ class JournalWriter:
             if first is None:
                 break
             batch, running = self._collect(first)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except Exception as exc:  # any failure must fail the batch, loudly
+                self._fail(batch, exc)
+            except BaseException:
+                self._fail(batch, RuntimeError("journal writer stopped"))
+                raise
 
     def _idle_timeout(self) -> float | None:
         if self._retention is None:
@@ -190,8 +223,8 @@ class JournalWriter:
         for entry, fut in batch:
             fut.set_result(next(done) if entry is not None else None)
 
-    def _fail(self, batch: list[_Item], exc: sqlite3.Error) -> None:
-        kind = error_class(exc)
+    def _fail(self, batch: list[_Item], exc: Exception) -> None:
+        kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
         metrics.JOURNAL_WRITE_FAILURES.labels(error=kind).inc()
         self._set_healthy(False)
         if self._fail_log.allow(time.monotonic()):
@@ -204,6 +237,8 @@ class JournalWriter:
                 suppressed=self._fail_log.take_suppressed(),
             )
         for entry, fut in batch:
+            if fut.done():
+                continue
             if entry is None:
                 fut.set_result(None)  # a flush barrier: the batch before it is settled
             else:

@@ -186,4 +186,5 @@ def environment(opts: KamailioOptions, base: dict[str, str]) -> dict[str, str]:
     env["PYTHONPATH"] = ":".join(paths)
     env["SIPGUARD_RULES"] = str(opts.rules)
     env["SIPGUARD_STATE"] = opts.state
+    env["SIPGUARD_JOURNAL_SYNC"] = opts.journal_sync  # read by mod_init, before cfg values
     return env

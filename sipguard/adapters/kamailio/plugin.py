@@ -10,10 +10,15 @@ Invariants:
 - A rejection answers ``status`` with ``Reason: SIP;cause=NNN;text="REASON"`` (RFC 3326);
   an allowed outbound call loses any PAI and Privacy from the call center and carries
   ``P-Asserted-Identity: <tel:+CC NSN>`` of its filed number (RFC 3325).
-- Each worker process holds its own rules (reloaded from the files, see kamailio_reload)
-  and its own connections to the shared state and the journal, opened after the fork.
+- Each worker holds its own rules (reloaded from the files, see kamailio_reload) and its
+  own connection to the journal service, opened in ``child_init`` (again on a request if
+  the service was away).  ``mod_init`` starts the service before the fork unless one runs;
+  a worker that finds it gone starts it again.  Decisions, outcomes and (by default) the
+  shared state go through it: no worker waits on SQLite's write lock.
 - Call outcomes: a final failure reply (failure route) or the BYE of an answered call adds
-  an outcome entry; answered calls are remembered in Kamailio's shared ``htable``.
+  an outcome entry; answered calls are remembered in Kamailio's shared ``htable``.  An
+  outcome that cannot be written is counted (``lost_outcomes``) and logged with its full
+  record, never dropped quietly.
 """
 
 from __future__ import annotations
@@ -27,14 +32,18 @@ from typing import Any
 
 from sipguard.adapters.kamailio.facts import facts_from_pv
 from sipguard.adapters.kamailio.reload import RulesWatch
-from sipguard.adapters.kamailio.state import CallLedger, open_state
-from sipguard.errors import RulesError
-from sipguard.journal import JournalStore, decision_entry, outcome_entry
+from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
+from sipguard.errors import RulesError, SipguardError
+from sipguard.journal import decision_entry, outcome_entry
+from sipguard.journal.client import ServiceClient
+from sipguard.journal.launch import ensure_running
+from sipguard.journal.wire import socket_path_for
 from sipguard.policy import Ruleset, evaluate, load_rules
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
 
 DONE = -255
+_NOT_READY = (RulesError, OSError, sqlite3.Error, SipguardError)
 REASON_TEXT = {403: "Forbidden", 404: "Not Found", 500: "Server Error", 503: "Unavailable"}
 
 
@@ -42,7 +51,10 @@ def mod_init() -> SipguardKemi:
     """app_python3's entry point: build the plugin in Kamailio's main process."""
     import KSR  # provided by Kamailio's app_python3
 
-    return SipguardKemi(KSR)
+    kemi = SipguardKemi(KSR)
+    if kemi.watch is not None:
+        kemi.start_service()
+    return kemi
 
 
 class SipguardKemi:
@@ -53,9 +65,13 @@ class SipguardKemi:
         self.env = dict(os.environ if environ is None else environ)
         self.watch: RulesWatch | None = None
         self.state: State | None = None
-        self.journal: JournalStore | None = None
+        self.journal: ServiceClient | None = None
         self.ledger = CallLedger(ksr.pv)
         self.rank = 0
+        self.lost_outcomes = 0
+        self.main_pid = os.getpid()  # the process that outlives the workers
+        self.routing = False
+        self._spec = ""
         path = self.env.get("SIPGUARD_RULES")
         if path:  # fail Kamailio's start-up on invalid rules, with located errors
             self.watch = self._watch(Path(path))
@@ -70,36 +86,63 @@ class SipguardKemi:
             raise
 
     def child_init(self, rank: int) -> int:
-        """Called in every process after the fork; connections are opened lazily."""
+        """Called in every process after the fork: SIP workers connect to the service."""
         self.rank = rank
+        if rank <= 0:  # the main, timer and other helper processes route no SIP
+            return 0
+        try:
+            self._ready()
+        except _NOT_READY as exc:
+            self.ksr.err(f"sipguard: worker {rank} not ready yet ({exc})\n")
         return 0
 
     def _param(self, name: str) -> str | None:
+        if not self.routing:  # cfg values cannot be read before the first route runs
+            return None
         value = self.ksr.pv.get(f"$sel(cfg_get.sipguard.{name})")
         return value if isinstance(value, str) and value else None
 
-    def _ready(self) -> RulesWatch:
-        """Rules, state and journal for this worker, set up on its first request."""
+    def _setting(self, name: str, env: str) -> str | None:
+        return self._param(name) or self.env.get(env)
+
+    def _state_spec(self) -> str:
+        return self._setting("state", "SIPGUARD_STATE") or "sqlite"
+
+    def start_service(self) -> None:
+        """Make sure the journal service for the rules' journal runs (mod_init, workers)."""
+        rules = self._ready_rules().rules
+        sync = self._setting("journal_sync", "SIPGUARD_JOURNAL_SYNC")
+        argv = service_command(rules, self._state_spec(), sync, self.main_pid)
+        if argv is not None and rules.journal_path is not None:
+            ensure_running(argv, socket_path_for(rules.journal_path))
+
+    def _ready_rules(self) -> RulesWatch:
         path = self._param("rules") or self.env.get("SIPGUARD_RULES")
         if path is None:
             raise FileNotFoundError("no rules: set sipguard.rules or SIPGUARD_RULES")
         if self.watch is None or self.watch.path != Path(path):
             self.watch = self._watch(Path(path))
-        if self.state is None:
-            spec = self._param("state") or self.env.get("SIPGUARD_STATE") or "sqlite"
-            self.state = open_state(spec, self.watch.rules)
-            jpath = self.watch.rules.journal_path
-            self.journal = JournalStore(jpath) if jpath is not None else None
-            sync = self._param("journal_sync") or self.env.get("SIPGUARD_JOURNAL_SYNC")
-            if self.journal is not None and sync == "normal":
-                # WAL + NORMAL: a record survives a Kamailio crash, not a power loss.
-                self.journal.conn.execute("PRAGMA synchronous=NORMAL")
         return self.watch
+
+    def _ready(self) -> RulesWatch:
+        """Rules, the journal service connection and the state for this worker."""
+        watch = self._ready_rules()
+        jpath = watch.rules.journal_path
+        if jpath is not None and (self.journal is None or not self.journal.connected):
+            self.start_service()  # a no-op while the service runs; else starts it again
+            if self.journal is None:
+                self.journal = ServiceClient(socket_path_for(jpath))
+            self.journal.sync()  # connected, and the service answers
+        spec = self._state_spec()
+        if self.state is None or spec != self._spec:
+            self.state, self._spec = open_state(spec, watch.rules, self.journal), spec
+        return watch
 
     # -- request route ------------------------------------------------------------
     def ksr_request_route(self, msg: object) -> int:
         """Route one request (Kamailio's ``request_route``)."""
         k = self.ksr
+        self.routing = True
         if k.maxfwd.process_maxfwd(10) < 0:
             k.sl.send_reply(483, "Too Many Hops")
             return 1
@@ -150,7 +193,7 @@ class SipguardKemi:
         k.tm.t_newtran()
         try:
             watch = self._ready()
-        except (RulesError, OSError, sqlite3.Error) as exc:
+        except _NOT_READY as exc:
             k.err(f"sipguard: not ready ({exc}); answering 500\n")
             k.sl.send_reply(500, "Server Error")
             return
@@ -158,7 +201,13 @@ class SipguardKemi:
         facts = facts_from_pv(k.pv)
         now = datetime.now(UTC)
         assert self.state is not None
-        verdict = evaluate(facts, rules, self.state, now)
+        try:
+            verdict = evaluate(facts, rules, self.state, now)
+        except SipguardError as exc:  # the service went away mid-call: no state, no decision
+            k.err(f"sipguard: state unavailable ({exc}); answering 500\n")
+            self.state = None
+            k.sl.send_reply(500, "Server Error")
+            return
         k.info(
             f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
             f"{verdict.caller} -> {verdict.callee}\n"
@@ -179,7 +228,7 @@ class SipguardKemi:
         entry = decision_entry(facts, verdict, now, rules_hash=rules.version_hash)
         try:
             self.journal.append([entry])
-        except sqlite3.Error as exc:
+        except SipguardError as exc:
             self.ksr.err(f"sipguard: journal write failed ({exc}): {entry.as_dict()}\n")
             if verdict.direction is Direction.OUTBOUND and verdict.allowed:
                 self.ksr.sl.send_reply(503, "Service Unavailable")
@@ -239,10 +288,12 @@ class SipguardKemi:
         self._outcome(call_id, opened.answered_at, 200, by)
 
     def _outcome(self, call_id: str, answered: datetime | None, status: int, by: str) -> None:
-        if self.journal is None:
-            return
         entry = outcome_entry(call_id, answered, datetime.now(UTC), status, by)
         try:
-            self.journal.append([entry])
-        except sqlite3.Error as exc:
-            self.ksr.err(f"sipguard: journal write failed ({exc}): {entry.as_dict()}\n")
+            self._ready()  # connects (or reconnects) a worker that has not screened a call
+            if self.journal is not None:
+                self.journal.append([entry])
+        except _NOT_READY as exc:
+            self.lost_outcomes += 1
+            lost = f"{self.lost_outcomes} lost in this worker"
+            self.ksr.err(f"sipguard: outcome not journaled ({exc}; {lost}): {entry.as_dict()}\n")

@@ -2,9 +2,13 @@
 
 Invariants:
 - Kamailio runs one Python interpreter per worker process, so a frequency cap or a
-  suspension only holds across workers through a store outside the process: SQLite (WAL,
-  ``BEGIN IMMEDIATE`` per update, see ``sipguard.journal.state``) by default, or Redis.
-  ``memory`` keeps per-worker counts and is meant for tests and single-worker setups.
+  suspension only holds across workers through a store outside the process.  By default
+  (``sqlite``, with a journal) that is the journal service: it holds the state in memory,
+  runs each op atomically in one round trip and persists it to the SQLite state file in its
+  group commit (see ``sipguard.journal.service``), so workers never queue on SQLite's write
+  lock.  Without a journal, ``sqlite`` is the file itself (``BEGIN IMMEDIATE`` per update).
+  Redis is the option shared across nodes; ``memory`` keeps per-worker counts and is meant
+  for tests and single-worker setups.
 - The call ledger lives in Kamailio's shared-memory ``htable`` named ``sipguard``, read and
   written through ``KSR.pv``: a Call-ID maps to ``CALLER_IP|ANSWERED_ISO``.  Keys are hashes
   of the Call-ID, so no Call-ID text ever lands inside a pseudo-variable name.
@@ -20,6 +24,8 @@ from typing import Any
 
 from sipguard.errors import SipguardError
 from sipguard.journal import SqliteState, state_path_for
+from sipguard.journal.client import RemoteState, ServiceClient
+from sipguard.journal.launch import command
 from sipguard.policy import Ruleset
 from sipguard.policy.state import MemoryState, State
 
@@ -28,17 +34,49 @@ class StateSpecError(SipguardError):
     """A ``sipguard.state`` / ``SIPGUARD_STATE`` value that names no usable backend."""
 
 
-def open_state(spec: str, rules: Ruleset) -> State:
-    """Open the State backend named by ``spec``: sqlite[:PATH], memory or redis://URL."""
+def sqlite_path(spec: str, rules: Ruleset) -> Path | None:
+    """The state file a ``sqlite[:PATH]`` spec names (None for other backends)."""
+    if spec != "sqlite" and not spec.startswith("sqlite:"):
+        return None
+    path = spec.partition(":")[2]
+    if path:
+        return Path(path)
+    if rules.journal_path is not None:
+        return state_path_for(rules.journal_path)
+    return rules.path.with_name("state.db")
+
+
+def service_command(
+    rules: Ruleset, spec: str, sync: str | None, watch_pid: int
+) -> list[str] | None:
+    """The journal service's argv for these rules (None when they keep no journal).
+
+    The service's state file is the one a ``sqlite`` spec names; ``sync=normal`` trades
+    power-loss durability for speed (a record still survives a crash of Kamailio).
+    """
+    if rules.journal_path is None:
+        return None
+    journal = rules.model.journal
+    return command(
+        rules.journal_path,
+        state=sqlite_path(spec, rules),
+        sync="normal" if sync == "normal" else "full",
+        retention_days=journal.retention_days if journal is not None else None,
+        watch_pid=watch_pid,
+    )
+
+
+def open_state(spec: str, rules: Ruleset, service: ServiceClient | None = None) -> State:
+    """Open the State backend named by ``spec``: sqlite[:PATH], memory or redis://URL.
+
+    With ``service`` (the journal service, which was started with this spec's file), the
+    ``sqlite`` state is the service's.
+    """
     if spec == "memory":
         return MemoryState()
-    if spec == "sqlite" or spec.startswith("sqlite:"):
-        path = spec.partition(":")[2]
-        if path:
-            return SqliteState(Path(path))
-        if rules.journal_path is not None:
-            return SqliteState(state_path_for(rules.journal_path))
-        return SqliteState(rules.path.with_name("state.db"))
+    path = sqlite_path(spec, rules)
+    if path is not None:
+        return RemoteState(service) if service is not None else SqliteState(path)
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return _redis_state(spec)
     raise StateSpecError(f"unknown state backend {spec!r}: use sqlite[:PATH], memory or redis://")
@@ -69,7 +107,7 @@ class CallLedger:
 
     @staticmethod
     def _name(call_id: str) -> str:
-        key = hashlib.blake2b(call_id.encode(), digest_size=12).hexdigest()
+        key = hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
         return f"$sht(sipguard=>{key})"
 
     def open(self, call_id: str, caller_ip: str) -> None:

@@ -10,6 +10,9 @@ Invariants:
   answer), but an allowed outbound call is refused with 503 through ``core.unrecorded``:
   traceability is the law for outbound calls, so none is let through unrecorded.
 - Each decision and call end is logged exactly once, after its journal write settles.
+- The journal may hand back ``concurrent.futures`` futures (the in-process writer thread:
+  settled back onto the loop with ``call_soon_threadsafe``) or asyncio futures (the
+  journal service client: settled on the loop directly, no thread involved).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from sipguard.journal.record import Entry, decision_entry, outcome_entry
 from sipguard.logs import log_call_end, log_decision
 from sipguard.policy.facts import Direction
 
+_AnyFuture = concurrent.futures.Future[Any] | asyncio.Future[Any]
+
 
 class Journal(Protocol):
     """What the shell needs from the journal writer."""
@@ -37,7 +42,7 @@ class Journal(Protocol):
         """False once the writer can no longer make records durable."""
         ...
 
-    def submit(self, entry: Entry) -> concurrent.futures.Future[Entry | None]:
+    def submit(self, entry: Entry) -> _AnyFuture:
         """Queue an entry; the future completes once it is durable."""
         ...
 
@@ -59,12 +64,15 @@ class JournalGate:
         self._loop = loop
         self._core = core
         self._execute = execute
-        self._inflight: set[concurrent.futures.Future[Any]] = set()
+        self._inflight: set[_AnyFuture] = set()
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for writes in flight and run what they release."""
         if self._inflight:
-            waiting = [asyncio.wrap_future(f) for f in list(self._inflight)]
+            waiting = [
+                f if isinstance(f, asyncio.Future) else asyncio.wrap_future(f)
+                for f in list(self._inflight)
+            ]
             await asyncio.wait(waiting, timeout=grace)
             await asyncio.sleep(0)
 
@@ -109,12 +117,11 @@ class JournalGate:
         future = self.journal.submit(entry)
         self._settle(future, lambda f: self._outcome_settled(entry, f))
 
-    def _settle(
-        self,
-        future: concurrent.futures.Future[Any],
-        then: Callable[[concurrent.futures.Future[Any]], None],
-    ) -> None:
+    def _settle(self, future: _AnyFuture, then: Callable[[Any], None]) -> None:
         self._inflight.add(future)
+        if isinstance(future, asyncio.Future):
+            future.add_done_callback(then)
+            return
         loop = self._loop
 
         def done(fut: concurrent.futures.Future[Any]) -> None:
@@ -123,9 +130,7 @@ class JournalGate:
 
         future.add_done_callback(done)
 
-    def _decision_settled(
-        self, effect: Decided, entry: Entry, future: concurrent.futures.Future[Any]
-    ) -> None:
+    def _decision_settled(self, effect: Decided, entry: Entry, future: _AnyFuture) -> None:
         self._inflight.discard(future)
         stored = self._stored(future)
         if stored is not None:
@@ -141,7 +146,7 @@ class JournalGate:
         elif self._core.release(effect.call_key):
             self._execute(effect.after)
 
-    def _outcome_settled(self, entry: Entry, future: concurrent.futures.Future[Any]) -> None:
+    def _outcome_settled(self, entry: Entry, future: _AnyFuture) -> None:
         self._inflight.discard(future)
         stored = self._stored(future)
         if stored is None:
@@ -149,7 +154,7 @@ class JournalGate:
         else:
             log_call_end(stored)
 
-    def _stored(self, future: concurrent.futures.Future[Any]) -> Entry | None:
+    def _stored(self, future: _AnyFuture) -> Entry | None:
         """The durable entry, or None after telling the core the journal failed."""
         if not future.cancelled() and future.exception() is None:
             result = future.result()

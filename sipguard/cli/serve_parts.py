@@ -1,0 +1,215 @@
+"""The pieces of a running ``sipguard serve``, and the order they start and stop in.
+
+Invariants:
+- Start: the journal service (when the rules name a journal) and the write-behind state
+  over it, then the call core, the shell's sockets, the rules watcher, the metrics and the
+  background tasks; ``serve.ready`` is logged only when all of them are up.
+- Stop (SIGTERM or SIGINT): background tasks, watcher, shell (pending journal writes get a
+  grace period), then journal and state; ``serve.stopped`` is the last line.
+- Without a journal the counts are kept in memory and nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import sqlite3
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from sipguard import logs
+from sipguard.adapters.server.reload import RulesWatcher
+from sipguard.adapters.server.shell import Server
+from sipguard.adapters.server.tcp import TcpLimits
+from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
+from sipguard.errors import SipguardError
+from sipguard.journal import launch
+from sipguard.journal.behind import WriteBehindState
+from sipguard.journal.state import SqliteState, state_path_for
+from sipguard.journal.supervise import ServiceJournal
+from sipguard.journal.wire import socket_path_for
+from sipguard.metrics import rules_loaded
+from sipguard.policy import Ruleset, load_rules
+from sipguard.reloadguard import Hold, hold_for
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where the server listens, from the command line and the rules."""
+
+    listen: list[Address]
+    metrics: Address | None = None
+
+
+async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
+    """Run the server until SIGTERM or SIGINT; 1 when it cannot start."""
+    log = logger()
+    try:
+        journal, state = await start_journal(ruleset)
+    except SipguardError as exc:
+        log.error("serve.journal_failed", error=str(exc))
+        return 1
+    core = build_core(ruleset, state, plan.listen[0], args)
+    server = Server(
+        core, journal, log, queue_limit=args.udp_queue, tcp=tcp_limits(args),
+        listed=lambda host: core.rules.classify_source(host)[0] is not None,
+    )  # fmt: skip
+    server.gate.rules_hash = ruleset.version_hash
+    try:
+        bound = await server.start(plan.listen)
+    except OSError as exc:
+        log.error("serve.bind_failed", error=str(exc))
+        await server.close()
+        close(journal, state)
+        return 1
+    watcher = watch_rules(args, ruleset, core, server)
+    if plan.metrics is not None:
+        expose_metrics(plan.metrics, server, watcher)
+    tasks = background(server, journal, state)
+    log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules))
+    await stopped(watcher)
+    log.info("serve.stopping")
+    for task in tasks:
+        task.cancel()
+    watcher.stop()
+    await server.close()
+    close(journal, state)
+    log.info("serve.stopped")
+    return 0
+
+
+def tcp_limits(args: argparse.Namespace) -> TcpLimits:
+    """The TCP limits given on the command line."""
+    return TcpLimits(max_connections=args.tcp_max_connections,
+                     max_per_source=args.tcp_max_per_source,
+                     idle_timeout=args.tcp_idle_timeout)  # fmt: skip
+
+
+def reload_guard(old: Ruleset, new: Ruleset) -> Hold | None:
+    """Hold a reload that drops more filings than the new rules' ``reload_guard`` allows."""
+    return hold_for(old, new, new.model.reload_guard.max_drop)
+
+
+def watch_rules(
+    args: argparse.Namespace, ruleset: Ruleset, core: B2BUA, server: Server
+) -> RulesWatcher:
+    """Hot reload: apply new rules to the core and the journal gate, then freeze them."""
+
+    def apply(new: Ruleset) -> None:
+        core.reload(new)
+        server.gate.rules_hash = new.version_hash
+        rules_loaded(new.version_hash, time.time())
+        gc.freeze()  # the new rules live long: keep them out of every collection
+
+    rules_loaded(ruleset.version_hash, time.time())
+    watcher = RulesWatcher(args.rules, ruleset.consents_path, load_rules, apply, logger(),
+                           current=ruleset, guard=reload_guard)  # fmt: skip
+    watcher.start()
+    return watcher
+
+
+async def stopped(watcher: RulesWatcher) -> None:
+    """Return on SIGTERM or SIGINT; SIGHUP meanwhile asks for a reload."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, watcher.request, "SIGHUP")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def background(
+    server: Server, journal: ServiceJournal | None, state: WriteBehindState | None
+) -> list[asyncio.Task[None]]:
+    """The health watch and, with a journal, the service's supervisor."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(watch_journal(server, state))]
+    if journal is not None:
+        tasks.append(loop.create_task(journal.supervise()))
+    return tasks
+
+
+async def start_journal(
+    ruleset: Ruleset,
+) -> tuple[ServiceJournal | None, WriteBehindState | None]:
+    """The journal service (started and connected) and the write-behind state over it.
+
+    Both are None when the rules name no journal: counts are then kept in memory.  The
+    state file beside the journal stays shared with ``sipguard numbers``.
+    """
+    if ruleset.journal_path is None or ruleset.model.journal is None:
+        return None, None
+    argv = launch.command(ruleset.journal_path,
+                          retention_days=ruleset.model.journal.retention_days,
+                          watch_pid=os.getpid())  # fmt: skip
+    journal = ServiceJournal(argv, socket_path_for(ruleset.journal_path))
+    try:
+        await journal.start()
+    except SipguardError:
+        journal.close()
+        raise
+    state = WriteBehindState(SqliteState(state_path_for(ruleset.journal_path)), journal)
+    return journal, state
+
+
+def build_core(
+    ruleset: Ruleset, state: WriteBehindState | None, local: Address, args: argparse.Namespace
+) -> B2BUA:
+    """The B2BUA call core."""
+    config = B2BUAConfig(
+        local=Addr(local[0], local[1]), max_concurrent=args.max_calls,
+        max_duration=args.max_duration, ring_timeout=args.ring_timeout,
+    )  # fmt: skip
+    return B2BUA(ruleset, state=state, config=config)
+
+
+def close(journal: ServiceJournal | None, state: WriteBehindState | None) -> None:
+    """Close the journal client (and the service it supervises) and the state."""
+    if journal is not None:
+        journal.close()
+    if state is not None:
+        state.close()
+
+
+async def watch_journal(server: Server, state: WriteBehindState | None) -> None:
+    """Every 0.5 s: mirror the journal's health into the core and refresh the state."""
+    log = logger()
+    while True:
+        await asyncio.sleep(0.5)
+        server.check_journal()
+        if state is not None:
+            try:
+                state.refresh()
+            except sqlite3.Error as exc:
+                log.error("serve.state_refresh_failed", error=str(exc))
+
+
+def expose_metrics(at: Address, server: Server, watcher: RulesWatcher) -> None:
+    """Serve the Prometheus exposition on ``at``."""
+    from prometheus_client import start_http_server
+
+    from sipguard.adapters.server.metrics import ServeCollector
+    from sipguard.metrics import REGISTRY
+
+    with contextlib.suppress(ValueError):  # registered already (a second server in-process)
+        REGISTRY.register(ServeCollector(server, watcher))
+    start_http_server(at[1], addr=at[0], registry=REGISTRY)
+
+
+def logger() -> structlog.stdlib.BoundLogger:
+    """The server's logger, with logging configured."""
+    logs.configure()
+    return structlog.get_logger("sipguard.serve")  # type: ignore[no-any-return]
+
+
+def show(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,181 @@
+"""The asyncio client of the journal service, for ``sipguard serve``: no thread, no blocking.
+
+Invariants:
+- The socket is driven by the event loop's own reader callbacks (an asyncio Protocol);
+  requests made during one loop pass are written together, once, at its end.
+- ``submit(entry)`` keeps the writer's contract: a future resolved with the stored entry
+  once the service acked it durable, or failed with :class:`JournalUnavailable`.  Requests
+  go out in call order on one connection, so a state op sent before an entry is committed
+  no later than that entry.
+- ``healthy`` is False while not connected and after a failed commit, until a later ack
+  succeeds; the metric follows.  A lost connection fails every request in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from sipguard import metrics
+from sipguard.journal.record import Entry
+from sipguard.journal.wire import FrameReader, Op, ProtocolError, entry_body, frame, stored
+from sipguard.journal.writer import JournalUnavailable
+
+_log = structlog.get_logger("sipguard.journal")
+_Pending = tuple["asyncio.Future[Any]", Entry | None]
+
+
+class _Proto(asyncio.Protocol):
+    def __init__(self, client: AsyncJournalClient) -> None:
+        self.client = client
+        self.reader = FrameReader()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            replies = self.reader.feed(data)
+        except ProtocolError as exc:
+            self.client.lost(exc)
+            return
+        for reply in replies:
+            self.client.settle(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.lost(exc)
+
+
+class AsyncJournalClient:
+    """Submits entries and state ops to the service at ``socket_path``."""
+
+    def __init__(self, socket_path: str | Path) -> None:
+        self.path = Path(socket_path)
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._out: list[bytes] = []
+        self._next = 0
+        self._failed = False
+        self._flush_at: asyncio.Handle | None = None
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the service is open."""
+        return self._transport is not None
+
+    @property
+    def healthy(self) -> bool:
+        """Connected, and the last commit that answered succeeded."""
+        return self._transport is not None and not self._failed
+
+    async def connect(self) -> None:
+        """Open the connection (JournalUnavailable if the service does not answer)."""
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_unix_connection(lambda: _Proto(self), str(self.path))
+        except OSError as exc:
+            raise JournalUnavailable(f"journal service not reachable: {exc}", "down") from exc
+        self._transport = transport
+        self._failed = self._closing = False
+        metrics.JOURNAL_HEALTHY.set(1)
+
+    def submit(self, entry: Entry) -> asyncio.Future[Entry | None]:
+        """Send ``entry``; the future resolves with the stored entry once it is durable."""
+        return self._request(entry, [Op.APPEND.value, entry_body(entry)])
+
+    def submit_state(self, op: list[Any]) -> asyncio.Future[Any]:
+        """Send a state mutation (applied in order, acked once durable)."""
+        return self._request(None, [Op.PUT.value, op])
+
+    def tell_state(self, op: list[Any]) -> bool:
+        """Send a state mutation that wants no answer; False if not connected.
+
+        It is committed no later than the next entry sent, whose ack therefore covers it.
+        """
+        if self._transport is None:
+            return False
+        self._queue(frame([0, Op.DO.value, op]))
+        return True
+
+    def sync(self) -> asyncio.Future[Any]:
+        """A future that completes once everything sent before is durable."""
+        return self._request(None, [Op.SYNC.value])
+
+    def _request(self, entry: Entry | None, body: list[Any]) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._transport is None:
+            fut.set_exception(JournalUnavailable("journal service is not connected", "down"))
+            return fut
+        self._next += 1
+        self._pending[self._next] = (fut, entry)
+        self._queue(frame([self._next, *body]))
+        metrics.JOURNAL_QUEUE_DEPTH.inc()
+        return fut
+
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        if self._flush_at is None:
+            self._flush_at = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_at = None
+        out, self._out = self._out, []
+        if self._transport is not None and out:
+            self._transport.write(b"".join(out))
+
+    def settle(self, reply: list[Any]) -> None:
+        """Resolve the request ``reply`` answers (or take a commit's statistics)."""
+        if reply[0] == 0 and len(reply) == 4 and reply[1] == "stats":
+            metrics.JOURNAL_BATCH_SIZE.observe(reply[2])
+            metrics.JOURNAL_COMMIT_SECONDS.observe(reply[3])
+            return
+        pending = self._pending.pop(reply[0], None) if reply else None
+        if pending is None:
+            return
+        metrics.JOURNAL_QUEUE_DEPTH.dec()
+        fut, entry = pending
+        if fut.done():
+            return
+        if reply[1] != "ok":
+            kind = str(reply[2]) if len(reply) > 2 else "internal"
+            self._set_failed(True)
+            metrics.JOURNAL_WRITE_FAILURES.labels(error=kind).inc()
+            detail = reply[3] if len(reply) > 3 else ""
+            fut.set_exception(JournalUnavailable(f"journal write failed: {detail}", kind))
+            return
+        self._set_failed(False)
+        if entry is None:
+            fut.set_result(reply[2] if len(reply) > 2 else None)
+            return
+        metrics.JOURNAL_RECORDS.inc()
+        fut.set_result(stored(entry, int(reply[2]), str(reply[3]), str(reply[4])))
+
+    def _set_failed(self, failed: bool) -> None:
+        if failed != self._failed:
+            self._failed = failed
+            metrics.JOURNAL_HEALTHY.set(int(not failed))
+
+    def lost(self, exc: BaseException | None) -> None:
+        """The connection ended: fail everything in flight, health goes False."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            if not self._closing:
+                _log.error("journal.service_lost", detail=str(exc) if exc else "closed")
+        metrics.JOURNAL_HEALTHY.set(0)
+        pending, self._pending = self._pending, {}
+        self._out = []
+        for fut, _ in pending.values():
+            metrics.JOURNAL_QUEUE_DEPTH.dec()
+            if not fut.done():
+                fut.set_exception(JournalUnavailable("journal service connection lost", "down"))
+
+    def close(self) -> None:
+        """Send what is queued and close the connection."""
+        self._closing = True
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush()
+        if self._transport is not None:
+            self._transport.close()

@@ -1,0 +1,152 @@
+"""Blocking client of the journal service, and the State it offers to separate processes.
+
+Invariants:
+- One request at a time per client (pipelined only inside :meth:`ServiceClient.append`), so
+  a client belongs to one thread; Kamailio workers, the CLI and replay each hold their own.
+- Any failure (no service, the connection lost, a failed commit, a timeout) raises
+  :class:`JournalUnavailable`; the connection is dropped and the next call dials again, so a
+  restarted service is picked up without the caller doing anything.
+- :class:`RemoteState` runs every State op in the service, in memory, one round trip each;
+  mutations are persisted in the service's next group commit, which is before the ack of
+  any entry this client appends afterwards (a count rides its decision's commit).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sipguard.journal.cache import encode_op, suspension_in
+from sipguard.journal.record import Entry
+from sipguard.journal.wire import FrameReader, Op, ProtocolError, entry_body, frame, stored
+from sipguard.journal.writer import JournalUnavailable
+from sipguard.policy.state import Suspension
+
+
+class ServiceClient:
+    """A connection to the journal service at ``socket_path``."""
+
+    def __init__(self, socket_path: str | Path, *, timeout: float = 10.0) -> None:
+        self.path = Path(socket_path)
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._reader = FrameReader()
+        self._next = 0
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is open (a failure drops it)."""
+        return self._sock is not None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+            except OSError as exc:
+                sock.close()
+                raise JournalUnavailable(f"journal service not reachable: {exc}", "down") from exc
+            self._sock, self._reader = sock, FrameReader()
+        return self._sock
+
+    def close(self) -> None:
+        """Drop the connection."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _exchange(self, requests: list[list[Any]]) -> dict[int, list[Any]]:
+        """Send ``[op, *args]`` requests together; their replies by request index."""
+        sock = self._connect()
+        ids = {}
+        out = []
+        for i, request in enumerate(requests):
+            self._next += 1
+            ids[self._next] = i
+            out.append(frame([self._next, *request]))
+        replies: dict[int, list[Any]] = {}
+        try:
+            sock.sendall(b"".join(out))
+            while len(replies) < len(requests):
+                data = sock.recv(1 << 16)
+                if not data:
+                    raise ConnectionResetError("journal service closed the connection")
+                for reply in self._reader.feed(data):
+                    if reply[0] in ids:
+                        replies[ids[reply[0]]] = reply
+        except (OSError, ProtocolError) as exc:
+            self.close()
+            raise JournalUnavailable(f"journal service failed: {exc}", "down") from exc
+        return replies
+
+    @staticmethod
+    def _result(reply: list[Any]) -> list[Any]:
+        if reply[1] != "ok":
+            kind = str(reply[2]) if len(reply) > 2 else "internal"
+            detail = str(reply[3]) if len(reply) > 3 else ""
+            raise JournalUnavailable(f"journal write failed: {detail}", kind)
+        return reply[2:]
+
+    def append(self, entries: Sequence[Entry]) -> list[Entry]:
+        """Append ``entries``; return them as stored, once durable."""
+        replies = self._exchange([[Op.APPEND.value, entry_body(e)] for e in entries])
+        out = []
+        for i, entry in enumerate(entries):
+            seq, prev, digest = self._result(replies[i])
+            out.append(stored(entry, int(seq), str(prev), str(digest)))
+        return out
+
+    def record(self, entry: Entry) -> Entry:
+        """Append one entry and return it as stored, once durable."""
+        return self.append([entry])[0]
+
+    def state_op(self, op: list[Any], *, durable: bool = False) -> Any:
+        """Run one wire state op in the service; with ``durable`` wait for its commit."""
+        kind = Op.PUT if durable else Op.DO
+        return self._result(self._exchange([[kind.value, op]])[0])[0]
+
+    def sync(self) -> None:
+        """Wait until everything sent before is durable."""
+        self._result(self._exchange([[Op.SYNC.value]])[0])
+
+
+class RemoteState:
+    """Implements :class:`sipguard.policy.state.State` through the journal service."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    def _do(self, name: str, *args: Any) -> Any:
+        return self.client.state_op(encode_op(name, *args))
+
+    def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
+        return bool(self._do("take_call_slot", operator, callee, day, limit))
+
+    def calls_on(self, operator: str, callee: str, day: date) -> int:
+        return int(self._do("calls_on", operator, callee, day))
+
+    def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
+        return int(self._do("add_violation", number, at, window))
+
+    def suspension(self, number: str) -> Suspension | None:
+        raw = self._do("suspension", number)
+        return suspension_in(raw) if raw is not None else None
+
+    def suspend(self, number: str, since: datetime, reason: str, by: str) -> None:
+        self._do("suspend", number, since, reason, by)
+
+    def resume(self, number: str) -> bool:
+        return bool(self._do("resume", number))
+
+    def suspensions(self) -> list[Suspension]:
+        return [suspension_in(raw) for raw in self._do("suspensions")]

@@ -1,0 +1,296 @@
+"""The journal service: one process that owns the journal and the state, on a Unix socket.
+
+Invariants:
+- One process per journal file: it holds an exclusive lock on ``<socket>.lock`` for its
+  whole life, so a second one started for the same journal exits at once (status 3) and
+  its starter simply connects to the first.
+- Group commit on one event loop: requests are read as they arrive; a commit is scheduled
+  once per loop pass and takes everything that arrived meanwhile (while the previous fsync
+  ran, nothing else could run, so load builds batches by itself).  One commit is: the state
+  statements of the batch (``synchronous=NORMAL`` file; if that file fails they wait for
+  the next batch, logged and counted, and the journal goes on) then the journal entries (one
+  ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL`` unless started with ``--sync
+  normal``), then every reply of the batch, one write per connection.  So an ``append`` is
+  acked only once durable, and a state op a client sent before an entry is on disk before
+  that entry's ack (while the state file can be written at all).
+- ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
+  state file at start) and are answered at once; a change they make is committed with the
+  next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a ``do``
+  with id 0 gets no answer.  ``put`` and ``sync`` wait for the commit.
+  Another process writing the state file (``sipguard numbers``) is noticed through SQLite's
+  ``data_version`` and the memory reloaded.
+- After a commit with entries, each connection that had a request in it also gets
+  ``[0, "stats", entries, seconds]`` (the batch size and commit time, for the metrics).
+- Nothing kills the loop: a failed commit (full disk, locked, I/O, or anything unexpected)
+  fails exactly that batch's requests with ``[id, "error", kind, detail]`` and is logged;
+  a malformed frame closes only its connection.
+- It stops on SIGTERM (and SIGINT, unless it has a ``--watch-pid``) or when the process
+  named by ``--watch-pid`` is gone, after committing what it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from sipguard import metrics
+from sipguard.journal.cache import CachedState, apply_op, count_floor
+from sipguard.journal.record import Entry
+from sipguard.journal.state import SqliteState, state_path_for
+from sipguard.journal.store import JournalStore
+from sipguard.journal.wire import FrameReader, Op, ProtocolError, body_entry, frame
+from sipguard.journal.writer import error_class
+
+_log = structlog.get_logger("sipguard.journal.service")
+STATE_DELAY = 0.005  # a state change with no entry behind it is committed this soon
+
+
+class _Conn(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, service: JournalService) -> None:
+        self.service = service
+        self.reader = FrameReader()
+        self.transport: asyncio.WriteTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.reader.feed(data)
+        except ProtocolError as exc:
+            _log.warning("journal_service.bad_frame", detail=str(exc))
+            self.close()
+            return
+        for message in messages:
+            self.service.handle(self, message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class JournalService:
+    """The journal store, the state and the group commit; driven by an asyncio loop."""
+
+    def __init__(
+        self,
+        journal_path: str | Path,
+        state_path: str | Path | None = None,
+        *,
+        sync: str = "full",
+        retention_days: int | None = None,
+        purge_every: float = 86_400.0,
+        clock: Callable[[], datetime] | None = None,
+        schedule: Callable[[Callable[[], None], float], object] | None = None,
+    ) -> None:
+        self.store = JournalStore(journal_path)
+        if sync == "normal":
+            self.store.conn.execute("PRAGMA synchronous=NORMAL")
+        self.state_db = SqliteState(state_path or state_path_for(journal_path))
+        self.state = CachedState(persist=True)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.state_db.load(self.state, counts_from=count_floor(self._clock()))
+        self._appends: list[tuple[_Conn, int, Entry]] = []
+        self._acks: list[tuple[_Conn, int]] = []
+        self._scheduled = self._delayed = False
+        self._retention = retention_days
+        self._purge_every = purge_every
+        self.commits = 0
+        self._call_soon = schedule or _on_loop
+
+    def handle(self, conn: _Conn, message: list[Any]) -> None:
+        """Take one request; answer it now or queue it for the next commit."""
+        try:
+            rid, op = int(message[0]), message[1]
+            if op == Op.APPEND:
+                self._appends.append((conn, rid, body_entry(message[2])))
+            elif op == Op.DO:
+                result = apply_op(self.state, message[2])
+                if rid:  # id 0: the client wants no answer
+                    conn.send(frame([rid, "ok", result]))
+                if self.state.dirty:  # rides the next commit, or its own shortly
+                    self._schedule(STATE_DELAY)
+                return
+            elif op == Op.PUT:
+                apply_op(self.state, message[2])
+                self._acks.append((conn, rid))
+            elif op == Op.SYNC:
+                self._acks.append((conn, rid))
+            else:
+                raise ProtocolError(f"unknown op {op!r}")
+        except (ProtocolError, ValueError, TypeError, IndexError) as exc:
+            rid = message[0] if message and isinstance(message[0], int) else 0
+            conn.send(frame([rid, "error", "request", str(exc)]))
+            return
+        self._schedule()
+
+    def _schedule(self, delay: float = 0.0) -> None:
+        """Commit at the end of this loop pass (or after ``delay``, for state alone)."""
+        if self._scheduled or (delay and self._delayed):
+            return
+        self._scheduled, self._delayed = delay == 0.0, self._delayed or delay != 0.0
+        self._call_soon(self.commit, delay)
+
+    def commit(self) -> None:
+        """Make everything received durable, then answer it (or fail it, never die)."""
+        self._scheduled = self._delayed = False
+        if not self._appends and not self._acks and not self.state.dirty:
+            return
+        appends, acks = self._appends, self._acks
+        self._appends, self._acks = [], []
+        replies: dict[_Conn, list[bytes]] = {}
+        started = time.perf_counter()
+        try:
+            self._commit_state()
+            stored = self.store.append([e for _, _, e in appends]) if appends else []
+        except Exception as exc:  # every failure fails the batch, loudly, and the loop goes on
+            kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
+            _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
+            failed = frame_error(kind, str(exc))
+            for conn, rid in [(c, r) for c, r, _ in appends] + acks:
+                replies.setdefault(conn, []).append(failed(rid))
+        else:
+            self.commits += 1
+            for (conn, rid, _), e in zip(appends, stored, strict=True):
+                replies.setdefault(conn, []).append(frame([rid, "ok", e.seq, e.prev_hash, e.hash]))
+            for conn, rid in acks:
+                replies.setdefault(conn, []).append(frame([rid, "ok", None]))
+            if appends:
+                stats = frame([0, "stats", len(appends), time.perf_counter() - started])
+                for parts in replies.values():
+                    parts.append(stats)
+        for conn, parts in replies.items():
+            conn.send(b"".join(parts))
+        self._reload_if_changed()
+
+    def _commit_state(self) -> None:
+        """Commit the state statements; on failure keep them for the next batch (the
+        journal goes on: counts still hold in memory, and records matter more)."""
+        statements = self.state.drain()
+        if not statements:
+            return
+        try:
+            self.state_db.commit(statements)
+        except sqlite3.Error as exc:
+            dropped = self.state.requeue(statements)
+            metrics.JOURNAL_WRITE_FAILURES.labels(error="state").inc()
+            _log.error("journal_service.state_failed", detail=str(exc), dropped=dropped)
+
+    def _reload_if_changed(self) -> None:
+        try:
+            if not self.state_db.changed_elsewhere():
+                return
+            fresh = CachedState(persist=True)
+            fresh.counts = self.state.counts  # counts are written by this process alone
+            self.state_db.load(fresh, counts=False)
+        except sqlite3.Error as exc:
+            _log.error("journal_service.state_reload_failed", detail=str(exc))
+            return
+        self.state = fresh
+        _log.info("journal_service.state_reloaded")
+
+    def purge(self) -> None:
+        """Apply retention (between batches: the loop runs one thing at a time)."""
+        if self._retention is None:
+            return
+        try:
+            deleted = self.store.purge(self._clock(), self._retention)
+        except sqlite3.Error as exc:
+            _log.error("journal_service.purge_failed", detail=str(exc))
+            return
+        if deleted:
+            _log.info("journal.purged", deleted=deleted, retention_days=self._retention)
+
+    async def housekeeping(self, watch_pid: int | None, stop: asyncio.Event) -> None:
+        """Purge on schedule, notice outside state changes, stop when the watched pid is gone."""
+        next_purge = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_purge:
+                self.purge()
+                next_purge = time.monotonic() + self._purge_every
+            if not self._scheduled and not self.state.dirty:
+                self._reload_if_changed()
+            self.state.forget_counts_before(count_floor(self._clock()))
+            if watch_pid is not None and not _alive(watch_pid):
+                stop.set()
+            await asyncio.sleep(0.5)
+
+    def close(self) -> None:
+        """Close both files."""
+        self.store.close()
+        self.state_db.close()
+
+
+def _on_loop(callback: Callable[[], None], delay: float) -> object:
+    loop = asyncio.get_running_loop()
+    return loop.call_later(delay, callback) if delay else loop.call_soon(callback)
+
+
+def frame_error(kind: str, detail: str) -> Callable[[int], bytes]:
+    """A maker of error replies for one failure."""
+    return lambda rid: frame([rid, "error", kind, detail])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def take_lock(socket_path: Path) -> TextIO | None:
+    """The service's lock file, held, with this pid in it; None if another service holds it."""
+    handle = open(f"{socket_path}.lock", "a")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+async def serve(service: JournalService, socket_path: Path, watch_pid: int | None) -> None:
+    """Listen on ``socket_path`` until stopped, then commit what is left."""
+    loop = asyncio.get_running_loop()
+    socket_path.unlink(missing_ok=True)
+    server = await loop.create_unix_server(lambda: _Conn(service), str(socket_path))
+    os.chmod(socket_path, 0o600)  # only this user may write records
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # A Ctrl-C reaches the whole process group: a service that follows its starter leaves
+    # when the starter is gone (or tells it to), so the starter can drain first.
+    loop.add_signal_handler(signal.SIGINT, (lambda: None) if watch_pid else stop.set)
+    house = loop.create_task(service.housekeeping(watch_pid, stop))
+    _log.info("journal_service.ready", socket=str(socket_path), pid=os.getpid())
+    await stop.wait()
+    house.cancel()
+    server.close()
+    await asyncio.sleep(0)
+    service.commit()
+    socket_path.unlink(missing_ok=True)
+    _log.info("journal_service.stopped")

@@ -1,0 +1,125 @@
+"""The journal service as ``sipguard serve`` runs it: a supervised child and its client.
+
+Invariants:
+- :class:`ServiceJournal` is what the server's journal gate holds: ``submit``, ``healthy``
+  and ``close``, with the writer's contract (see ``aclient``).
+- :meth:`ServiceJournal.supervise` watches the child: if it exits or the connection drops,
+  health is False at once (requests in flight fail, so an allowed outbound call is refused
+  with 503 as with any journal failure), the death is logged at ``critical``, and the
+  service is started again and reconnected, with a growing pause between tries (capped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from sipguard import metrics
+from sipguard.journal.aclient import AsyncJournalClient
+from sipguard.journal.launch import ALREADY_RUNNING, answers
+from sipguard.journal.record import Entry
+from sipguard.journal.writer import JournalUnavailable
+
+_log = structlog.get_logger("sipguard.journal")
+
+
+class ServiceJournal:
+    """Starts, supervises and talks to one journal service process."""
+
+    def __init__(self, argv: list[str], socket_path: Path, *, start_timeout: float = 15.0):
+        self.argv = argv
+        self.path = socket_path
+        self.client = AsyncJournalClient(socket_path)
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._timeout = start_timeout
+        self._closed = False
+
+    @property
+    def healthy(self) -> bool:
+        """True while the service runs, is connected and its last commit succeeded."""
+        return self.client.healthy and self._running()
+
+    def submit(self, entry: Entry) -> asyncio.Future[Entry | None]:
+        """Send ``entry``; the future resolves once it is durable (see ``aclient``)."""
+        return self.client.submit(entry)
+
+    def submit_state(self, op: list[Any]) -> asyncio.Future[Any]:
+        """Send a state mutation, in order with the entries; acked once durable."""
+        return self.client.submit_state(op)
+
+    def tell_state(self, op: list[Any]) -> bool:
+        """Send a state mutation, in order with the entries, wanting no answer."""
+        return self.client.tell_state(op)
+
+    async def start(self) -> None:
+        """Start the service and connect (JournalUnavailable if it does not come up)."""
+        self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self._timeout
+        while not answers(self.path):
+            code = self._proc.poll()
+            if (code is not None and code != ALREADY_RUNNING) or time.monotonic() > deadline:
+                raise JournalUnavailable(f"journal service did not start ({code})", "down")
+            await asyncio.sleep(0.02)
+        await self.client.connect()
+
+    async def supervise(self, every: float = 0.25, pause_max: float = 5.0) -> None:
+        """Restart the service whenever it dies or the connection drops (until closed)."""
+        pause = every
+        while not self._closed:
+            await asyncio.sleep(pause)
+            if self.client.connected and self._running():  # a failed commit is no reason
+                pause = every
+                continue
+            metrics.JOURNAL_HEALTHY.set(0)
+            _log.critical("journal.service_down", code=self._code(), restarts=self.restarts)
+            try:
+                await self._restart()
+            except JournalUnavailable as exc:
+                _log.error("journal.service_restart_failed", detail=str(exc))
+                pause = min(pause_max, pause * 2)
+                continue
+            pause = every
+
+    def _running(self) -> bool:
+        """Our child runs, or it left at once because another service has this journal."""
+        if self._proc is None:
+            return False
+        code = self._proc.poll()
+        return code is None or code == ALREADY_RUNNING
+
+    def _code(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    async def _restart(self) -> None:
+        self.client.lost(None)
+        if self._running():
+            if answers(self.path):
+                await self.client.connect()
+                return
+            self._stop_child(2.0)
+        self.restarts += 1
+        metrics.JOURNAL_SERVICE_RESTARTS.inc()
+        await self.start()
+        _log.warning("journal.service_restarted", restarts=self.restarts)
+
+    def _stop_child(self, timeout: float) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close the connection and stop the service (it commits what it holds first)."""
+        self._closed = True
+        self.client.close()
+        self._stop_child(timeout)
