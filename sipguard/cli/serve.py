@@ -35,6 +35,11 @@ def register(sub: Any) -> None:
         "--metrics", metavar="HOST:PORT", help="expose Prometheus metrics over HTTP here"
     )
     parser.add_argument(
+        "--admin",
+        metavar="HOST:PORT",
+        help="admin API address (overrides admin.listen; needs admin.token_file in the rules)",
+    )
+    parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )
     parser.add_argument(
@@ -83,14 +88,15 @@ def run(args: argparse.Namespace) -> int:
         texts = args.listen or list(getattr(ruleset, "listen", None) or []) or [DEFAULT_LISTEN]
         listen = [parse_listen(t) for t in texts]
         metrics_at = parse_listen(args.metrics, 9090) if args.metrics else None
+        admin = _admin_config(args, ruleset)
     except ValueError as exc:
         print(f"sipguard serve: {exc}", file=sys.stderr)
         return 2
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(_serve(args, ruleset, listen, metrics_at))
-    return uvloop.run(_serve(args, ruleset, listen, metrics_at))
+        return asyncio.run(_serve(args, ruleset, listen, metrics_at, admin))
+    return uvloop.run(_serve(args, ruleset, listen, metrics_at, admin))
 
 
 def _reload_guard(old: Any, new: Any) -> Any:
@@ -105,6 +111,7 @@ async def _serve(
     ruleset: Any,
     listen: list[tuple[str, int]],
     metrics_at: tuple[str, int] | None,
+    admin: Any = None,
 ) -> int:
     from sipguard.adapters.server.reload import RulesWatcher
     from sipguard.adapters.server.shell import Server
@@ -140,16 +147,24 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     health = loop.create_task(_watch_journal(server))
+    try:
+        admin_api = await _start_admin(admin, args, core, server, journal, watcher, log)
+    except OSError as exc:
+        log.error("admin.bind_failed", error=str(exc))
+        admin_api = None
+        stop.set()
     log.info("serve.ready", listen=[_show(h, p) for h, p in bound], rules=str(args.rules))
     await stop.wait()
     log.info("serve.stopping")
+    if admin_api is not None:
+        await admin_api.close()
     health.cancel()
     watcher.stop()
     await server.close()
     if journal is not None:
         journal.close()
     log.info("serve.stopped")
-    return 0
+    return 1 if admin is not None and admin_api is None else 0
 
 
 def _build(ruleset: Any, local: tuple[str, int], args: argparse.Namespace) -> tuple[Any, Any]:
@@ -174,6 +189,65 @@ def _build(ruleset: Any, local: tuple[str, int], args: argparse.Namespace) -> tu
         ring_timeout=args.ring_timeout,
     )
     return journal, B2BUA(ruleset, state=state, config=config)
+
+
+def _admin_config(args: argparse.Namespace, ruleset: Any) -> Any:
+    """((host, port), tokens) of the admin API, or None when it is off; ValueError if bad."""
+    token_path = getattr(ruleset, "admin_token_path", None)
+    if token_path is None:
+        if args.admin:
+            raise ValueError("--admin needs an admin: block with token_file in the rules")
+        return None
+    from sipguard.adapters.admin.server import DEFAULT_PORT
+    from sipguard.adapters.admin.tokens import load_tokens
+
+    return parse_listen(args.admin or ruleset.admin_listen, DEFAULT_PORT), load_tokens(token_path)
+
+
+async def _start_admin(
+    admin: Any, args: argparse.Namespace, core: Any, server: Any, journal: Any, watcher: Any,
+    log: Any,
+) -> Any:  # fmt: skip
+    """Start the admin API on this loop when configured (None when off); OSError on bind."""
+    if admin is None:
+        return None
+    from sipguard.adapters.admin.server import is_loopback, start_admin
+    from sipguard.adapters.admin.wiring import serve_backend
+    from sipguard.adapters.server.metrics import ServeCollector
+    from sipguard.metrics import REGISTRY
+
+    with contextlib.suppress(ValueError):  # registered already (--metrics, or in-process)
+        REGISTRY.register(ServeCollector(server, watcher))
+    (host, port), tokens = admin
+    backend = serve_backend(core, server, journal, watcher, args.rules, _admin_calls)
+    api = await start_admin(backend, tokens, host, port, log.error)
+    if not is_loopback(host):
+        log.warning("admin.not_loopback", listen=_show(host, port), advice="use a TLS proxy")
+    log.info("admin.ready", listen=[_show(h, p) for h, p in api.addresses])
+    return api
+
+
+def _admin_calls(path: Path, rules: Any) -> Any:
+    """``GET /calls``: the filters and query of ``sipguard calls``, run against the journal."""
+    from dataclasses import asdict
+
+    from sipguard.adapters.admin.backend import BadRequest, CallTable
+    from sipguard.cli.calls import FIELDS, _query, call_dict
+    from sipguard.cli.journal import UsageError
+    from sipguard.journal.store import JournalStore
+
+    def query(filters: Any) -> Any:
+        try:
+            q = _query(argparse.Namespace(**asdict(filters)), rules())
+        except UsageError as exc:
+            raise BadRequest(str(exc)) from exc
+        store = JournalStore(path)
+        try:
+            return CallTable(FIELDS, [call_dict(r.decision, r.outcome) for r in store.calls(q)])
+        finally:
+            store.close()
+
+    return query
 
 
 async def _watch_journal(server: Any) -> None:
