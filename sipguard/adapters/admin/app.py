@@ -30,6 +30,7 @@ OPENAPI_PATH = "/openapi.yaml"
 MAX_BODY = 64 * 1024
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BACKEND: web.AppKey[Backend] = web.AppKey("backend")
+TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Log = Callable[..., Any]
 
@@ -45,7 +46,7 @@ def _guard(tokens: Tokens, log: _Log | None) -> Any:
     async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
         try:
             if request.path != OPENAPI_PATH:
-                request["who"] = who_is(request.headers, tokens)
+                who_is(request.headers, tokens)
             return await handler(request)
         except AdminError as exc:
             return error(exc.status, exc.message)
@@ -67,6 +68,11 @@ def _guard(tokens: Tokens, log: _Log | None) -> Any:
 
 def _backend(request: web.Request) -> Backend:
     return request.app[BACKEND]
+
+
+def _who(request: web.Request) -> str:
+    """The name of the token the guard accepted (checked again: cheap, and no shared state)."""
+    return who_is(request.headers, request.app[TOKENS])
 
 
 async def health(request: web.Request) -> web.Response:
@@ -108,7 +114,7 @@ async def suspended(request: web.Request) -> web.Response:
 async def suspend(request: web.Request) -> web.Response:
     """Suspend a filed number's outbound access; body ``{"why": TEXT}``."""
     body = await json_fields(request, required=("why",))
-    who = str(request["who"])
+    who = _who(request)
     number = await _backend(request).suspend(request.match_info["number"], body["why"], who)
     return web.json_response({"number": number, "suspended": True, "by": who})
 
@@ -116,7 +122,7 @@ async def suspend(request: web.Request) -> web.Response:
 async def resume(request: web.Request) -> web.Response:
     """End a number's suspension; the body may be empty."""
     await json_fields(request)
-    who = str(request["who"])
+    who = _who(request)
     number = await _backend(request).resume(request.match_info["number"], who)
     return web.json_response({"number": number, "suspended": False, "by": who})
 
@@ -124,7 +130,7 @@ async def resume(request: web.Request) -> web.Response:
 async def reload(request: web.Request) -> web.Response:
     """Reload the rules: 200 applied, 422 with located issues, 409 held or unstable."""
     await json_fields(request)
-    outcome = await _backend(request).reload(str(request["who"]))
+    outcome = await _backend(request).reload(_who(request))
     if outcome.applied:
         return web.json_response({"applied": True, "rules_hash": outcome.rules_hash})
     if outcome.issues:
@@ -171,6 +177,7 @@ def make_app(backend: Backend, tokens: Tokens, log: _Log | None = None) -> web.A
     """The aiohttp application serving ``backend`` to holders of ``tokens``."""
     app = web.Application(middlewares=[_guard(tokens, log)], client_max_size=MAX_BODY)
     app[BACKEND] = backend
+    app[TOKENS] = tokens
     for method, path, handler in ROUTES:
         if method == "GET":
             app.router.add_get(path, handler, allow_head=False)
