@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from sipguard.adapters.admin.app import OPENAPI_PATH, ROUTES, make_app, openapi_text
 from sipguard.adapters.admin.backend import CallFilters, ReloadOutcome
-from sipguard.adapters.admin.requests import DEFAULT_LIMIT
+from sipguard.adapters.admin.inputs import DEFAULT_LIMIT
 
 from .conftest import AUDIT_TOKEN, AUTH, TOKENS, FakeBackend, with_client
 

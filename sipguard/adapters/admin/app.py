@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from sipguard.adapters.admin.backend import AdminError, Backend
-from sipguard.adapters.admin.requests import call_filters, json_fields, who_is
+from sipguard.adapters.admin.inputs import call_filters, json_fields, who_is
 from sipguard.adapters.admin.tokens import Tokens
 
 OPENAPI_PATH = "/openapi.yaml"
@@ -54,9 +54,8 @@ def _guard(tokens: Tokens, log: _Log | None) -> Any:
             if exc.status < 400:
                 raise
             response = error(exc.status, exc.reason)
-            for name in ("Allow",):
-                if name in exc.headers:
-                    response.headers[name] = exc.headers[name]
+            if "Allow" in exc.headers:  # a 405 names the methods that would work
+                response.headers["Allow"] = exc.headers["Allow"]
             return response
         except Exception as exc:  # a bug must not show a traceback or stop the API
             if log is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sipguard.adapters.admin.backend import (
+    Backend,
     CallFilters,
     CallTable,
     Health,
@@ -119,7 +120,7 @@ def serve_backend(
     watcher: WatcherView,
     rules_path: Path,
     calls: Callable[[Path, Callable[[], RulesView]], Callable[[CallFilters], CallTable]],
-) -> ServeBackend:
+) -> Backend:
     """The backend of a running server; ``calls(journal_path, rules)`` makes the query."""
 
     def health() -> Health:
