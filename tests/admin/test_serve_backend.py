@@ -281,3 +281,68 @@ def test_health_stats_and_metrics_from_the_parts(parts: Parts) -> None:
     assert stats["started_at"]
     assert h2 == 503 and b2["ready"] is False and b2["reasons"][0].startswith("journal down")
     assert m == 200 and "sipguard_journal_healthy" in metrics
+
+
+def test_every_endpoint_writes_only_admin_entries(parts: Parts) -> None:
+    """Driving every route leaves nothing in the journal but admin entries, each with by."""
+    app = parts.app()
+
+    async def scenario(client: Client) -> list[int]:
+        statuses = []
+        for method, path, body in (
+            ("GET", "/health", None), ("GET", "/metrics", None), ("GET", "/stats", None),
+            ("GET", "/calls?format=csv", None), ("GET", "/numbers/suspended", None),
+            ("POST", "/numbers/95123/suspend", {"why": "x"}),
+            ("POST", "/numbers/95123/resume", None), ("POST", "/rules/reload", None),
+            ("GET", "/openapi.yaml", None),
+        ):  # fmt: skip
+            resp = await client.request(method, path, json=body, headers=AUTH)
+            statuses.append(resp.status)
+        return statuses
+
+    assert with_client(app, scenario) == [200] * 9
+    store = JournalStore(parts.journal_path)
+    try:
+        entries = list(store.entries())
+    finally:
+        store.close()
+    assert [e.action for e in entries] == ["suspend", "resume", "reload"]
+    assert all(e.kind == Kind.ADMIN.value and '"by":"ops"' in (e.detail or "") for e in entries)
+
+
+def test_a_slow_query_does_not_block_the_loop(parts: Parts) -> None:
+    """A call query runs in a worker thread: /stats answers while it is still running."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+
+    def slow_calls(path: Path, rules: Any) -> Any:
+        inner = _admin_calls(path, rules)
+
+        def query(filters: Any) -> Any:
+            release.wait(5)
+            return inner(filters)
+
+        return query
+
+    backend = serve_backend(
+        parts.core, parts.server, parts.journal, parts_watcher(parts), parts.rules_path, slow_calls
+    )
+    app = make_app(backend, TOKENS)
+
+    async def scenario(client: Client) -> tuple[int, int, bool]:
+        slow = asyncio.create_task(client.get("/calls", headers=AUTH))
+        await asyncio.sleep(0.05)
+        fast = await client.get("/stats", headers=AUTH)
+        pending = not slow.done()
+        release.set()
+        return fast.status, (await slow).status, pending
+
+    assert with_client(app, scenario) == (200, 200, True)
+
+
+def parts_watcher(parts: Parts) -> RulesWatcher:
+    return RulesWatcher(
+        parts.rules_path, None, load_rules, lambda new: None, structlog.get_logger()
+    )
