@@ -223,6 +223,8 @@ async def _start_admin(
     api = await start_admin(backend, tokens, host, port, log.error)
     if not is_loopback(host):
         log.warning("admin.not_loopback", listen=_show(host, port), advice="use a TLS proxy")
+    if tokens.readable_by_others:
+        log.warning("admin.token_file_readable", advice="chmod 600 the token file")
     log.info("admin.ready", listen=[_show(h, p) for h, p in api.addresses])
     return api
 

@@ -127,3 +127,12 @@ def test_unknown_path_without_token_is_401_not_404() -> None:
 def test_scheme_is_case_insensitive() -> None:
     status, _, _ = _status_for({"Authorization": f"bearer {AUDIT_TOKEN}"})
     assert status == 200
+
+
+def test_a_token_file_others_can_read_is_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "admin.token"
+    path.write_text(f"ops:{OPS_TOKEN}\n")
+    path.chmod(0o600)
+    assert load_tokens(path).readable_by_others is False
+    path.chmod(0o644)
+    assert load_tokens(path).readable_by_others is True

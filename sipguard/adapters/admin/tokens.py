@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_NAME = "admin"
@@ -39,6 +39,7 @@ class Tokens:
     """Known tokens as (name, sha256 digest) pairs."""
 
     entries: tuple[tuple[str, bytes], ...]
+    readable_by_others: bool = False  # the file's mode lets group or others read it
 
     @classmethod
     def of(cls, pairs: dict[str, str]) -> Tokens:
@@ -96,7 +97,8 @@ def load_tokens(path: Path) -> Tokens:
     """Read and parse the token file at ``path``; TokenFileError when unreadable or bad."""
     try:
         text = path.read_text(encoding="utf-8")
+        loose = bool(path.stat().st_mode & 0o044)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
         raise TokenFileError(f"{path}: cannot read token file: {reason}") from exc
-    return parse_tokens(text, str(path))
+    return replace(parse_tokens(text, str(path)), readable_by_others=loose)
