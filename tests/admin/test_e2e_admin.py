@@ -116,3 +116,26 @@ def test_suspend_through_the_api_rejects_the_next_call(
         ("resume", CALLER),
     ]
     assert all(json.loads(e.detail or "")["by"] == "ops" for e in admin_entries)
+
+
+def test_admin_address_in_use_stops_serve_with_status_1(tmp_path: Path) -> None:
+    """A configured API that cannot bind is an error, not a server silently without it."""
+    import socket
+
+    rules = write_rules(tmp_path, free_port("127.0.0.2"), free_port("127.0.0.4"))
+    rules.write_text(rules.read_text() + 'admin:\n  token_file: "admin.token"\n')
+    (tmp_path / "admin.token").write_text(f"ops:{OPS_TOKEN}\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin_port = taken.getsockname()[1]
+        command = [
+            sys.executable, "-m", "sipguard", "serve", "--rules", str(rules),
+            "--listen", f"127.0.0.1:{free_port()}", "--admin", f"127.0.0.1:{admin_port}",
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(SIPGUARD)}
+        done = subprocess.run(
+            command, capture_output=True, cwd=tmp_path, env=env, timeout=30, check=False
+        )
+    assert done.returncode == 1, done.stderr.decode()[-2000:]
+    assert b"admin.bind_failed" in done.stdout + done.stderr
