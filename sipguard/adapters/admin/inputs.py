@@ -56,7 +56,7 @@ async def json_fields(
 ) -> dict[str, str]:
     """The body's fields; an empty body is ``{}``.  BadRequest for anything malformed."""
     raw = await request.read()
-    if not raw.strip():
+    if not raw:
         data: object = {}
     else:
         try:

@@ -18,6 +18,9 @@ from sipguard.adapters.admin.backend import Backend
 from sipguard.adapters.admin.tokens import Tokens
 
 DEFAULT_PORT = 9060
+# A request line long enough for every /calls filter at its longest, percent-encoded, so
+# such a request reaches the API and gets its JSON 400 rather than the parser's bare one.
+MAX_LINE = 64 * 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -50,7 +53,8 @@ async def start_admin(
     backend: Backend, tokens: Tokens, host: str, port: int, log: Any = None
 ) -> AdminServer:
     """Serve the API for ``backend`` on ``host:port``; raise OSError when it cannot bind."""
-    runner = web.AppRunner(make_app(backend, tokens, log), access_log=None)
+    app = make_app(backend, tokens, log)
+    runner = web.AppRunner(app, access_log=None, max_line_size=MAX_LINE)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
