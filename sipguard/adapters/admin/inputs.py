@@ -87,7 +87,7 @@ def call_filters(query: MultiMapping[str]) -> tuple[CallFilters, str]:
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
     values: dict[str, str] = {}
-    for name in set(query):
+    for name in (n for n in CALL_PARAMS if n in query):  # a fixed order: stable messages
         given = query.getall(name)
         if len(given) > 1:
             raise BadRequest(f"query parameter {name!r} given more than once")
