@@ -2,7 +2,7 @@
 
 Invariants:
 - Every route but ``GET /openapi.yaml`` needs a valid bearer token; the token's name is the
-  ``who`` of every change.  401 is decided before routing, so unknown paths leak nothing.
+  ``who`` of every change.  401 comes before any 404 or 405, so paths leak nothing.
 - Every error is a JSON ``{"error": message}`` with its status; an unexpected exception is
   logged and answered with a bare 500, never a traceback.
 - Handlers only translate HTTP to :class:`Backend` calls; the backend does the work, and
