@@ -45,7 +45,7 @@ class Parts:
         gate = SimpleNamespace(rules_hash=self.ruleset.version_hash, decisions={"ALLOWED": 4})
         self.server = SimpleNamespace(gate=gate)
 
-    def app(self) -> Any:
+    def backend(self) -> Any:
         def apply(new: Any) -> None:
             self.core.rules = new
             self.server.gate.rules_hash = new.version_hash
@@ -53,10 +53,12 @@ class Parts:
         self.watcher = RulesWatcher(
             self.rules_path, None, load_rules, apply, structlog.get_logger(), current=self.ruleset
         )
-        backend = serve_backend(
+        return serve_backend(
             self.core, self.server, self.journal, self.watcher, self.rules_path, _admin_calls
         )
-        return make_app(backend, TOKENS)
+
+    def app(self) -> Any:
+        return make_app(self.backend(), TOKENS)
 
     def admin_entries(self) -> list[Entry]:
         store = JournalStore(self.journal_path)
