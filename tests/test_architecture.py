@@ -70,7 +70,7 @@ def test_adapters_are_rooms() -> None:
     """Every adapter is a subpackage of its own; no loose modules sit beside them."""
     loose = [p.name for p in (PACKAGE / "adapters").glob("*.py") if p.name != "__init__.py"]
     assert loose == []
-    assert ADAPTERS == ["kamailio", "replay", "server"]
+    assert ADAPTERS == ["admin", "kamailio", "replay", "server"]
 
 
 def test_import_contracts_name_every_adapter() -> None:

@@ -88,6 +88,11 @@ class B2BUA:
         return self.setup.rules
 
     @property
+    def state(self) -> State:
+        """The counts, violations and suspensions decisions read and update."""
+        return self.setup.state
+
+    @property
     def journal_ok(self) -> bool:
         """False while the journal cannot make records durable (outbound calls get 503)."""
         return self.setup.journal_ok

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         target = resolve_target(args)
-        query = _query(args, target)
+        query = query_from_args(args, target)
     except UsageError as exc:
         print_error(exc)
         return 2
@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(args: argparse.Namespace, target: Target) -> Any:
+def query_from_args(args: argparse.Namespace, target: Target) -> Any:
+    """The journal query that the filter options of ``calls`` (or the admin API) ask for."""
     from sipguard.journal.store import Query
 
     rules, zone = target.rules, target.zone

@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--metrics", metavar="HOST:PORT", help="expose Prometheus metrics over HTTP here"
     )
+    parser.add_argument("--admin", metavar="HOST:PORT",
+                        help="admin API address (overrides admin.listen; needs "
+                        "admin.token_file in the rules)")  # fmt: skip
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )
@@ -87,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         plan = parts.Plan(
             listen=[parse_listen(t) for t in texts],
             metrics=parse_listen(args.metrics, 9090) if args.metrics else None,
+            admin=parts.admin_config(args.admin, ruleset),
         )
     except ValueError as exc:
         print(f"sipguard serve: {exc}", file=sys.stderr)

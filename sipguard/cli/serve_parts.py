@@ -24,10 +24,13 @@ from dataclasses import dataclass
 import structlog
 
 from sipguard import logs
+from sipguard.adapters.admin.server import AdminServer
 from sipguard.adapters.server.reload import RulesWatcher
 from sipguard.adapters.server.shell import Server
 from sipguard.adapters.server.tcp import TcpLimits
 from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
+from sipguard.cli import serve_admin
+from sipguard.cli.serve_admin import AdminConfig, admin_config
 from sipguard.errors import SipguardError
 from sipguard.journal import launch
 from sipguard.journal.behind import WriteBehindState
@@ -40,6 +43,8 @@ from sipguard.reloadguard import Hold, hold_for
 
 Address = tuple[str, int]
 
+__all__ = ["Plan", "admin_config", "serve"]
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -47,6 +52,7 @@ class Plan:
 
     listen: list[Address]
     metrics: Address | None = None
+    admin: AdminConfig | None = None
 
 
 async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
@@ -74,16 +80,35 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
     if plan.metrics is not None:
         expose_metrics(plan.metrics, server, watcher)
     tasks = background(server, journal, state)
-    log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules))
-    await stopped(watcher)
+    api = await start_admin(plan, args, (core, server, watcher), journal, ruleset)
+    if plan.admin is None or api is not None:
+        log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules))
+        await stopped(watcher)
     log.info("serve.stopping")
+    if api is not None:
+        await api.close()
     for task in tasks:
         task.cancel()
     watcher.stop()
     await server.close()
     close(journal, state)
     log.info("serve.stopped")
-    return 0
+    return 1 if plan.admin is not None and api is None else 0
+
+
+async def start_admin(
+    plan: Plan, args: argparse.Namespace, parts: tuple[B2BUA, Server, RulesWatcher],
+    journal: ServiceJournal | None, ruleset: Ruleset,
+) -> AdminServer | None:  # fmt: skip
+    """The admin API when configured; None when off, or (logged) when it cannot bind."""
+    if plan.admin is None:
+        return None
+    try:
+        return await serve_admin.start(plan.admin, args.rules, parts, journal,
+                                       ruleset.journal_path, logger())  # fmt: skip
+    except OSError as exc:
+        logger().error("admin.bind_failed", error=str(exc))
+        return None
 
 
 def tcp_limits(args: argparse.Namespace) -> TcpLimits:

@@ -213,6 +213,13 @@ class ReloadGuard(_Strict):
     max_drop: float = Field(default=0.5, ge=0.0, le=1.0)  # share of consents or numbers
 
 
+class Admin(_Strict):
+    """The authenticated admin HTTP API: where it listens and the file of bearer tokens."""
+
+    listen: Annotated[str, AfterValidator(_check_listen)] = "127.0.0.1:9060"
+    token_file: str  # relative to the rules file
+
+
 class Rules(_Strict):
     """The root of rules.yaml, schema version 1."""
 
@@ -229,6 +236,7 @@ class Rules(_Strict):
     journal: Journal | None = None
     listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
+    admin: Admin | None = None
 
     @field_validator("timezone")
     @classmethod

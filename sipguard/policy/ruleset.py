@@ -207,6 +207,9 @@ class Ruleset:
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
+        admin = model.admin
+        self.admin_listen: str | None = admin.listen if admin else None
+        self.admin_token_path: Path | None = base / admin.token_file if admin else None
         self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
         self.trunk_cps = {
             tid: t.max_cps for tid, t in model.trunks.items() if t.max_cps is not None

@@ -1,0 +1,1 @@
+"""The authenticated admin HTTP API: health, metrics, calls, suspensions, reload, stats."""
