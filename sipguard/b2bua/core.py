@@ -8,6 +8,8 @@ Invariants:
 - the one entry point for peer bytes is ``on_message``; parse and validation failures are
   answered per ``classify`` (requests get the hinted status, responses and ACKs are
   dropped) and never raise;
+- a request's top Via is stamped with ``received``/``rport`` first (RFC 3261 18.2.1,
+  RFC 3581) and its responses go where section 18.2.2 says (``reply_route``);
 - a request first goes to the server transaction it matches (absorbing retransmissions, and
   an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
   a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
@@ -39,6 +41,7 @@ from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.matching import client_key, server_key
+from sipguard.b2bua.reply_route import stamp
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
@@ -151,6 +154,7 @@ class B2BUA:
                 assert_never(key)
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
+        req = stamp(req, source)
         key = server_key(req)
         entry = self.txs.server.get(key)
         if entry is not None:
