@@ -10,6 +10,8 @@ Invariants:
   dropped) and never raise;
 - a request's top Via is stamped with ``received``/``rport`` first (RFC 3261 18.2.1,
   RFC 3581) and its responses go where section 18.2.2 says (``reply_route``);
+- a request from an address in no peer list goes to ``Strangers`` (at most one stateless,
+  rate-limited answer, no transaction, no 100 Trying) and nowhere else;
 - a request first goes to the server transaction it matches (absorbing retransmissions, and
   an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
   a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
@@ -42,6 +44,7 @@ from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.matching import client_key, server_key
 from sipguard.b2bua.reply_route import stamp
+from sipguard.b2bua.strangers import Strangers, listed
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
@@ -74,6 +77,7 @@ class B2BUA:
         self.ids = Identity(config.local or _listen_addr(rules))
         self.txs = Transactions(config.timers)
         self.table = CallTable()
+        self.strangers = Strangers()
         self.invite_relay = InviteRelay(config, self.ids, self.txs, self.table)
         self.dialog_relay = DialogRelay(config, self.ids, self.txs, self.table)
         self.setup = CallSetup(
@@ -131,6 +135,8 @@ class B2BUA:
         if outcome.action == "reply" or msg is None:
             if data.lstrip(b"\r\n").startswith(b"ACK ") or outcome.status is None:
                 return []
+            if not self._may_answer_bad(source, now):
+                return []
             raw = error_response(data, outcome.status)
             return [Transmit(raw, source)] if raw is not None else []
         if isinstance(msg, Response):
@@ -155,6 +161,8 @@ class B2BUA:
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
         req = stamp(req, source)
+        if not listed(self.rules, source.host):
+            return self.strangers.request(req, source, self.rules, self.setup.state, now, wall)
         key = server_key(req)
         entry = self.txs.server.get(key)
         if entry is not None:
@@ -171,6 +179,12 @@ class B2BUA:
             return self.setup.initial_invite(req, source, now, wall)
         status = 200 if req.method == "OPTIONS" else 405 if req.method in KNOWN_METHODS else 501
         return self.txs.answer(req, source, status, self.ids.token(), now, wall, _ALLOW)
+
+    def _may_answer_bad(self, source: Addr, now: float) -> bool:
+        """May bytes that failed validation from ``source`` be answered (unlisted: limited)?"""
+        if listed(self.rules, source.host):
+            return True
+        return self.strangers.bad_request(self.rules, source, now)
 
     def _response(self, resp: Response, now: float, wall: datetime) -> Effects:
         entry = self.txs.client.get(client_key(resp))

@@ -148,6 +148,7 @@ class Ruleset:
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
+        self.unknown_sources: str = model.unknown_sources  # "reject" or "drop"
         self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
         self.trunk_cps = {
             tid: t.max_cps for tid, t in model.trunks.items() if t.max_cps is not None
