@@ -12,6 +12,8 @@ Invariants:
   RFC 3581) and its responses go where section 18.2.2 says (``reply_route``);
 - a request from an address in no peer list goes to ``Strangers`` (at most one stateless,
   rate-limited answer, no transaction, no 100 Trying) and nowhere else;
+- past ``config.max_transactions`` live transactions a request that would start one is
+  answered 503 with Retry-After statelessly (retransmissions still reach their own);
 - a request first goes to the server transaction it matches (absorbing retransmissions, and
   an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
   a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
@@ -43,8 +45,9 @@ from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.matching import client_key, server_key
-from sipguard.b2bua.reply_route import stamp
-from sipguard.b2bua.strangers import Strangers, listed
+from sipguard.b2bua.overload import Cause
+from sipguard.b2bua.reply_route import stamp, stateless
+from sipguard.b2bua.strangers import CoreStats, Strangers, listed
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
@@ -78,6 +81,7 @@ class B2BUA:
         self.txs = Transactions(config.timers)
         self.table = CallTable()
         self.strangers = Strangers()
+        self._busy = (("Retry-After", str(config.retry_after)),)
         self.invite_relay = InviteRelay(config, self.ids, self.txs, self.table)
         self.dialog_relay = DialogRelay(config, self.ids, self.txs, self.table)
         self.setup = CallSetup(
@@ -113,6 +117,11 @@ class B2BUA:
     def transactions(self) -> int:
         """Live transactions on both legs."""
         return len(self.txs)
+
+    @property
+    def stats(self) -> CoreStats:
+        """503s by cause and what unlisted sources got (live counters, for the metrics)."""
+        return CoreStats(self.setup.rejected, self.strangers.stats)
 
     def reload(self, rules: Ruleset) -> None:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
@@ -171,6 +180,9 @@ class B2BUA:
             return self.txs.receive(entry, req, now, wall)
         if req.method == "ACK":
             return self.dialog_relay.on_ack(req, now, wall)
+        if len(self.txs) >= self.config.max_transactions:
+            self.setup.rejected.count(Cause.TRANSACTIONS)
+            return [stateless(req, source, 503, self._busy)]
         if req.method == "CANCEL":
             return self.invite_relay.on_cancel(req, key, source, now, wall)
         if req.to.tag:

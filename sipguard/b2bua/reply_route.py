@@ -10,6 +10,7 @@ Invariants:
 - ``reply_to`` follows section 18.2.2 and RFC 3581 section 4: over TCP the answer uses the
   connection the request came on; over UDP it goes to the source address, at the source
   port when ``rport`` was asked for, else at the sent-by port (5060 when none is given);
+- ``stateless`` answers without a transaction: one packet, never retransmitted;
 - pure: no I/O, no clock.
 """
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sipguard.b2bua.effects import Addr
+from sipguard.b2bua.effects import Addr, Transmit
+from sipguard.b2bua.headers import make_response
 from sipguard.sip.address import param
 from sipguard.sip.headers import Headers, canonical, split_commas
 from sipguard.sip.message import Request
 from sipguard.sip.uri import Params
 from sipguard.sip.via import Via
+from sipguard.sip.wire import serialise
 
 
 def _bare(host: str) -> str:
@@ -69,3 +72,11 @@ def reply_to(req: Request, source: Addr) -> Addr:
     if via.has_rport:
         return source
     return Addr(source.host, via.port or 5060, source.transport)
+
+
+def stateless(
+    req: Request, source: Addr, status: int, extra: tuple[tuple[str, str], ...] = ()
+) -> Transmit:
+    """A response to ``req`` sent without a transaction (no To tag, nothing retransmitted)."""
+    resp = make_response(req, status, None, extra)
+    return Transmit(serialise(resp), reply_to(req, source))

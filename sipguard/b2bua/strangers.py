@@ -23,16 +23,14 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sipguard.b2bua.effects import Addr, Decided, Effects, Transmit
-from sipguard.b2bua.headers import make_response
-from sipguard.b2bua.overload import TokenBucket
-from sipguard.b2bua.reply_route import reply_to
+from sipguard.b2bua.effects import Addr, Decided, Effects
+from sipguard.b2bua.overload import Rejected, TokenBucket
+from sipguard.b2bua.reply_route import stateless
 from sipguard.policy.evaluate import evaluate
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 from sipguard.screening import facts_from_request
 from sipguard.sip.message import Request
-from sipguard.sip.wire import serialise
 
 MAX_PREFIXES = 4096  # rate-limit buckets kept (one per /24 or /64)
 MAX_SAMPLED = 4096  # sources whose decision is journaled in one minute
@@ -49,6 +47,14 @@ class StrangerStats:
     journaled: int = 0
     unjournaled: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CoreStats:
+    """The call core's counters read by the metrics: 503s by cause, unlisted sources."""
+
+    rejected: Rejected
+    strangers: StrangerStats
 
 
 def listed(rules: Ruleset, host: str) -> bool:
@@ -95,10 +101,10 @@ class Strangers:
             return []
         stats.answered += 1
         if req.method != "INVITE":
-            return [self._transmit(req, source, 403, ())]
+            return [stateless(req, source, 403)]
         facts = facts_from_request(req, source.host, source.port, source.transport)
         verdict = evaluate(facts, rules, state, wall)
-        answer = self._transmit(req, source, 403, (("Reason", verdict.reason_header or ""),))
+        answer = stateless(req, source, 403, (("Reason", verdict.reason_header or ""),))
         if not self._sample(source.host, now):
             stats.unjournaled += 1
             return [answer]
@@ -116,12 +122,6 @@ class Strangers:
             return False
         self.stats.answered += 1
         return True
-
-    def _transmit(
-        self, req: Request, source: Addr, status: int, extra: tuple[tuple[str, str], ...]
-    ) -> Transmit:
-        resp = make_response(req, status, None, extra)
-        return Transmit(serialise(resp), reply_to(req, source))
 
     def _allow(self, host: str, now: float) -> bool:
         prefix = prefix_of(host)
