@@ -7,7 +7,7 @@ CANCEL, Timer C) and ``DialogRelay`` (ACK, BYE, re-INVITE and other in-dialog re
 Invariants:
 - the one entry point for peer bytes is ``on_message``; parse and validation failures are
   answered per ``classify`` (requests get the hinted status, responses and ACKs are
-  dropped) and never raise;
+  dropped) and never raise; a refused INVITE from a listed peer also yields ``Malformed``;
 - a request's top Via is stamped with ``received``/``rport`` first (RFC 3261 18.2.1,
   RFC 3581) and its responses go where section 18.2.2 says (``reply_route``);
 - a request from an address in no peer list goes to ``Strangers`` (at most one stateless,
@@ -44,6 +44,7 @@ from sipguard.b2bua.effects import (
 from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
+from sipguard.b2bua.malformed import MalformedLog
 from sipguard.b2bua.matching import client_key, server_key
 from sipguard.b2bua.overload import Cause
 from sipguard.b2bua.reply_route import stamp, stateless
@@ -81,6 +82,7 @@ class B2BUA:
         self.txs = Transactions(config.timers)
         self.table = CallTable()
         self.strangers = Strangers()
+        self.malformed = MalformedLog()
         self._busy = (("Retry-After", str(config.retry_after)),)
         self.invite_relay = InviteRelay(config, self.ids, self.txs, self.table)
         self.dialog_relay = DialogRelay(config, self.ids, self.txs, self.table)
@@ -147,7 +149,11 @@ class B2BUA:
             if not self._may_answer_bad(source, now):
                 return []
             raw = error_response(data, outcome.status)
-            return [Transmit(raw, source)] if raw is not None else []
+            out: Effects = [Transmit(raw, source)] if raw is not None else []
+            found = self.malformed.record(
+                data, msg, outcome.status, outcome.detail, source, self.rules, now, wall
+            )
+            return [*out, *found]
         if isinstance(msg, Response):
             return self._response(msg, now, wall)
         return self._request(msg, source, now, wall)
