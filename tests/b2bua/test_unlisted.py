@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from b2bua_harness import RULES_PATH, TRUNK, WALL, Net, invite
+from test_calls import setup_call
 
 from sipguard.b2bua.effects import Addr, Decided, Transmit
 from sipguard.policy.load import load_rules
@@ -136,3 +137,17 @@ def test_the_sampled_decision_holds_its_answer_until_journaled() -> None:
     assert isinstance(net.pending[0], Decided)
     net.settle()
     assert len(net.take(STRANGER)) == 1
+
+
+def test_nothing_we_build_names_the_software() -> None:
+    """A whole call, a rejection and a stranger's answer: no Server, no User-Agent."""
+    net = Net()
+    setup_call(net)
+    net.send(invite(caller="anonymous", call_id="c-x", branch="z9hG4bK-x"), TRUNK)
+    net.send(from_stranger(invite(call_id="c-y", branch="z9hG4bK-y")), STRANGER)
+    net.send(request("OPTIONS").replace(b"127.0.0.9", b"127.0.0.2"), TRUNK)
+    assert len(net.raw) >= 6
+    for data in net.raw:
+        msg = parse(data)
+        assert "server" not in msg.headers and "user-agent" not in msg.headers, data
+        assert b"sipguard" not in data.lower(), data
