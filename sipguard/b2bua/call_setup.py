@@ -25,7 +25,7 @@ from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.leg_b import b_invite
-from sipguard.b2bua.overload import Overload
+from sipguard.b2bua.overload import Cause, Overload, Rejected
 from sipguard.b2bua.transactions import Transactions, TxEntry
 from sipguard.policy.evaluate import evaluate
 from sipguard.policy.facts import CallFacts, Direction, Verdict
@@ -57,6 +57,7 @@ class CallSetup:
         self.rules = rules
         self.state = state
         self.journal_ok = True
+        self.rejected = Rejected()
         rates = trunk_rates(config, rules)
         self.overload = Overload(
             config.max_concurrent, rates, config.default_cps, config.retry_after
@@ -125,6 +126,7 @@ class CallSetup:
         out: Effects = []
         a_entry = self.txs.server.get(call.a.invite_tx)
         if a_entry is not None:
+            self.rejected.count(Cause.JOURNAL)
             busy = (("Retry-After", str(self.config.retry_after)),)
             resp = make_response(a_entry.tx.request, 503, call.a.tag, busy)
             out = self.txs.reply(a_entry, resp, now, wall)
@@ -171,12 +173,14 @@ class CallSetup:
     def _admission(self, source: Addr, now: float) -> tuple[tuple[str, str], ...]:
         """Headers of a 503 when the call may not start now, else ()."""
         direction, trunk = self.rules.classify_source(source.host)
-        busy = (("Retry-After", str(self.config.retry_after)),)
         if direction is Direction.OUTBOUND and not self.journal_ok:
-            return busy
-        if not self.overload.admit(trunk, len(self.table), now):
-            return busy
-        return ()
+            cause: Cause | None = Cause.JOURNAL
+        else:
+            cause = self.overload.refusal(trunk, len(self.table), now)
+        if cause is None:
+            return ()
+        self.rejected.count(cause)
+        return (("Retry-After", str(self.config.retry_after)),)
 
     def _target(self, verdict: Verdict) -> Target | None:
         if verdict.direction is None:

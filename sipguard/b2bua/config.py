@@ -22,4 +22,6 @@ class B2BUAConfig:
     trunk_cps: dict[str, float] = field(default_factory=dict)
     default_cps: float | None = None
     retry_after: int = 5
+    # Live transactions (both legs) past which a new request is answered 503, statelessly.
+    max_transactions: int = 20_000
     timers: TimerConfig = field(default_factory=TimerConfig)

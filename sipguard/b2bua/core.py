@@ -7,7 +7,13 @@ CANCEL, Timer C) and ``DialogRelay`` (ACK, BYE, re-INVITE and other in-dialog re
 Invariants:
 - the one entry point for peer bytes is ``on_message``; parse and validation failures are
   answered per ``classify`` (requests get the hinted status, responses and ACKs are
-  dropped) and never raise;
+  dropped) and never raise; a refused INVITE from a listed peer also yields ``Malformed``;
+- a request's top Via is stamped with ``received``/``rport`` first (RFC 3261 18.2.1,
+  RFC 3581) and its responses go where section 18.2.2 says (``reply_route``);
+- a request from an address in no peer list goes to ``Strangers`` (at most one stateless,
+  rate-limited answer, no transaction, no 100 Trying) and nowhere else;
+- past ``config.max_transactions`` live transactions a request that would start one is
+  answered 503 with Retry-After statelessly (retransmissions still reach their own);
 - a request first goes to the server transaction it matches (absorbing retransmissions, and
   an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
   a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
@@ -38,6 +44,10 @@ from sipguard.b2bua.effects import (
 from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
+from sipguard.b2bua.malformed import MalformedLog
+from sipguard.b2bua.overload import Cause
+from sipguard.b2bua.reply_route import stamp, stateless
+from sipguard.b2bua.strangers import CoreStats, Strangers, listed
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
@@ -70,6 +80,9 @@ class B2BUA:
         self.ids = Identity(config.local or _listen_addr(rules))
         self.txs = Transactions(config.timers)
         self.table = CallTable()
+        self.strangers = Strangers()
+        self.malformed = MalformedLog()
+        self._busy = (("Retry-After", str(config.retry_after)),)
         self.invite_relay = InviteRelay(config, self.ids, self.txs, self.table)
         self.dialog_relay = DialogRelay(config, self.ids, self.txs, self.table)
         self.setup = CallSetup(
@@ -111,6 +124,11 @@ class B2BUA:
         """Live transactions on both legs."""
         return len(self.txs)
 
+    @property
+    def stats(self) -> CoreStats:
+        """503s by cause and what unlisted sources got (live counters, for the metrics)."""
+        return CoreStats(self.setup.rejected, self.strangers.stats)
+
     def reload(self, rules: Ruleset) -> None:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
         self.setup.reload(rules)
@@ -132,8 +150,14 @@ class B2BUA:
         if outcome.action == "reply" or msg is None:
             if data.lstrip(b"\r\n").startswith(b"ACK ") or outcome.status is None:
                 return []
+            if not self._may_answer_bad(source, now):
+                return []
             raw = error_response(data, outcome.status)
-            return [Transmit(raw, source)] if raw is not None else []
+            out: Effects = [Transmit(raw, source)] if raw is not None else []
+            found = self.malformed.record(
+                data, msg, outcome.status, outcome.detail, source, self.rules, now, wall
+            )
+            return [*out, *found]
         if isinstance(msg, Response):
             return self._response(msg, now, wall)
         return self._request(msg, source, now, wall)
@@ -155,6 +179,9 @@ class B2BUA:
                 assert_never(key)
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
+        req = stamp(req, source)
+        if not listed(self.rules, source.host):
+            return self.strangers.request(req, source, self.rules, self.setup.state, now, wall)
         key = server_key(req)
         entry = self.txs.server.get(key)
         if entry is not None:
@@ -163,6 +190,9 @@ class B2BUA:
             return self.txs.receive(entry, req, now, wall)
         if req.method == "ACK":
             return self.dialog_relay.on_ack(req, now, wall)
+        if len(self.txs) >= self.config.max_transactions:
+            self.setup.rejected.count(Cause.TRANSACTIONS)
+            return [stateless(req, source, 503, self._busy)]
         if req.method == "CANCEL":
             return self.invite_relay.on_cancel(req, key, source, now, wall)
         if req.to.tag:
@@ -171,6 +201,12 @@ class B2BUA:
             return self.setup.initial_invite(req, source, now, wall)
         status = 200 if req.method == "OPTIONS" else 405 if req.method in KNOWN_METHODS else 501
         return self.txs.answer(req, source, status, self.ids.token(), now, wall, _ALLOW)
+
+    def _may_answer_bad(self, source: Addr, now: float) -> bool:
+        """May bytes that failed validation from ``source`` be answered (unlisted: limited)?"""
+        if listed(self.rules, source.host):
+            return True
+        return self.strangers.bad_request(self.rules, source, now)
 
     def _response(self, resp: Response, now: float, wall: datetime) -> Effects:
         entry = self.txs.client.get(client_key(resp))

@@ -16,7 +16,9 @@ Invariants:
   once the record is durable, so no final response ever leaves before its decision record is
   on disk.  When the record cannot be made durable, the shell runs ``after`` anyway for a
   rejection or an inbound call, but asks the core's ``unrecorded(call_key)`` to refuse an
-  allowed outbound call with 503: outbound calls are never let through unrecorded.
+  allowed outbound call with 503: outbound calls are never let through unrecorded;
+- ``Malformed`` records an INVITE from a listed peer that was refused as malformed; its
+  answer has already been sent (it is not a decision that holds an answer back).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sipguard.policy.facts import CallFacts, Verdict
+from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.sip.timers import Timer
 
 
@@ -113,5 +115,19 @@ class CallEnded:
     ended_by: str
 
 
-Effect = Transmit | StartTimer | CancelTimer | Decided | CallEnded
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """An INVITE from a listed peer that failed validation (answered ``status``): the journal
+    keeps it as a malformed attempt, with its source and trunk."""
+
+    source: Addr
+    direction: Direction | None
+    trunk: str | None
+    status: int
+    error: str
+    at: datetime
+    call_id: str | None = None
+
+
+Effect = Transmit | StartTimer | CancelTimer | Decided | CallEnded | Malformed
 Effects = list[Effect]

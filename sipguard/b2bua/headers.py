@@ -4,7 +4,8 @@ Invariants:
 - topology hiding: a message built here carries only our own Via, Contact and the route set
   of its own dialog; no Via, Record-Route, Route or Contact of the other side is copied;
 - only headers on the configured allow-list cross from one leg to the other, plus the body
-  and its Content-Type;
+  and its Content-Type; User-Agent and Server are not on the default list (they name the
+  peers' software), and nothing we build names ours;
 - responses copy Via, From, To, Call-ID and CSeq of the request they answer (8.2.6.2); a
   To tag is added when the request had none and one is given;
 - P-Asserted-Identity and Privacy never cross from an untrusted peer (RFC 3325 section 5):
@@ -30,8 +31,6 @@ DEFAULT_ALLOW: frozenset[str] = frozenset(
         "accept",
         "accept-encoding",
         "accept-language",
-        "user-agent",
-        "server",
         "allow-events",
         "subject",
         "content-disposition",

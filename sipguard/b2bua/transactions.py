@@ -8,7 +8,8 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
-- a transaction is reliable when its peer's transport is not UDP.
+- a transaction is reliable when its peer's transport is not UDP;
+- a server transaction's peer is where its responses go (``reply_route.reply_to``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime
 
 from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
 from sipguard.b2bua.headers import make_response
+from sipguard.b2bua.reply_route import reply_to
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.timers import TimerConfig
 from sipguard.sip.transaction import (
@@ -74,8 +76,10 @@ class Transactions:
         return len(self.by_id)
 
     def new_server(self, request: Request, peer: Addr) -> TxEntry:
-        """Register the server transaction ``request`` creates."""
+        """Register the server transaction ``request`` from ``peer`` creates; its responses
+        go where section 18.2.2 says (``reply_to``)."""
         key = server_key(request)
+        peer = reply_to(request, peer)
         tx = Transaction(kind_for(request, False), request, peer.transport != "udp", self.config)
         entry = TxEntry(next(self._ids), tx, peer, key)
         self.server[key] = entry

@@ -12,7 +12,8 @@ Invariants:
 - Times are timezone-aware; ``ts`` is the entry time in integer microseconds since the Unix
   epoch (exact, so retention boundaries are exact), ``at`` the same instant as ISO 8601.
 - Numbers are NSNs as the policy reports them (spec section 2); rejected and allowed calls,
-  inbound and outbound, all produce exactly one decision entry.
+  inbound and outbound, all produce exactly one decision entry (an INVITE refused as
+  malformed too: reason ``MALFORMED``, the parse error in ``detail``).
 - Text from the wire may hold bytes that are not UTF-8, kept by the parser as surrogate
   escapes.  The entry builders here are the one place that makes such text safe
   (:func:`safe_text`), so every entry they build encodes, hashes and stores.
@@ -149,11 +150,15 @@ def to_ts(at: datetime) -> int:
 
 
 def _source(facts: CallFacts) -> str:
-    if facts.source_port is None:
-        return facts.source_ip
-    if ":" in facts.source_ip:
-        return f"[{facts.source_ip}]:{facts.source_port}"
-    return f"{facts.source_ip}:{facts.source_port}"
+    return _hostport(facts.source_ip, facts.source_port)
+
+
+def _hostport(ip: str, port: int | None) -> str:
+    if port is None:
+        return ip
+    if ":" in ip:
+        return f"[{ip}]:{port}"
+    return f"{ip}:{port}"
 
 
 def decision_entry(
@@ -184,6 +189,35 @@ def decision_entry(
         credential=verdict.credential,
         suspended_now=int(verdict.suspended_now),
         rules_hash=rules_hash,
+    )
+
+
+def malformed_entry(
+    source_ip: str,
+    source_port: int | None,
+    at: datetime,
+    *,
+    status: int,
+    error: str,
+    call_id: str | None = None,
+    direction: str | None = None,
+    trunk: str | None = None,
+    rules_hash: str | None = None,
+) -> Entry:
+    """The decision entry of an INVITE refused as malformed (reason ``MALFORMED``)."""
+    return Entry(
+        kind=Kind.DECISION.value,
+        ts=to_ts(at),
+        at=at.isoformat(),
+        call_id=call_id,
+        direction=direction,
+        source=_hostport(source_ip, source_port),
+        trunk=trunk,
+        verdict="reject",
+        status=status,
+        reason="MALFORMED",
+        rules_hash=rules_hash,
+        detail=json.dumps({"error": error}, ensure_ascii=False, separators=(",", ":")),
     )
 
 

@@ -237,6 +237,8 @@ class Rules(_Strict):
     listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
     admin: Admin | None = None
+    # A request from an address in no peer list: one stateless 403, or nothing at all.
+    unknown_sources: Literal["reject", "drop"] = "reject"
 
     @field_validator("timezone")
     @classmethod

@@ -210,6 +210,7 @@ class Ruleset:
         admin = model.admin
         self.admin_listen: str | None = admin.listen if admin else None
         self.admin_token_path: Path | None = base / admin.token_file if admin else None
+        self.unknown_sources: str = model.unknown_sources  # "reject" or "drop"
         self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
         self.trunk_cps = {
             tid: t.max_cps for tid, t in model.trunks.items() if t.max_cps is not None

@@ -14,6 +14,7 @@ from sipguard.b2bua.effects import (
     CancelTimer,
     Decided,
     Effect,
+    Malformed,
     StartTimer,
     TimerKey,
     Transmit,
@@ -141,6 +142,7 @@ class Net:
         self.timers: dict[TimerKey, float] = {}
         self.decided: list[Decided] = []
         self.ended: list[CallEnded] = []
+        self.malformed: list[Malformed] = []
         self.raw: list[bytes] = []
         self.journal_fails = False  # when True, decisions are "not durable"
         self.hold_decisions = False  # when True, decisions wait in ``pending``
@@ -170,6 +172,8 @@ class Net:
                     self.run(list(e.after))
             elif isinstance(e, CallEnded):
                 self.ended.append(e)
+            elif isinstance(e, Malformed):
+                self.malformed.append(e)
             else:
                 raise AssertionError(f"unknown effect {e!r}")
 

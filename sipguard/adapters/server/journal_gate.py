@@ -13,6 +13,8 @@ Invariants:
 - The journal may hand back ``concurrent.futures`` futures (the in-process writer thread:
   settled back onto the loop with ``call_soon_threadsafe``) or asyncio futures (the
   journal service client: settled on the loop directly, no thread involved).
+- Each ``Malformed`` (an INVITE refused as malformed, whose answer did not wait for its
+  record) is logged once, after its journal write settles.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from sipguard.b2bua.effects import CallEnded, Decided
-from sipguard.journal.record import Entry, decision_entry, outcome_entry
+from sipguard.b2bua.effects import CallEnded, Decided, Malformed
+from sipguard.journal.record import Entry, decision_entry, malformed_entry, outcome_entry
 from sipguard.logs import log_call_end, log_decision
 from sipguard.policy.facts import Direction
 
@@ -102,6 +104,27 @@ class JournalGate:
         future = self.journal.submit(entry)
         self._settle(future, lambda f: self._decision_settled(effect, entry, f))
 
+    def malformed(self, effect: Malformed) -> None:
+        """Journal an INVITE refused as malformed (its answer has already left), then log it."""
+        src = effect.source
+        entry = malformed_entry(
+            src.host,
+            src.port,
+            effect.at,
+            status=effect.status,
+            error=effect.error,
+            call_id=effect.call_id,
+            direction=effect.direction.value if effect.direction else None,
+            trunk=effect.trunk,
+            rules_hash=self.rules_hash,
+        )
+        self.decisions["MALFORMED"] = self.decisions.get("MALFORMED", 0) + 1
+        if self.journal is None:
+            log_decision(entry)
+            return
+        future = self.journal.submit(entry)
+        self._settle(future, lambda f: self._logged(entry, f))
+
     def ended(self, effect: CallEnded) -> None:
         """Journal the outcome of an allowed call, then log it."""
         entry = outcome_entry(
@@ -145,6 +168,11 @@ class JournalGate:
             self._execute(self._core.unrecorded(effect.call_key, now, datetime.now(UTC)))
         elif self._core.release(effect.call_key):
             self._execute(effect.after)
+
+    def _logged(self, entry: Entry, future: _AnyFuture) -> None:
+        self._inflight.discard(future)
+        stored = self._stored(future)
+        log_decision(entry if stored is None else stored, journaled=stored is not None)
 
     def _outcome_settled(self, entry: Entry, future: _AnyFuture) -> None:
         self._inflight.discard(future)

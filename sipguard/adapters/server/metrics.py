@@ -49,11 +49,7 @@ class ServeCollector(Collector):
         timers = GaugeMetricFamily("sipguard_serve_timers", "Timers armed.")
         timers.add_metric([], server.timers)
         yield timers
-        calls = GaugeMetricFamily(
-            "sipguard_serve_calls_in_progress", "Calls set up or being set up."
-        )
-        calls.add_metric([], server.core.active_calls)
-        yield calls
+        yield from _core_families(server.core)
         age = rules_age(time.time())
         if age is not None:
             family = GaugeMetricFamily(
@@ -67,6 +63,31 @@ class ServeCollector(Collector):
             yield _counter(
                 "reload_failures", "Rules reloads rejected (old rules kept).", stats.failed
             )
+
+
+def _core_families(core: Any) -> Iterator[Metric]:
+    """The call core's gauges and counters: calls, transactions, 503s, unlisted sources."""
+    calls = GaugeMetricFamily("sipguard_serve_calls_in_progress", "Calls set up or being set up.")
+    calls.add_metric([], core.active_calls)
+    yield calls
+    txs = GaugeMetricFamily("sipguard_serve_transactions", "Live SIP transactions, both legs.")
+    txs.add_metric([], core.transactions)
+    yield txs
+    stats = core.stats
+    rejected = CounterMetricFamily(
+        "sipguard_serve_rejected_503", "Requests answered 503, by cause.", labels=["cause"]
+    )
+    for cause, count in stats.rejected.counts.items():
+        rejected.add_metric([str(cause)], count)
+    yield rejected
+    s = stats.strangers
+    yield _counter("unlisted_requests", "Requests from addresses in no peer list.", s.requests)
+    yield _counter("unlisted_answered", "Stateless answers sent to unlisted sources.", s.answered)
+    yield _counter("unlisted_suppressed", "Answers to unlisted sources rate-limited.", s.suppressed)
+    yield _counter("unlisted_dropped", "Unlisted requests dropped unanswered.", s.dropped)
+    yield _counter(
+        "unlisted_unjournaled", "Unlisted INVITEs not journaled (sampled out).", s.unjournaled
+    )
 
 
 def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:

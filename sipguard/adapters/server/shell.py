@@ -33,6 +33,7 @@ from sipguard.b2bua.effects import (
     Decided,
     Effect,
     Effects,
+    Malformed,
     StartTimer,
     TimerKey,
     Transmit,
@@ -181,6 +182,8 @@ class Server:
                     self.gate.decided(effect)
                 case CallEnded():
                     self.gate.ended(effect)
+                case Malformed():
+                    self.gate.malformed(effect)
                 case _:
                     assert_never(effect)
 

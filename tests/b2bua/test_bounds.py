@@ -1,0 +1,81 @@
+"""A flood of requests from a listed peer cannot grow the transaction table without bound."""
+
+from __future__ import annotations
+
+from b2bua_harness import TRUNK, Net, invite
+
+from sipguard.b2bua import Addr, B2BUAConfig
+from sipguard.b2bua.overload import Cause
+from sipguard.sip.message import Response
+
+
+def options(i: int) -> bytes:
+    lines = [
+        "OPTIONS sip:127.0.0.1:5060 SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-opt{i}",
+        "Max-Forwards: 70",
+        "From: <sip:ka@127.0.0.2>;tag=k1",
+        "To: <sip:ka@127.0.0.1>",
+        f"Call-ID: ka-{i}",
+        "CSeq: 1 OPTIONS",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def bounded_net(limit: int) -> Net:
+    return Net(B2BUAConfig(local=Addr("127.0.0.1", 5060), max_transactions=limit))
+
+
+def test_requests_past_the_bound_get_a_stateless_503_with_retry_after() -> None:
+    """An OPTIONS flood stops at the bound: later requests get 503, no transaction."""
+    net = bounded_net(50)
+    for i in range(500):
+        net.send(options(i), TRUNK)
+    assert net.core.transactions == 50
+    got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert [m.status for m in got].count(200) == 50
+    busy = [m for m in got if m.status == 503]
+    assert len(busy) == 450 and all(m.headers.get("retry-after") == "5" for m in busy)
+    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 450
+    net.send(invite(), TRUNK)  # a call during the flood: refused, not queued
+    assert [m.status for m in net.take(TRUNK)] == [503]  # type: ignore[union-attr]
+    assert net.core.transactions == 50 and net.core.active_calls == 0
+
+
+def test_a_call_goes_through_once_the_flood_has_drained() -> None:
+    net = bounded_net(50)
+    for i in range(100):
+        net.send(options(i), TRUNK)
+    net.advance(net.now + 40.0)  # Timer J (64 * T1) ends the OPTIONS transactions
+    net.take(TRUNK)
+    assert net.core.transactions == 0
+    net.send(invite(), TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [100]  # type: ignore[union-attr]
+    assert net.core.active_calls == 1
+
+
+def test_retransmissions_still_reach_their_transaction_at_the_bound() -> None:
+    """At the bound, a retransmitted OPTIONS is answered from its transaction, not 503."""
+    net = bounded_net(1)
+    net.send(options(0), TRUNK)
+    net.send(options(0), TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [200, 200]  # type: ignore[union-attr]
+    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
+
+
+def test_503s_are_counted_by_cause() -> None:
+    """max_cps and the concurrent-call cap each count under their own cause."""
+    net = Net(B2BUAConfig(local=Addr("127.0.0.1", 5060), max_concurrent=1))
+    net.send(invite(call_id="c1", branch="z9hG4bK-1"), TRUNK)
+    net.send(invite(call_id="c2", branch="z9hG4bK-2"), TRUNK)
+    counts = net.core.stats.rejected.counts
+    assert counts[Cause.OVERLOAD] == 1 and counts[Cause.MAX_CPS] == 0
+    net = Net()  # the example rules give the trunk max_cps 100
+    for i in range(101):
+        net.send(invite(call_id=f"c{i}", branch=f"z9hG4bK-{i}"), TRUNK)
+    assert net.core.stats.rejected.counts[Cause.MAX_CPS] == 1
+    net = Net()
+    net.core.journal_ok = False
+    net.send(invite(), TRUNK)
+    assert net.core.stats.rejected.counts[Cause.JOURNAL] == 1
