@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sipguard serve: {exc}", file=sys.stderr)
         return 2
+    from sipguard.gctune import tune_for_serving
+
+    tune_for_serving()
     try:
         import uvloop
     except ImportError:

@@ -3,6 +3,9 @@
 Invariants:
 - The socket is driven by the event loop's own reader callbacks (an asyncio Protocol);
   requests made during one loop pass are written together, once, at its end.
+- What no answer waits for (call outcomes, state ops that want no reply) is written at the
+  latest ``LAZY_FLUSH`` seconds later, or with the next urgent request, whichever is first:
+  fewer writes here, larger group commits in the service.  Order is kept either way.
 - ``submit(entry)`` keeps the writer's contract: a future resolved with the stored entry
   once the service acked it durable, or failed with :class:`JournalUnavailable`.  Requests
   go out in call order on one connection, so a state op sent before an entry is committed
@@ -20,11 +23,12 @@ from typing import Any
 import structlog
 
 from sipguard import metrics
-from sipguard.journal.record import Entry
+from sipguard.journal.record import Entry, Kind
 from sipguard.journal.wire import FrameReader, Op, ProtocolError, entry_body, frame, stored
 from sipguard.journal.writer import JournalUnavailable
 
 _log = structlog.get_logger("sipguard.journal")
+LAZY_FLUSH = 0.02
 _Pending = tuple["asyncio.Future[Any]", Entry | None]
 
 
@@ -57,6 +61,7 @@ class AsyncJournalClient:
         self._next = 0
         self._failed = False
         self._flush_at: asyncio.Handle | None = None
+        self._flush_lazy = False  # the scheduled flush is the late one
         self._closing = False
 
     @property
@@ -81,8 +86,12 @@ class AsyncJournalClient:
         metrics.JOURNAL_HEALTHY.set(1)
 
     def submit(self, entry: Entry) -> asyncio.Future[Entry | None]:
-        """Send ``entry``; the future resolves with the stored entry once it is durable."""
-        return self._request(entry, [Op.APPEND.value, entry_body(entry)])
+        """Send ``entry``; the future resolves with the stored entry once it is durable.
+
+        An outcome gates no answer, so it waits for the next write (see the module header).
+        """
+        urgent = entry.kind != Kind.OUTCOME.value
+        return self._request(entry, [Op.APPEND.value, entry_body(entry)], urgent=urgent)
 
     def submit_state(self, op: list[Any]) -> asyncio.Future[Any]:
         """Send a state mutation (applied in order, acked once durable)."""
@@ -95,31 +104,41 @@ class AsyncJournalClient:
         """
         if self._transport is None:
             return False
-        self._queue(frame([0, Op.DO.value, op]))
+        self._queue(frame([0, Op.DO.value, op]), urgent=False)
         return True
 
     def sync(self) -> asyncio.Future[Any]:
         """A future that completes once everything sent before is durable."""
         return self._request(None, [Op.SYNC.value])
 
-    def _request(self, entry: Entry | None, body: list[Any]) -> asyncio.Future[Any]:
+    def _request(
+        self, entry: Entry | None, body: list[Any], *, urgent: bool = True
+    ) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._transport is None:
             fut.set_exception(JournalUnavailable("journal service is not connected", "down"))
             return fut
         self._next += 1
         self._pending[self._next] = (fut, entry)
-        self._queue(frame([self._next, *body]))
+        self._queue(frame([self._next, *body]), urgent=urgent)
         metrics.JOURNAL_QUEUE_DEPTH.inc()
         return fut
 
-    def _queue(self, data: bytes) -> None:
+    def _queue(self, data: bytes, *, urgent: bool) -> None:
         self._out.append(data)
+        if urgent and self._flush_lazy and self._flush_at is not None:
+            self._flush_at.cancel()  # the late write goes now, with this one
+            self._flush_at = None
         if self._flush_at is None:
-            self._flush_at = asyncio.get_running_loop().call_soon(self._flush)
+            loop = asyncio.get_running_loop()
+            self._flush_lazy = not urgent
+            self._flush_at = (
+                loop.call_soon(self._flush) if urgent else loop.call_later(LAZY_FLUSH, self._flush)
+            )
 
     def _flush(self) -> None:
         self._flush_at = None
+        self._flush_lazy = False
         out, self._out = self._out, []
         if self._transport is not None and out:
             self._transport.write(b"".join(out))

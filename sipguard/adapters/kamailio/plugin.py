@@ -34,6 +34,7 @@ from sipguard.adapters.kamailio.facts import facts_from_pv
 from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
 from sipguard.errors import RulesError, SipguardError
+from sipguard.gctune import tune_for_serving
 from sipguard.journal import decision_entry, outcome_entry
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import ensure_running
@@ -54,6 +55,7 @@ def mod_init() -> SipguardKemi:
     kemi = SipguardKemi(KSR)
     if kemi.watch is not None:
         kemi.start_service()
+    tune_for_serving()  # before the fork: every worker inherits it, and the frozen rules
     return kemi
 
 
