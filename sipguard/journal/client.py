@@ -3,6 +3,8 @@
 Invariants:
 - One request at a time per client (pipelined only inside :meth:`ServiceClient.append`), so
   a client belongs to one thread; Kamailio workers, the CLI and replay each hold their own.
+  :meth:`ServiceClient.append_later` sends without waiting; the answers to such requests
+  are read, and failures counted, by the next exchange.
 - Any failure (no service, the connection lost, a failed commit, a timeout) raises
   :class:`JournalUnavailable`; the connection is dropped and the next call dials again, so a
   restarted service is picked up without the caller doing anything.
@@ -35,6 +37,8 @@ class ServiceClient:
         self._sock: socket.socket | None = None
         self._reader = FrameReader()
         self._next = 0
+        #: Entries sent with :meth:`append_later` whose commit the service reported failed.
+        self.failed_later = 0
 
     @property
     def connected(self) -> bool:
@@ -84,6 +88,8 @@ class ServiceClient:
                 for reply in self._reader.feed(data):
                     if reply[0] in ids:
                         replies[ids[reply[0]]] = reply
+                    elif reply[0] == 0 and reply[1] == "error":
+                        self.failed_later += 1
         except (OSError, ProtocolError) as exc:
             self.close()
             raise JournalUnavailable(f"journal service failed: {exc}", "down") from exc
@@ -105,6 +111,20 @@ class ServiceClient:
             seq, prev, digest = self._result(replies[i])
             out.append(stored(entry, int(seq), str(prev), str(digest)))
         return out
+
+    def append_later(self, entry: Entry) -> None:
+        """Send ``entry`` without waiting for its commit (for records no answer waits for).
+
+        It is committed with the service's next batch; a failed commit is counted in
+        :attr:`failed_later` when a later exchange reads its answer.  JournalUnavailable
+        when it cannot even be sent.
+        """
+        sock = self._connect()
+        try:
+            sock.sendall(frame([0, Op.APPEND.value, entry_body(entry)]))
+        except OSError as exc:
+            self.close()
+            raise JournalUnavailable(f"journal service failed: {exc}", "down") from exc
 
     def record(self, entry: Entry) -> Entry:
         """Append one entry and return it as stored, once durable."""

@@ -235,3 +235,48 @@ def test_socket_is_private_and_an_overlong_path_is_refused(
     deep.parent.mkdir()
     done = subprocess.run(launch.command(deep), capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "too long" in done.stderr
+
+
+def test_append_later_is_committed_without_a_wait_and_in_order(
+    db: Path, running: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    """An entry sent without waiting is durable by the ack of the next request, in order."""
+    _, sock = running
+    client = ServiceClient(sock, timeout=5)
+    client.append_later(decision(1))
+    client.append_later(decision(2))
+    assert client.record(decision(3)).seq == 3
+    store = JournalStore(db)
+    assert [e.call_id for e in store.entries()] == ["call-1", "call-2", "call-3"]
+    assert store.verify().ok and client.failed_later == 0
+
+
+def test_a_failed_later_commit_is_counted_by_the_next_exchange(tmp_path: Path) -> None:
+    """The service's error answer to an entry sent without waiting is counted, not lost."""
+    import socket
+    import threading
+
+    from sipguard.journal.wire import frame
+
+    path = tmp_path / "fake.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        reader = FrameReader()
+        seen: list[list[Any]] = []
+        while len(seen) < 2:
+            seen += reader.feed(conn.recv(65536))
+        conn.sendall(frame([0, "error", "full", "disk full"]) + frame([seen[1][0], "ok", None]))
+        conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    client = ServiceClient(path, timeout=5)
+    client.append_later(decision(1))
+    client.sync()
+    thread.join(5)
+    assert client.failed_later == 1
+    server.close()

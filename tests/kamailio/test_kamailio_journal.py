@@ -55,6 +55,7 @@ def test_child_init_connects_so_a_fresh_worker_journals_a_bye(rules: Path) -> No
     _answer(first, ksr, "c-1")
     _bye(ksr, "c-1")
     second.ksr_request_route(None)
+    second.journal.sync()  # outcomes are sent without waiting; this waits for their commit
     rows = [(e.kind, e.call_id) for e in JournalStore(rules.parent / "journal.db").entries()]
     assert rows == [("decision", "c-1"), ("outcome", "c-1")]
     assert second.lost_outcomes == 0
@@ -71,10 +72,10 @@ def test_an_outcome_that_cannot_be_written_is_counted_and_logged(
     _answer(kemi, ksr, "c-2")
     assert kemi.journal is not None
 
-    def down(entries: object) -> None:
+    def down(entry: object) -> None:
         raise JournalUnavailable("journal service failed: gone", "down")
 
-    monkeypatch.setattr(kemi.journal, "append", down)
+    monkeypatch.setattr(kemi.journal, "append_later", down)
     _bye(ksr, "c-2")
     kemi.ksr_request_route(None)
     assert kemi.lost_outcomes == 1

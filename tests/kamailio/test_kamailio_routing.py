@@ -80,6 +80,8 @@ def test_answered_call_ended_by_bye_is_journaled(setup: tuple[SipguardKemi, Fake
     ksr.request(**{"$ci": "c1", "$si": "127.0.0.4"})
     kemi.ksr_request_route(None)
     assert len(ksr.relayed) == 1
+    assert kemi.journal is not None
+    kemi.journal.sync()  # outcomes are sent without waiting; this waits for their commit
     outcomes = [e for e in JournalStore(folder / "journal.db").entries() if e.kind == "outcome"]
     assert [(o.call_id, o.final_status, o.ended_by) for o in outcomes] == [("c1", 200, "callee")]
     assert outcomes[0].answered_at is not None
@@ -94,6 +96,8 @@ def test_unanswered_call_outcome_from_failure_route(
     allowed_invite(kemi, ksr, "c2")
     ksr.pv.values.update({"$T_reply_code": 486})
     kemi.ksr_failure_sipguard(None)
+    assert kemi.journal is not None
+    kemi.journal.sync()  # outcomes are sent without waiting; this waits for their commit
     outcomes = [e for e in JournalStore(folder / "journal.db").entries() if e.kind == "outcome"]
     assert [(o.final_status, o.ended_by, o.answered_at) for o in outcomes] == [
         (486, "callee", None)

@@ -9,6 +9,8 @@ Invariants:
   message through ``$sel(cfg_get.sipguard.NAME)``.
 - ``kemi.onsend_route_callback`` is set to "none": the plugin defines no onsend route, and
   app_python3 on 5.6 complains about a missing ``ksr_onsend_route`` otherwise.
+- ``kemi.reply_route_callback`` is "none" too: no Python runs for each reply; the plugin
+  sees only the replies of the INVITEs it relays, through tm's onreply and failure routes.
 - Kamailio embeds its own libpython; :func:`embedded_python` reads its version from the
   module file and :func:`python_path_for` refuses to mix minor versions.
 """
@@ -149,7 +151,8 @@ def _core(opts: KamailioOptions) -> list[str]:
         if opts.tcp:
             lines.append(f"listen={addr.socket('tcp')}")
         lines.append(f"alias={addr.host}:{addr.port}")
-    lines += ['kemi.onsend_route_callback="none"', f'mpath="{opts.module_dir}"']
+    lines += ['kemi.onsend_route_callback="none"', 'kemi.reply_route_callback="none"',
+              f'mpath="{opts.module_dir}"']  # fmt: skip
     return lines
 
 

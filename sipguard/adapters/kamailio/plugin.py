@@ -294,7 +294,7 @@ class SipguardKemi:
         try:
             self._ready()  # connects (or reconnects) a worker that has not screened a call
             if self.journal is not None:
-                self.journal.append([entry])
+                self.journal.append_later(entry)  # no answer waits for an outcome
         except _NOT_READY as exc:
             self.lost_outcomes += 1
             lost = f"{self.lost_outcomes} lost in this worker"
