@@ -12,6 +12,8 @@ Invariants:
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
   once the number is found; CALLEE_LENGTH_CHANGED/UNREGISTERED (13, 14) apply only when no
   number is found, so the two never compete and the table order is kept.
+- A filed number outside its filing period (rules 1.1 section 7) is not filed: check 4
+  (outbound) or 14 (inbound), with ``number`` naming it and ``number_state`` set.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import date, datetime
 
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
 from sipguard.policy.numbers import NumberEntry
+from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
@@ -65,6 +68,9 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
 
 def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | None) -> Verdict:
     entry = rules.numbers.get(callee) if callee is not None else None
+    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
+        gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
+        return new_verdict(*gone, number_state=filing)  # check 14, outside its period
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
@@ -98,6 +104,9 @@ def _outbound(
     if caller is None or hidden:
         return new_verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
     entry = rules.numbers.get(caller)
+    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
+        gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
+        return new_verdict(*gone, number_state=filing)  # check 4, outside its period
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from sipguard.policy.hostport import parse_hostport
 
@@ -175,6 +175,23 @@ class Number(_Strict):
     inbound: bool = True
     outbound: bool = False
     usage: str | None = None
+    # Filing period (rules 1.1 section 7), inclusive local dates; outside it, not filed.
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @field_validator("valid_until")
+    @classmethod
+    def _period(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("valid_from")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"valid_until {value} is before valid_from {start}")
+        return value
+
+
+class NumbersFile(_Strict):
+    """Where the filed numbers are when they come from a registry export (CSV)."""
+
+    file: str
 
 
 class Outbound(_Strict):
@@ -223,7 +240,7 @@ class Rules(_Strict):
     operators: dict[str, Operator] = Field(default_factory=dict)
     trunks: dict[str, Trunk] = Field(default_factory=dict)
     network: Network
-    numbers: list[Number] = Field(default_factory=list)
+    numbers: list[Number] | NumbersFile = Field(default_factory=list)
     outbound: Outbound = Field(default_factory=Outbound)
     consents: Consents | None = None
     journal: Journal | None = None
