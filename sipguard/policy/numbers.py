@@ -20,6 +20,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 #: ``valid_until`` of an entry filed without an end date (later than any real ordinal).
 FOREVER = 2**31
@@ -104,6 +105,42 @@ class NumberEntry:
     licence_until: int
     valid_from: int = 0
     valid_until: int = FOREVER
+
+
+class _EntryFields:
+    """The very slots of ``NumberEntry`` on a plain class: a registry load builds 10^6
+    entries, and the frozen ``__init__`` (one ``object.__setattr__`` per field) would cost
+    three times as much.  ``new_entry`` turns each into a ``NumberEntry`` by ``__class__``
+    assignment; tests/policy/test_numbers_file.py pins it to the constructor."""
+
+    __slots__ = (
+        "inbound", "licence_until", "nsn", "operator", "outbound", "trunk", "usage",
+        "valid_from", "valid_until",
+    )  # fmt: skip
+
+    def __init__(
+        self, nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,
+        usage: str | None, licence_until: int, valid_from: int, valid_until: int,
+    ) -> None:  # fmt: skip
+        self.nsn, self.operator, self.trunk = nsn, operator, trunk
+        self.inbound, self.outbound, self.usage = inbound, outbound, usage
+        self.licence_until, self.valid_from, self.valid_until = (
+            licence_until,
+            valid_from,
+            valid_until,
+        )
+
+
+def new_entry(
+    nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,
+    usage: str | None, licence_until: int, valid_from: int, valid_until: int,
+) -> NumberEntry:  # fmt: skip
+    """``NumberEntry(...)`` with the same (all positional) arguments, in a third of the time."""
+    built = _EntryFields(
+        nsn, operator, trunk, inbound, outbound, usage, licence_until, valid_from, valid_until
+    )
+    built.__class__ = NumberEntry  # type: ignore[assignment]
+    return cast(NumberEntry, built)
 
 
 class NumberIndex:

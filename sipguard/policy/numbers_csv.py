@@ -17,11 +17,12 @@ from __future__ import annotations
 import csv
 import os
 from datetime import date
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from sipguard.errors import Issue
 from sipguard.policy.crosscheck import Parts
-from sipguard.policy.numbers import FOREVER, NumberEntry, normalise
+from sipguard.policy.numbers import FOREVER, NumberEntry, new_entry, normalise
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -108,13 +109,14 @@ def _read_rows(
     op_ids = {o: o for o in ops}
     shared: dict[str, str] = {}
     dates: dict[str, int | None] = {"": None}
+    pick = itemgetter(*order)
     for fields in reader:
         if len(fields) != 8:
             if fields:
                 text = f"expected 8 fields, found {len(fields)}"
                 issues.append(Issue(name, reader.line_num, 1, text))
             continue
-        n, o, t, i, u, use, vf, vu = (fields[k] for k in order)
+        n, o, t, i, u, use, vf, vu = pick(fields)
         plain = n.isdigit() and n.isascii() and not n.startswith(leads)
         nsn = n if plain else normalise(n, cc, prefix)
         trunk = trunks.get(t)
@@ -131,7 +133,7 @@ def _read_rows(
             issues.append(_row_issue(fields, order, filing, found, name, reader.line_num))
             continue
         usage = shared.setdefault(use, use) if use else None
-        found[nsn] = NumberEntry(
+        found[nsn] = new_entry(
             nsn, operator, trunk[0], inbound, outbound, usage, ops[operator],
             0 if start is None else start, FOREVER if end is None else end,
         )  # fmt: skip

@@ -180,3 +180,29 @@ def test_length_related_equals_a_plain_scan(filed: set[str], probe: str) -> None
         n != probe and (n.startswith(probe) or probe.startswith(n)) for n in filed
     )
     assert index.length_related(probe) is plain
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.tuples(
+        *(st.text(max_size=4) for _ in range(3)),
+        st.booleans(),
+        st.booleans(),
+        st.none() | st.text(max_size=4),
+        *(st.integers(-1, 2**31) for _ in range(3)),
+    )
+)
+def test_new_entry_equals_the_constructor(values: tuple[object, ...]) -> None:
+    """The fast builder the CSV loader uses gives exactly ``NumberEntry(...)``."""
+    import dataclasses
+    import pickle
+
+    from sipguard.policy.numbers import NumberEntry, new_entry
+
+    built, made = new_entry(*values), NumberEntry(*values)  # type: ignore[arg-type]
+    assert type(built) is NumberEntry and built == made and hash(built) == hash(made)
+    assert repr(built) == repr(made)
+    assert [getattr(built, f.name) for f in dataclasses.fields(NumberEntry)] == list(values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.nsn = "x"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(built)) == made
