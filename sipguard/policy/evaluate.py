@@ -12,6 +12,8 @@ Invariants:
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
   once the number is found; CALLEE_LENGTH_CHANGED/UNREGISTERED (13, 14) apply only when no
   number is found, so the two never compete and the table order is kept.
+- Outbound calls from a trunk that monitors anything (rules 1.1 section 4) are decided by
+  ``monitor.monitored_outbound``, which runs the same checks in the same order.
 - A filed number outside its filing period (rules 1.1 section 7) is not filed: check 4
   (outbound) or 14 (inbound), with ``number`` naming it and ``number_state`` set.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.monitor import monitored_outbound
 from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
@@ -60,6 +63,8 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     caller = nsn(pai if pai is not None else facts.from_user)
     if direction is _OUT:
         assert trunk is not None
+        if trunk in rules.monitoring:
+            return monitored_outbound(facts, rules, state, now, trunk)
         return _outbound(facts, rules, state, now, trunk, caller, callee)
     if direction is None:
         return new_verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)

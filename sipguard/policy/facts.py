@@ -112,8 +112,10 @@ class Verdict:
     trunk: str | None
     credential: str | None = None
     suspended_now: bool = False
-    # Rules 1.1 (live trunks): the filing period of ``number``.
+    # Rules 1.1 (live trunks): the filing period of ``number``; the first reason that would
+    # have rejected the call had its check not been monitored.
     number_state: NumberState | None = None
+    monitored: Reason | None = None
 
     @property
     def allowed(self) -> bool:
@@ -157,6 +159,7 @@ class Verdict:
             "reason": self.reason.value,
             "credential": self.credential,
             "number_state": self.number_state.value if self.number_state else None,
+            "monitored": self.monitored.value if self.monitored else None,
         }
 
 
@@ -172,6 +175,7 @@ class _VerdictFields:
         "caller",
         "credential",
         "direction",
+        "monitored",
         "number",
         "number_state",
         "operator",
@@ -192,11 +196,12 @@ class _VerdictFields:
         credential: str | None,
         suspended_now: bool,
         number_state: NumberState | None,
+        monitored: Reason | None,
     ) -> None:
         self.reason, self.direction, self.caller = reason, direction, caller
         self.callee, self.number, self.operator = callee, number, operator
         self.trunk, self.credential, self.suspended_now = trunk, credential, suspended_now
-        self.number_state = number_state
+        self.number_state, self.monitored = number_state, monitored
 
 
 def new_verdict(
@@ -210,11 +215,12 @@ def new_verdict(
     credential: str | None = None,
     suspended_now: bool = False,
     number_state: NumberState | None = None,
+    monitored: Reason | None = None,
 ) -> Verdict:
     """``Verdict(...)`` with the same arguments, in a quarter of the time."""
     built = _VerdictFields(
         reason, direction, caller, callee, number, operator, trunk, credential, suspended_now,
-        number_state,
+        number_state, monitored,
     )  # fmt: skip
     built.__class__ = Verdict  # type: ignore[assignment]
     return cast(Verdict, built)

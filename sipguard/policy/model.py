@@ -134,6 +134,10 @@ Digits = Annotated[str, AfterValidator(_check_digits)]
 TimeRange = Annotated[str, AfterValidator(_check_range)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 NationalPrefix = Annotated[str, Field(pattern=r"^[0-9]*$")]
+Mode = Literal["enforce", "monitor"]
+Monitorable = Literal[
+    "INBOUND_ONLY", "NUMBER_SUSPENDED", "NO_CONSENT", "QUIET_HOURS", "FREQUENCY_CAP"
+]
 
 
 class _Strict(BaseModel):
@@ -157,6 +161,8 @@ class Trunk(_Strict):
     peers: list[Peer] = Field(min_length=1)
     deliver_to: SipUri
     max_cps: float | None = Field(default=None, gt=0)  # new calls/s the trunk may place
+    # Rules 1.1 (live trunks): monitor instead of enforce (default: the top-level mode).
+    mode: Mode | None = None
 
 
 class Network(_Strict):
@@ -202,6 +208,8 @@ class Outbound(_Strict):
     max_calls_per_callee_per_day: int | None = Field(default=None, ge=1)
     suspend_after_violations: int | None = Field(default=None, ge=1)
     violation_window: Duration = "1h"
+    # Rules 1.1 (live trunks): checks watched on every trunk instead of rejecting.
+    monitor: list[Monitorable] = Field(default_factory=list)
 
 
 class Consents(_Strict):
@@ -246,6 +254,8 @@ class Rules(_Strict):
     journal: Journal | None = None
     listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
+    # Rules 1.1 (live trunks): the default mode of every trunk.
+    mode: Mode = "enforce"
 
     @field_validator("timezone")
     @classmethod

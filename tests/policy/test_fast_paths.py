@@ -236,6 +236,7 @@ VERDICT_ARGS = st.tuples(
     st.none() | st.text(max_size=5),
     st.booleans(),
     st.sampled_from([None, *NumberState]),
+    st.sampled_from([None, *Reason]),
 )
 
 
