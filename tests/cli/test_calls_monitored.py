@@ -68,3 +68,20 @@ def test_a_journal_from_before_monitor_mode_opens_and_still_verifies(tmp_path: P
     store.append([decision_entry(facts("new"), watched, NOW)])
     assert store.verify().ok
     store.close()
+
+
+def test_metrics_count_monitored_decisions_by_reason() -> None:
+    """A logged decision with a monitored reason is counted under that reason."""
+    from sipguard import logs, metrics
+
+    def count() -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "sipguard_monitored_decisions_total", {"reason": "QUIET_HOURS"}
+        )
+        return value or 0.0
+
+    before = count()
+    watched = dataclasses.replace(verdict(), monitored=Reason.QUIET_HOURS)
+    logs.log_decision(decision_entry(facts("m1"), watched, NOW))
+    logs.log_decision(decision_entry(facts("m2"), verdict(), NOW))
+    assert count() == before + 1
