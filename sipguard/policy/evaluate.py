@@ -14,6 +14,8 @@ Invariants:
   number is found, so the two never compete and the table order is kept.
 - Outbound calls from a trunk that monitors anything (rules 1.1 section 4) are decided by
   ``monitor.monitored_outbound``, which runs the same checks in the same order.
+- With a behavioural limit set (rules 1.1 section 5), checks 12a and 12b follow 12 in
+  ``_behaviour``; see ``limits.py`` for how they are read and recorded.
 - A filed number outside its filing period (rules 1.1 section 7) is not filed: check 4
   (outbound) or 14 (inbound), with ``number`` naming it and ``number_state`` set.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sipguard.policy import limits
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
 from sipguard.policy.monitor import monitored_outbound
 from sipguard.policy.numbers import NumberEntry
@@ -184,8 +187,33 @@ def _limits(
     if rules.quiet[minute]:
         return _QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
+    if rules.behaviour_limits:
+        return _behaviour(rules, state, (t, day), nsn, key, operator, credential)
     if not state.take_call_slot(operator, key, day, rules.max_calls):
         return _FREQUENCY_CAP, None
+    return None, credential
+
+
+def _behaviour(
+    rules: Ruleset,
+    state: State,
+    when: tuple[float, date],
+    nsn: str,
+    key: str,
+    operator: str,
+    credential: str | None,
+) -> tuple[Reason | None, str | None]:
+    """Checks 12, 12a and 12b (rules 1.1 section 5) when a behavioural limit is set."""
+    t, day = when
+    cap = rules.max_calls
+    if cap is not None and state.calls_on(operator, key, day) >= cap:
+        return _FREQUENCY_CAP, None
+    over = limits.breached(rules, state, nsn, key, t)
+    if over:
+        return over[0], None
+    if not state.take_call_slot(operator, key, day, cap):
+        return _FREQUENCY_CAP, None
+    limits.record(rules, state, nsn, key, t)
     return None, credential
 
 

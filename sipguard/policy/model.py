@@ -136,8 +136,9 @@ Duration = Annotated[str, AfterValidator(_check_duration)]
 NationalPrefix = Annotated[str, Field(pattern=r"^[0-9]*$")]
 Mode = Literal["enforce", "monitor"]
 Monitorable = Literal[
-    "INBOUND_ONLY", "NUMBER_SUSPENDED", "NO_CONSENT", "QUIET_HOURS", "FREQUENCY_CAP"
-]
+    "INBOUND_ONLY", "NUMBER_SUSPENDED", "NO_CONSENT", "QUIET_HOURS", "FREQUENCY_CAP",
+    "CALL_RATE_EXCEEDED", "MASS_CALLING",
+]  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -208,8 +209,11 @@ class Outbound(_Strict):
     max_calls_per_callee_per_day: int | None = Field(default=None, ge=1)
     suspend_after_violations: int | None = Field(default=None, ge=1)
     violation_window: Duration = "1h"
-    # Rules 1.1 (live trunks): checks watched on every trunk instead of rejecting.
+    # Rules 1.1 (live trunks): checks watched on every trunk instead of rejecting, and the
+    # behavioural limits (section 5).
     monitor: list[Monitorable] = Field(default_factory=list)
+    max_calls_per_minute_per_number: int | None = Field(default=None, ge=1)
+    max_distinct_callees_per_hour_per_number: int | None = Field(default=None, ge=1)
 
 
 class Consents(_Strict):

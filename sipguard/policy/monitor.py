@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sipguard.policy import limits
 from sipguard.policy.facts import CallFacts, Direction, NumberState, Reason, Verdict, new_verdict
 from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.period import out_of_period
@@ -28,8 +29,9 @@ R = Reason
 _HIDING = frozenset({"id", "user", "header"})
 #: Reasons ``outbound.monitor`` may name (checks 8 to 12).
 MONITORABLE = frozenset(
-    {R.INBOUND_ONLY, R.NUMBER_SUSPENDED, R.NO_CONSENT, R.QUIET_HOURS, R.FREQUENCY_CAP}
-)
+    {R.INBOUND_ONLY, R.NUMBER_SUSPENDED, R.NO_CONSENT, R.QUIET_HOURS, R.FREQUENCY_CAP,
+     R.CALL_RATE_EXCEEDED, R.MASS_CALLING}
+)  # fmt: skip
 
 
 class _Run:
@@ -149,10 +151,20 @@ def _limits(
     if rules.quiet[minute] and run.rejects(R.QUIET_HOURS):
         return R.QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
-    if not state.take_call_slot(operator, key, day, rules.max_calls):
+    cap = rules.max_calls
+    if rules.behaviour_limits and caller is not None and entry is not None:
+        full = cap is not None and state.calls_on(operator, key, day) >= cap
+        if full and run.rejects(R.FREQUENCY_CAP):
+            return R.FREQUENCY_CAP, None
+        for reason in limits.breached(rules, state, caller, key, t):
+            if run.rejects(reason):
+                return reason, None
+    if not state.take_call_slot(operator, key, day, cap):
         if run.rejects(R.FREQUENCY_CAP):
             return R.FREQUENCY_CAP, None
         state.take_call_slot(operator, key, day, None)  # allowed while watched: it counts
+    if caller is not None and entry is not None:
+        limits.record(rules, state, caller, key, t)
     return None, credential
 
 

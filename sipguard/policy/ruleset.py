@@ -227,6 +227,11 @@ class Ruleset:
         )
         self.monitor_reasons = frozenset(Reason(r) for r in out.monitor)
         self.monitoring = frozenset(model.trunks) if out.monitor else self.monitor_trunks
+        self.max_calls_per_minute = out.max_calls_per_minute_per_number
+        self.max_distinct_callees = out.max_distinct_callees_per_hour_per_number
+        self.behaviour_limits = (
+            self.max_calls_per_minute is not None or self.max_distinct_callees is not None
+        )
         #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
         #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
         self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
