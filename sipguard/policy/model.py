@@ -162,8 +162,10 @@ class Trunk(_Strict):
     peers: list[Peer] = Field(min_length=1)
     deliver_to: SipUri
     max_cps: float | None = Field(default=None, gt=0)  # new calls/s the trunk may place
-    # Rules 1.1 (live trunks): monitor instead of enforce (default: the top-level mode).
+    # Rules 1.1 (live trunks): monitor instead of enforce (default: the top-level mode),
+    # and admission control on the calls up or being set up through the trunk.
     mode: Mode | None = None
+    max_concurrent_calls: int | None = Field(default=None, ge=1)
 
 
 class Network(_Strict):

@@ -227,6 +227,11 @@ class Ruleset:
         )
         self.monitor_reasons = frozenset(Reason(r) for r in out.monitor)
         self.monitoring = frozenset(model.trunks) if out.monitor else self.monitor_trunks
+        self.trunk_max_calls = {
+            tid: t.max_concurrent_calls
+            for tid, t in model.trunks.items()
+            if t.max_concurrent_calls is not None
+        }
         self.max_calls_per_minute = out.max_calls_per_minute_per_number
         self.max_distinct_callees = out.max_distinct_callees_per_hour_per_number
         self.behaviour_limits = (
