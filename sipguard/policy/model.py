@@ -244,6 +244,17 @@ class ReloadGuard(_Strict):
     max_drop: float = Field(default=0.5, ge=0.0, le=1.0)  # share of consents or numbers
 
 
+class Alerts(_Strict):
+    """Where alerts go (rules 1.1 section 6)."""
+
+    webhook: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    events: list[
+        Literal["number_suspended", "short_calls", "journal_failed", "rules_reload_failed",
+                "limit_warning"]
+    ] = Field(min_length=1)  # fmt: skip
+    timeout: Duration = "2s"
+
+
 class Rules(_Strict):
     """The root of rules.yaml, schema version 1."""
 
@@ -260,8 +271,9 @@ class Rules(_Strict):
     journal: Journal | None = None
     listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
-    # Rules 1.1 (live trunks): the default mode of every trunk.
+    # Rules 1.1 (live trunks): the default mode of every trunk, and where alerts go.
     mode: Mode = "enforce"
+    alerts: Alerts | None = None
 
     @field_validator("timezone")
     @classmethod
