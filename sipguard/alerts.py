@@ -29,6 +29,7 @@ import structlog
 from prometheus_client import Counter
 
 from sipguard.metrics import REGISTRY
+from sipguard.policy.model import Alerts, parse_duration
 
 
 class Event(StrEnum):
@@ -100,9 +101,17 @@ def _failed(alert: Alert, problem: str, attempts: int) -> None:
     _log.error("alert.undelivered", alert=alert.event.value, problem=problem, attempts=attempts)
 
 
-def delivery_of(webhook: str, events: list[str], timeout: float) -> Delivery:
-    """The ``Delivery`` of a rules file's ``alerts`` block."""
-    return Delivery(webhook, frozenset(Event(e) for e in events), timeout)
+def delivery_of(block: Alerts | None) -> Delivery | None:
+    """The ``Delivery`` of a rules file's ``alerts`` block (``Rules.alerts``), or None."""
+    if block is None:
+        return None
+    timeout = parse_duration(block.timeout).total_seconds()
+    return Delivery(block.webhook, frozenset(Event(e) for e in block.events), timeout)
+
+
+def suspended(number: str | None, reason: str, at: datetime, **more: str | None) -> Alert:
+    """The alert of a number the policy has just suspended."""
+    return Alert(Event.NUMBER_SUSPENDED, at, {"number": number, "reason": reason, **more})
 
 
 class AlertSender:
@@ -153,9 +162,12 @@ class AlertSender:
 
 
 class AsyncAlertSender:
-    """Delivers alerts from an asyncio task; the blocking POST runs in a worker thread."""
+    """Delivers alerts from an asyncio task; the blocking POST runs in a worker thread.
 
-    def __init__(self, delivery: Delivery, capacity: int = 1000) -> None:
+    ``delivery`` may change at any time (a reload); None sends nothing.
+    """
+
+    def __init__(self, delivery: Delivery | None, capacity: int = 1000) -> None:
         self.delivery = delivery
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(capacity)
         self._task: asyncio.Task[None] | None = None
@@ -166,7 +178,7 @@ class AsyncAlertSender:
 
     def send(self, alert: Alert) -> None:
         """Queue ``alert`` if its event is wanted; never waits."""
-        if alert.event not in self.delivery.events:
+        if self.delivery is None or alert.event not in self.delivery.events:
             return
         try:
             self._queue.put_nowait(alert)
@@ -193,15 +205,18 @@ class AsyncAlertSender:
                 self._queue.task_done()
 
     async def _deliver(self, alert: Alert) -> None:
-        delay, problem = self.delivery.backoff, "not sent"
-        for attempt in range(1, self.delivery.attempts + 1):
-            result: str | None = await asyncio.to_thread(post, self.delivery, alert)
+        delivery = self.delivery
+        if delivery is None:
+            return
+        delay, problem = delivery.backoff, "not sent"
+        for attempt in range(1, delivery.attempts + 1):
+            result: str | None = await asyncio.to_thread(post, delivery, alert)
             problem = result or ""
             if not problem:
                 SENT.labels(event=alert.event.value).inc()
                 return
             _log.warning("alert.retry", alert=alert.event.value, problem=problem, attempt=attempt)
-            if attempt < self.delivery.attempts:
+            if attempt < delivery.attempts:
                 await asyncio.sleep(delay)
                 delay *= 2
-        _failed(alert, problem, self.delivery.attempts)
+        _failed(alert, problem, delivery.attempts)

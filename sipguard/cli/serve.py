@@ -129,6 +129,7 @@ async def _serve(
 ) -> int:
     from sipguard.adapters.server.reload import RulesWatcher
     from sipguard.adapters.server.shell import Server
+    from sipguard.alerts import AsyncAlertSender, delivery_of
     from sipguard.metrics import rules_loaded
     from sipguard.policy import load_rules
 
@@ -139,6 +140,9 @@ async def _serve(
         listed=lambda host: core.rules.classify_source(host)[0] is not None,
     )  # fmt: skip
     server.gate.rules_hash = ruleset.version_hash
+    alerts = AsyncAlertSender(delivery_of(ruleset.model.alerts))
+    alerts.start()  # off the hot path: decisions only enqueue
+    server.gate.alert = alerts.send
     try:
         bound = await server.start(listen)
     except OSError as exc:
@@ -152,6 +156,7 @@ async def _serve(
     def apply(new: Any) -> None:
         core.reload(new)
         server.gate.rules_hash = new.version_hash
+        alerts.delivery = delivery_of(new.model.alerts)
         rules_loaded(new.version_hash, time.time())
         gc.freeze()  # the new rules live long: keep them out of every collection
 
@@ -175,6 +180,9 @@ async def _serve(
     health.cancel()
     watcher.stop()
     await server.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(alerts.drain(), 5)
+    await alerts.close()
     if journal is not None:
         journal.close()
     log.info("serve.stopped")

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from sipguard.alerts import Alert, Event, suspended
 from sipguard.b2bua.effects import CallEnded, Decided
 from sipguard.journal.record import Entry, decision_entry, outcome_entry
 from sipguard.logs import log_call_end, log_decision
@@ -60,6 +61,8 @@ class JournalGate:
         self._core = core
         self._execute = execute
         self._inflight: set[concurrent.futures.Future[Any]] = set()
+        #: Where alerts go (``AsyncAlertSender.send``), or None; it never waits.
+        self.alert: Callable[[Alert], None] | None = None
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for writes in flight and run what they release."""
@@ -78,11 +81,17 @@ class JournalGate:
             structlog.get_logger("sipguard.serve").warning(
                 "journal.recovered" if healthy else "journal.unhealthy"
             )
+            if not healthy and self.alert is not None:
+                self.alert(Alert(Event.JOURNAL_FAILED, datetime.now(UTC), {}))
 
     def decided(self, effect: Decided) -> None:
         """Journal a decision; its ``after`` effects run once the entry is durable."""
         reason = effect.verdict.reason.value
         self.decisions[reason] = self.decisions.get(reason, 0) + 1
+        if effect.verdict.suspended_now and self.alert is not None:
+            v, call_id = effect.verdict, effect.facts.call_id
+            alert = suspended(v.number, reason, effect.at, trunk=v.trunk, call_id=call_id)
+            self.alert(alert)
         entry = decision_entry(
             effect.facts, effect.verdict, effect.at, legs=effect.legs, rules_hash=self.rules_hash
         )
