@@ -148,6 +148,16 @@ class RedisState:
     def _r_seq(self) -> int:
         return int(self._r.incr(f"{self._prefix}callseq"))
 
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        """Record an answered call's end in a list trimmed to the last ``keep``."""
+        key = f"{self._prefix}outcomes:{number}"
+        pipe = self._r.pipeline(transaction=True)
+        pipe.lpush(key, int(short))
+        pipe.ltrim(key, 0, keep - 1)
+        pipe.lrange(key, 0, -1)
+        last = pipe.execute()[-1]
+        return len(last), sum(int(v) for v in last)
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

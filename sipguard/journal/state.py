@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS recent_calls (
 );
 CREATE INDEX IF NOT EXISTS recent_calls_number ON recent_calls(number, ts);
 CREATE INDEX IF NOT EXISTS recent_calls_ts ON recent_calls(ts);
+CREATE TABLE IF NOT EXISTS outcomes (
+    number TEXT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, short INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_number ON outcomes(number, seq);
 CREATE TABLE IF NOT EXISTS suspensions (
     number TEXT PRIMARY KEY, since TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL
 );
@@ -183,6 +187,23 @@ class SqliteState:
             conn.execute("DELETE FROM recent_calls WHERE ts <= ?", (at - keep,))
 
         self._tx(work)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        """Record an answered call's end; keep only the number's last ``keep`` outcomes."""
+
+        def work(conn: sqlite3.Connection) -> tuple[int, int]:
+            conn.execute("INSERT INTO outcomes (number, short) VALUES (?, ?)", (number, int(short)))
+            conn.execute(
+                "DELETE FROM outcomes WHERE number = ? AND seq NOT IN "
+                "(SELECT seq FROM outcomes WHERE number = ? ORDER BY seq DESC LIMIT ?)",
+                (number, number, keep),
+            )
+            row = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(short), 0) FROM outcomes WHERE number = ?", (number,)
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
+        return self._tx(work)
 
 
 def _suspension(row: tuple[str, str, str, str]) -> Suspension:

@@ -203,6 +203,14 @@ class NumbersFile(_Strict):
     file: str
 
 
+class ShortCalls(_Strict):
+    """Suspend a number whose answered calls are mostly very short (rules 1.1 section 5)."""
+
+    seconds: float = Field(gt=0)  # a call shorter than this is short
+    ratio: float = Field(ge=0, lt=1)  # more than this share of short calls suspends
+    over_last: int = Field(ge=1)  # out of this many most recent answered calls
+
+
 class Outbound(_Strict):
     """Rules for calls the call centers place."""
 
@@ -216,6 +224,7 @@ class Outbound(_Strict):
     monitor: list[Monitorable] = Field(default_factory=list)
     max_calls_per_minute_per_number: int | None = Field(default=None, ge=1)
     max_distinct_callees_per_hour_per_number: int | None = Field(default=None, ge=1)
+    short_calls: ShortCalls | None = None
 
 
 class Consents(_Strict):

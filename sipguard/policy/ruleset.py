@@ -232,6 +232,8 @@ class Ruleset:
             for tid, t in model.trunks.items()
             if t.max_concurrent_calls is not None
         }
+        sc = out.short_calls
+        self.short_calls = (sc.seconds, sc.ratio, sc.over_last) if sc is not None else None
         self.max_calls_per_minute = out.max_calls_per_minute_per_number
         self.max_distinct_callees = out.max_distinct_callees_per_hour_per_number
         self.behaviour_limits = (

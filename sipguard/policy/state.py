@@ -72,6 +72,10 @@ class State(Protocol):
         """Record an allowed call; what is older than ``at - keep`` may be forgotten."""
         ...
 
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        """Record an answered call's end; return (ended, short) among the last ``keep``."""
+        ...
+
 
 class MemoryState:
     """In-process implementation of :class:`State`, for ``check``, ``replay`` and tests."""
@@ -81,6 +85,7 @@ class MemoryState:
         self._violations: dict[str, deque[datetime]] = defaultdict(deque)
         self._suspended: dict[str, Suspension] = {}
         # number -> (call times, callee -> last time), least recently active first.
+        self._outcomes: dict[str, deque[bool]] = {}
         self._recent: OrderedDict[str, tuple[deque[float], dict[str, float]]] = OrderedDict()
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
@@ -149,3 +154,10 @@ class MemoryState:
     def tracked_numbers(self) -> int:
         """How many numbers the behavioural windows hold (for the memory bound test)."""
         return len(self._recent)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        last = self._outcomes.get(number)
+        if last is None or last.maxlen != keep:
+            last = self._outcomes[number] = deque(last or (), maxlen=keep)
+        last.append(short)
+        return len(last), sum(last)

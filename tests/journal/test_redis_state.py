@@ -113,3 +113,9 @@ def test_behaviour_windows(state: RedisState, redis_url: str) -> None:
     _window_contract(state)
     client = redis.Redis.from_url(redis_url)
     assert 0 < client.ttl("sipguard:rate:400") <= 3601
+
+
+def test_outcome_window(state: RedisState) -> None:
+    from tests.policy.test_limits import _outcome_contract
+
+    _outcome_contract(state)

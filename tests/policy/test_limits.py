@@ -150,3 +150,65 @@ def test_limits_must_be_positive(write_rules: Write, field: str) -> None:
     with pytest.raises(RulesError) as err:
         _rules(write_rules, f"  {field}: 0\n")
     assert any(f"outbound.{field}" in str(i) for i in err.value.issues)
+
+
+def _short_rules(write_rules: Write) -> Ruleset:
+    return _rules(write_rules, "  short_calls: {seconds: 6, ratio: 0.6, over_last: 5}\n")
+
+
+def test_short_calls_suspend_only_over_a_full_window_above_the_ratio(write_rules: Write) -> None:
+    """5 answered calls, more than 60% under 6 s: 3 of 5 is not more than 0.6, 4 of 5 is."""
+    from sipguard.policy import shortcalls
+
+    rules = _short_rules(write_rules)
+    state = MemoryState()
+    lasted = [1.0, 2.0, 30.0, 5.9, 40.0]  # 3 short of 5: 0.6, not more
+    assert not any(shortcalls.call_ended(rules, state, "4008001234", s, T0) for s in lasted)
+    assert state.suspension("4008001234") is None
+    # windows: [2, 30, 5.9, 40, .5] 3 short, [30, 5.9, 40, .5, .5] 3, [5.9, 40, .5, .5, .5] 4
+    got = [shortcalls.call_ended(rules, state, "4008001234", 0.5, T0) for _ in range(3)]
+    assert got == [False, False, True]
+    (gone,) = state.suspensions()
+    assert (gone.reason, gone.by) == ("SHORT_CALLS", "policy")
+    assert shortcalls.call_ended(rules, state, "4008001234", 0.5, T0) is False  # once
+    assert evaluate(out(callee=_callee(0)), rules, state, T0).reason is R.NUMBER_SUSPENDED
+
+
+def test_a_call_of_exactly_the_seconds_is_not_short(write_rules: Write) -> None:
+    from sipguard.policy import shortcalls
+
+    rules = _short_rules(write_rules)
+    state = MemoryState()
+    assert not any(shortcalls.call_ended(rules, state, "4008001234", 6.0, T0) for _ in range(9))
+    assert state.suspensions() == []
+
+
+def test_no_short_call_rule_records_nothing(write_rules: Write) -> None:
+    from sipguard.policy import shortcalls
+
+    rules = _rules(write_rules, "")
+    state = MemoryState()
+    assert not any(shortcalls.call_ended(rules, state, "4008001234", 0.1, T0) for _ in range(99))
+    assert state.suspensions() == []
+
+
+def _outcome_contract(state: State) -> None:
+    assert [state.record_outcome("400", s, 3) for s in (True, False, True, True)] == [
+        (1, 1), (2, 1), (3, 2), (3, 2),
+    ]  # fmt: skip
+    assert state.record_outcome("401", False, 3) == (1, 0)
+
+
+def test_outcome_windows_keep_the_last_n() -> None:
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    from sipguard.journal.state import SqliteState
+
+    _outcome_contract(MemoryState())
+    with TemporaryDirectory() as tmp:
+        sqlite = SqliteState(Path(tmp) / "state.db")
+        try:
+            _outcome_contract(sqlite)
+        finally:
+            sqlite.close()
