@@ -129,7 +129,8 @@ async def _serve(
 ) -> int:
     from sipguard.adapters.server.reload import RulesWatcher
     from sipguard.adapters.server.shell import Server
-    from sipguard.alerts import AsyncAlertSender, delivery_of
+    from sipguard.alerts import Alert, AsyncAlertSender, Event, delivery_of
+    from sipguard.errors import RulesError
     from sipguard.metrics import rules_loaded
     from sipguard.policy import load_rules
 
@@ -162,14 +163,27 @@ async def _serve(
 
     rules_loaded(ruleset.version_hash, time.time())
 
+    loop = asyncio.get_running_loop()
+
+    def loading(path: Any) -> Any:
+        """``load_rules``, with an alert when a reload fails (called in a worker thread)."""
+        try:
+            return load_rules(path)
+        except (RulesError, OSError, ValueError) as exc:
+            first = exc.issues[0] if isinstance(exc, RulesError) and exc.issues else exc
+            details: dict[str, str | int | float | None] = {"rules": str(path)}
+            details["problem"] = str(first)
+            alert = Alert(Event.RULES_RELOAD_FAILED, _utc(), details)
+            loop.call_soon_threadsafe(alerts.send, alert)
+            raise
+
     watcher = RulesWatcher(
-        args.rules, consents, load_rules, apply, log, current=ruleset, guard=_reload_guard
+        args.rules, consents, loading, apply, log, current=ruleset, guard=_reload_guard
     )
     watcher.start()
     if metrics_at is not None:
         _expose_metrics(metrics_at, server, watcher)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, watcher.request, "SIGHUP")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -187,6 +201,12 @@ async def _serve(
         journal.close()
     log.info("serve.stopped")
     return 0
+
+
+def _utc() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
 
 
 def _build(ruleset: Any, local: tuple[str, int], args: argparse.Namespace) -> tuple[Any, Any]:

@@ -59,3 +59,28 @@ def _refused(served: Served, folder: Path) -> str:
     run = run_uac(folder, "uac_reject.xml", ACME, f"{served.host}:{served.port}", *keys)
     assert run.returncode == 0, run.errors[-2000:]
     return run.logs.split("REASON ")[-1].split()[-1]
+
+
+def test_a_failed_reload_posts_one_alert_and_keeps_the_old_rules(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    hook = Hook()
+    try:
+        rules = server.folder / "rules.yaml"
+        good = rules.read_text() + ALERTS.format(url=hook.url).replace(
+            "[number_suspended]", "[rules_reload_failed]"
+        )
+        rules.write_text(good)
+        deadline = time.monotonic() + 10
+        while "rules.reloaded" not in server.log_text():
+            assert time.monotonic() < deadline, server.log_text()[-2000:]
+            time.sleep(0.1)
+        rules.write_text(good.replace("retention_days: 30", "retention_days: 7"))
+        assert hook.got.wait(10), server.log_text()[-2000:]
+        (body,) = hook.bodies
+        assert body["event"] == "rules_reload_failed" and str(body["rules"]).endswith("rules.yaml")
+        assert "retention_days" in str(body["problem"])
+        assert _refused(server, tmp_path) == "NO_CONSENT"  # the old rules still decide
+    finally:
+        hook.server.shutdown()
