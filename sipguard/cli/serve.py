@@ -144,6 +144,7 @@ async def _serve(
     alerts = AsyncAlertSender(delivery_of(ruleset.model.alerts))
     alerts.start()  # off the hot path: decisions only enqueue
     server.gate.alert = alerts.send
+    server.gate.warn_limits = _warns(alerts)
     try:
         bound = await server.start(listen)
     except OSError as exc:
@@ -158,6 +159,7 @@ async def _serve(
         core.reload(new)
         server.gate.rules_hash = new.version_hash
         alerts.delivery = delivery_of(new.model.alerts)
+        server.gate.warn_limits = _warns(alerts)
         rules_loaded(new.version_hash, time.time())
         gc.freeze()  # the new rules live long: keep them out of every collection
 
@@ -201,6 +203,12 @@ async def _serve(
         journal.close()
     log.info("serve.stopped")
     return 0
+
+
+def _warns(alerts: Any) -> bool:
+    from sipguard.alerts import Event
+
+    return alerts.delivery is not None and Event.LIMIT_WARNING in alerts.delivery.events
 
 
 def _utc() -> Any:

@@ -84,3 +84,39 @@ def test_a_failed_reload_posts_one_alert_and_keeps_the_old_rules(
         assert _refused(server, tmp_path) == "NO_CONSENT"  # the old rules still decide
     finally:
         hook.server.shutdown()
+
+
+def test_the_call_reaching_80_percent_of_the_daily_cap_posts_a_limit_warning(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .harness import NETWORK, Uas
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    hook = Hook()
+    try:
+        rules = server.folder / "rules.yaml"
+        text = rules.read_text().replace(
+            "max_calls_per_callee_per_day: 100000", "max_calls_per_callee_per_day: 2"
+        )
+        rules.write_text(
+            text + ALERTS.format(url=hook.url).replace("number_suspended", "limit_warning")
+        )
+        deadline = time.monotonic() + 10
+        while "rules.reloaded" not in server.log_text():
+            assert time.monotonic() < deadline, server.log_text()[-2000:]
+            time.sleep(0.1)
+        uas = Uas(tmp_path, "uas_call.xml", NETWORK, server.net_port, "-m", "2", "-d", "0")
+        try:
+            keys = ("-key", "caller", "4008001234", "-key", "callee", "13800138000")
+            target = f"{server.host}:{server.port}"
+            run = run_uac(tmp_path, "uac_call.xml", ACME, target, *keys, "-m", "2", "-d", "0")
+            assert run.returncode == 0, run.errors[-2000:]
+        finally:
+            uas.kill()
+        assert hook.got.wait(10), server.log_text()[-2000:]
+        time.sleep(0.3)
+        (body,) = hook.bodies
+        assert body["event"] == "limit_warning" and body["number"] == "4008001234"
+        assert (body["limit"], body["count"], body["of"]) == ("max_calls_per_callee_per_day", 2, 2)
+    finally:
+        hook.server.shutdown()

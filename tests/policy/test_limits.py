@@ -212,3 +212,20 @@ def test_outcome_windows_keep_the_last_n() -> None:
             _outcome_contract(sqlite)
         finally:
             sqlite.close()
+
+
+def test_limit_warning_fires_once_at_80_percent(write_rules: Write) -> None:
+    """Daily cap 5: the 4th allowed call (ceil 0.8 * 5) warns, the 3rd and 5th do not."""
+    from sipguard.policy import limits
+
+    rules = _rules(write_rules, "  max_calls_per_minute_per_number: 10\n", cap=5)
+    state = MemoryState()
+    got = []
+    for i in range(5):
+        now = T0 + timedelta(seconds=i)
+        assert evaluate(out(callee=_callee(0)), rules, state, now).allowed
+        call = ("4008001234", "acme", _callee(0))
+        got.append(limits.warnings(rules, state, call, now.timestamp(), now.date()))
+    assert got[3] == [("max_calls_per_callee_per_day", 4, 5)]
+    assert got[:3] == [[], [], []] and got[4] == []
+    assert all(("max_calls_per_minute_per_number", 8, 10) not in g for g in got)

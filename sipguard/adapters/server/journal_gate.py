@@ -27,7 +27,7 @@ from sipguard.alerts import Alert, Event, suspended
 from sipguard.b2bua.effects import CallEnded, Decided
 from sipguard.journal.record import Entry, admin_entry, decision_entry, outcome_entry
 from sipguard.logs import log_call_end, log_decision
-from sipguard.policy import shortcalls
+from sipguard.policy import limits, shortcalls
 from sipguard.policy.facts import Direction
 
 
@@ -64,6 +64,7 @@ class JournalGate:
         self._inflight: set[concurrent.futures.Future[Any]] = set()
         #: Where alerts go (``AsyncAlertSender.send``), or None; it never waits.
         self.alert: Callable[[Alert], None] | None = None
+        self.warn_limits = False  # send limit_warning alerts (reads the state per call)
         self._numbers: dict[str, str] = {}  # Call-ID -> filed number of an allowed outbound call
 
     async def drain(self, grace: float) -> None:
@@ -93,6 +94,8 @@ class JournalGate:
         v = effect.verdict
         if v.allowed and v.direction is Direction.OUTBOUND and v.number is not None:
             self._numbers[effect.facts.call_id] = v.number  # for its short-call outcome
+            if self.warn_limits and self.alert is not None:
+                self._warn(effect)
         if effect.verdict.suspended_now and self.alert is not None:
             v, call_id = effect.verdict, effect.facts.call_id
             alert = suspended(v.number, reason, effect.at, trunk=v.trunk, call_id=call_id)
@@ -125,6 +128,18 @@ class JournalGate:
             return
         future = self.journal.submit(entry)
         self._settle(future, lambda f: self._outcome_settled(entry, f))
+
+    def _warn(self, effect: Decided) -> None:
+        """limit_warning alerts for the limits this allowed call brought to 80%."""
+        v, rules = effect.verdict, self._core.rules
+        callee = v.callee if v.callee is not None else (effect.facts.ruri_user or "")
+        t, (_, _, day) = rules.clock.at(effect.at)
+        call = (v.number or "", v.operator or "", callee)
+        for name, count, limit in limits.warnings(rules, self._core.setup.state, call, t, day):
+            details: dict[str, str | int | float | None] = {"number": v.number, "limit": name}
+            details.update(count=count, of=limit)
+            if self.alert is not None:
+                self.alert(Alert(Event.LIMIT_WARNING, effect.at, details))
 
     def _short_call(self, number: str, effect: CallEnded) -> None:
         lasted = (effect.ended_at - effect.answered_at).total_seconds()  # type: ignore[operator]
