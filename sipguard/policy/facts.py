@@ -5,7 +5,8 @@ Invariants:
   parsed SIP message, so ``policy`` never depends on ``sip``.
 - Numbers in facts are *raw* user parts (URI parameters already dropped); the policy
   normalises them to NSNs with the ruleset's country code and national prefix (spec section 2).
-- ``Reason`` lists the 15 reasons of spec section 4 in precedence order, plus ``ALLOWED``.
+- ``Reason`` lists the 15 reasons of spec section 4 and 12a-12b of rules 1.1 section 5 in
+  precedence order, plus ``ALLOWED``.
 - ``new_verdict``/``new_facts`` give exactly what ``Verdict(...)``/``CallFacts(...)`` give:
   the same class, fields, equality, hash and immutability.
 """
