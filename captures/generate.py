@@ -187,6 +187,21 @@ def callee_not_inbound() -> list[Packet]:
     return [udp(invite(501, "13800138000", "4008009999", src=NETWORK), NETWORK, MORNING)]
 
 
+def call_rate_exceeded() -> list[Packet]:
+    """Two calls of one number 10 s apart under rules-limits.yaml's 1 call a minute."""
+    return calls(
+        [invite(601 + i, "4008001234", "13800138000") for i in range(2)], ACME, MORNING, 10.0
+    )
+
+
+def mass_calling() -> list[Packet]:
+    """Calls of one number to two callees under rules-limits.yaml's 1 callee an hour."""
+    callees = ("13800138000", "13800138001")
+    return calls(
+        [invite(611 + i, "4008001234", c) for i, c in enumerate(callees)], ACME, MORNING, 120.0
+    )
+
+
 def main() -> None:
     """Write every capture and EXPECTED.tsv."""
     expected: list[str] = ["capture\trules\treasons"]
@@ -198,6 +213,12 @@ def main() -> None:
         "ipv4_fragments.pcap": (ipv4_fragments(), "rules.yaml", "ALLOWED"),
         "ipv6.pcap": (ipv6_call(), "rules.yaml", "UNKNOWN_SOURCE"),
         "callee_not_inbound.pcap": (callee_not_inbound(), "rules-extra.yaml", "CALLEE_NOT_INBOUND"),
+        "call_rate_exceeded.pcap": (
+            call_rate_exceeded(),
+            "rules-limits.yaml",
+            "ALLOWED,CALL_RATE_EXCEEDED",
+        ),
+        "mass_calling.pcap": (mass_calling(), "rules-limits.yaml", "ALLOWED,MASS_CALLING"),
     }
     for name, (packets, rules, reasons) in extra.items():
         wrpcap(str(HERE / name), packets)

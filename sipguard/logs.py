@@ -79,7 +79,7 @@ def log_decision(entry: Entry, *, journaled: bool = True) -> None:
     When the journal is unavailable the log line carries the full record, so inbound calls
     that went on are still on record somewhere.
     """
-    metrics.count_decision(entry.reason, entry.trunk, entry.operator)
+    metrics.count_decision(entry.reason, entry.trunk, entry.operator, entry.monitored)
     fields = _event(entry, _DECISION_FIELDS)
     if journaled:
         _calls.info("call.decision", seq=entry.seq, **fields)

@@ -20,6 +20,12 @@ MAX_IDS = 100  # distinct trunk or operator label values before "other"
 DECISIONS = Counter(
     "sipguard_decisions_total", "Call decisions, by reason.", ["reason"], registry=REGISTRY
 )
+MONITORED = Counter(
+    "sipguard_monitored_decisions_total",
+    "Decisions a monitored check would have refused, by that check's reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
 JOURNAL_RECORDS = Counter(
     "sipguard_journal_records_total", "Journal entries made durable.", registry=REGISTRY
 )
@@ -101,10 +107,17 @@ def _bounded(kind: str, value: str | None) -> str:
     return value
 
 
-def count_decision(reason: str | None, trunk: str | None, operator: str | None) -> None:
-    """Count one call decision, by reason and by reason, trunk and operator."""
+def count_decision(
+    reason: str | None, trunk: str | None, operator: str | None, monitored: str | None = None
+) -> None:
+    """Count one call decision, by reason and by reason, trunk and operator.
+
+    A decision with a ``monitored`` reason (rules 1.1 section 4) is also counted by it.
+    """
     label = reason or "UNKNOWN"
     DECISIONS.labels(reason=label).inc()
+    if monitored is not None:
+        MONITORED.labels(reason=monitored).inc()
     DECISIONS_BY_PARTY.labels(
         reason=label, trunk=_bounded("trunk", trunk), operator=_bounded("operator", operator)
     ).inc()

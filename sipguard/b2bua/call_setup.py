@@ -88,6 +88,11 @@ class CallSetup:
             resp = make_response(req, verdict.status, a_tag, reason)
             after = self.txs.reply(entry, resp, now, wall)
             return [*out, Decided(facts, verdict, wall, (req.call_id,), tuple(after))]
+        inbound = verdict.direction is Direction.INBOUND
+        if inbound and verdict.trunk is not None and self._trunk_full(verdict.trunk):
+            self.rejected.count(Cause.TRUNK_FULL)
+            busy = (("Retry-After", str(self.config.retry_after)),)  # callee's trunk known now
+            return out + self.txs.reply(entry, make_response(req, 503, a_tag, busy), now, wall)
         target = self._target(verdict)
         if target is None:
             return out + self.txs.respond(entry, 500, a_tag, now, wall)
@@ -175,12 +180,19 @@ class CallSetup:
         direction, trunk = self.rules.classify_source(source.host)
         if direction is Direction.OUTBOUND and not self.journal_ok:
             cause: Cause | None = Cause.JOURNAL
+        elif direction is Direction.OUTBOUND and trunk is not None and self._trunk_full(trunk):
+            cause = Cause.TRUNK_FULL
         else:
             cause = self.overload.refusal(trunk, len(self.table), now)
         if cause is None:
             return ()
         self.rejected.count(cause)
         return (("Retry-After", str(self.config.retry_after)),)
+
+    def _trunk_full(self, trunk: str) -> bool:
+        """The trunk already has ``max_concurrent_calls`` calls up or being set up."""
+        cap = self.rules.trunk_max_calls.get(trunk)
+        return cap is not None and self.table.per_trunk[trunk] >= cap
 
     def _target(self, verdict: Verdict) -> Target | None:
         if verdict.direction is None:

@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import datetime
 
 from sipguard.b2bua.call import Call, CallState, Side
@@ -38,6 +39,8 @@ class CallTable:
         self.invites: dict[TxKey, Call] = {}
         # Leg B's INVITE transaction while its call's decision is being journaled.
         self.held: dict[int, TxEntry] = {}
+        #: Calls up or being set up, per trunk (rules 1.1 section 5, max_concurrent_calls).
+        self.per_trunk: Counter[str] = Counter()
         self._keys = itertools.count(1)
 
     def __len__(self) -> int:
@@ -57,16 +60,23 @@ class CallTable:
         self.legs[(call.a.call_id, call.a.tag)] = (call, Side.A)
         self.legs[(call.b.call_id, call.b.tag)] = (call, Side.B)
         self.invites[call.a.invite_tx] = call
+        if call.verdict.trunk is not None:
+            self.per_trunk[call.verdict.trunk] += 1
 
     def end(self, call: Call, status: int, by: str, wall: datetime) -> Effects:
         """Mark ``call`` over, forget it, and report its outcome for the journal."""
         if call.ended:
             return []
         call.state = CallState.ENDED
-        self.calls.pop(call.key, None)
+        known = self.calls.pop(call.key, None) is not None
         self.legs.pop((call.a.call_id, call.a.tag), None)
         self.legs.pop((call.b.call_id, call.b.tag), None)
         self.invites.pop(call.a.invite_tx, None)
+        trunk = call.verdict.trunk
+        if trunk is not None and known:
+            self.per_trunk[trunk] -= 1
+            if self.per_trunk[trunk] <= 0:
+                del self.per_trunk[trunk]
         out: Effects = [CancelTimer(CallTimer(call.key, kind)) for kind in sorted(call.armed)]
         call.armed.clear()
         out.append(CallEnded(call.a.call_id, call.answered_at, wall, status, by))

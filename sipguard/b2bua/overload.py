@@ -20,6 +20,7 @@ class Cause(StrEnum):
     MAX_CPS = "max_cps"  # the trunk's call rate
     JOURNAL = "journal"  # the journal cannot make an outbound decision durable
     TRANSACTIONS = "transactions"  # the bound on live transactions
+    TRUNK_FULL = "trunk_full"  # the trunk's max_concurrent_calls
 
 
 @dataclass(slots=True)

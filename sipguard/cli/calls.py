@@ -32,14 +32,14 @@ from sipguard.policy.facts import Reason
 # Every stored field of a decision entry, then of its latest outcome entry.
 FIELDS = (
     "time", "direction", "source", "caller", "callee", "number", "operator", "trunk",
-    "verdict", "status", "reason", "credential", "suspended_now", "call_id", "legs",
+    "verdict", "status", "reason", "credential", "suspended_now", "monitored", "call_id", "legs",
     "rules_hash", "answered_at", "ended_at", "duration_ms", "final_status", "ended_by",
     "seq", "ts", "prev_hash", "hash", "outcome_seq", "outcome_hash",
 )  # fmt: skip
 _OUTCOME = ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by")
 _TABLE = (
     ("TIME", "time"), ("DIR", "direction"), ("CALLER", "caller"), ("CALLEE", "callee"),
-    ("NUMBER", "number"), ("VERDICT", "verdict"), ("REASON", "reason"),
+    ("NUMBER", "number"), ("VERDICT", "verdict"), ("REASON", "reason"), ("MONITORED", "monitored"),
     ("FINAL", "final"), ("DURATION", "duration"), ("ENDED BY", "ended_by"), ("CALL-ID", "call_id"),
 )  # fmt: skip
 _SPAN = re.compile(r"^(\d+)([dhm])$")
@@ -67,6 +67,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--operator", metavar="ID", help="operator id, as in the rules")
     p.add_argument("--trunk", metavar="ID", help="trunk id, as in the rules")
     p.add_argument("--verdict", choices=("allow", "reject"), help="the screening verdict")
+    p.add_argument(
+        "--monitored", action="store_true", help="only calls a monitored check would have refused"
+    )
     p.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
     p.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
     p.add_argument("--limit", type=int, metavar="N", help="only the newest N calls")
@@ -115,6 +118,7 @@ def query_from_args(args: argparse.Namespace, target: Target) -> Any:
         since=parse_when(args.since, zone, now) if args.since else None,
         until=parse_when(args.until, zone, now) if args.until else None,
         limit=args.limit,
+        monitored=args.monitored,
     )
 
 

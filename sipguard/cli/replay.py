@@ -212,7 +212,8 @@ def table_cells(row: InviteTransaction, rules: Ruleset) -> tuple[str, ...]:
         verdict.caller or "-",
         verdict.callee or "-",
         verdict.verdict,
-        verdict.reason.value,
+        verdict.reason.value
+        + (f" (monitored: {verdict.monitored.value})" if verdict.monitored else ""),
     )
 
 
@@ -236,5 +237,9 @@ def _print_counts(out: TextIO, summary: ReplaySummary) -> None:
     )
     for reason, count in sorted(summary.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         out.write(f"  {reason:<24} {count}\n")
+    if summary.monitored:
+        watched = sorted(summary.monitored.items(), key=lambda kv: (-kv[1], kv[0]))
+        text = ", ".join(f"{reason} {count}" for reason, count in watched)
+        out.write(f"  would have rejected: {text}\n")
     if summary.partial:
         out.write("  (partial: some input could not be read; see warnings)\n")

@@ -120,12 +120,7 @@ def _operator_numbers(operator: str | None, target: Target) -> frozenset[str] | 
     """The NSNs filed for ``operator`` (None: every number)."""
     if operator is None or target.rules is None:
         return None
-    from sipguard.policy import normalise
-
-    rules = target.rules
-    cc, prefix = rules.country_code, rules.national_prefix
-    filed = (normalise(n.number, cc, prefix) for n in rules.model.numbers if n.operator == operator)
-    return frozenset(n for n in filed if n is not None)
+    return frozenset(e.nsn for e in target.rules.numbers.entries() if e.operator == operator)
 
 
 def _write(body: str | bytes, output: Path | None) -> None:

@@ -63,7 +63,7 @@ def validate(args: argparse.Namespace) -> int:
     m = rules.model
     print(
         f"{args.file}: ok: {len(m.operators)} operators, {len(m.trunks)} trunks, "
-        f"{len(m.numbers)} numbers, {len(rules.consents)} consents; "
+        f"{len(rules.numbers)} numbers, {len(rules.consents)} consents; "
         f"rules {rules.version_hash[:12]}"
     )
     return EXIT_OK

@@ -28,8 +28,9 @@ from sipguard.adapters.admin.server import AdminServer
 from sipguard.adapters.server.reload import RulesWatcher
 from sipguard.adapters.server.shell import Server
 from sipguard.adapters.server.tcp import TcpLimits
+from sipguard.alerts import AsyncAlertSender
 from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
-from sipguard.cli import serve_admin
+from sipguard.cli import serve_admin, serve_alerts
 from sipguard.cli.serve_admin import AdminConfig, admin_config
 from sipguard.errors import SipguardError
 from sipguard.journal import launch
@@ -38,7 +39,7 @@ from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.supervise import ServiceJournal
 from sipguard.journal.wire import socket_path_for
 from sipguard.metrics import rules_loaded
-from sipguard.policy import Ruleset, load_rules
+from sipguard.policy import Ruleset
 from sipguard.reloadguard import Hold, hold_for
 
 Address = tuple[str, int]
@@ -69,14 +70,16 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
         listed=lambda host: core.rules.classify_source(host)[0] is not None,
     )  # fmt: skip
     server.gate.rules_hash = ruleset.version_hash
+    alerts = serve_alerts.start(ruleset, server.gate)
     try:
         bound = await server.start(plan.listen)
     except OSError as exc:
         log.error("serve.bind_failed", error=str(exc))
         await server.close()
+        await serve_alerts.stop(alerts)
         close(journal, state)
         return 1
-    watcher = watch_rules(args, ruleset, core, server)
+    watcher = watch_rules(args, ruleset, core, server, alerts)
     if plan.metrics is not None:
         expose_metrics(plan.metrics, server, watcher)
     tasks = background(server, journal, state)
@@ -91,6 +94,7 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
         task.cancel()
     watcher.stop()
     await server.close()
+    await serve_alerts.stop(alerts)
     close(journal, state)
     log.info("serve.stopped")
     return 1 if plan.admin is not None and api is None else 0
@@ -124,18 +128,21 @@ def reload_guard(old: Ruleset, new: Ruleset) -> Hold | None:
 
 
 def watch_rules(
-    args: argparse.Namespace, ruleset: Ruleset, core: B2BUA, server: Server
-) -> RulesWatcher:
-    """Hot reload: apply new rules to the core and the journal gate, then freeze them."""
+    args: argparse.Namespace, ruleset: Ruleset, core: B2BUA, server: Server,
+    alerts: AsyncAlertSender,
+) -> RulesWatcher:  # fmt: skip
+    """Hot reload: apply new rules to the core, the journal gate and the alerts, freeze them."""
 
     def apply(new: Ruleset) -> None:
         core.reload(new)
         server.gate.rules_hash = new.version_hash
+        serve_alerts.reloaded(alerts, server.gate, new)
         rules_loaded(new.version_hash, time.time())
         gc.freeze()  # the new rules live long: keep them out of every collection
 
     rules_loaded(ruleset.version_hash, time.time())
-    watcher = RulesWatcher(args.rules, ruleset.consents_path, load_rules, apply, logger(),
+    load = serve_alerts.loader(alerts)
+    watcher = RulesWatcher(args.rules, ruleset.consents_path, load, apply, logger(),
                            current=ruleset, guard=reload_guard)  # fmt: skip
     watcher.start()
     return watcher

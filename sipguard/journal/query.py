@@ -51,6 +51,7 @@ class Query:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
+    monitored: bool = False  # only calls whose verdict names a monitored reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,8 @@ def calls(conn: sqlite3.Connection, q: Query) -> list[CallRow]:
     filters: dict[str, object] = {"kind": Kind.DECISION.value}
     filters.update({col: getattr(q, col) for col in CALL_FILTERS})
     where, args = _where(filters, q.since, q.until)
+    if q.monitored:
+        where += " AND monitored IS NOT NULL"
     sql = _newest(f"{SELECT} WHERE {where}", q.limit)
     decisions = [row_entry(r) for r in conn.execute(sql, args)]
     return [CallRow(d, _outcome(conn, d)) for d in decisions]

@@ -7,8 +7,9 @@ Invariants:
 - Every entry carries ``hash = sha256(prev_hash || canonical(entry))`` where ``prev_hash``
   is the 32 raw bytes of the previous entry's hash (32 zero bytes before the first entry)
   and ``canonical`` is the UTF-8 JSON of every field except ``hash`` and ``prev_hash``,
-  keys sorted, no whitespace.  Every stored column is in the canonical form, so editing any
-  column of any row breaks the chain from that row on.
+  keys sorted, no whitespace; ``monitored`` is left out while it is null, so entries
+  written before the field existed keep their hashes.  Every stored column is in the
+  canonical form, so editing any column of any row breaks the chain from that row on.
 - Times are timezone-aware; ``ts`` is the entry time in integer microseconds since the Unix
   epoch (exact, so retention boundaries are exact), ``at`` the same instant as ISO 8601.
 - Numbers are NSNs as the policy reports them (spec section 2); rejected and allowed calls,
@@ -63,6 +64,7 @@ class Entry:
     reason: str | None = None
     credential: str | None = None
     suspended_now: int | None = None
+    monitored: str | None = None
     rules_hash: str | None = None
     answered_at: str | None = None
     ended_at: str | None = None
@@ -82,6 +84,8 @@ class Entry:
     def _canonical(self, seq: int | None) -> bytes:
         body = dict(zip(_BODY, _body_of(self), strict=True))
         body["seq"] = seq
+        if body["monitored"] is None:
+            del body["monitored"]
         return _ENCODER.encode(body).encode()
 
     def chained(self, seq: int, prev_hash: str) -> Entry:
@@ -89,6 +93,8 @@ class Entry:
         values: tuple[Any, ...] = _body_of(self)
         body = dict(zip(_BODY, values, strict=True))
         body["seq"] = seq
+        if body["monitored"] is None:
+            del body["monitored"]
         digest = link_hash(prev_hash, _ENCODER.encode(body).encode())
         return Entry(*(*values, seq, prev_hash, digest))
 
@@ -188,6 +194,7 @@ def decision_entry(
         reason=verdict.reason.value,
         credential=verdict.credential,
         suspended_now=int(verdict.suspended_now),
+        monitored=verdict.monitored.value if verdict.monitored else None,
         rules_hash=rules_hash,
     )
 

@@ -118,6 +118,46 @@ class RedisState:
         found = [_decode(raw) for raw in raws if raw is not None]
         return sorted(found, key=lambda s: (s.since, s.number))
 
+    # Behavioural limits (rules 1.1 section 5): two sorted sets per number, each expiring
+    # with its window, so idle numbers leave nothing behind.
+    def calls_since(self, number: str, since: float) -> int:
+        """How many allowed calls of ``number`` are recorded after ``since``."""
+        return int(self._r.zcount(f"{self._prefix}rate:{number}", f"({since}", "+inf"))
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        """Whether ``number`` called ``callee`` after ``since``, and how many distinct callees."""
+        key = f"{self._prefix}callees:{number}"
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zscore(key, callee)
+        pipe.zcount(key, f"({since}", "+inf")
+        last, distinct = pipe.execute()
+        return last is not None and float(last) > since, int(distinct)
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        """Record an allowed call; older members are removed and the sets expire."""
+        rate, callees = f"{self._prefix}rate:{number}", f"{self._prefix}callees:{number}"
+        ttl = max(1, int(keep) + 1)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.zadd(rate, {f"{at!r}:{self._r_seq()}": at})
+        pipe.zadd(callees, {callee: at})
+        for key in (rate, callees):
+            pipe.zremrangebyscore(key, "-inf", at - keep)
+            pipe.expire(key, ttl)
+        pipe.execute()
+
+    def _r_seq(self) -> int:
+        return int(self._r.incr(f"{self._prefix}callseq"))
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        """Record an answered call's end in a list trimmed to the last ``keep``."""
+        key = f"{self._prefix}outcomes:{number}"
+        pipe = self._r.pipeline(transaction=True)
+        pipe.lpush(key, int(short))
+        pipe.ltrim(key, 0, keep - 1)
+        pipe.lrange(key, 0, -1)
+        last = pipe.execute()[-1]
+        return len(last), sum(int(v) for v in last)
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

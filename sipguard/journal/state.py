@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS call_counts (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS violations (number TEXT NOT NULL, ts INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS violations_number ON violations(number, ts);
+CREATE TABLE IF NOT EXISTS recent_calls (
+    number TEXT NOT NULL, callee TEXT NOT NULL, ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recent_calls_number ON recent_calls(number, ts);
+CREATE INDEX IF NOT EXISTS recent_calls_ts ON recent_calls(ts);
+CREATE TABLE IF NOT EXISTS outcomes (
+    number TEXT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, short INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_number ON outcomes(number, seq);
 CREATE TABLE IF NOT EXISTS suspensions (
     number TEXT PRIMARY KEY, since TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL
 );
@@ -194,6 +203,49 @@ class SqliteState:
                 "SELECT number, since, reason, by FROM suspensions"
             ).fetchall()
         return sorted((_suspension(r) for r in rows), key=lambda s: (s.since, s.number))
+
+    # Behavioural limits (rules 1.1 section 5): one row per allowed call inside the window.
+    def calls_since(self, number: str, since: float) -> int:
+        """How many allowed calls of ``number`` are recorded after ``since``."""
+        sql = "SELECT COUNT(*) FROM recent_calls WHERE number = ? AND ts > ?"
+        with self._lock:
+            return int(self._conn.execute(sql, (number, since)).fetchone()[0])
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        """Whether ``number`` called ``callee`` after ``since``, and how many distinct callees."""
+        sql = (
+            "SELECT COALESCE(MAX(callee = ?), 0), COUNT(DISTINCT callee) FROM recent_calls "
+            "WHERE number = ? AND ts > ?"
+        )
+        with self._lock:
+            seen, distinct = self._conn.execute(sql, (callee, number, since)).fetchone()
+        return bool(seen), int(distinct)
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        """Record an allowed call; rows older than the window are deleted, for every number."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO recent_calls VALUES (?, ?, ?)", (number, callee, at))
+            conn.execute("DELETE FROM recent_calls WHERE ts <= ?", (at - keep,))
+
+        self._tx(work)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        """Record an answered call's end; keep only the number's last ``keep`` outcomes."""
+
+        def work(conn: sqlite3.Connection) -> tuple[int, int]:
+            conn.execute("INSERT INTO outcomes (number, short) VALUES (?, ?)", (number, int(short)))
+            conn.execute(
+                "DELETE FROM outcomes WHERE number = ? AND seq NOT IN "
+                "(SELECT seq FROM outcomes WHERE number = ? ORDER BY seq DESC LIMIT ?)",
+                (number, number, keep),
+            )
+            row = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(short), 0) FROM outcomes WHERE number = ?", (number,)
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
+        return self._tx(work)
 
 
 def _suspension(row: tuple[str, str, str, str]) -> Suspension:

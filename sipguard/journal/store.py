@@ -52,6 +52,9 @@ def connect(
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.executescript(_DDL)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+    if "monitored" not in have:  # a journal written before monitor mode
+        conn.execute("ALTER TABLE entries ADD COLUMN monitored TEXT")
     return conn
 
 

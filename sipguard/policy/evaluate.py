@@ -12,14 +12,23 @@ Invariants:
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
   once the number is found; CALLEE_LENGTH_CHANGED/UNREGISTERED (13, 14) apply only when no
   number is found, so the two never compete and the table order is kept.
+- Outbound calls from a trunk that monitors anything (rules 1.1 section 4) are decided by
+  ``monitor.monitored_outbound``, which runs the same checks in the same order.
+- With a behavioural limit set (rules 1.1 section 5), checks 12a and 12b follow 12 in
+  ``_behaviour``; see ``limits.py`` for how they are read and recorded.
+- A filed number outside its filing period (rules 1.1 section 7) is not filed: check 4
+  (outbound) or 14 (inbound), with ``number`` naming it and ``number_state`` set.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from sipguard.policy import limits
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.monitor import monitored_outbound
 from sipguard.policy.numbers import NumberEntry
+from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
@@ -57,6 +66,8 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     caller = nsn(pai if pai is not None else facts.from_user)
     if direction is _OUT:
         assert trunk is not None
+        if trunk in rules.monitoring:
+            return monitored_outbound(facts, rules, state, now, trunk)
         return _outbound(facts, rules, state, now, trunk, caller, callee)
     if direction is None:
         return new_verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
@@ -65,6 +76,9 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
 
 def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | None) -> Verdict:
     entry = rules.numbers.get(callee) if callee is not None else None
+    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
+        gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
+        return new_verdict(*gone, number_state=filing)  # check 14, outside its period
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
@@ -98,6 +112,9 @@ def _outbound(
     if caller is None or hidden:
         return new_verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
     entry = rules.numbers.get(caller)
+    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
+        gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
+        return new_verdict(*gone, number_state=filing)  # check 4, outside its period
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
@@ -170,8 +187,33 @@ def _limits(
     if rules.quiet[minute]:
         return _QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
+    if rules.behaviour_limits:
+        return _behaviour(rules, state, (t, day), nsn, key, operator, credential)
     if not state.take_call_slot(operator, key, day, rules.max_calls):
         return _FREQUENCY_CAP, None
+    return None, credential
+
+
+def _behaviour(
+    rules: Ruleset,
+    state: State,
+    when: tuple[float, date],
+    nsn: str,
+    key: str,
+    operator: str,
+    credential: str | None,
+) -> tuple[Reason | None, str | None]:
+    """Checks 12, 12a and 12b (rules 1.1 section 5) when a behavioural limit is set."""
+    t, day = when
+    cap = rules.max_calls
+    if cap is not None and state.calls_on(operator, key, day) >= cap:
+        return _FREQUENCY_CAP, None
+    over = limits.breached(rules, state, nsn, key, t)
+    if over:
+        return over[0], None
+    if not state.take_call_slot(operator, key, day, cap):
+        return _FREQUENCY_CAP, None
+    limits.record(rules, state, nsn, key, t)
     return None, credential
 
 

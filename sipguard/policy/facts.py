@@ -5,7 +5,8 @@ Invariants:
   parsed SIP message, so ``policy`` never depends on ``sip``.
 - Numbers in facts are *raw* user parts (URI parameters already dropped); the policy
   normalises them to NSNs with the ruleset's country code and national prefix (spec section 2).
-- ``Reason`` lists the 15 reasons of spec section 4 in precedence order, plus ``ALLOWED``.
+- ``Reason`` lists the 15 reasons of spec section 4 and 12a-12b of rules 1.1 section 5 in
+  precedence order, plus ``ALLOWED``.
 - ``new_verdict``/``new_facts`` give exactly what ``Verdict(...)``/``CallFacts(...)`` give:
   the same class, fields, equality, hash and immutability.
 """
@@ -39,6 +40,8 @@ class Reason(StrEnum):
     NO_CONSENT = "NO_CONSENT"
     QUIET_HOURS = "QUIET_HOURS"
     FREQUENCY_CAP = "FREQUENCY_CAP"
+    CALL_RATE_EXCEEDED = "CALL_RATE_EXCEEDED"  # 12a, rules 1.1 section 5
+    MASS_CALLING = "MASS_CALLING"  # 12b
     CALLEE_LENGTH_CHANGED = "CALLEE_LENGTH_CHANGED"
     CALLEE_UNREGISTERED = "CALLEE_UNREGISTERED"
     CALLEE_NOT_INBOUND = "CALLEE_NOT_INBOUND"
@@ -67,6 +70,8 @@ _VIOLATIONS = frozenset(
         Reason.NO_CONSENT,
         Reason.QUIET_HOURS,
         Reason.FREQUENCY_CAP,
+        Reason.CALL_RATE_EXCEEDED,
+        Reason.MASS_CALLING,
     }
 )
 
@@ -92,6 +97,13 @@ class CallFacts:
     transport: str = "udp"
 
 
+class NumberState(StrEnum):
+    """Why a filed number counted as not filed: outside its filing period (rules 1.1 s. 7)."""
+
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The policy's decision on one call, with everything spec section 5 reports."""
@@ -105,6 +117,10 @@ class Verdict:
     trunk: str | None
     credential: str | None = None
     suspended_now: bool = False
+    # Rules 1.1 (live trunks): the filing period of ``number``; the first reason that would
+    # have rejected the call had its check not been monitored.
+    number_state: NumberState | None = None
+    monitored: Reason | None = None
 
     @property
     def allowed(self) -> bool:
@@ -147,6 +163,8 @@ class Verdict:
             "status": self.status,
             "reason": self.reason.value,
             "credential": self.credential,
+            "number_state": self.number_state.value if self.number_state else None,
+            "monitored": self.monitored.value if self.monitored else None,
         }
 
 
@@ -162,7 +180,9 @@ class _VerdictFields:
         "caller",
         "credential",
         "direction",
+        "monitored",
         "number",
+        "number_state",
         "operator",
         "reason",
         "suspended_now",
@@ -180,10 +200,13 @@ class _VerdictFields:
         trunk: str | None,
         credential: str | None,
         suspended_now: bool,
+        number_state: NumberState | None,
+        monitored: Reason | None,
     ) -> None:
         self.reason, self.direction, self.caller = reason, direction, caller
         self.callee, self.number, self.operator = callee, number, operator
         self.trunk, self.credential, self.suspended_now = trunk, credential, suspended_now
+        self.number_state, self.monitored = number_state, monitored
 
 
 def new_verdict(
@@ -196,11 +219,14 @@ def new_verdict(
     trunk: str | None,
     credential: str | None = None,
     suspended_now: bool = False,
+    number_state: NumberState | None = None,
+    monitored: Reason | None = None,
 ) -> Verdict:
     """``Verdict(...)`` with the same arguments, in a quarter of the time."""
     built = _VerdictFields(
-        reason, direction, caller, callee, number, operator, trunk, credential, suspended_now
-    )
+        reason, direction, caller, callee, number, operator, trunk, credential, suspended_now,
+        number_state, monitored,
+    )  # fmt: skip
     built.__class__ = Verdict  # type: ignore[assignment]
     return cast(Verdict, built)
 

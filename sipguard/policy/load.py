@@ -11,7 +11,10 @@ Invariants (rules spec section 1):
 - An unknown key says which known key it is close to ("did you mean").
 - The consents file is read whenever its place and the number format and zone are known,
   so its errors come in the same report as the rules' own.
-- ``version_hash`` is the sha256 of the rules file bytes followed by the consents bytes.
+- A numbers CSV (``numbers: {file: ...}``) is read with the operators and trunks that
+  validated, and its issues join the same report; it is read once per load.
+- ``version_hash`` is the sha256 of the rules file bytes, then the numbers file bytes (when
+  the numbers come from a file), then the consents bytes.
 """
 
 from __future__ import annotations
@@ -34,17 +37,20 @@ from sipguard.policy.model import (
     Journal,
     Network,
     Number,
+    NumbersFile,
     Operator,
     Outbound,
     Rules,
     Trunk,
     suggest,
 )
-from sipguard.policy.numbers import NumberEntry, NumberIndex, normalise
+from sipguard.policy.numbers import FOREVER, NumberEntry, NumberIndex, normalise
+from sipguard.policy.numbers_csv import filing_of, read_numbers
 from sipguard.policy.ruleset import Ruleset
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "network": Network, "outbound": Outbound, "consents": Consents, "journal": Journal,
+    "numbers": NumbersFile,
 }  # fmt: skip
 _ENTRIES: dict[str, type[BaseModel]] = {"operators": Operator, "trunks": Trunk, "numbers": Number}
 
@@ -57,14 +63,15 @@ def load_rules(path: str | os.PathLike[str]) -> Ruleset:
         raw = rules_path.read_bytes()
     except OSError as exc:
         raise RulesError([Issue(display, 1, 1, f"cannot read rules file: {exc.strerror}")]) from exc
-    model = _check(raw, display, rules_path)
-    return _compile(model, rules_path, raw)
+    model, filed = _check(raw, display, rules_path)
+    return _compile(model, rules_path, raw, filed)
 
 
-def _check(raw: bytes, display: str, rules_path: Path) -> Rules:
-    """The validated model of ``raw``, or ``RulesError`` with every located issue."""
+def _check(raw: bytes, display: str, rules_path: Path) -> tuple[Rules, dict[str, NumberEntry]]:
+    """The validated model of ``raw`` and the numbers of its numbers file, or ``RulesError``."""
     located, issues = _compose(raw, display)
     model: Rules | None = None
+    filed: dict[str, NumberEntry] = {}
     if located is not None:
         model = _validate(located, display, issues)
         parts = _parts(model, located.data)
@@ -72,11 +79,16 @@ def _check(raw: bytes, display: str, rules_path: Path) -> Rules:
             if other is not None:
                 msg = f"{msg} (see line {located.mark(other, key=True)[0]})"
             issues.append(Issue(display, *located.mark(loc), msg))
+        file = _section(located.data, "numbers").get("file")
+        if isinstance(file, str) and parts.country_code:
+            where = os.path.join(os.path.dirname(str(rules_path)), file)
+            filed, more = read_numbers(rules_path.parent / file, filing_of(parts), where)
+            issues.extend(more)
         if issues:
             issues.extend(_consent_issues(located.data, rules_path))
     if issues or model is None:
         raise RulesError(issues)
-    return model
+    return model, filed
 
 
 def _consent_issues(data: Any, rules_path: Path) -> list[Issue]:
@@ -112,7 +124,7 @@ def _validate(located: Located, display: str, issues: list[Issue]) -> Rules | No
     try:
         return Rules.model_validate(located.data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
+        for err in _one_branch(exc.errors(include_url=False), located.data):
             loc = tuple(err["loc"])
             kind = err["type"]
             if kind == "extra_forbidden":
@@ -126,6 +138,21 @@ def _validate(located: Located, display: str, issues: list[Issue]) -> Rules | No
                 mark, msg = located.mark(loc), f"{where}: {text}"
             issues.append(Issue(display, mark[0], mark[1], msg))
         return None
+
+
+def _one_branch(errors: list[Any], data: Any) -> list[Any]:
+    """Errors of the ``numbers`` form written (inline list or file), without the branch name."""
+    raw = data.get("numbers") if isinstance(data, dict) else None
+    branch = "NumbersFile" if isinstance(raw, dict) else "list[Number]"
+    kept = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if loc[:1] == ("numbers",) and len(loc) > 1 and loc[1] in ("NumbersFile", "list[Number]"):
+            if loc[1] != branch:
+                continue
+            err = {**err, "loc": (loc[0], *loc[2:])}
+        kept.append(err)
+    return kept
 
 
 def _known_keys(where: tuple[Any, ...]) -> list[str]:
@@ -201,7 +228,7 @@ def _parts(model: Rules | None, data: Any) -> Parts:
             operators=dict(model.operators),
             trunk_ids=set(model.trunks),
             trunks=dict(model.trunks),
-            numbers=list(enumerate(model.numbers)),
+            numbers=list(enumerate(model.numbers)) if isinstance(model.numbers, list) else [],
             network_peers=list(model.network.peers),
         )
     ops, trunks = _section(data, "operators"), _section(data, "trunks")
@@ -237,18 +264,23 @@ def _entries(model: Rules) -> list[NumberEntry]:
         for k, op in model.operators.items()
     }
     entries = []
-    for num in model.numbers:
+    for num in model.numbers if isinstance(model.numbers, list) else ():
         nsn = normalise(num.number, cc, prefix)
         assert nsn is not None  # cross_check rejected every other case
         op, trunk = op_ids[num.operator], trunk_ids[num.trunk]
-        entries.append(NumberEntry(nsn, op, trunk, num.inbound, num.outbound, num.usage, until[op]))
+        start = num.valid_from.toordinal() if num.valid_from else 0
+        end = num.valid_until.toordinal() if num.valid_until else FOREVER
+        flags = (num.inbound, num.outbound, num.usage, until[op], start, end)
+        entries.append(NumberEntry(nsn, op, trunk, *flags))
     return entries
 
 
-def _compile(model: Rules, rules_path: Path, raw: bytes) -> Ruleset:
+def _compile(model: Rules, rules_path: Path, raw: bytes, filed: dict[str, NumberEntry]) -> Ruleset:
     cc, prefix = model.country_code, model.national_prefix
-    entries = _entries(model)
+    numbers = NumberIndex(filed) if isinstance(model.numbers, NumbersFile) else None
     digest = hashlib.sha256(raw)
+    if isinstance(model.numbers, NumbersFile):
+        digest.update((rules_path.parent / model.numbers.file).read_bytes())
     consents, consents_path = ConsentIndex(), None
     if model.consents is not None:
         consents_path = rules_path.parent / model.consents.file
@@ -258,6 +290,6 @@ def _compile(model: Rules, rules_path: Path, raw: bytes) -> Ruleset:
         if issues:
             raise RulesError(issues)
         digest.update(consents_path.read_bytes())
-    return Ruleset(
-        model, rules_path, digest.hexdigest(), NumberIndex(entries), consents, consents_path
-    )
+    if numbers is None:
+        numbers = NumberIndex(_entries(model))
+    return Ruleset(model, rules_path, digest.hexdigest(), numbers, consents, consents_path)

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from sipguard.policy.hostport import parse_hostport
 
@@ -134,6 +134,11 @@ Digits = Annotated[str, AfterValidator(_check_digits)]
 TimeRange = Annotated[str, AfterValidator(_check_range)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 NationalPrefix = Annotated[str, Field(pattern=r"^[0-9]*$")]
+Mode = Literal["enforce", "monitor"]
+Monitorable = Literal[
+    "INBOUND_ONLY", "NUMBER_SUSPENDED", "NO_CONSENT", "QUIET_HOURS", "FREQUENCY_CAP",
+    "CALL_RATE_EXCEEDED", "MASS_CALLING",
+]  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -157,6 +162,10 @@ class Trunk(_Strict):
     peers: list[Peer] = Field(min_length=1)
     deliver_to: SipUri
     max_cps: float | None = Field(default=None, gt=0)  # new calls/s the trunk may place
+    # Rules 1.1 (live trunks): monitor instead of enforce (default: the top-level mode),
+    # and admission control on the calls up or being set up through the trunk.
+    mode: Mode | None = None
+    max_concurrent_calls: int | None = Field(default=None, ge=1)
 
 
 class Network(_Strict):
@@ -175,6 +184,31 @@ class Number(_Strict):
     inbound: bool = True
     outbound: bool = False
     usage: str | None = None
+    # Filing period (rules 1.1 section 7), inclusive local dates; outside it, not filed.
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @field_validator("valid_until")
+    @classmethod
+    def _period(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("valid_from")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"valid_until {value} is before valid_from {start}")
+        return value
+
+
+class NumbersFile(_Strict):
+    """Where the filed numbers are when they come from a registry export (CSV)."""
+
+    file: str
+
+
+class ShortCalls(_Strict):
+    """Suspend a number whose answered calls are mostly very short (rules 1.1 section 5)."""
+
+    seconds: float = Field(gt=0)  # a call shorter than this is short
+    ratio: float = Field(ge=0, lt=1)  # more than this share of short calls suspends
+    over_last: int = Field(ge=1)  # out of this many most recent answered calls
 
 
 class Outbound(_Strict):
@@ -185,6 +219,12 @@ class Outbound(_Strict):
     max_calls_per_callee_per_day: int | None = Field(default=None, ge=1)
     suspend_after_violations: int | None = Field(default=None, ge=1)
     violation_window: Duration = "1h"
+    # Rules 1.1 (live trunks): checks watched on every trunk instead of rejecting, and the
+    # behavioural limits (section 5).
+    monitor: list[Monitorable] = Field(default_factory=list)
+    max_calls_per_minute_per_number: int | None = Field(default=None, ge=1)
+    max_distinct_callees_per_hour_per_number: int | None = Field(default=None, ge=1)
+    short_calls: ShortCalls | None = None
 
 
 class Consents(_Strict):
@@ -220,6 +260,17 @@ class Admin(_Strict):
     token_file: str  # relative to the rules file
 
 
+class Alerts(_Strict):
+    """Where alerts go (rules 1.1 section 6)."""
+
+    webhook: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    events: list[
+        Literal["number_suspended", "short_calls", "journal_failed", "rules_reload_failed",
+                "limit_warning"]
+    ] = Field(min_length=1)  # fmt: skip
+    timeout: Duration = "2s"
+
+
 class Rules(_Strict):
     """The root of rules.yaml, schema version 1."""
 
@@ -230,7 +281,7 @@ class Rules(_Strict):
     operators: dict[str, Operator] = Field(default_factory=dict)
     trunks: dict[str, Trunk] = Field(default_factory=dict)
     network: Network
-    numbers: list[Number] = Field(default_factory=list)
+    numbers: list[Number] | NumbersFile = Field(default_factory=list)
     outbound: Outbound = Field(default_factory=Outbound)
     consents: Consents | None = None
     journal: Journal | None = None
@@ -239,6 +290,9 @@ class Rules(_Strict):
     admin: Admin | None = None
     # A request from an address in no peer list: one stateless 403, or nothing at all.
     unknown_sources: Literal["reject", "drop"] = "reject"
+    # Rules 1.1 (live trunks): the default mode of every trunk, and where alerts go.
+    mode: Mode = "enforce"
+    alerts: Alerts | None = None
 
     @field_validator("timezone")
     @classmethod

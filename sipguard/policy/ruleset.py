@@ -22,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sipguard.policy.consents import ConsentIndex
-from sipguard.policy.facts import Direction
+from sipguard.policy.facts import Direction, Reason
 from sipguard.policy.model import Rules, parse_duration, parse_time_range
 from sipguard.policy.numbers import NumberIndex, nsn_function
 
@@ -224,6 +224,25 @@ class Ruleset:
         self.max_calls = out.max_calls_per_callee_per_day
         self.suspend_after = out.suspend_after_violations
         self.violation_window: timedelta = parse_duration(out.violation_window)
+        # Monitor mode (rules 1.1 section 4): trunks watching every check, reasons watched
+        # on every trunk, and the trunks whose calls take the monitored path.
+        self.monitor_trunks = frozenset(
+            tid for tid, t in model.trunks.items() if (t.mode or model.mode) == "monitor"
+        )
+        self.monitor_reasons = frozenset(Reason(r) for r in out.monitor)
+        self.monitoring = frozenset(model.trunks) if out.monitor else self.monitor_trunks
+        self.trunk_max_calls = {
+            tid: t.max_concurrent_calls
+            for tid, t in model.trunks.items()
+            if t.max_concurrent_calls is not None
+        }
+        sc = out.short_calls
+        self.short_calls = (sc.seconds, sc.ratio, sc.over_last) if sc is not None else None
+        self.max_calls_per_minute = out.max_calls_per_minute_per_number
+        self.max_distinct_callees = out.max_distinct_callees_per_hour_per_number
+        self.behaviour_limits = (
+            self.max_calls_per_minute is not None or self.max_distinct_callees is not None
+        )
         #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
         #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
         self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify

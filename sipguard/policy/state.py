@@ -8,7 +8,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -59,6 +59,23 @@ class State(Protocol):
         """Every suspension in force."""
         ...
 
+    # Behavioural limits (rules 1.1 section 5); times are epoch seconds.
+    def calls_since(self, number: str, since: float) -> int:
+        """How many allowed calls of ``number`` are recorded after ``since``."""
+        ...
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        """Whether ``number`` called ``callee`` after ``since``, and how many distinct callees."""
+        ...
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        """Record an allowed call; what is older than ``at - keep`` may be forgotten."""
+        ...
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        """Record an answered call's end; return (ended, short) among the last ``keep``."""
+        ...
+
 
 class MemoryState:
     """In-process implementation of :class:`State`, for ``check``, ``replay`` and tests."""
@@ -67,6 +84,9 @@ class MemoryState:
         self._counts: dict[tuple[str, str, date], int] = {}
         self._violations: dict[str, deque[datetime]] = defaultdict(deque)
         self._suspended: dict[str, Suspension] = {}
+        # number -> (call times, callee -> last time), least recently active first.
+        self._outcomes: dict[str, deque[bool]] = {}
+        self._recent: OrderedDict[str, tuple[deque[float], dict[str, float]]] = OrderedDict()
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         counts = self._counts
@@ -99,3 +119,45 @@ class MemoryState:
 
     def suspensions(self) -> list[Suspension]:
         return sorted(self._suspended.values(), key=lambda s: (s.since, s.number))
+
+    def calls_since(self, number: str, since: float) -> int:
+        found = self._recent.get(number)
+        return 0 if found is None else sum(1 for t in found[0] if t > since)
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        found = self._recent.get(number)
+        if found is None:
+            return False, 0
+        last = found[1].get(callee)
+        return last is not None and last > since, sum(1 for t in found[1].values() if t > since)
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        """Keep only what a window of ``keep`` seconds needs, for active numbers only."""
+        recent = self._recent
+        found = recent.pop(number, None)
+        times, callees = found if found is not None else (deque(), {})
+        recent[number] = (times, callees)  # now the most recently active
+        old = at - keep
+        times.append(at)
+        while times and times[0] <= old:
+            times.popleft()
+        callees.pop(callee, None)
+        callees[callee] = at  # insertion order is time order
+        while callees and next(iter(callees.values())) <= old:
+            del callees[next(iter(callees))]
+        while recent:  # forget numbers idle for longer than the window
+            first = next(iter(recent))
+            if first == number or (recent[first][0] and recent[first][0][-1] > old):
+                break
+            del recent[first]
+
+    def tracked_numbers(self) -> int:
+        """How many numbers the behavioural windows hold (for the memory bound test)."""
+        return len(self._recent)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        last = self._outcomes.get(number)
+        if last is None or last.maxlen != keep:
+            last = self._outcomes[number] = deque(last or (), maxlen=keep)
+        last.append(short)
+        return len(last), sum(last)

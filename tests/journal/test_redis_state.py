@@ -104,3 +104,18 @@ def test_concurrent_clients_never_exceed_limit(state: RedisState, redis_url: str
     for t in threads:
         t.join(30)
     assert sum(wins) == 30 and state.calls_on("acme", "138", DAY) == 30
+
+
+def test_behaviour_windows(state: RedisState, redis_url: str) -> None:
+    """calls_since, callee_seen and record_call as the limits read them; keys expire."""
+    from tests.policy.test_limits import _window_contract
+
+    _window_contract(state)
+    client = redis.Redis.from_url(redis_url)
+    assert 0 < client.ttl("sipguard:rate:400") <= 3601
+
+
+def test_outcome_window(state: RedisState) -> None:
+    from tests.policy.test_limits import _outcome_contract
+
+    _outcome_contract(state)

@@ -30,7 +30,7 @@ from sipguard.policy import (
     normalise,
 )
 from sipguard.policy import facts as facts_module
-from sipguard.policy.facts import new_facts, new_verdict
+from sipguard.policy.facts import NumberState, new_facts, new_verdict
 from sipguard.policy.numbers import nsn_function
 from sipguard.policy.ruleset import LocalClock
 
@@ -235,6 +235,8 @@ VERDICT_ARGS = st.tuples(
     *(st.none() | st.text(max_size=5) for _ in range(5)),
     st.none() | st.text(max_size=5),
     st.booleans(),
+    st.sampled_from([None, *NumberState]),
+    st.sampled_from([None, *Reason]),
 )
 
 

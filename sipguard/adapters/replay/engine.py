@@ -86,6 +86,7 @@ class ReplaySummary:
     undecodable_frames: int = 0
     partial: bool = False
     by_reason: Counter[str] = field(default_factory=Counter)
+    monitored: Counter[str] = field(default_factory=Counter)  # what watched checks would refuse
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -101,6 +102,7 @@ class ReplaySummary:
             "retransmissions": self.retransmissions,
             "malformed_invites": self.malformed,
             "by_reason": dict(sorted(self.by_reason.items())),
+            "monitored": dict(sorted(self.monitored.items())),
             "partial": self.partial,
         }
 
@@ -200,6 +202,8 @@ class Replayer:
         else:
             self.summary.screened += 1
             self.summary.by_reason[verdict.reason.value] += 1
+            if verdict.monitored is not None:
+                self.summary.monitored[verdict.monitored.value] += 1
         return InviteTransaction(
             key, now, message.sport, message.transport, key[2], key[3], facts, verdict
         )

@@ -28,9 +28,17 @@ from typing import Any, Protocol
 
 import structlog
 
+from sipguard.alerts import Alert, Event, suspended
 from sipguard.b2bua.effects import CallEnded, Decided, Malformed
-from sipguard.journal.record import Entry, decision_entry, malformed_entry, outcome_entry
+from sipguard.journal.record import (
+    Entry,
+    admin_entry,
+    decision_entry,
+    malformed_entry,
+    outcome_entry,
+)
 from sipguard.logs import log_call_end, log_decision
+from sipguard.policy import limits, shortcalls
 from sipguard.policy.facts import Direction
 
 _AnyFuture = concurrent.futures.Future[Any] | asyncio.Future[Any]
@@ -67,6 +75,10 @@ class JournalGate:
         self._core = core
         self._execute = execute
         self._inflight: set[_AnyFuture] = set()
+        #: Where alerts go (``AsyncAlertSender.send``), or None; it never waits.
+        self.alert: Callable[[Alert], None] | None = None
+        self.warn_limits = False  # send limit_warning alerts (reads the state per call)
+        self._numbers: dict[str, str] = {}  # Call-ID -> filed number of an allowed outbound call
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for writes in flight and run what they release."""
@@ -88,11 +100,22 @@ class JournalGate:
             structlog.get_logger("sipguard.serve").warning(
                 "journal.recovered" if healthy else "journal.unhealthy"
             )
+            if not healthy and self.alert is not None:
+                self.alert(Alert(Event.JOURNAL_FAILED, datetime.now(UTC), {}))
 
     def decided(self, effect: Decided) -> None:
         """Journal a decision; its ``after`` effects run once the entry is durable."""
         reason = effect.verdict.reason.value
         self.decisions[reason] = self.decisions.get(reason, 0) + 1
+        v = effect.verdict
+        if v.allowed and v.direction is Direction.OUTBOUND and v.number is not None:
+            self._numbers[effect.facts.call_id] = v.number  # for its short-call outcome
+            if self.warn_limits and self.alert is not None:
+                self._warn(effect)
+        if effect.verdict.suspended_now and self.alert is not None:
+            v, call_id = effect.verdict, effect.facts.call_id
+            alert = suspended(v.number, reason, effect.at, trunk=v.trunk, call_id=call_id)
+            self.alert(alert)
         entry = decision_entry(
             effect.facts, effect.verdict, effect.at, legs=effect.legs, rules_hash=self.rules_hash
         )
@@ -126,7 +149,10 @@ class JournalGate:
         self._settle(future, lambda f: self._logged(entry, f))
 
     def ended(self, effect: CallEnded) -> None:
-        """Journal the outcome of an allowed call, then log it."""
+        """Journal the outcome of an allowed call, then log it; feed short-call suspension."""
+        number = self._numbers.pop(effect.call_id, None)
+        if number is not None and effect.answered_at is not None:
+            self._short_call(number, effect)
         entry = outcome_entry(
             effect.call_id,
             effect.answered_at,
@@ -139,6 +165,33 @@ class JournalGate:
             return
         future = self.journal.submit(entry)
         self._settle(future, lambda f: self._outcome_settled(entry, f))
+
+    def _warn(self, effect: Decided) -> None:
+        """limit_warning alerts for the limits this allowed call brought to 80%."""
+        v, rules = effect.verdict, self._core.rules
+        callee = v.callee if v.callee is not None else (effect.facts.ruri_user or "")
+        t, (_, _, day) = rules.clock.at(effect.at)
+        call = (v.number or "", v.operator or "", callee)
+        for name, count, limit in limits.warnings(rules, self._core.setup.state, call, t, day):
+            details: dict[str, str | int | float | None] = {"number": v.number, "limit": name}
+            details.update(count=count, of=limit)
+            if self.alert is not None:
+                self.alert(Alert(Event.LIMIT_WARNING, effect.at, details))
+
+    def _short_call(self, number: str, effect: CallEnded) -> None:
+        lasted = (effect.ended_at - effect.answered_at).total_seconds()  # type: ignore[operator]
+        rules, state = self._core.rules, self._core.setup.state
+        if not shortcalls.call_ended(rules, state, number, lasted, effect.ended_at):
+            return
+        detail = {"by": "policy", "reason": shortcalls.REASON}
+        entry = admin_entry("suspend", effect.ended_at, number=number, detail=detail)
+        if self.journal is not None:
+            self._settle(self.journal.submit(entry), lambda f: None)
+        structlog.get_logger("sipguard.serve").warning("number.suspended", number=number,
+                                                        reason=shortcalls.REASON)  # fmt: skip
+        if self.alert is not None:
+            self.alert(Alert(Event.SHORT_CALLS, effect.ended_at, {"number": number}))
+            self.alert(suspended(number, shortcalls.REASON, effect.ended_at))
 
     def _settle(self, future: _AnyFuture, then: Callable[[Any], None]) -> None:
         self._inflight.add(future)
