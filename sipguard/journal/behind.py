@@ -5,6 +5,8 @@ Invariants:
   loaded from the state file at start.  Each mutation is applied here first, then sent to
   the service on the journal connection, where it is committed in the same group commit as
   the decision record that follows it (so a count rides its decision's round trip).
+- The behavioural windows of rules 1.1 section 5 are kept in memory only (they span at
+  most an hour); nodes that must share them use the Redis state.
 - Counts and violations go without an answer (the ack of the decision that follows covers
   them); suspend and resume are acked, so :meth:`refresh` knows which are in flight.
 - What is sent is the effect, not the question: a call slot taken here is counted there
@@ -104,6 +106,19 @@ class WriteBehindState:
 
     def suspensions(self) -> list[Suspension]:
         return self.cache.suspensions()
+
+    # The behavioural windows stay in this process's memory (rules 1.1 section 5).
+    def calls_since(self, number: str, since: float) -> int:
+        return self.cache.calls_since(number, since)
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        return self.cache.callee_seen(number, callee, since)
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        self.cache.record_call(number, callee, at, keep)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        return self.cache.record_outcome(number, short, keep)
 
     def refresh(self) -> None:
         """Take suspensions changed in the file by another process (see the invariants)."""

@@ -9,6 +9,9 @@ Invariants:
   commit, in order.  Text in that SQL is made safe as the journal's is (``safe_text``).
 - Only recent days' counts are kept in memory (:data:`COUNT_DAYS`): a cap is always on the
   caller's current local day, and older days stay in the file for nobody to ask.
+- The behavioural windows (calls per minute, distinct callees per hour, recent short calls)
+  are held in memory only, bounded as :class:`~sipguard.policy.state.MemoryState` bounds
+  them: they span at most an hour, so a restart loses at most that much of them.
 - State ops travel the wire as ``[name, *args]``; :func:`encode_op` and :func:`apply_op`
   are the two ends, and :data:`OPS` names every op a client may send.
 """
@@ -20,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sipguard.journal.record import safe_text, to_ts
-from sipguard.policy.state import Suspension
+from sipguard.policy.state import MemoryState, Suspension
 
 Statement = tuple[str, tuple[Any, ...]]
 MAX_BACKLOG = 100_000  # state statements kept while the state file cannot be written
@@ -29,7 +32,8 @@ _UPSERT = (
     "INSERT INTO call_counts (operator, callee, day, n) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (operator, callee, day) DO UPDATE SET n = MAX(n, excluded.n)"
 )
-# Argument codes: s text, o int or None, D date, T datetime, W timedelta (seconds).
+# Argument codes: s text, o int or None, D date, T datetime, W timedelta (seconds),
+# f float, i int, b bool.
 OPS: dict[str, str] = {
     "take_call_slot": "ssDo",
     "calls_on": "ssD",
@@ -38,6 +42,10 @@ OPS: dict[str, str] = {
     "suspend": "sTss",
     "resume": "s",
     "suspensions": "",
+    "calls_since": "sf",
+    "callee_seen": "ssf",
+    "record_call": "ssff",
+    "record_outcome": "sbi",
 }
 MUTATIONS = frozenset({"take_call_slot", "add_violation", "suspend", "resume"})
 _ENCODE: dict[str, Callable[[Any], Any]] = {
@@ -46,6 +54,9 @@ _ENCODE: dict[str, Callable[[Any], Any]] = {
     "D": lambda v: v.isoformat(),
     "T": lambda v: v.isoformat(),
     "W": lambda v: v.total_seconds(),
+    "f": float,
+    "i": int,
+    "b": bool,
 }
 _DECODE: dict[str, Callable[[Any], Any]] = {
     "s": str,
@@ -53,6 +64,9 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "D": date.fromisoformat,
     "T": datetime.fromisoformat,
     "W": lambda v: timedelta(seconds=float(v)),
+    "f": float,
+    "i": int,
+    "b": bool,
 }
 
 
@@ -68,6 +82,7 @@ class CachedState:
         self.counts: dict[tuple[str, str, str], int] = {}
         self.violations: dict[str, list[int]] = {}
         self.suspended: dict[str, Suspension] = {}
+        self.windows = MemoryState()  # the behavioural windows, memory only (see above)
         self._log: list[Statement] | None = [] if persist else None
         self._floor = date.min
 
@@ -153,6 +168,18 @@ class CachedState:
 
     def suspensions(self) -> list[Suspension]:
         return sorted(self.suspended.values(), key=lambda s: (s.since, s.number))
+
+    def calls_since(self, number: str, since: float) -> int:
+        return self.windows.calls_since(number, since)
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        return self.windows.callee_seen(number, callee, since)
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        self.windows.record_call(number, callee, at, keep)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        return self.windows.record_outcome(number, short, keep)
 
 
 def encode_op(name: str, *args: Any) -> list[Any]:

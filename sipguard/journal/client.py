@@ -170,3 +170,18 @@ class RemoteState:
 
     def suspensions(self) -> list[Suspension]:
         return [suspension_in(raw) for raw in self._do("suspensions")]
+
+    # The behavioural windows live in the service's memory, shared by every worker.
+    def calls_since(self, number: str, since: float) -> int:
+        return int(self._do("calls_since", number, since))
+
+    def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
+        seen, distinct = self._do("callee_seen", number, callee, since)
+        return bool(seen), int(distinct)
+
+    def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
+        self._do("record_call", number, callee, at, keep)
+
+    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+        ended, short_ones = self._do("record_outcome", number, short, keep)
+        return int(ended), int(short_ones)

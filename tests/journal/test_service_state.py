@@ -166,3 +166,21 @@ def test_write_behind_state_counts_what_it_could_not_send(db: Path) -> None:
     assert state.lost == 2
     after = metrics.REGISTRY.get_sample_value("sipguard_state_writes_lost_total") or 0.0
     assert after - before == 2
+
+
+def test_behavioural_windows_are_shared_by_every_client_of_the_service(running: Path) -> None:
+    """Two workers' RemoteStates see one number's calls per minute, callees and short calls."""
+    from sipguard.policy.state import MemoryState
+
+    first, second = RemoteState(ServiceClient(running)), RemoteState(ServiceClient(running))
+    plain = MemoryState()
+    for state in (first, plain):
+        state.record_call("4008001234", "13800000001", 100.0, 3600.0)
+    for state in (second, plain):
+        state.record_call("4008001234", "13800000002", 130.0, 3600.0)
+    for state in (first, second):
+        assert state.calls_since("4008001234", 99.0) == plain.calls_since("4008001234", 99.0) == 2
+        assert state.callee_seen("4008001234", "13800000002", 120.0) == (True, 1)
+        assert state.callee_seen("4008001234", "13800000009", 0.0) == (False, 2)
+    assert first.record_outcome("4008001234", True, 3) == (1, 1)
+    assert second.record_outcome("4008001234", False, 3) == (2, 1)

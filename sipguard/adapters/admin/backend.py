@@ -66,6 +66,7 @@ class CallFilters:
     since: str | None = None
     until: str | None = None
     limit: int | None = None
+    monitored: bool = False  # only calls allowed under monitor mode
 
 
 @dataclass(frozen=True, slots=True)

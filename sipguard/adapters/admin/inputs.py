@@ -29,9 +29,10 @@ _CHOICES: Mapping[str, frozenset[str]] = {
     "reason": frozenset(r.value for r in Reason),
     "direction": frozenset(("inbound", "outbound")),
     "verdict": frozenset(("allow", "reject")),
+    "monitored": frozenset(("true", "false")),
     "format": frozenset(("json", "csv")),
 }
-CALL_PARAMS = (*_TEXT_FILTERS, "limit", "format")
+CALL_PARAMS = (*_TEXT_FILTERS, "limit", "monitored", "format")
 
 
 class Unauthorized(AdminError):
@@ -99,6 +100,7 @@ def call_filters(query: MultiMapping[str]) -> tuple[CallFilters, str]:
     filters = CallFilters(
         **{name: values.get(name) for name in _TEXT_FILTERS},
         limit=_limit(values.get("limit")),
+        monitored=values.get("monitored") == "true",
     )
     return filters, values.get("format", "json")
 
