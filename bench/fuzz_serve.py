@@ -83,7 +83,7 @@ def _flip(rng: random.Random, data: bytearray) -> bytearray:
 
 
 def _truncate(rng: random.Random, data: bytearray) -> bytearray:
-    return data[: rng.randrange(1, len(data))]
+    return data[: rng.randrange(1, len(data))] if len(data) > 1 else data
 
 
 def _dup_header(rng: random.Random, data: bytearray) -> bytearray:

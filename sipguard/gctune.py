@@ -19,7 +19,7 @@ import gc
 
 YOUNG = 50_000  # new container objects between young-generation passes
 MIDDLE = 20  # young passes per middle-generation pass
-OLD = 100  # middle passes per full pass (CPython also waits for 25% new long-lived objects)
+OLD = 10  # middle passes per full pass (CPython also waits for 25% new long-lived objects)
 
 
 def tune_for_serving() -> None:

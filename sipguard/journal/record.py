@@ -212,7 +212,7 @@ def malformed_entry(
     rules_hash: str | None = None,
 ) -> Entry:
     """The decision entry of an INVITE refused as malformed (reason ``MALFORMED``)."""
-    return Entry(
+    return _entry(
         kind=Kind.DECISION.value,
         ts=to_ts(at),
         at=at.isoformat(),
@@ -224,7 +224,7 @@ def malformed_entry(
         status=status,
         reason="MALFORMED",
         rules_hash=rules_hash,
-        detail=json.dumps({"error": error}, ensure_ascii=False, separators=(",", ":")),
+        detail=json.dumps({"error": safe_text(error)}, ensure_ascii=False, separators=(",", ":")),
     )
 
 

@@ -100,9 +100,19 @@ def entry_body(entry: Entry) -> list[Any]:
 
 
 def body_entry(body: list[Any]) -> Entry:
-    """The entry an ``append`` carries; a malformed body is a :class:`ProtocolError`."""
+    """The entry an ``append`` carries; a malformed body is a :class:`ProtocolError`.
+
+    Text that cannot be stored (not UTF-8: an entry not made by the entry builders) is
+    refused here, for that request alone, so it can never fail a whole group commit.
+    """
     if len(body) != len(BODY):
         raise ProtocolError(f"an entry body has {len(BODY)} fields, not {len(body)}")
+    for value in body:
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ProtocolError(f"entry text is not UTF-8: {exc.reason}") from exc
     try:
         return Entry(*body)
     except TypeError as exc:

@@ -108,3 +108,18 @@ def test_parsed_invite_with_raw_byte_call_id_reaches_the_journal_service(db: Pat
         proc.terminate()
         proc.wait(10)
     assert JournalStore(db).verify().ok
+
+
+def test_a_malformed_entry_with_raw_bytes_is_safe_to_store(tmp_path: Path) -> None:
+    """A malformed INVITE's Call-ID and parse error with a raw 0xFF byte store and verify."""
+    from datetime import UTC, datetime
+
+    from sipguard.journal.record import malformed_entry
+    from sipguard.journal.store import JournalStore
+
+    entry = malformed_entry("127.0.0.2", 5060, datetime(2026, 6, 1, tzinfo=UTC), status=400,
+                            error="bad From 'a\udcffb'", call_id="c\udcff1@x")  # fmt: skip
+    store = JournalStore(tmp_path / "journal.db")
+    (stored,) = store.append([entry])
+    assert stored.call_id == "c\\xff1@x" and "\\\\xff" in (stored.detail or "")
+    assert store.verify().ok

@@ -57,7 +57,9 @@ def test_append_is_acked_only_after_its_commit(db: Path) -> None:
 def test_failed_commit_fails_the_batch_and_the_service_goes_on(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A commit error answers every request of the batch with its error; the next works."""
+    """A commit error answers every request of the batch with its error; the next works.
+
+    Text that is not UTF-8 is refused on receipt, for its own request only."""
     service = JournalService(db, schedule=lambda f, d: None)
     conn = FakeConn()
 
@@ -73,7 +75,7 @@ def test_failed_commit_fails_the_batch_and_the_service_goes_on(
     service.commit()
     service.handle(conn, [3, "append", entry_body(decision(3))])  # type: ignore[arg-type]
     service.commit()
-    assert [r[:3] for r in conn.replies] == [[1, "error", "io"], [2, "error", "internal"],
+    assert [r[:3] for r in conn.replies] == [[1, "error", "io"], [2, "error", "request"],
                                              [3, "ok", 1]]  # fmt: skip
     service.close()
 
