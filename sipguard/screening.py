@@ -5,8 +5,13 @@ Invariants:
   front end (``check``, ``replay``, ``serve``, the Kamailio plugin) builds facts here, so a
   number is extracted from a URI in exactly one way (spec section 2, step 1).
 - Pure: no I/O, no clock; the caller passes the source address and the time.
-- Malformed headers the policy needs (From, P-Asserted-Identity, Request-URI) raise
-  ``SipParseError`` with status 400, like any other malformed request.
+- Malformed headers the policy needs (From, P-Asserted-Identity, P-Preferred-Identity,
+  Remote-Party-ID, Request-URI) raise ``SipParseError`` with status 400, like any other
+  malformed request.
+- Identity headers (rules 1.1 section 1): every PAI and PPI value of every field, and the
+  Remote-Party-ID values whose ``party`` is ``calling`` or absent, in that order.  Facts
+  list them only when there is more than one PAI value or any PPI or RPID; one PAI value
+  alone travels as ``pai_user`` (the policy reads both forms the same way).
 - ``lean_uri``/``lean_address`` read user and host with one regular expression, and only
   for a strict subset of the grammar (no %-escapes, no password, no URI headers, 4-digit
   ports, plain parameters) that the full parser accepts with the same answer; anything
@@ -21,12 +26,15 @@ from datetime import datetime
 
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
 from sipguard.policy.facts import new_facts
+from sipguard.policy.identity import PAI, PPI, RPID, RPID_HIDING
 from sipguard.sip import Request, SipUri, TelUri, Uri, parse_address, parse_uri
+from sipguard.sip.address import Address, param
 from sipguard.sip.headers import split_commas
 
 __all__ = [
     "facts_from_fields",
     "facts_from_request",
+    "identity_values",
     "lean_address",
     "lean_uri",
     "privacy_values",
@@ -117,6 +125,13 @@ def facts_from_request(
         from_uri = req.from_.uri
         found = uri_user(from_uri), uri_host(from_uri)
     pai_user = _pai_user(req)
+    identities: Identities = ()
+    rpid_hidden = False
+    if _listed(req):
+        rpids = [a for f in headers.get_fields("remote-party-id") for a in _addresses(f)]
+        identities, rpid_hidden = identity_values(
+            req.addresses("p-asserted-identity"), req.addresses("p-preferred-identity"), rpids
+        )
     ruri = lean_uri(req.uri)
     return new_facts(
         req.call_id,
@@ -128,7 +143,43 @@ def facts_from_request(
         uri_user(req.request_uri) if ruri is None else ruri[0],
         privacy_values(headers.get_all("privacy")) if headers.get_fields("privacy") else (),
         transport.lower(),
+        identities,
+        rpid_hidden,
     )
+
+
+Identities = tuple[tuple[str, str | None], ...]
+
+
+def _listed(req: Request) -> bool:
+    """True when the identity headers go beyond one PAI value (spec 1.1 section 1)."""
+    headers = req.headers
+    if "p-preferred-identity" in headers or "remote-party-id" in headers:
+        return True
+    fields = headers.get_fields("p-asserted-identity")
+    return len(fields) > 1 or (len(fields) == 1 and "," in fields[0])
+
+
+def identity_values(
+    pais: list[Address], ppis: list[Address], rpids: list[Address]
+) -> tuple[Identities, bool]:
+    """(header, user) of every identity value in precedence order, and RPID privacy hiding.
+
+    A Remote-Party-ID counts when its ``party`` is ``calling`` or absent; its ``screen``
+    parameter is read and never trusted.
+    """
+    out = [(PAI, uri_user(a.uri)) for a in pais] + [(PPI, uri_user(a.uri)) for a in ppis]
+    hidden = False
+    for rpid in rpids:
+        party = param(rpid.params, "party")
+        if party is not None and party.lower() != "calling":
+            continue
+        out.append((RPID, uri_user(rpid.uri)))
+        privacy = param(rpid.params, "privacy")
+        hidden = hidden or (privacy is not None and privacy.lower() in RPID_HIDING)
+    if len(out) == 1 and out[0][0] == PAI:
+        return (), hidden  # one PAI value alone travels as ``pai_user``
+    return tuple(out), hidden
 
 
 def _pai_user(req: Request) -> str | None:
@@ -144,6 +195,13 @@ def _pai_user(req: Request) -> str | None:
     return uri_user(pais[0].uri) if pais else None
 
 
+def _addresses(text: str | None) -> list[Address]:
+    """Every name-addr of a comma-separated header text (None or blank: none)."""
+    if not text or not text.strip():
+        return []
+    return [parse_address(v) for v in split_commas(text)]
+
+
 def facts_from_fields(
     *,
     call_id: str,
@@ -154,26 +212,30 @@ def facts_from_fields(
     pai_header: str | None = None,
     privacy_header: str | None = None,
     transport: str = "udp",
+    ppi_header: str | None = None,
+    rpid_header: str | None = None,
 ) -> CallFacts:
     """Call facts from header texts another SIP stack has already split out (Kamailio).
 
-    ``from_header`` and ``pai_header`` are name-addr or addr-spec values; only the first
-    PAI value counts.  Parsing goes through the same functions as ``facts_from_request``.
+    ``from_header`` is a name-addr or addr-spec; ``pai_header``, ``ppi_header`` and
+    ``rpid_header`` are every value of those headers, comma-joined.  Parsing goes through
+    the same functions as ``facts_from_request``.
     """
     from_uri = parse_address(from_header).uri
-    pai_user = None
-    if pai_header and pai_header.strip():
-        pai_user = uri_user(parse_address(split_commas(pai_header)[0]).uri)
+    pais, ppis, rpids = _addresses(pai_header), _addresses(ppi_header), _addresses(rpid_header)
+    identities, rpid_hidden = identity_values(pais, ppis, rpids)
     return CallFacts(
         call_id=call_id.strip(),
         source_ip=source_ip,
         source_port=source_port,
         from_user=uri_user(from_uri),
         from_host=uri_host(from_uri),
-        pai_user=pai_user,
+        pai_user=uri_user(pais[0].uri) if pais else None,
         ruri_user=uri_user(parse_uri(request_uri.strip())),
         privacy=privacy_values([privacy_header]) if privacy_header else (),
         transport=transport.lower(),
+        identities=identities,
+        rpid_hidden=rpid_hidden,
     )
 
 

@@ -131,6 +131,9 @@ def _reference_facts(req: Request, source_ip: str, source_port: int | None) -> C
         pai_user=uri_user(pais[0].uri) if pais else None,
         ruri_user=uri_user(req.request_uri),
         privacy=privacy_values(req.headers.get_all("privacy")),
+        identities=tuple(("p-asserted-identity", uri_user(p.uri)) for p in pais)
+        if len(pais) > 1
+        else (),
     )
 
 

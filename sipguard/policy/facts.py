@@ -90,6 +90,12 @@ class CallFacts:
     ruri_user: str | None
     privacy: tuple[str, ...] = ()
     transport: str = "udp"
+    # rules 1.1 section 1: identity headers beyond From.  ``identities`` holds (header,
+    # raw number) for every P-Asserted-Identity, P-Preferred-Identity and counting
+    # Remote-Party-ID value, in precedence order; it may be left empty when one PAI value
+    # (``pai_user``) is the only one.  ``rpid_hidden``: a counting RPID asks privacy=full|uri.
+    identities: tuple[tuple[str, str | None], ...] = ()
+    rpid_hidden: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,9 @@ class Verdict:
     trunk: str | None
     credential: str | None = None
     suspended_now: bool = False
+    # rules 1.1 section 1: the header the caller identity came from (``IdentityHeader``
+    # values), or None.
+    identity_header: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -147,6 +156,7 @@ class Verdict:
             "status": self.status,
             "reason": self.reason.value,
             "credential": self.credential,
+            "identity_header": self.identity_header,
         }
 
 
@@ -162,6 +172,7 @@ class _VerdictFields:
         "caller",
         "credential",
         "direction",
+        "identity_header",
         "number",
         "operator",
         "reason",
@@ -180,10 +191,12 @@ class _VerdictFields:
         trunk: str | None,
         credential: str | None,
         suspended_now: bool,
+        identity_header: str | None,
     ) -> None:
         self.reason, self.direction, self.caller = reason, direction, caller
         self.callee, self.number, self.operator = callee, number, operator
         self.trunk, self.credential, self.suspended_now = trunk, credential, suspended_now
+        self.identity_header = identity_header
 
 
 def new_verdict(
@@ -196,11 +209,13 @@ def new_verdict(
     trunk: str | None,
     credential: str | None = None,
     suspended_now: bool = False,
+    identity_header: str | None = None,
 ) -> Verdict:
     """``Verdict(...)`` with the same arguments, in a quarter of the time."""
     built = _VerdictFields(
-        reason, direction, caller, callee, number, operator, trunk, credential, suspended_now
-    )
+        reason, direction, caller, callee, number, operator, trunk, credential, suspended_now,
+        identity_header,
+    )  # fmt: skip
     built.__class__ = Verdict  # type: ignore[assignment]
     return cast(Verdict, built)
 
@@ -210,8 +225,10 @@ class _FactsFields:
         "call_id",
         "from_host",
         "from_user",
+        "identities",
         "pai_user",
         "privacy",
+        "rpid_hidden",
         "ruri_user",
         "source_ip",
         "source_port",
@@ -229,10 +246,13 @@ class _FactsFields:
         ruri_user: str | None,
         privacy: tuple[str, ...],
         transport: str,
+        identities: tuple[tuple[str, str | None], ...],
+        rpid_hidden: bool,
     ) -> None:
         self.call_id, self.source_ip, self.source_port = call_id, source_ip, source_port
         self.from_user, self.from_host, self.pai_user = from_user, from_host, pai_user
         self.ruri_user, self.privacy, self.transport = ruri_user, privacy, transport
+        self.identities, self.rpid_hidden = identities, rpid_hidden
 
 
 def new_facts(
@@ -245,11 +265,13 @@ def new_facts(
     ruri_user: str | None,
     privacy: tuple[str, ...],
     transport: str,
+    identities: tuple[tuple[str, str | None], ...] = (),
+    rpid_hidden: bool = False,
 ) -> CallFacts:
     """``CallFacts(...)`` with the same (all positional) arguments, in a third of the time."""
     built = _FactsFields(
         call_id, source_ip, source_port, from_user, from_host, pai_user, ruri_user, privacy,
-        transport,
+        transport, identities, rpid_hidden,
     )  # fmt: skip
     built.__class__ = CallFacts  # type: ignore[assignment]
     return cast(CallFacts, built)

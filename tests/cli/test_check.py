@@ -56,6 +56,7 @@ def test_allowed_outbound_call_prints_the_spec_verdict_and_exits_0() -> None:
         "status",
         "reason",
         "credential",
+        "identity_header",
     ]
     assert verdict == {
         "call_id": "example-outbound-1@127.0.0.2",
@@ -71,6 +72,7 @@ def test_allowed_outbound_call_prints_the_spec_verdict_and_exits_0() -> None:
         "status": 0,
         "reason": "ALLOWED",
         "credential": "CONSENT-2026-000001",
+        "identity_header": "p-asserted-identity",
     }
 
 

@@ -59,6 +59,24 @@ CASES = [
     ("127.0.0.4", "13800138000", "951234", {}, 404, "CALLEE_LENGTH_CHANGED"),
     ("127.0.0.4", "13800138000", "12345", {}, 404, "CALLEE_UNREGISTERED"),
     ("127.0.0.4", "13800138000", "4008005678", {}, 403, "CALLEE_NOT_INBOUND"),
+    # rules 1.1 section 1: every identity header counts
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(P-Asserted-Identity)[*])": "<sip:4008001234@x>, <tel:+8613912345678>"},
+     403, "IDENTITY_MISMATCH"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(P-Preferred-Identity)[*])": "<sip:13912345678@x>"}, 403, "CALLER_UNREGISTERED"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(Remote-Party-ID)[*])": '"Bank" <sip:13912345678@x>;party=calling'},
+     403, "CALLER_UNREGISTERED"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(Remote-Party-ID)[*])": "<sip:4008001234@x>;privacy=full"}, 403, "CALLER_HIDDEN"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(Remote-Party-ID)[*])": "<sip:4008001234@x"}, 403, "CALLER_HIDDEN"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$ai": "sip:4008001234@x", "$(hdr(Remote-Party-ID)[*])": "<sip:95123@x>"},
+     403, "IDENTITY_MISMATCH"),
+    ("127.0.0.2", "4008001234", "13800138000", {"$(hdr(Privacy)[*])": "none, Header"}, 403,
+     "CALLER_HIDDEN"),
 ]  # fmt: skip
 
 

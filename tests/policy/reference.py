@@ -1,11 +1,14 @@
 """The plain, obvious form of ``evaluate``: the oracle its fast path is pinned to.
 
-Every step is written as spec section 4 reads: ``Verdict(...)`` built by its constructor,
-numbers through ``normalise``, the local time through ``now.astimezone(rules.zone)``.
+Every step is written as spec section 4 (and rules 1.1 section 1) reads: the identity
+headers in precedence order, any two numbers that differ a mismatch, ``Verdict(...)``
+built by its constructor, numbers through ``normalise``, the local time through
+``now.astimezone(rules.zone)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from sipguard.policy import CallFacts, Direction, Reason, Ruleset, State, Verdict, normalise
@@ -21,7 +24,23 @@ def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: date
         return None if raw is None else normalise(raw, rules.country_code, rules.national_prefix)
 
     callee = nsn(facts.ruri_user)
-    caller = nsn(facts.pai_user if facts.pai_user is not None else facts.from_user)
+    carried = [(h, nsn(raw)) for h, raw in (*_listed(facts), ("from", facts.from_user))]
+    numbers = [(h, n) for h, n in carried if n is not None]
+    header, caller = numbers[0] if numbers else (None, None)
+    mismatch = len({n for _, n in numbers}) > 1
+    verdict = _decide(facts, rules, state, now, (caller, callee, mismatch))
+    return dataclasses.replace(verdict, identity_header=header)
+
+
+def _decide(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    call: tuple[str | None, str | None, bool],
+) -> Verdict:
+    """The precedence table for (caller, callee, identity mismatch) ``call``."""
+    caller, callee, mismatch = call
     direction, trunk = rules.classify_source(facts.source_ip)
     local = now.astimezone(rules.zone)
     if direction is None:
@@ -35,6 +54,8 @@ def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: date
         or any(p in ("id", "user", "header") for p in facts.privacy)
         or (facts.from_user or "").lower() == "anonymous"
         or (facts.from_host or "").lower() == "anonymous.invalid"
+        or facts.rpid_hidden
+        or any((raw or "").lower() == "anonymous" for _, raw in _listed(facts))
     )
     if hidden:
         return Verdict(R.CALLER_HIDDEN, OUT, caller, callee, None, operator, trunk)
@@ -44,16 +65,22 @@ def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: date
         related = rules.numbers.length_related(caller)
         reason = R.NUMBER_LENGTH_CHANGED if related else R.CALLER_UNREGISTERED
         return Verdict(reason, OUT, caller, callee, None, operator, trunk)
-    shown = nsn(facts.from_user)
     if entry.trunk != trunk:
         reason = R.CALLER_NOT_ON_TRUNK
-    elif facts.pai_user is not None and shown is not None and shown != caller:
+    elif mismatch:
         reason = R.IDENTITY_MISMATCH
     elif local.date().toordinal() > entry.licence_until:
         reason = R.LICENCE_INVALID
     else:
         return _limits(facts, rules, state, now, caller, callee, operator, trunk)
     return Verdict(reason, OUT, caller, callee, entry.nsn, operator, trunk)
+
+
+def _listed(facts: CallFacts) -> tuple[tuple[str, str | None], ...]:
+    """Every identity header value but From; one PAI value may stand alone as pai_user."""
+    if facts.identities or facts.pai_user is None:
+        return facts.identities
+    return (("p-asserted-identity", facts.pai_user),)
 
 
 def _inbound(rules: Ruleset, local: datetime, caller: str | None, callee: str | None) -> Verdict:

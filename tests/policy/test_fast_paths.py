@@ -98,6 +98,17 @@ SOURCES = [
     "192.0.2.99",
     "not an address",
 ]
+HEADERS = ["p-asserted-identity", "p-preferred-identity", "remote-party-id"]
+# Identity lists a filed caller might send: agreeing, disagreeing and number-less values.
+GOOD_IDENTITIES = [
+    (),
+    (("p-asserted-identity", "+864008001234"),),
+    (("p-asserted-identity", "4008001234"), ("p-asserted-identity", "+864008001234")),
+    (("p-asserted-identity", "agent7"), ("p-preferred-identity", "4008001234")),
+    (("p-preferred-identity", "95123"),),
+    (("remote-party-id", "04008001234"),),
+    (("p-asserted-identity", "4008001234"), ("remote-party-id", "13912345678")),
+]
 FACTS = st.builds(
     CallFacts,
     call_id=st.just("c"),
@@ -110,6 +121,8 @@ FACTS = st.builds(
     privacy=st.lists(st.sampled_from(["id", "user", "header", "none", "session"]), max_size=2).map(
         tuple
     ),
+    identities=st.lists(st.tuples(st.sampled_from(HEADERS), RAW), max_size=3).map(tuple),
+    rpid_hidden=st.booleans(),
 )
 # Calls that get far down the table: a filed caller on its own trunk, a consented callee.
 GOOD = st.builds(
@@ -121,6 +134,7 @@ GOOD = st.builds(
     from_host=st.just("192.0.2.10"),
     pai_user=st.sampled_from([None, "+864008001234", "04008001234"]),
     ruri_user=st.sampled_from(["13800138000", "+8613800138000", "13800138000;npdi", None]),
+    identities=st.sampled_from(GOOD_IDENTITIES),
 ) | st.builds(
     CallFacts,
     call_id=st.just("c"),
@@ -235,6 +249,7 @@ VERDICT_ARGS = st.tuples(
     *(st.none() | st.text(max_size=5) for _ in range(5)),
     st.none() | st.text(max_size=5),
     st.booleans(),
+    st.none() | st.text(max_size=5),
 )
 
 
@@ -245,6 +260,10 @@ FACTS_ARGS = st.tuples(
     *(st.none() | st.text(max_size=5) for _ in range(4)),
     st.lists(st.text(max_size=3), max_size=2).map(tuple),
     st.text(max_size=3),
+    st.lists(st.tuples(st.text(max_size=3), st.none() | st.text(max_size=3)), max_size=2).map(
+        tuple
+    ),
+    st.booleans(),
 )
 
 
