@@ -40,6 +40,7 @@ __all__ = [
     "privacy_values",
     "screen",
     "uri_host",
+    "uri_number",
     "uri_user",
 ]
 
@@ -51,7 +52,7 @@ _LEAN_URI = (
     r"(?:[Ss][Ii][Pp][Ss]?:([A-Za-z0-9\-_.!~*'()&=+$,;]++)@"
     r"(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-.]++)(?::[0-9]{1,4}+)?+"
     r"|[Tt][Ee][Ll]:([A-Za-z0-9\-_.!~*'()\[\]/:&+$=#]++))"
-    rf"(?:;{_PCHARS}(?:={_PCHARS})?+)*+"
+    rf"((?:;{_PCHARS}(?:={_PCHARS})?+)*+)"
 )
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]"
 _LEAN_URI_RE = re.compile(_LEAN_URI)
@@ -63,7 +64,7 @@ Lean = tuple[str | None, str | None]
 
 
 def lean_uri(text: str) -> Lean | None:
-    """(``uri_user``, ``uri_host``) of a URI in the lean subset, or None outside it."""
+    """(``uri_number``, ``uri_host``) of a URI in the lean subset, or None outside it."""
     match = _LEAN_URI_RE.fullmatch(text)
     return None if match is None else _lean(*match.groups())
 
@@ -74,13 +75,41 @@ def lean_address(text: str) -> Lean | None:
     return None if match is None else _lean(*match.groups())
 
 
-def _lean(user: str | None, host: str | None, number: str | None) -> Lean:
-    """(user, host) from the pattern's groups: a sip user and host, or a tel number."""
+def _lean(user: str | None, host: str | None, number: str | None, params: str) -> Lean | None:
+    """(user, host) from the pattern's groups: a sip user and host, or a tel number.
+
+    A parameter in a sip user part, or an RFC 3966 parameter on a tel URI, is left to the
+    full parser (None), which knows ``user=phone`` and keeps what ``uri_number`` keeps.
+    """
     if user is None or host is None:
+        if params and _TEL_PARAM_RE.search(params):
+            return None
         return number, None
     if ";" in user:
-        user = user.partition(";")[0]
+        return None
     return user, host.lower()
+
+
+_TEL_PARAMS = ("phone-context", "ext", "isub")
+_TEL_PARAM_RE = re.compile(r";[ \t]*(?:phone-context|ext|isub)\b", re.IGNORECASE)
+
+
+def uri_number(uri: Uri) -> str | None:
+    """The raw number of a URI as the policy reads it (rules 1.1 section 2).
+
+    ``uri_user``, except that a tel URI keeps its ``phone-context``, ``ext`` and ``isub``
+    parameters and a ``user=phone`` sip URI keeps the parameters of its user part.
+    """
+    if isinstance(uri, SipUri):
+        user = uri.user
+        if user is None or ";" not in user:
+            return user
+        return user if (uri.param("user") or "").lower() == "phone" else user.split(";", 1)[0]
+    if isinstance(uri, TelUri):
+        number = uri.number.split(";", 1)[0]
+        kept = [n if v is None else f"{n}={v}" for n, v in uri.params if n.lower() in _TEL_PARAMS]
+        return ";".join([number, *kept])
+    return None
 
 
 def uri_user(uri: Uri) -> str | None:
@@ -123,7 +152,7 @@ def facts_from_request(
     found = None if value is None else lean_address(value)
     if found is None:
         from_uri = req.from_.uri
-        found = uri_user(from_uri), uri_host(from_uri)
+        found = uri_number(from_uri), uri_host(from_uri)
     pai_user = _pai_user(req)
     identities: Identities = ()
     rpid_hidden = False
@@ -140,7 +169,7 @@ def facts_from_request(
         found[0],
         found[1],
         pai_user,
-        uri_user(req.request_uri) if ruri is None else ruri[0],
+        uri_number(req.request_uri) if ruri is None else ruri[0],
         privacy_values(headers.get_all("privacy")) if headers.get_fields("privacy") else (),
         transport.lower(),
         identities,
@@ -168,13 +197,13 @@ def identity_values(
     A Remote-Party-ID counts when its ``party`` is ``calling`` or absent; its ``screen``
     parameter is read and never trusted.
     """
-    out = [(PAI, uri_user(a.uri)) for a in pais] + [(PPI, uri_user(a.uri)) for a in ppis]
+    out = [(PAI, uri_number(a.uri)) for a in pais] + [(PPI, uri_number(a.uri)) for a in ppis]
     hidden = False
     for rpid in rpids:
         party = param(rpid.params, "party")
         if party is not None and party.lower() != "calling":
             continue
-        out.append((RPID, uri_user(rpid.uri)))
+        out.append((RPID, uri_number(rpid.uri)))
         privacy = param(rpid.params, "privacy")
         hidden = hidden or (privacy is not None and privacy.lower() in RPID_HIDING)
     if len(out) == 1 and out[0][0] == PAI:
@@ -192,7 +221,7 @@ def _pai_user(req: Request) -> str | None:
         if found is not None:
             return found[0]
     pais = req.addresses("p-asserted-identity")
-    return uri_user(pais[0].uri) if pais else None
+    return uri_number(pais[0].uri) if pais else None
 
 
 def _addresses(text: str | None) -> list[Address]:
@@ -228,10 +257,10 @@ def facts_from_fields(
         call_id=call_id.strip(),
         source_ip=source_ip,
         source_port=source_port,
-        from_user=uri_user(from_uri),
+        from_user=uri_number(from_uri),
         from_host=uri_host(from_uri),
-        pai_user=uri_user(pais[0].uri) if pais else None,
-        ruri_user=uri_user(parse_uri(request_uri.strip())),
+        pai_user=uri_number(pais[0].uri) if pais else None,
+        ruri_user=uri_number(parse_uri(request_uri.strip())),
         privacy=privacy_values([privacy_header]) if privacy_header else (),
         transport=transport.lower(),
         identities=identities,

@@ -21,6 +21,7 @@ from sipguard.screening import (
     privacy_values,
     screen,
     uri_host,
+    uri_number,
     uri_user,
 )
 from sipguard.sip import Request, parse, parse_address, parse_uri
@@ -126,12 +127,12 @@ def _reference_facts(req: Request, source_ip: str, source_port: int | None) -> C
         call_id=req.call_id,
         source_ip=source_ip,
         source_port=source_port,
-        from_user=uri_user(from_uri),
+        from_user=uri_number(from_uri),
         from_host=uri_host(from_uri),
-        pai_user=uri_user(pais[0].uri) if pais else None,
-        ruri_user=uri_user(req.request_uri),
+        pai_user=uri_number(pais[0].uri) if pais else None,
+        ruri_user=uri_number(req.request_uri),
         privacy=privacy_values(req.headers.get_all("privacy")),
-        identities=tuple(("p-asserted-identity", uri_user(p.uri)) for p in pais)
+        identities=tuple(("p-asserted-identity", uri_number(p.uri)) for p in pais)
         if len(pais) > 1
         else (),
     )
@@ -159,6 +160,10 @@ USERS = st.sampled_from(
         "400.800.1234",
         "4008001234;npdi",
         "4008001234;phone-context=+86",
+        "6123-4567;phone-context=+86-21",
+        "4008001234;ext=99",
+        "4008001234;EXT=99;phone-context=+1",
+        "4008001234;phone-context=gw.example.com",
         "%34008001234",
         "400%2D800",
         "４００８",
@@ -200,7 +205,19 @@ SCHEMES = st.sampled_from(["sip:", "sips:", "SIP:", "tel:", "TEL:", "mailto:", "
 def uris(draw: st.DrawFn) -> str:
     scheme, user, host, tail = draw(SCHEMES), draw(USERS), draw(HOSTS), draw(TAILS)
     if scheme.lower() == "tel:":
-        return scheme + user + draw(st.sampled_from(["", ";cpc=ordinary", ";x", ";=1", ";a=%41"]))
+        tel_params = [
+            "",
+            ";cpc=ordinary",
+            ";x",
+            ";=1",
+            ";a=%41",
+            ";phone-context=+86-21",
+            ";ext=99",
+            ";Isub=12;phone-context=example.com",
+            ";ext",
+            ";extension=1",
+        ]
+        return scheme + user + draw(st.sampled_from(tel_params))
     at = draw(st.sampled_from(["@", "@", ""]))
     return f"{scheme}{user}{at}{host}{tail}"
 
@@ -241,8 +258,8 @@ def test_lean_uri_agrees_with_the_full_parser(text: str) -> None:
     lean = lean_uri(text)
     if lean is not None:
         uri = parse_uri(text)
-        assert lean == (uri_user(uri), uri_host(uri))
-        full_user = uri_user(uri)
+        assert lean == (uri_number(uri), uri_host(uri))
+        full_user = uri_number(uri)
         assert _nsn(lean[0]) == _nsn(full_user)
 
 
@@ -252,7 +269,7 @@ def test_lean_address_agrees_with_the_full_parser(text: str) -> None:
     lean = lean_address(text)
     if lean is not None:
         uri = parse_address(text).uri
-        assert lean == (uri_user(uri), uri_host(uri))
+        assert lean == (uri_number(uri), uri_host(uri))
 
 
 @settings(max_examples=300)

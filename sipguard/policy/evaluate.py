@@ -54,7 +54,7 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
         raise ValueError("evaluate needs a timezone-aware 'now'")
     direction, trunk = rules.classify_source(facts.source_ip)
     nsn = rules.nsn
-    callee = nsn(facts.ruri_user)
+    callee = rules.callee_nsn(facts.ruri_user)
     ident = caller_identity(facts, nsn)
     if direction is _OUT:
         assert trunk is not None

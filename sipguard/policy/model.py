@@ -229,6 +229,8 @@ class Rules(_Strict):
     journal: Journal | None = None
     listen: list[Annotated[str, AfterValidator(_check_listen)]] = Field(default_factory=list)
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
+    # rules 1.1 section 2: carrier-selection prefixes stripped once from callee numbers
+    carrier_prefixes: list[Digits] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

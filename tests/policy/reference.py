@@ -24,6 +24,12 @@ def reference_evaluate(facts: CallFacts, rules: Ruleset, state: State, now: date
         return None if raw is None else normalise(raw, rules.country_code, rules.national_prefix)
 
     callee = nsn(facts.ruri_user)
+    for prefix in rules.carrier_prefixes:  # stripped once, on the separator-free digits
+        user = (facts.ruri_user or "").partition(";")
+        digits = user[0].translate(str.maketrans("", "", "-. ()"))
+        if digits.startswith(prefix) and len(digits) > len(prefix):
+            callee = nsn(digits[len(prefix) :] + user[1] + user[2])
+            break
     carried = [(h, nsn(raw)) for h, raw in (*_listed(facts), ("from", facts.from_user))]
     numbers = [(h, n) for h, n in carried if n is not None]
     header, caller = numbers[0] if numbers else (None, None)

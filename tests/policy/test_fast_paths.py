@@ -42,6 +42,9 @@ VARIANTS = {
     "open": BASE.replace("require_consent: true", "require_consent: false")
     .replace("  max_calls_per_callee_per_day: 2\n", "")
     .replace('national_prefix: "0"', 'national_prefix: ""'),
+    "carrier": BASE.replace(
+        'national_prefix: "0"', 'national_prefix: "0"\ncarrier_prefixes: ["17951", "12593"]'
+    ),
 }
 
 
@@ -81,6 +84,19 @@ NUMBER_FORMS = [
     "+86",
     "0",
     "00",
+    # rules 1.1 section 2: RFC 3966 parameters and carrier-selection prefixes
+    "4008001234;ext=99",
+    "+864008001234;isub=1",
+    "6123-4567;phone-context=+86-21",
+    "020-6123-4567;phone-context=+86",
+    "4008001234;phone-context=+1",
+    "4008001234;phone-context=example.com",
+    "4008001234;EXT=٩",
+    "13800138000;npdi;rn=1",
+    "17951 138 0013 8000",
+    "1795113800138000",
+    "12593+8613800138000",
+    "17951",
 ]
 RAW = st.one_of(
     st.none(),
@@ -133,7 +149,9 @@ GOOD = st.builds(
     from_user=st.sampled_from(["4008001234", "+86 400 800 1234", "95123", None]),
     from_host=st.just("192.0.2.10"),
     pai_user=st.sampled_from([None, "+864008001234", "04008001234"]),
-    ruri_user=st.sampled_from(["13800138000", "+8613800138000", "13800138000;npdi", None]),
+    ruri_user=st.sampled_from(
+        ["13800138000", "+8613800138000", "13800138000;npdi", None, "17951-13800138000"]
+    ),
     identities=st.sampled_from(GOOD_IDENTITIES),
 ) | st.builds(
     CallFacts,

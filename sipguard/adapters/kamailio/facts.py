@@ -4,7 +4,7 @@ Invariants:
 - The facts are the same :class:`~sipguard.policy.facts.CallFacts` that the B2BUA builds
   from its own parser, so the same ``evaluate`` decides: URIs are taken whole from Kamailio
   (``$fu``, ``$ai``, ``$ru``) and split into user and host by sipguard's URI parser
-  and read by the screening bridge's own helpers (``uri_user``, ``uri_host``,
+  and read by the screening bridge's own helpers (``uri_number``, ``uri_host``,
   ``privacy_values``), so a number is extracted from a URI in exactly one way.
 - A URI that does not parse yields no user part: for the caller that means "no caller
   number" (CALLER_HIDDEN outbound), never an exception in Kamailio's worker.
@@ -23,7 +23,7 @@ from typing import Protocol
 
 from sipguard.errors import SipParseError
 from sipguard.policy.facts import CallFacts
-from sipguard.screening import identity_values, privacy_values, uri_host, uri_user
+from sipguard.screening import identity_values, privacy_values, uri_host, uri_number
 from sipguard.sip.address import Address, parse_address
 from sipguard.sip.headers import split_commas
 from sipguard.sip.uri import Uri, parse_uri
@@ -50,7 +50,7 @@ def uri_parts(text: object) -> tuple[str | None, str | None]:
     uri = _uri(text)
     if uri is None:
         return None, None
-    return uri_user(uri), uri_host(uri)
+    return uri_number(uri), uri_host(uri)
 
 
 def _text(pv: PvReader, name: str) -> str | None:
@@ -85,7 +85,7 @@ def _identities(pv: PvReader) -> tuple[str | None, tuple[tuple[str, str | None],
     if pais is None or ppis is None or rpids is None:
         return None, (), True
     if pais:
-        pai_user: str | None = uri_user(pais[0].uri)
+        pai_user: str | None = uri_number(pais[0].uri)
     else:
         pai_user = uri_parts(pv.get("$ai"))[0]
     identities, hidden = identity_values(pais, ppis, rpids)
