@@ -143,9 +143,11 @@ class CallSetup:
     ) -> Effects:
         """Register the call and start leg B's INVITE, held back until the decision is kept."""
         peer = Addr(target.host, target.port, target.transport)
+        filed = self.rules.numbers.get(verdict.number) if verdict.number else None
         leg_b = b_invite(
-            req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code
-        )
+            req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code,
+            filed.display_name if filed is not None else None,
+        )  # fmt: skip
         b_req = leg_b.invite
         call = Call(
             key=self.table.next_key(),

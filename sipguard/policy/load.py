@@ -241,7 +241,11 @@ def _entries(model: Rules) -> list[NumberEntry]:
         nsn = normalise(num.number, cc, prefix)
         assert nsn is not None  # cross_check rejected every other case
         op, trunk = op_ids[num.operator], trunk_ids[num.trunk]
-        entries.append(NumberEntry(nsn, op, trunk, num.inbound, num.outbound, num.usage, until[op]))
+        entries.append(
+            NumberEntry(
+                nsn, op, trunk, num.inbound, num.outbound, num.usage, until[op], num.display_name
+            )
+        )
     return entries
 
 

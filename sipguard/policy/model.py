@@ -128,6 +128,14 @@ def _check_digits(text: str) -> str:
     return text
 
 
+def _check_display(text: str) -> str:
+    if not text.strip() or len(text) > 64:
+        raise ValueError(f"bad display_name {text!r}: expected 1 to 64 characters")
+    if any(ch in '"\\' or not ch.isprintable() for ch in text):
+        raise ValueError(f"bad display_name {text!r}: no quotes, backslashes or controls")
+    return text
+
+
 Peer = Annotated[str, AfterValidator(_check_peer)]
 SipUri = Annotated[str, AfterValidator(_check_sip_uri)]
 Digits = Annotated[str, AfterValidator(_check_digits)]
@@ -175,6 +183,8 @@ class Number(_Strict):
     inbound: bool = True
     outbound: bool = False
     usage: str | None = None
+    # rules 1.1 section 1: the display name an allowed outbound call from it carries
+    display_name: Annotated[str, AfterValidator(_check_display)] | None = None
 
 
 class Outbound(_Strict):

@@ -164,6 +164,7 @@ class NumberEntry:
     outbound: bool
     usage: str | None
     licence_until: int
+    display_name: str | None = None
 
 
 class NumberIndex:

@@ -31,7 +31,8 @@ network:
 numbers:
   - {{number: "95123", operator: acme, trunk: acme-sh-1, inbound: true, outbound: false}}
   - {{number: "4008001234", operator: acme, trunk: acme-sh-1, inbound: true, outbound: true}}
-  - {{number: "4008005678", operator: acme, trunk: acme-sh-1, inbound: false, outbound: true}}
+  - {{number: "4008005678", operator: acme, trunk: acme-sh-1, inbound: false, outbound: true,
+     display_name: "Acme Care"}}
   - {{number: "4006601234", operator: beta, trunk: beta-bj-1, inbound: true, outbound: false}}
   - {{number: "4001112222", operator: gamma, trunk: gamma-gz-1, inbound: true, outbound: true}}
 outbound:

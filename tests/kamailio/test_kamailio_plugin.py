@@ -105,7 +105,9 @@ def test_allowed_outbound_rewrites_identity_and_relays_to_network(
     invite(ksr, "127.0.0.2", "+86-400-800-1234", "13800138000", **{"$ai": "tel:4008001234"})
     kemi.ksr_request_route(None)
     assert ksr.replies == []
-    assert {"P-Asserted-Identity", "Privacy"} <= set(ksr.removed)
+    assert {"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "Privacy"} <= set(
+        ksr.removed
+    )
     assert ksr.appended == ["P-Asserted-Identity: <tel:+864008001234>\r\n"]
     assert ksr.relayed == ["sip:127.0.0.4:5270"]
     assert ksr.record_routed == 1
@@ -171,3 +173,20 @@ def test_decisions_are_journaled(plugin: tuple[SipguardKemi, FakeKSR], rules_pat
         ("decision", "UNKNOWN_SOURCE", "127.0.0.9:5060"),
     ]
     assert store.verify().ok
+
+
+def test_allowed_outbound_asserts_only_the_filed_number_and_display_name(
+    plugin: tuple[SipguardKemi, FakeKSR],
+) -> None:
+    """PPI and RPID naming the same number are removed too; the filed display name is used."""
+    kemi, ksr = plugin
+    extra = {
+        "$fu": "sip:4008005678@127.0.0.2",
+        "$(hdr(P-Preferred-Identity)[*])": '"ICBC 95588" <sip:4008005678@x>',
+        "$(hdr(Remote-Party-ID)[*])": '"Bank" <sip:4008005678@x>;party=calling;screen=yes',
+    }
+    invite(ksr, "127.0.0.2", "4008005678", "13700137000", **extra)
+    kemi.ksr_request_route(None)
+    assert ksr.replies == []
+    assert {"P-Preferred-Identity", "Remote-Party-ID", "P-Asserted-Identity"} <= set(ksr.removed)
+    assert ksr.appended == ['P-Asserted-Identity: "Acme Care" <tel:+864008005678>\r\n']

@@ -1,0 +1,64 @@
+"""Leg B's identity on an outbound call (rules 1.1 section 1): only the verified number,
+asserted once, with no display name but the filed number's."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from b2bua_harness import NET_IN, RULES_PATH, TRUNK, Net, invite
+
+from sipguard.b2bua import B2BUAConfig
+from sipguard.b2bua.effects import Addr
+from sipguard.b2bua.headers import DEFAULT_ALLOW
+from sipguard.policy.load import load_rules
+from sipguard.sip.message import Request
+
+SPOOFS = "\r\n".join(
+    [
+        'P-Asserted-Identity: "ICBC 95588" <tel:+864008001234>',
+        'P-Preferred-Identity: "13912345678" <sip:4008001234@127.0.0.2>',
+        'Remote-Party-ID: "Bank" <sip:4008001234@127.0.0.2>;party=calling;screen=yes',
+        "Privacy: none",
+    ]
+)
+IDENTITY = ["p-asserted-identity", "p-preferred-identity", "remote-party-id", "privacy"]
+
+
+def _leg_b(net: Net, caller: str = "+86-400-800-1234", display: str = '"Anonymous" ') -> Request:
+    data = invite(caller=caller, extra=SPOOFS).replace(
+        b"From: <sip:", f"From: {display}<sip:".encode()
+    )
+    net.send(data, TRUNK)
+    b_inv = net.one(NET_IN)
+    assert isinstance(b_inv, Request)
+    return b_inv
+
+
+def test_identity_headers_are_stripped_even_when_allow_listed() -> None:
+    allow = DEFAULT_ALLOW | frozenset(IDENTITY)
+    net = Net(B2BUAConfig(local=Addr("127.0.0.1", 5060), allow_headers=allow))
+    b_inv = _leg_b(net)
+    h = b_inv.headers
+    assert h.get_fields("p-asserted-identity") == ["<tel:+864008001234>"]
+    for name in IDENTITY[1:]:
+        assert h.get_fields(name) == []
+    assert (h.get("from") or "").startswith("<sip:+864008001234@127.0.0.1>;tag=")
+    for display in ("ICBC", "Bank", "Anonymous", "13912345678"):
+        assert display not in str(h.items())
+
+
+def test_the_filed_display_name_is_the_only_one(tmp_path: Path) -> None:
+    text = RULES_PATH.read_text(encoding="utf-8").replace(
+        '    usage: "return visits"', '    usage: "return visits"\n    display_name: "Acme Care"'
+    )
+    assert "Acme Care" in text
+    (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
+    shutil.copy(RULES_PATH.with_name("consents.csv"), tmp_path / "consents.csv")
+    net = Net()
+    net.core.reload(load_rules(tmp_path / "rules.yaml"))
+    b_inv = _leg_b(net, caller="04008001234", display='"13912345678" ')
+    h = b_inv.headers
+    assert h.get("p-asserted-identity") == '"Acme Care" <tel:+864008001234>'
+    assert (h.get("from") or "").startswith('"Acme Care" <sip:+864008001234@127.0.0.1>;tag=')
+    assert "13912345678" not in str(h.items())
