@@ -187,6 +187,42 @@ def callee_not_inbound() -> list[Packet]:
     return [udp(invite(501, "13800138000", "4008009999", src=NETWORK), NETWORK, MORNING)]
 
 
+def message(kind: str, n: int, src: str, status: int = 0) -> bytes:
+    """A BYE or CANCEL of call ``gen-n`` placed by ``src``, or a response ``status`` to it."""
+    host = f"[{src}]" if ":" in src else src
+    method = "INVITE" if status else kind
+    start = f"SIP/2.0 {status} Busy Here" if status else f"{kind} sip:{EDGE} SIP/2.0"
+    lines = [
+        start,
+        f"Via: SIP/2.0/UDP {host}:5060;branch=z9hG4bK-end-{n}",
+        "Max-Forwards: 70",
+        f"From: <sip:caller@{host}>;tag=f{n}",
+        f"To: <sip:callee@{EDGE}>;tag=t{n}",
+        f"Call-ID: gen-{n}@{host}",
+        f"CSeq: {1 if status or kind == 'CANCEL' else 2} {method}",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def forwarded() -> list[Packet]:
+    """Rules 1.1 section 3 on rules-extra.yaml (Acme forwards): a user's call to 95123 is
+    forwarded while it is up, then again after its BYE, and with Beta's number; a second
+    user's call ends with a 486 before its forward."""
+    divert = "Diversion: <sip:95123@127.0.0.1>;reason=unconditional"
+    user, other, agent = "13800138000", "13900139000", "13600136000"
+    return [
+        udp(invite(601, user, "95123", src=NETWORK), NETWORK, MORNING),
+        udp(invite(602, user, agent, extra=divert), ACME, MORNING + 5),
+        udp(message("BYE", 601, NETWORK), NETWORK, MORNING + 10),
+        udp(invite(603, user, agent, extra=divert), ACME, MORNING + 12),
+        udp(invite(604, user, agent, extra="Diversion: <sip:4006601234@x>"), ACME, MORNING + 13),
+        udp(invite(605, other, "95123", src=NETWORK), NETWORK, MORNING + 14),
+        udp(message("", 605, NETWORK, status=486), ACME, MORNING + 15),
+        udp(invite(606, other, agent, extra=divert), ACME, MORNING + 16),
+    ]
+
+
 def main() -> None:
     """Write every capture and EXPECTED.tsv."""
     expected: list[str] = ["capture\trules\treasons"]
@@ -198,6 +234,11 @@ def main() -> None:
         "ipv4_fragments.pcap": (ipv4_fragments(), "rules.yaml", "ALLOWED"),
         "ipv6.pcap": (ipv6_call(), "rules.yaml", "UNKNOWN_SOURCE"),
         "callee_not_inbound.pcap": (callee_not_inbound(), "rules-extra.yaml", "CALLEE_NOT_INBOUND"),
+        "forwarded.pcap": (
+            forwarded(),
+            "rules-extra.yaml",
+            "ALLOWED,ALLOWED,FORWARD_UNVERIFIED,FORWARD_UNVERIFIED,ALLOWED,FORWARD_UNVERIFIED",
+        ),
     }
     for name, (packets, rules, reasons) in extra.items():
         wrpcap(str(HERE / name), packets)

@@ -5,9 +5,8 @@ Invariants:
   front end (``check``, ``replay``, ``serve``, the Kamailio plugin) builds facts here, so a
   number is extracted from a URI in exactly one way (spec section 2, step 1).
 - Pure: no I/O, no clock; the caller passes the source address and the time.
-- Malformed headers the policy needs (From, P-Asserted-Identity, P-Preferred-Identity,
-  Remote-Party-ID, Request-URI) raise ``SipParseError`` with status 400, like any other
-  malformed request.
+- Malformed headers the policy needs (From, PAI, PPI, RPID, Diversion, History-Info,
+  Request-URI) raise ``SipParseError`` with status 400, like any other malformed request.
 - Identity headers (rules 1.1 section 1): every PAI and PPI value of every field, and the
   Remote-Party-ID values whose ``party`` is ``calling`` or absent, in that order.  Facts
   list them only when there is more than one PAI value or any PPI or RPID; one PAI value
@@ -32,6 +31,7 @@ from sipguard.sip.address import Address, param
 from sipguard.sip.headers import split_commas
 
 __all__ = [
+    "diverting_number",
     "facts_from_fields",
     "facts_from_request",
     "identity_values",
@@ -76,11 +76,7 @@ def lean_address(text: str) -> Lean | None:
 
 
 def _lean(user: str | None, host: str | None, number: str | None, params: str) -> Lean | None:
-    """(user, host) from the pattern's groups: a sip user and host, or a tel number.
-
-    A parameter in a sip user part, or an RFC 3966 parameter on a tel URI, is left to the
-    full parser (None), which knows ``user=phone`` and keeps what ``uri_number`` keeps.
-    """
+    """(user, host) of the pattern's groups; a sip user's or a tel RFC 3966 parameter: None."""
     if user is None or host is None:
         if params and _TEL_PARAM_RE.search(params):
             return None
@@ -95,11 +91,8 @@ _TEL_PARAM_RE = re.compile(r";[ \t]*(?:phone-context|ext|isub)\b", re.IGNORECASE
 
 
 def uri_number(uri: Uri) -> str | None:
-    """The raw number of a URI as the policy reads it (rules 1.1 section 2).
-
-    ``uri_user``, except that a tel URI keeps its ``phone-context``, ``ext`` and ``isub``
-    parameters and a ``user=phone`` sip URI keeps the parameters of its user part.
-    """
+    """``uri_user``, but a tel URI keeps ``phone-context``, ``ext`` and ``isub`` and a
+    ``user=phone`` sip URI its user parameters: the number the policy reads (rules 1.1 s. 2)."""
     if isinstance(uri, SipUri):
         user = uri.user
         if user is None or ";" not in user:
@@ -113,11 +106,7 @@ def uri_number(uri: Uri) -> str | None:
 
 
 def uri_user(uri: Uri) -> str | None:
-    """The user part of a sip/sips URI or the number of a tel URI, parameters dropped.
-
-    A telephone-subscriber user part such as ``4008001234;phone-context=+86`` keeps only the
-    number.  Other schemes carry no user: None.
-    """
+    """The user part of a sip/sips URI or a tel URI's number, parameters dropped (or None)."""
     if isinstance(uri, SipUri):
         if uri.user is None:
             return None
@@ -157,9 +146,14 @@ def facts_from_request(
     identities: Identities = ()
     rpid_hidden = False
     if _listed(req):
-        rpids = [a for f in headers.get_fields("remote-party-id") for a in _addresses(f)]
-        identities, rpid_hidden = identity_values(
-            req.addresses("p-asserted-identity"), req.addresses("p-preferred-identity"), rpids
+        rpids = _field_addresses(headers.get_fields("remote-party-id"))
+        pais, ppis = req.addresses("p-asserted-identity"), req.addresses("p-preferred-identity")
+        identities, rpid_hidden = identity_values(pais, ppis, rpids)
+    forwarded, diverting = False, None
+    if "diversion" in headers or "history-info" in headers:
+        forwarded, diverting = diverting_number(
+            _field_addresses(headers.get_fields("diversion")),
+            _field_addresses(headers.get_fields("history-info")),
         )
     ruri = lean_uri(req.uri)
     return new_facts(
@@ -174,6 +168,8 @@ def facts_from_request(
         transport.lower(),
         identities,
         rpid_hidden,
+        forwarded,
+        diverting,
     )
 
 
@@ -194,9 +190,7 @@ def identity_values(
 ) -> tuple[Identities, bool]:
     """(header, user) of every identity value in precedence order, and RPID privacy hiding.
 
-    A Remote-Party-ID counts when its ``party`` is ``calling`` or absent; its ``screen``
-    parameter is read and never trusted.
-    """
+    An RPID counts when its ``party`` is ``calling`` or absent; ``screen`` is never trusted."""
     out = [(PAI, uri_number(a.uri)) for a in pais] + [(PPI, uri_number(a.uri)) for a in ppis]
     hidden = False
     for rpid in rpids:
@@ -224,8 +218,29 @@ def _pai_user(req: Request) -> str | None:
     return uri_number(pais[0].uri) if pais else None
 
 
+def _field_addresses(fields: list[str]) -> list[Address]:
+    return [address for field in fields for address in _addresses(field)]
+
+
+def _index(entry: Address) -> tuple[int, ...]:
+    """The History-Info ``index`` (RFC 7044) as numbers; an entry without one sorts first."""
+    text = param(entry.params, "index") or ""
+    parts = text.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() and p.isascii() for p in parts) else ()
+
+
+def diverting_number(diversions: list[Address], history: list[Address]) -> tuple[bool, str | None]:
+    """(forwarded, raw diverting number): the first Diversion value, or with two History-Info
+    entries or more, the one just before the last in index order (rules 1.1 section 3)."""
+    if diversions:
+        return True, uri_number(diversions[0].uri)
+    if len(history) < 2:
+        return False, None
+    ordered = sorted(history, key=_index)
+    return True, uri_number(ordered[-2].uri)
+
+
 def _addresses(text: str | None) -> list[Address]:
-    """Every name-addr of a comma-separated header text (None or blank: none)."""
     if not text or not text.strip():
         return []
     return [parse_address(v) for v in split_commas(text)]
@@ -243,16 +258,17 @@ def facts_from_fields(
     transport: str = "udp",
     ppi_header: str | None = None,
     rpid_header: str | None = None,
+    diversion_header: str | None = None,
+    history_info_header: str | None = None,
 ) -> CallFacts:
-    """Call facts from header texts another SIP stack has already split out (Kamailio).
-
-    ``from_header`` is a name-addr or addr-spec; ``pai_header``, ``ppi_header`` and
-    ``rpid_header`` are every value of those headers, comma-joined.  Parsing goes through
-    the same functions as ``facts_from_request``.
-    """
+    """Call facts from header texts another SIP stack has split out, parsed as
+    ``facts_from_request`` parses them; list headers hold every value, comma-joined."""
     from_uri = parse_address(from_header).uri
     pais, ppis, rpids = _addresses(pai_header), _addresses(ppi_header), _addresses(rpid_header)
     identities, rpid_hidden = identity_values(pais, ppis, rpids)
+    forwarded, diverting = diverting_number(
+        _addresses(diversion_header), _addresses(history_info_header)
+    )
     return CallFacts(
         call_id=call_id.strip(),
         source_ip=source_ip,
@@ -265,6 +281,8 @@ def facts_from_fields(
         transport=transport.lower(),
         identities=identities,
         rpid_hidden=rpid_hidden,
+        forwarded=forwarded,
+        diverting_user=diverting,
     )
 
 

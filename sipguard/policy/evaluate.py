@@ -11,6 +11,8 @@ Invariants:
   window suspends the number, keeps its own reason and sets ``suspended_now``.
 - The caller identity, its header and the mismatch of check 6 come from
   ``identity.caller_identity`` (rules 1.1 section 1); every verdict names that header.
+- Check 2a (FORWARD_UNVERIFIED, rules 1.1 section 3) is ``forwarding.forwarded_call``,
+  right after CALLER_HIDDEN, on forwarding trunks only; it counts with ``_count_violation``.
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
   once the number is found; CALLEE_LENGTH_CHANGED/UNREGISTERED (13, 14) apply only when no
   number is found, so the two never compete and the table order is kept.
@@ -21,6 +23,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.forwarding import applies, forwarded_call
 from sipguard.policy.identity import CallerIdentity, caller_identity, hidden
 from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.ruleset import Ruleset
@@ -102,6 +105,9 @@ def _outbound(
         return new_verdict(
             _CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk, None, False, header
         )
+    if applies(facts, rules, trunk):
+        fwd = (trunk, operator, caller, callee, header)
+        return forwarded_call(facts, rules, state, now, fwd, _count_violation)
     entry = rules.numbers.get(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)

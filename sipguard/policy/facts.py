@@ -5,7 +5,8 @@ Invariants:
   parsed SIP message, so ``policy`` never depends on ``sip``.
 - Numbers in facts are *raw* user parts (URI parameters already dropped); the policy
   normalises them to NSNs with the ruleset's country code and national prefix (spec section 2).
-- ``Reason`` lists the 15 reasons of spec section 4 in precedence order, plus ``ALLOWED``.
+- ``Reason`` lists the 15 reasons of spec section 4 and FORWARD_UNVERIFIED (rules 1.1,
+  check 2a) in precedence order, plus ``ALLOWED``.
 - ``new_verdict``/``new_facts`` give exactly what ``Verdict(...)``/``CallFacts(...)`` give:
   the same class, fields, equality, hash and immutability.
 """
@@ -29,6 +30,7 @@ class Reason(StrEnum):
 
     UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
     CALLER_HIDDEN = "CALLER_HIDDEN"
+    FORWARD_UNVERIFIED = "FORWARD_UNVERIFIED"  # rules 1.1 section 3, check 2a
     NUMBER_LENGTH_CHANGED = "NUMBER_LENGTH_CHANGED"
     CALLER_UNREGISTERED = "CALLER_UNREGISTERED"
     CALLER_NOT_ON_TRUNK = "CALLER_NOT_ON_TRUNK"
@@ -96,6 +98,10 @@ class CallFacts:
     # (``pai_user``) is the only one.  ``rpid_hidden``: a counting RPID asks privacy=full|uri.
     identities: tuple[tuple[str, str | None], ...] = ()
     rpid_hidden: bool = False
+    # rules 1.1 section 3: ``forwarded`` when Diversion or a History-Info of two entries or
+    # more is present; ``diverting_user`` is the raw number of the diverting entry.
+    forwarded: bool = False
+    diverting_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,8 @@ class Verdict:
     # rules 1.1 section 1: the header the caller identity came from (``IdentityHeader``
     # values), or None.
     identity_header: str | None = None
+    # rules 1.1 section 3: a verified forwarded call
+    forwarded: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -157,6 +165,7 @@ class Verdict:
             "reason": self.reason.value,
             "credential": self.credential,
             "identity_header": self.identity_header,
+            "forwarded": self.forwarded,
         }
 
 
@@ -172,6 +181,7 @@ class _VerdictFields:
         "caller",
         "credential",
         "direction",
+        "forwarded",
         "identity_header",
         "number",
         "operator",
@@ -192,11 +202,12 @@ class _VerdictFields:
         credential: str | None,
         suspended_now: bool,
         identity_header: str | None,
+        forwarded: bool,
     ) -> None:
         self.reason, self.direction, self.caller = reason, direction, caller
         self.callee, self.number, self.operator = callee, number, operator
         self.trunk, self.credential, self.suspended_now = trunk, credential, suspended_now
-        self.identity_header = identity_header
+        self.identity_header, self.forwarded = identity_header, forwarded
 
 
 def new_verdict(
@@ -210,11 +221,12 @@ def new_verdict(
     credential: str | None = None,
     suspended_now: bool = False,
     identity_header: str | None = None,
+    forwarded: bool = False,
 ) -> Verdict:
     """``Verdict(...)`` with the same arguments, in a quarter of the time."""
     built = _VerdictFields(
         reason, direction, caller, callee, number, operator, trunk, credential, suspended_now,
-        identity_header,
+        identity_header, forwarded,
     )  # fmt: skip
     built.__class__ = Verdict  # type: ignore[assignment]
     return cast(Verdict, built)
@@ -223,6 +235,8 @@ def new_verdict(
 class _FactsFields:
     __slots__ = (
         "call_id",
+        "diverting_user",
+        "forwarded",
         "from_host",
         "from_user",
         "identities",
@@ -248,11 +262,14 @@ class _FactsFields:
         transport: str,
         identities: tuple[tuple[str, str | None], ...],
         rpid_hidden: bool,
+        forwarded: bool,
+        diverting_user: str | None,
     ) -> None:
         self.call_id, self.source_ip, self.source_port = call_id, source_ip, source_port
         self.from_user, self.from_host, self.pai_user = from_user, from_host, pai_user
         self.ruri_user, self.privacy, self.transport = ruri_user, privacy, transport
         self.identities, self.rpid_hidden = identities, rpid_hidden
+        self.forwarded, self.diverting_user = forwarded, diverting_user
 
 
 def new_facts(
@@ -267,11 +284,13 @@ def new_facts(
     transport: str,
     identities: tuple[tuple[str, str | None], ...] = (),
     rpid_hidden: bool = False,
+    forwarded: bool = False,
+    diverting_user: str | None = None,
 ) -> CallFacts:
     """``CallFacts(...)`` with the same (all positional) arguments, in a third of the time."""
     built = _FactsFields(
         call_id, source_ip, source_port, from_user, from_host, pai_user, ruri_user, privacy,
-        transport, identities, rpid_hidden,
+        transport, identities, rpid_hidden, forwarded, diverting_user,
     )  # fmt: skip
     built.__class__ = CallFacts  # type: ignore[assignment]
     return cast(CallFacts, built)

@@ -165,6 +165,8 @@ class Trunk(_Strict):
     peers: list[Peer] = Field(min_length=1)
     deliver_to: SipUri
     max_cps: float | None = Field(default=None, gt=0)  # new calls/s the trunk may place
+    # rules 1.1 section 3: the trunk forwards users' calls (Diversion, History-Info)
+    forwarding: bool = False
 
 
 class Network(_Strict):
@@ -241,6 +243,8 @@ class Rules(_Strict):
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
     # rules 1.1 section 2: carrier-selection prefixes stripped once from callee numbers
     carrier_prefixes: list[Digits] = Field(default_factory=list)
+    # rules 1.1 section 3: how long after an inbound call a forward of it may come
+    forwarding_window: Duration = "30s"
 
     @field_validator("timezone")
     @classmethod

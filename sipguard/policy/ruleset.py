@@ -208,6 +208,9 @@ class Ruleset:
         #: ``callee_nsn(raw)``: ``nsn`` after one carrier-selection prefix is stripped.
         self.carrier_prefixes = tuple(model.carrier_prefixes)
         self.callee_nsn = callee_function(self.nsn, self.carrier_prefixes)
+        #: rules 1.1 section 3: trunks with ``forwarding: true`` and the window.
+        self.forwarding_trunks = frozenset(t for t, v in model.trunks.items() if v.forwarding)
+        self.forwarding_window: timedelta = parse_duration(model.forwarding_window)
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)

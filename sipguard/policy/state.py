@@ -1,4 +1,5 @@
-"""The state the policy reads and updates: daily call counts, violations and suspensions.
+"""The state the policy reads and updates: daily call counts, violations, suspensions and
+the inbound calls that are up (for forwarded calls, rules 1.1 section 3).
 
 Invariants:
 - The interface is small on purpose so that SQLite, Redis or PostgreSQL backends can
@@ -59,6 +60,20 @@ class State(Protocol):
         """Every suspension in force."""
         ...
 
+    # rules 1.1 section 3: inbound calls that are up, for verifying forwarded calls
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        """Record an allowed inbound call from ``caller`` to filed ``number``, set up at ``at``."""
+        ...
+
+    def inbound_ended(self, call_id: str) -> None:
+        """Forget an inbound call that ended (unknown ids are ignored)."""
+        ...
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        """True when an inbound call from ``caller`` to ``number``, started at ``since`` or
+        later, has not ended."""
+        ...
+
 
 class MemoryState:
     """In-process implementation of :class:`State`, for ``check``, ``replay`` and tests."""
@@ -67,6 +82,7 @@ class MemoryState:
         self._counts: dict[tuple[str, str, date], int] = {}
         self._violations: dict[str, deque[datetime]] = defaultdict(deque)
         self._suspended: dict[str, Suspension] = {}
+        self._inbound: dict[str, tuple[str, str, datetime]] = {}
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         counts = self._counts
@@ -99,3 +115,14 @@ class MemoryState:
 
     def suspensions(self) -> list[Suspension]:
         return sorted(self._suspended.values(), key=lambda s: (s.since, s.number))
+
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        self._inbound[call_id] = (caller, number, at)
+
+    def inbound_ended(self, call_id: str) -> None:
+        self._inbound.pop(call_id, None)
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        return any(
+            (c, n) == (caller, number) and at >= since for c, n, at in self._inbound.values()
+        )

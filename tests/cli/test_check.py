@@ -57,6 +57,7 @@ def test_allowed_outbound_call_prints_the_spec_verdict_and_exits_0() -> None:
         "reason",
         "credential",
         "identity_header",
+        "forwarded",
     ]
     assert verdict == {
         "call_id": "example-outbound-1@127.0.0.2",
@@ -73,6 +74,7 @@ def test_allowed_outbound_call_prints_the_spec_verdict_and_exits_0() -> None:
         "reason": "ALLOWED",
         "credential": "CONSENT-2026-000001",
         "identity_header": "p-asserted-identity",
+        "forwarded": False,
     }
 
 

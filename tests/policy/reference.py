@@ -66,6 +66,8 @@ def _decide(
     if hidden:
         return Verdict(R.CALLER_HIDDEN, OUT, caller, callee, None, operator, trunk)
     assert caller is not None
+    if facts.forwarded and rules.model.trunks[trunk].forwarding:
+        return _forward_check(facts, rules, state, now, (caller, callee, operator, trunk))
     entry = rules.numbers.lookup(caller)
     if entry is None:
         related = rules.numbers.length_related(caller)
@@ -137,11 +139,45 @@ def _limits(
     else:
         cred = credential if rules.require_consent else None
         return Verdict(R.ALLOWED, OUT, caller, callee, entry.nsn, operator, trunk, cred)
-    suspended = False
-    if rules.suspend_after is not None:
-        count = state.add_violation(entry.nsn, now, rules.violation_window)
-        reached = count >= rules.suspend_after and reason is not R.NUMBER_SUSPENDED
-        if reached and state.suspension(entry.nsn) is None:
-            state.suspend(entry.nsn, now, reason.value, by="policy")
-            suspended = True
+    suspended = _count(rules, state, now, entry.nsn, reason)
     return Verdict(reason, OUT, caller, callee, entry.nsn, operator, trunk, None, suspended)
+
+
+def _count(rules: Ruleset, state: State, now: datetime, number: str, reason: Reason) -> bool:
+    """Count a rejection as a violation of ``number``; True when that suspends it."""
+    if rules.suspend_after is None:
+        return False
+    count = state.add_violation(number, now, rules.violation_window)
+    reached = count >= rules.suspend_after and reason is not R.NUMBER_SUSPENDED
+    if reached and state.suspension(number) is None:
+        state.suspend(number, now, reason.value, by="policy")
+        return True
+    return False
+
+
+def _forward_check(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    call: tuple[str, str | None, str, str],
+) -> Verdict:
+    """Check 2a as rules 1.1 section 3 reads."""
+    caller, callee, operator, trunk = call
+    raw = facts.diverting_user
+    diverting = None if raw is None else normalise(raw, rules.country_code, rules.national_prefix)
+    entry = None if diverting is None else rules.numbers.lookup(diverting)
+    own = entry is not None and entry.trunk == trunk
+    if own and entry is not None and entry.inbound:
+        assert diverting is not None
+        if state.inbound_up(caller, diverting, now - rules.forwarding_window):
+            return Verdict(
+                R.ALLOWED, OUT, caller, callee, diverting, operator, trunk, forwarded=True
+            )
+    if not own:
+        return Verdict(R.FORWARD_UNVERIFIED, OUT, caller, callee, None, operator, trunk)
+    assert diverting is not None
+    suspended = _count(rules, state, now, diverting, R.FORWARD_UNVERIFIED)
+    return Verdict(
+        R.FORWARD_UNVERIFIED, OUT, caller, callee, diverting, operator, trunk, None, suspended
+    )

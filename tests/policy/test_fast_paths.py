@@ -42,6 +42,9 @@ VARIANTS = {
     "open": BASE.replace("require_consent: true", "require_consent: false")
     .replace("  max_calls_per_callee_per_day: 2\n", "")
     .replace('national_prefix: "0"', 'national_prefix: ""'),
+    "forwarding": BASE.replace(
+        "    operator: acme\n", "    operator: acme\n    forwarding: true\n", 1
+    ),
     "carrier": BASE.replace(
         'national_prefix: "0"', 'national_prefix: "0"\ncarrier_prefixes: ["17951", "12593"]'
     ),
@@ -139,6 +142,8 @@ FACTS = st.builds(
     ),
     identities=st.lists(st.tuples(st.sampled_from(HEADERS), RAW), max_size=3).map(tuple),
     rpid_hidden=st.booleans(),
+    forwarded=st.booleans(),
+    diverting_user=RAW,
 )
 # Calls that get far down the table: a filed caller on its own trunk, a consented callee.
 GOOD = st.builds(
@@ -153,6 +158,8 @@ GOOD = st.builds(
         ["13800138000", "+8613800138000", "13800138000;npdi", None, "17951-13800138000"]
     ),
     identities=st.sampled_from(GOOD_IDENTITIES),
+    forwarded=st.booleans(),
+    diverting_user=st.sampled_from([None, "95123", "4008001234", "+86 400 800 1234", "2061234567"]),
 ) | st.builds(
     CallFacts,
     call_id=st.just("c"),
@@ -189,7 +196,12 @@ def test_evaluate_equals_the_reference(
     """Verdicts and the state they leave equal the plain form's, call after call."""
     fast, plain = MemoryState(), MemoryState()
     for facts, now in sorted(calls, key=lambda c: c[1]):
-        assert evaluate(facts, ruleset, fast, now) == reference_evaluate(facts, ruleset, plain, now)
+        verdict = evaluate(facts, ruleset, fast, now)
+        assert verdict == reference_evaluate(facts, ruleset, plain, now)
+        up = verdict.allowed and verdict.direction is Direction.INBOUND
+        if up and verdict.caller is not None and verdict.number is not None:
+            for state in (fast, plain):  # as serve records it: the forward checks can pass
+                state.inbound_started(facts.call_id, verdict.caller, verdict.number, now)
     assert fast.suspensions() == plain.suspensions()
     assert fast._counts == plain._counts
 
@@ -268,6 +280,7 @@ VERDICT_ARGS = st.tuples(
     st.none() | st.text(max_size=5),
     st.booleans(),
     st.none() | st.text(max_size=5),
+    st.booleans(),
 )
 
 
@@ -282,6 +295,8 @@ FACTS_ARGS = st.tuples(
         tuple
     ),
     st.booleans(),
+    st.booleans(),
+    st.none() | st.text(max_size=5),
 )
 
 

@@ -12,6 +12,8 @@ Invariants:
   To tag is a re-INVITE inside a dialog: it is reported as ``in_dialog`` with no verdict.
 - The call time is the capture timestamp of the packet that completed the INVITE, as a
   timezone-aware UTC datetime; the policy converts it to the rules' zone.
+- Allowed inbound calls are kept in the state until the capture ends them
+  (``inbound.InboundCalls``), so forwarded calls are verified as serve verifies them.
 - Several files are merged by capture timestamp (records of one file keep their order),
   so policy state (daily caps, violations, suspensions) evolves in time order across the
   whole run.
@@ -33,6 +35,7 @@ from sipguard.adapters.replay.capture import (
     Frame,
     PacketDecoder,
 )
+from sipguard.adapters.replay.inbound import InboundCalls
 from sipguard.adapters.replay.scan import scan_invite
 from sipguard.errors import SipParseError
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
@@ -123,10 +126,12 @@ class Replayer:
         self.state = state
         self.summary = summary or ReplaySummary()
         self._seen: OrderedDict[TransactionKey, int] = OrderedDict()
+        self.inbound = InboundCalls(state)
 
     def feed(self, message: CapturedMessage) -> InviteTransaction | None:
         """Evaluate one captured SIP message; a result only for a new INVITE transaction."""
         if not message.data.startswith(b"INVITE "):
+            self.inbound.observe(message.data)
             return None
         try:
             request = parse(message.data)
@@ -200,6 +205,7 @@ class Replayer:
         else:
             self.summary.screened += 1
             self.summary.by_reason[verdict.reason.value] += 1
+            self.inbound.screened(facts, verdict, now)
         return InviteTransaction(
             key, now, message.sport, message.transport, key[2], key[3], facts, verdict
         )
