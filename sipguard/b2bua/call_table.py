@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import datetime
 
 from sipguard.b2bua.call import Call, CallState, Side
@@ -39,6 +40,8 @@ class CallTable:
         # Leg B's INVITE transaction while its call's decision is being journaled.
         self.held: dict[int, TxEntry] = {}
         self._keys = itertools.count(1)
+        #: called with each call as it ends (CallSetup forgets inbound calls it recorded)
+        self.on_end: Callable[[Call], None] | None = None
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -70,6 +73,8 @@ class CallTable:
         out: Effects = [CancelTimer(CallTimer(call.key, kind)) for kind in sorted(call.armed)]
         call.armed.clear()
         out.append(CallEnded(call.a.call_id, call.answered_at, wall, status, by))
+        if self.on_end is not None:
+            self.on_end(call)
         return out
 
     def arm(self, call: Call, kind: CallTimerKind, at: float) -> StartTimer:

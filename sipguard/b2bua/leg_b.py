@@ -10,6 +10,8 @@ Invariants:
   P-Preferred-Identity, Remote-Party-ID and Privacy of leg A never reach leg B, whatever
   the allow-list says; From's user is the verified number as ``+CC NSN``, and From and PAI
   carry no display name but the filed number's ``display_name`` (rules 1.1 section 1);
+- a verified forward asserts the user's number (the verdict's caller) and passes Diversion
+  and History-Info on;
 - inbound calls pass the caller's P-Asserted-Identity on only when its Privacy does not
   ask to hide it;
 - ``b_dialog`` equals ``Dialog.as_uac`` on leg B's INVITE (RFC 3261 section 12.1.2);
@@ -34,6 +36,8 @@ from sipguard.sip.transaction import TxKey
 
 # Privacy values that ask for the caller's identity to be withheld (RFC 3323, RFC 3325).
 _HIDING = frozenset({"id", "user", "header"})
+# A verified forward passes its history on (rules 1.1 section 3).
+_FORWARD_KEYS = frozenset({"diversion", "history-info"})
 # Identity headers leg A may not pass to leg B of an outbound call, even if allow-listed.
 _IDENTITY_KEYS = frozenset(
     {"p-asserted-identity", "p-preferred-identity", "remote-party-id", "privacy"}
@@ -75,6 +79,8 @@ def b_invite(
         from_user = f"+{country_code}{verdict.caller}"
         display = f'"{display_name}" ' if display_name else ""
         allow = allow - _IDENTITY_KEYS
+        if verdict.forwarded:  # rules 1.1 section 3: the forward's history goes on
+            allow = allow | _FORWARD_KEYS
     else:
         from_user, display = user_part(str(a_req.from_.uri)), display_of(a_from)
     pairs = [

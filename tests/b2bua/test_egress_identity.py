@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from b2bua_harness import NET_IN, RULES_PATH, TRUNK, Net, invite
+from b2bua_harness import CC_IN, NET, NET_IN, RULES_PATH, TRUNK, Net, invite, reply
 
 from sipguard.b2bua import B2BUAConfig
 from sipguard.b2bua.effects import Addr
 from sipguard.b2bua.headers import DEFAULT_ALLOW
 from sipguard.policy.load import load_rules
-from sipguard.sip.message import Request
+from sipguard.policy.ruleset import Ruleset
+from sipguard.sip.message import Request, Response
 
 SPOOFS = "\r\n".join(
     [
@@ -62,3 +63,44 @@ def test_the_filed_display_name_is_the_only_one(tmp_path: Path) -> None:
     assert h.get("p-asserted-identity") == '"Acme Care" <tel:+864008001234>'
     assert (h.get("from") or "").startswith('"Acme Care" <sip:+864008001234@127.0.0.1>;tag=')
     assert "13912345678" not in str(h.items())
+
+
+def _forwarding_rules(tmp_path: Path) -> Ruleset:
+    text = RULES_PATH.read_text(encoding="utf-8")
+    text = text.replace("    operator: acme\n", "    operator: acme\n    forwarding: true\n", 1)
+    assert "forwarding: true" in text
+    (tmp_path / "rules.yaml").write_text(text, encoding="utf-8")
+    shutil.copy(RULES_PATH.with_name("consents.csv"), tmp_path / "consents.csv")
+    return load_rules(tmp_path / "rules.yaml")
+
+
+def _forward(net: Net, n: int) -> None:
+    divert = "Diversion: <sip:95123@127.0.0.1>;reason=no-answer"
+    net.send(
+        invite(USER, "13600136000", call_id=f"fwd-{n}", branch=f"z9hG4bK-f{n}", extra=divert),
+        TRUNK,
+    )
+
+
+USER = "13800138000"
+
+
+def test_a_forward_is_verified_while_the_inbound_call_is_up(tmp_path: Path) -> None:
+    """The call core records the inbound call it places and forgets it when it ends."""
+    net = Net()
+    net.core.reload(_forwarding_rules(tmp_path))
+    net.send(invite(USER, "95123", src=NET, call_id="in-1", branch="z9hG4bK-in1"), NET)
+    in_leg = net.one(CC_IN)
+    assert isinstance(in_leg, Request)
+    _forward(net, 1)
+    b_inv = net.one(NET_IN)
+    assert isinstance(b_inv, Request)
+    assert net.decided[-1].verdict.forwarded and net.decided[-1].verdict.number == "95123"
+    assert b_inv.headers.get_fields("p-asserted-identity") == ["<tel:+8613800138000>"]
+    assert b_inv.headers.get("diversion") == "<sip:95123@127.0.0.1>;reason=no-answer"
+    net.send(reply(in_leg, 486), CC_IN)  # the inbound call ends unanswered
+    net.take(TRUNK)
+    _forward(net, 2)
+    final = net.take(TRUNK)[-1]
+    assert isinstance(final, Response) and final.status == 403
+    assert final.headers.get("reason") == 'SIP;cause=403;text="FORWARD_UNVERIFIED"'
