@@ -5,6 +5,8 @@ Invariants:
 - The interface is small on purpose so that SQLite, Redis or PostgreSQL backends can
   implement it; every method that both reads and writes is atomic in a real backend.
 - Times are timezone-aware datetimes passed in by the caller; nothing here reads a clock.
+  ``MemoryState`` compares violation times as exact integer nanoseconds (``epoch_ns``), so
+  an ``Instant`` from a capture keeps its full precision.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
+
+from sipguard.policy.instant import epoch_ns, window_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,7 @@ class MemoryState:
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str, date], int] = {}
-        self._violations: dict[str, deque[datetime]] = defaultdict(deque)
+        self._violations: dict[str, deque[int]] = defaultdict(deque)
         self._suspended: dict[str, Suspension] = {}
         self._inbound: dict[str, tuple[str, str, datetime]] = {}
 
@@ -98,8 +102,10 @@ class MemoryState:
 
     def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
         times = self._violations[number]
-        times.append(at)
-        while times and times[0] <= at - window:
+        now = epoch_ns(at)  # exact: a capture's nanoseconds count (policy.instant)
+        times.append(now)
+        floor = now - window_ns(window)
+        while times and times[0] <= floor:
             times.popleft()
         return len(times)
 

@@ -25,7 +25,7 @@ import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sipguard.adapters.replay.capture import (
@@ -39,6 +39,7 @@ from sipguard.adapters.replay.inbound import InboundCalls
 from sipguard.adapters.replay.scan import scan_invite
 from sipguard.errors import SipParseError
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
+from sipguard.policy.instant import Instant
 from sipguard.screening import facts_from_request
 from sipguard.sip import Request, parse
 
@@ -114,8 +115,9 @@ class ReplaySummary:
 
 
 def capture_time(ts_ns: int) -> datetime:
-    """A capture timestamp (ns since the epoch) as a timezone-aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
+    """A capture timestamp (ns since the epoch) as an aware UTC datetime that keeps its
+    nanoseconds (``policy.instant.Instant``), so violation windows compare it exactly."""
+    return Instant.from_ns(ts_ns)
 
 
 class Replayer:
