@@ -190,3 +190,22 @@ def test_allowed_outbound_asserts_only_the_filed_number_and_display_name(
     assert ksr.replies == []
     assert {"P-Preferred-Identity", "Remote-Party-ID", "P-Asserted-Identity"} <= set(ksr.removed)
     assert ksr.appended == ['P-Asserted-Identity: "Acme Care" <tel:+864008005678>\r\n']
+
+
+def test_a_forward_is_verified_against_the_state(plugin: tuple[SipguardKemi, FakeKSR]) -> None:
+    """rules 1.1 section 3 in the plugin: unverified, then verified once the user's call is up."""
+    kemi, ksr = plugin
+    divert = {"$(hdr(Diversion)[*])": "<sip:95123@127.0.0.1>;reason=no-answer"}
+    invite(ksr, "127.0.0.2", "13800138000", "13600136000", **divert)
+    kemi.ksr_request_route(None)
+    assert [r.headers for r in ksr.replies] == [
+        ['Reason: SIP;cause=403;text="FORWARD_UNVERIFIED"\r\n']
+    ]
+    assert kemi.state is not None
+    kemi.state.inbound_started("in-1", "13800138000", "95123", datetime.now(UTC))
+    ksr.replies.clear()
+    invite(ksr, "127.0.0.2", "13800138000", "13600136000", **divert)
+    kemi.ksr_request_route(None)
+    assert ksr.replies == []
+    assert "Diversion" not in ksr.removed
+    assert ksr.appended == ["P-Asserted-Identity: <tel:+8613800138000>\r\n"]

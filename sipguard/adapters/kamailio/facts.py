@@ -15,6 +15,9 @@ Invariants:
   without PAI header text the first PAI URI ``$ai`` stands for it.  An identity header that
   does not parse hides the caller (the B2BUA answers such a request 400), so a malformed
   header never walks around the checks.
+- Diversion and History-Info (rules 1.1 section 3) are read the same way; one that does not
+  parse makes the request forwarded with no diverting number (FORWARD_UNVERIFIED on a
+  forwarding trunk).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from typing import Protocol
 
 from sipguard.errors import SipParseError
 from sipguard.policy.facts import CallFacts
-from sipguard.screening import identity_values, privacy_values, uri_host, uri_number
+from sipguard.screening import (
+    diverting_number,
+    identity_values,
+    privacy_values,
+    uri_host,
+    uri_number,
+)
 from sipguard.sip.address import Address, parse_address
 from sipguard.sip.headers import split_commas
 from sipguard.sip.uri import Uri, parse_uri
@@ -94,10 +103,20 @@ def _identities(pv: PvReader) -> tuple[str | None, tuple[tuple[str, str | None],
     return pai_user, identities, hidden
 
 
+def _forward(pv: PvReader) -> tuple[bool, str | None]:
+    """(forwarded, raw diverting number); an unparsable one is forwarded with no number."""
+    diversions = _addresses(pv, "Diversion")
+    history = _addresses(pv, "History-Info")
+    if diversions is None or history is None:
+        return True, None
+    return diverting_number(diversions, history)
+
+
 def facts_from_pv(pv: PvReader) -> CallFacts:
     """Build the CallFacts of the current initial INVITE from Kamailio pseudo-variables."""
     from_user, from_host = uri_parts(pv.get("$fu"))
     pai_user, identities, hidden = _identities(pv)
+    forwarded, diverting = _forward(pv)
     ruri_user, _ = uri_parts(pv.get("$ru"))
     transport = _text(pv, "$pr") or "udp"
     return CallFacts(
@@ -112,4 +131,6 @@ def facts_from_pv(pv: PvReader) -> CallFacts:
         transport=transport.lower(),
         identities=identities,
         rpid_hidden=hidden,
+        forwarded=forwarded,
+        diverting_user=diverting,
     )

@@ -198,10 +198,13 @@ class SipguardKemi:
             for name in ("P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID"):
                 k.hdr.remove(name)
             k.hdr.remove("Privacy")
-            filed = rules.numbers.get(verdict.number) if verdict.number else None
+            # A verified forward asserts the user's number (its caller); it carries no
+            # display name, and its Diversion and History-Info stay.
+            own = verdict.number if not verdict.forwarded else None
+            filed = rules.numbers.get(own) if own else None
             shown = f'"{filed.display_name}" ' if filed and filed.display_name else ""
             k.hdr.append(
-                f"P-Asserted-Identity: {shown}<tel:+{rules.country_code}{verdict.number}>\r\n"
+                f"P-Asserted-Identity: {shown}<tel:+{rules.country_code}{verdict.caller}>\r\n"
             )
         assert verdict.direction is not None
         target = rules.deliver_to(verdict.direction, verdict.trunk)
