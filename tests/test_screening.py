@@ -25,6 +25,7 @@ from sipguard.screening import (
     uri_user,
 )
 from sipguard.sip import Request, parse, parse_address, parse_uri
+from sipguard.sip.headers import split_commas
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -300,3 +301,52 @@ def test_lean_paths_cover_the_common_headers() -> None:
     assert lean_address("<tel:+864008001234>") == ("+864008001234", None)
     assert lean_uri("sip:13800138000@127.0.0.1:5060;user=phone") == ("13800138000", "127.0.0.1")
     assert lean_uri("sip:%34@x") is None
+
+
+def _plain_identities(req: Request) -> tuple[tuple[tuple[str, str | None], ...], bool]:
+    """Rules 1.1 section 1 read plainly from the full parser's addresses."""
+    values: list[tuple[str, str | None]] = []
+    hidden = False
+    for name in ("p-asserted-identity", "p-preferred-identity"):
+        values += [(name, uri_number(a.uri)) for a in req.addresses(name)]
+    for field in req.headers.get_fields("remote-party-id"):
+        for rpid in (parse_address(v) for v in split_commas(field)):
+            params = {n.lower(): (v or "").lower() for n, v in rpid.params}
+            if params.get("party", "calling") == "calling":
+                values.append(("remote-party-id", uri_number(rpid.uri)))
+                hidden = hidden or params.get("privacy") in ("full", "uri")
+    if len(values) == 1 and values[0][0] == "p-asserted-identity":
+        return (), hidden
+    return tuple(values), hidden
+
+
+RPID_PARAMS = st.sampled_from(
+    ["", ";party=calling", ";party=Called", ";privacy=full", ";privacy=off;screen=yes", ";party"]
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(addresses(), max_size=2),
+    st.lists(addresses(), max_size=2),
+    st.lists(st.tuples(addresses(), RPID_PARAMS), max_size=2),
+)
+def test_identity_facts_equal_the_plain_reading(
+    pais: list[str], ppis: list[str], rpids: list[tuple[str, str]]
+) -> None:
+    """PAI, PPI and RPID values, their order, RPID party and privacy: as the spec reads."""
+    extra = [f"P-Asserted-Identity: {p}" for p in pais]
+    extra += [f"P-Preferred-Identity: {p}" for p in ppis]
+    extra += [f"Remote-Party-ID: {a}{p}" for a, p in rpids]
+    try:
+        req = invite("<sip:4008001234@127.0.0.2>", "sip:13800138000@127.0.0.1", *extra)
+    except SipParseError:
+        return
+    try:
+        facts = facts_from_request(req, "192.0.2.1", 5060)
+    except SipParseError:
+        with pytest.raises(SipParseError):
+            _plain_identities(req)
+            [parse_address(v) for v in req.headers.get_all("p-asserted-identity")]
+        return
+    assert (facts.identities, facts.rpid_hidden) == _plain_identities(req)
