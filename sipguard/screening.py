@@ -145,12 +145,13 @@ def facts_from_request(
     pai_user = _pai_user(req)
     identities: Identities = ()
     rpid_hidden = False
-    if _listed(req):
+    first = headers.first()  # lookup keys: one dict probe per optional header
+    if _listed(req, first):
         rpids = _field_addresses(headers.get_fields("remote-party-id"))
         pais, ppis = req.addresses("p-asserted-identity"), req.addresses("p-preferred-identity")
         identities, rpid_hidden = identity_values(pais, ppis, rpids)
     forwarded, diverting = False, None
-    if "diversion" in headers or "history-info" in headers:
+    if "diversion" in first or "history-info" in first:
         forwarded, diverting = diverting_number(
             _field_addresses(headers.get_fields("diversion")),
             _field_addresses(headers.get_fields("history-info")),
@@ -176,12 +177,13 @@ def facts_from_request(
 Identities = tuple[tuple[str, str | None], ...]
 
 
-def _listed(req: Request) -> bool:
+def _listed(req: Request, first: dict[str, str]) -> bool:
     """True when the identity headers go beyond one PAI value (spec 1.1 section 1)."""
-    headers = req.headers
-    if "p-preferred-identity" in headers or "remote-party-id" in headers:
+    if "p-preferred-identity" in first or "remote-party-id" in first:
         return True
-    fields = headers.get_fields("p-asserted-identity")
+    if "p-asserted-identity" not in first:
+        return False
+    fields = req.headers.get_fields("p-asserted-identity")
     return len(fields) > 1 or (len(fields) == 1 and "," in fields[0])
 
 
@@ -198,8 +200,7 @@ def identity_values(
         if party is not None and party.lower() != "calling":
             continue
         out.append((RPID, uri_number(rpid.uri)))
-        privacy = param(rpid.params, "privacy")
-        hidden = hidden or (privacy is not None and privacy.lower() in RPID_HIDING)
+        hidden = hidden or (param(rpid.params, "privacy") or "").lower() in RPID_HIDING
     if len(out) == 1 and out[0][0] == PAI:
         return (), hidden  # one PAI value alone travels as ``pai_user``
     return tuple(out), hidden
@@ -224,8 +225,7 @@ def _field_addresses(fields: list[str]) -> list[Address]:
 
 def _index(entry: Address) -> tuple[int, ...]:
     """The History-Info ``index`` (RFC 7044) as numbers; an entry without one sorts first."""
-    text = param(entry.params, "index") or ""
-    parts = text.split(".")
+    parts = (param(entry.params, "index") or "").split(".")
     return tuple(int(p) for p in parts) if all(p.isdigit() and p.isascii() for p in parts) else ()
 
 
