@@ -270,7 +270,7 @@ def _entries(model: Rules) -> list[NumberEntry]:
         op, trunk = op_ids[num.operator], trunk_ids[num.trunk]
         start = num.valid_from.toordinal() if num.valid_from else 0
         end = num.valid_until.toordinal() if num.valid_until else FOREVER
-        flags = (num.inbound, num.outbound, num.usage, until[op], start, end)
+        flags = (num.inbound, num.outbound, num.usage, until[op], start, end, num.display_name)
         entries.append(NumberEntry(nsn, op, trunk, *flags))
     return entries
 

@@ -128,6 +128,14 @@ def _check_digits(text: str) -> str:
     return text
 
 
+def _check_display(text: str) -> str:
+    if not text.strip() or len(text) > 64:
+        raise ValueError(f"bad display_name {text!r}: expected 1 to 64 characters")
+    if any(ch in '"\\' or not ch.isprintable() for ch in text):
+        raise ValueError(f"bad display_name {text!r}: no quotes, backslashes or controls")
+    return text
+
+
 Peer = Annotated[str, AfterValidator(_check_peer)]
 SipUri = Annotated[str, AfterValidator(_check_sip_uri)]
 Digits = Annotated[str, AfterValidator(_check_digits)]
@@ -166,6 +174,8 @@ class Trunk(_Strict):
     # and admission control on the calls up or being set up through the trunk.
     mode: Mode | None = None
     max_concurrent_calls: int | None = Field(default=None, ge=1)
+    # rules 1.1 section 3: the trunk forwards users' calls (Diversion, History-Info)
+    forwarding: bool = False
 
 
 class Network(_Strict):
@@ -187,6 +197,8 @@ class Number(_Strict):
     # Filing period (rules 1.1 section 7), inclusive local dates; outside it, not filed.
     valid_from: date | None = None
     valid_until: date | None = None
+    # rules 1.1 section 1: the display name an allowed outbound call from it carries
+    display_name: Annotated[str, AfterValidator(_check_display)] | None = None
 
     @field_validator("valid_until")
     @classmethod
@@ -293,6 +305,10 @@ class Rules(_Strict):
     # Rules 1.1 (live trunks): the default mode of every trunk, and where alerts go.
     mode: Mode = "enforce"
     alerts: Alerts | None = None
+    # rules 1.1 section 2: carrier-selection prefixes stripped once from callee numbers
+    carrier_prefixes: list[Digits] = Field(default_factory=list)
+    # rules 1.1 section 3: how long after an inbound call a forward of it may come
+    forwarding_window: Duration = "30s"
 
     @field_validator("timezone")
     @classmethod

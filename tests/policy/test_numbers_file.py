@@ -190,6 +190,7 @@ def test_length_related_equals_a_plain_scan(filed: set[str], probe: str) -> None
         st.booleans(),
         st.none() | st.text(max_size=4),
         *(st.integers(-1, 2**31) for _ in range(3)),
+        st.none() | st.text(max_size=4),
     )
 )
 def test_new_entry_equals_the_constructor(values: tuple[object, ...]) -> None:

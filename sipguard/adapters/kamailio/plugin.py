@@ -245,9 +245,18 @@ class SipguardKemi:
     def _forward(self, facts: CallFacts, verdict: Verdict, rules: Ruleset) -> None:
         k = self.ksr
         if verdict.direction is Direction.OUTBOUND:
-            k.hdr.remove("P-Asserted-Identity")
+            # Only the verified number goes on: every identity header of the trunk goes.
+            for name in ("P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID"):
+                k.hdr.remove(name)
             k.hdr.remove("Privacy")
-            k.hdr.append(f"P-Asserted-Identity: <tel:+{rules.country_code}{verdict.number}>\r\n")
+            # A verified forward asserts the user's number (its caller); it carries no
+            # display name, and its Diversion and History-Info stay.
+            own = verdict.number if not verdict.forwarded else None
+            filed = rules.numbers.get(own) if own else None
+            shown = f'"{filed.display_name}" ' if filed and filed.display_name else ""
+            k.hdr.append(
+                f"P-Asserted-Identity: {shown}<tel:+{rules.country_code}{verdict.caller}>\r\n"
+            )
         assert verdict.direction is not None
         target = rules.deliver_to(verdict.direction, verdict.trunk)
         if target is None:
