@@ -194,19 +194,8 @@ class Verdict:
 # constructors.
 class _VerdictFields:
     __slots__ = (
-        "callee",
-        "caller",
-        "credential",
-        "direction",
-        "forwarded",
-        "identity_header",
-        "monitored",
-        "number",
-        "number_state",
-        "operator",
-        "reason",
-        "suspended_now",
-        "trunk",
+        "callee", "caller", "credential", "direction", "forwarded", "identity_header", "monitored",
+        "number", "number_state", "operator", "reason", "suspended_now", "trunk",
     )  # fmt: skip
 
     def __init__(
@@ -259,37 +248,16 @@ def new_verdict(
 
 class _FactsFields:
     __slots__ = (
-        "call_id",
-        "diverting_user",
-        "forwarded",
-        "from_host",
-        "from_user",
-        "identities",
-        "pai_user",
-        "privacy",
-        "rpid_hidden",
-        "ruri_user",
-        "source_ip",
-        "source_port",
-        "transport",
+        "call_id", "diverting_user", "forwarded", "from_host", "from_user", "identities",
+        "pai_user", "privacy", "rpid_hidden", "ruri_user", "source_ip", "source_port", "transport",
     )  # fmt: skip
 
     def __init__(
-        self,
-        call_id: str,
-        source_ip: str,
-        source_port: int | None,
-        from_user: str | None,
-        from_host: str | None,
-        pai_user: str | None,
-        ruri_user: str | None,
-        privacy: tuple[str, ...],
-        transport: str,
-        identities: tuple[tuple[str, str | None], ...],
-        rpid_hidden: bool,
-        forwarded: bool,
-        diverting_user: str | None,
-    ) -> None:
+        self, call_id: str, source_ip: str, source_port: int | None, from_user: str | None,
+        from_host: str | None, pai_user: str | None, ruri_user: str | None,
+        privacy: tuple[str, ...], transport: str, identities: tuple[tuple[str, str | None], ...],
+        rpid_hidden: bool, forwarded: bool, diverting_user: str | None,
+    ) -> None:  # fmt: skip
         self.call_id, self.source_ip, self.source_port = call_id, source_ip, source_port
         self.from_user, self.from_host, self.pai_user = from_user, from_host, pai_user
         self.ruri_user, self.privacy, self.transport = ruri_user, privacy, transport

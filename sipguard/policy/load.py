@@ -42,11 +42,11 @@ from sipguard.policy.model import (
     Outbound,
     Rules,
     Trunk,
-    suggest,
 )
 from sipguard.policy.numbers import FOREVER, NumberEntry, NumberIndex, normalise
 from sipguard.policy.numbers_csv import filing_of, read_numbers
 from sipguard.policy.ruleset import Ruleset
+from sipguard.policy.values import suggest
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "network": Network, "outbound": Outbound, "consents": Consents, "journal": Journal,

@@ -24,8 +24,9 @@ from zoneinfo import ZoneInfo
 
 from sipguard.policy.consents import ConsentIndex
 from sipguard.policy.facts import Direction, Reason
-from sipguard.policy.model import Rules, parse_duration, parse_time_range
+from sipguard.policy.model import Rules
 from sipguard.policy.numbers import NumberIndex, nsn_function, strip_carrier_prefix
+from sipguard.policy.values import parse_duration, parse_time_range
 
 Owner = tuple[Direction | None, str | None]
 _UNKNOWN: Owner = (None, None)
