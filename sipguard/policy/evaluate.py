@@ -17,7 +17,8 @@ Invariants:
   once the number is found; CALLEE_LENGTH_CHANGED/UNREGISTERED (13, 14) apply only when no
   number is found, so the two never compete and the table order is kept.
 - Outbound calls from a trunk that monitors anything (rules 1.1 section 4) are decided by
-  ``monitor.monitored_outbound``, which runs the same checks in the same order.
+  ``monitor.monitored_outbound``, which runs the same checks (2a included) in the same
+  order on the same ``caller_identity``.
 - With a behavioural limit set (rules 1.1 section 5), checks 12a and 12b follow 12 in
   ``_behaviour``; see ``limits.py`` for how they are read and recorded.
 - A filed number outside its filing period (rules 1.1 section 7) is not filed: check 4

@@ -113,10 +113,8 @@ def _forward(
     watched = run.watched(R.FORWARD_UNVERIFIED)
     fwd = (trunk, operator, caller or "", callee, run.header)
     verdict = forwarded_call(facts, rules, state, now, fwd, _nothing if watched else _count)
-    if verdict.reason is R.FORWARD_UNVERIFIED and run.rejects(R.FORWARD_UNVERIFIED):
-        return verdict if run.first is None else replace(verdict, monitored=run.first)
-    if verdict.reason is R.FORWARD_UNVERIFIED:
-        return None
+    if verdict.reason is R.FORWARD_UNVERIFIED and not run.rejects(R.FORWARD_UNVERIFIED):
+        return None  # watched: checks 3 to 12 decide
     return verdict if run.first is None else replace(verdict, monitored=run.first)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -179,3 +180,27 @@ def test_bad_modes_and_reasons_are_located(write_rules: Write, edit: str, messag
     with pytest.raises(RulesError) as err:
         load_rules(write_rules(text))
     assert any(message in str(i) for i in err.value.issues), err.value.issues
+
+
+def test_an_unverified_forward_is_watched_on_a_monitored_trunk(write_rules: Write) -> None:
+    """Check 2a is watched in monitor mode (checks 3 to 12 then decide), counts nothing, and
+    is enforced where only ``outbound.monitor`` watches; a verified forward is allowed."""
+    forward = replace(out(caller="13800138000"), forwarded=True, diverting_user="95123")
+    text = FORWARDING.replace("operators:\n", "mode: monitor\noperators:\n", 1)
+    state = MemoryState()
+    watched = evaluate(forward, load_rules(write_rules(text)), state, DAY)
+    assert (watched.reason, watched.monitored, watched.forwarded) == (
+        R.ALLOWED,
+        R.FORWARD_UNVERIFIED,
+        False,
+    )
+    assert state.add_violation("95123", DAY, timedelta(hours=1)) == 1  # none counted before
+    partly = FORWARDING.replace(
+        '  violation_window: "1h"\n', '  violation_window: "1h"\n  monitor: [QUIET_HOURS]\n'
+    )
+    enforced = evaluate(forward, load_rules(write_rules(partly)), MemoryState(), DAY)
+    assert (enforced.reason, enforced.monitored) == (R.FORWARD_UNVERIFIED, None)
+    up = MemoryState()
+    up.inbound_started("in-1", "13800138000", "95123", DAY)
+    verified = evaluate(forward, load_rules(write_rules(text)), up, DAY)
+    assert (verified.reason, verified.forwarded, verified.monitored) == (R.ALLOWED, True, None)
