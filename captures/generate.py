@@ -11,6 +11,7 @@ an outbound-only number (for CALLEE_NOT_INBOUND) and an IPv6 network peer.
 from __future__ import annotations
 
 import itertools
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -202,6 +203,89 @@ def mass_calling() -> list[Packet]:
     )
 
 
+def message(kind: str, n: int, src: str, status: int = 0) -> bytes:
+    """A BYE or CANCEL of call ``gen-n`` placed by ``src``, or a response ``status`` to it."""
+    host = f"[{src}]" if ":" in src else src
+    method = "INVITE" if status else kind
+    start = f"SIP/2.0 {status} Busy Here" if status else f"{kind} sip:{EDGE} SIP/2.0"
+    lines = [
+        start,
+        f"Via: SIP/2.0/UDP {host}:5060;branch=z9hG4bK-end-{n}",
+        "Max-Forwards: 70",
+        f"From: <sip:caller@{host}>;tag=f{n}",
+        f"To: <sip:callee@{EDGE}>;tag=t{n}",
+        f"Call-ID: gen-{n}@{host}",
+        f"CSeq: {1 if status or kind == 'CANCEL' else 2} {method}",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def forwarded() -> list[Packet]:
+    """Rules 1.1 section 3 on rules-extra.yaml (Acme forwards): a user's call to 95123 is
+    forwarded while it is up, then again after its BYE, and with Beta's number; a second
+    user's call ends with a 486 before its forward."""
+    divert = "Diversion: <sip:95123@127.0.0.1>;reason=unconditional"
+    user, other, agent = "13800138000", "13900139000", "13600136000"
+    return [
+        udp(invite(601, user, "95123", src=NETWORK), NETWORK, MORNING),
+        udp(invite(602, user, agent, extra=divert), ACME, MORNING + 5),
+        udp(message("BYE", 601, NETWORK), NETWORK, MORNING + 10),
+        udp(invite(603, user, agent, extra=divert), ACME, MORNING + 12),
+        udp(invite(604, user, agent, extra="Diversion: <sip:4006601234@x>"), ACME, MORNING + 13),
+        udp(invite(605, other, "95123", src=NETWORK), NETWORK, MORNING + 14),
+        udp(message("", 605, NETWORK, status=486), ACME, MORNING + 15),
+        udp(invite(606, other, agent, extra=divert), ACME, MORNING + 16),
+    ]
+
+
+HOUR_NS = 3600 * 10**9
+MORNING_NS = int(MORNING) * 10**9
+
+
+def window_edge(inside: bool) -> list[tuple[int, bytes]]:
+    """Five NO_CONSENT calls of 4008001234 whose oldest lies 1 ns inside the 1h window
+    before the newest (``inside``), or exactly the window before it; then a sixth call."""
+    last = MORNING_NS + HOUR_NS - (1 if inside else 0)
+    # 999 ns past a microsecond: cut to microseconds, the inside case would look a full hour
+    times = [MORNING_NS + 999, *(MORNING_NS + k * 10**12 for k in (1, 2, 3)), last + 999]
+    times.append(last + 10**9)
+    base = 700 if inside else 710
+    return [(t, invite(base + i, "4008001234", "13100131000")) for i, t in enumerate(times)]
+
+
+def _frame(message: bytes) -> bytes:
+    return bytes(Ether() / IP(src=ACME, dst=EDGE) / UDP(sport=5060, dport=5060) / Raw(message))
+
+
+def write_pcap_ns(path: Path, records: list[tuple[int, bytes]]) -> None:
+    """A nanosecond pcap (magic a1b23c4d), timestamps written as exact integers."""
+    out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1)]
+    for ts, message in records:
+        data = _frame(message)
+        out.append(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), len(data)) + data)
+    path.write_bytes(b"".join(out))
+
+
+def _block(kind: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    size = len(body) + 12
+    return struct.pack("<II", kind, size) + body + struct.pack("<I", size)
+
+
+def write_pcapng_ns(path: Path, records: list[tuple[int, bytes]]) -> None:
+    """A pcapng file whose one interface has ``if_tsresol`` 9 (nanosecond timestamps)."""
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + b"\0" * 4)
+    options = struct.pack("<HHB", 9, 1, 9) + b"\0" * 3 + b"\0" * 4  # if_tsresol, opt_endofopt
+    idb = _block(1, struct.pack("<HHI", 1, 0, 65535) + options)
+    out = [shb, idb]
+    for ts, message in records:
+        data = _frame(message)
+        head = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
+        out.append(_block(6, head + data))
+    path.write_bytes(b"".join(out))
+
+
 def main() -> None:
     """Write every capture and EXPECTED.tsv."""
     expected: list[str] = ["capture\trules\treasons"]
@@ -219,11 +303,22 @@ def main() -> None:
             "ALLOWED,CALL_RATE_EXCEEDED",
         ),
         "mass_calling.pcap": (mass_calling(), "rules-limits.yaml", "ALLOWED,MASS_CALLING"),
+        "forwarded.pcap": (
+            forwarded(),
+            "rules-extra.yaml",
+            "ALLOWED,ALLOWED,FORWARD_UNVERIFIED,FORWARD_UNVERIFIED,ALLOWED,FORWARD_UNVERIFIED",
+        ),
     }
     for name, (packets, rules, reasons) in extra.items():
         wrpcap(str(HERE / name), packets)
         expected.append(f"{name}\t{rules}\t{reasons}")
     expected.append("ipv6.pcap\trules-extra.yaml\tALLOWED")
+    edge = {True: "NO_CONSENT," * 5 + "NUMBER_SUSPENDED", False: "NO_CONSENT," * 5 + "NO_CONSENT"}
+    for inside, tag in ((True, "inside"), (False, "edge")):
+        for writer, ext in ((write_pcap_ns, "pcap"), (write_pcapng_ns, "pcapng")):
+            name = f"window_{tag}_ns.{ext}"
+            writer(HERE / name, window_edge(inside))
+            expected.append(f"{name}\trules.yaml\t{edge[inside]}")
     (HERE / "EXPECTED.tsv").write_text("\n".join(expected) + "\n")
 
 

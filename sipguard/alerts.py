@@ -29,7 +29,8 @@ import structlog
 from prometheus_client import Counter
 
 from sipguard.metrics import REGISTRY
-from sipguard.policy.model import Alerts, parse_duration
+from sipguard.policy.model import Alerts
+from sipguard.policy.values import parse_duration
 
 
 class Event(StrEnum):

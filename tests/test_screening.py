@@ -21,9 +21,11 @@ from sipguard.screening import (
     privacy_values,
     screen,
     uri_host,
+    uri_number,
     uri_user,
 )
 from sipguard.sip import Request, parse, parse_address, parse_uri
+from sipguard.sip.headers import split_commas
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,11 +128,14 @@ def _reference_facts(req: Request, source_ip: str, source_port: int | None) -> C
         call_id=req.call_id,
         source_ip=source_ip,
         source_port=source_port,
-        from_user=uri_user(from_uri),
+        from_user=uri_number(from_uri),
         from_host=uri_host(from_uri),
-        pai_user=uri_user(pais[0].uri) if pais else None,
-        ruri_user=uri_user(req.request_uri),
+        pai_user=uri_number(pais[0].uri) if pais else None,
+        ruri_user=uri_number(req.request_uri),
         privacy=privacy_values(req.headers.get_all("privacy")),
+        identities=tuple(("p-asserted-identity", uri_number(p.uri)) for p in pais)
+        if len(pais) > 1
+        else (),
     )
 
 
@@ -156,6 +161,10 @@ USERS = st.sampled_from(
         "400.800.1234",
         "4008001234;npdi",
         "4008001234;phone-context=+86",
+        "6123-4567;phone-context=+86-21",
+        "4008001234;ext=99",
+        "4008001234;EXT=99;phone-context=+1",
+        "4008001234;phone-context=gw.example.com",
         "%34008001234",
         "400%2D800",
         "４００８",
@@ -197,7 +206,19 @@ SCHEMES = st.sampled_from(["sip:", "sips:", "SIP:", "tel:", "TEL:", "mailto:", "
 def uris(draw: st.DrawFn) -> str:
     scheme, user, host, tail = draw(SCHEMES), draw(USERS), draw(HOSTS), draw(TAILS)
     if scheme.lower() == "tel:":
-        return scheme + user + draw(st.sampled_from(["", ";cpc=ordinary", ";x", ";=1", ";a=%41"]))
+        tel_params = [
+            "",
+            ";cpc=ordinary",
+            ";x",
+            ";=1",
+            ";a=%41",
+            ";phone-context=+86-21",
+            ";ext=99",
+            ";Isub=12;phone-context=example.com",
+            ";ext",
+            ";extension=1",
+        ]
+        return scheme + user + draw(st.sampled_from(tel_params))
     at = draw(st.sampled_from(["@", "@", ""]))
     return f"{scheme}{user}{at}{host}{tail}"
 
@@ -238,8 +259,8 @@ def test_lean_uri_agrees_with_the_full_parser(text: str) -> None:
     lean = lean_uri(text)
     if lean is not None:
         uri = parse_uri(text)
-        assert lean == (uri_user(uri), uri_host(uri))
-        full_user = uri_user(uri)
+        assert lean == (uri_number(uri), uri_host(uri))
+        full_user = uri_number(uri)
         assert _nsn(lean[0]) == _nsn(full_user)
 
 
@@ -249,7 +270,7 @@ def test_lean_address_agrees_with_the_full_parser(text: str) -> None:
     lean = lean_address(text)
     if lean is not None:
         uri = parse_address(text).uri
-        assert lean == (uri_user(uri), uri_host(uri))
+        assert lean == (uri_number(uri), uri_host(uri))
 
 
 @settings(max_examples=300)
@@ -280,3 +301,52 @@ def test_lean_paths_cover_the_common_headers() -> None:
     assert lean_address("<tel:+864008001234>") == ("+864008001234", None)
     assert lean_uri("sip:13800138000@127.0.0.1:5060;user=phone") == ("13800138000", "127.0.0.1")
     assert lean_uri("sip:%34@x") is None
+
+
+def _plain_identities(req: Request) -> tuple[tuple[tuple[str, str | None], ...], bool]:
+    """Rules 1.1 section 1 read plainly from the full parser's addresses."""
+    values: list[tuple[str, str | None]] = []
+    hidden = False
+    for name in ("p-asserted-identity", "p-preferred-identity"):
+        values += [(name, uri_number(a.uri)) for a in req.addresses(name)]
+    for field in req.headers.get_fields("remote-party-id"):
+        for rpid in (parse_address(v) for v in split_commas(field)):
+            params = {n.lower(): (v or "").lower() for n, v in rpid.params}
+            if params.get("party", "calling") == "calling":
+                values.append(("remote-party-id", uri_number(rpid.uri)))
+                hidden = hidden or params.get("privacy") in ("full", "uri")
+    if len(values) == 1 and values[0][0] == "p-asserted-identity":
+        return (), hidden
+    return tuple(values), hidden
+
+
+RPID_PARAMS = st.sampled_from(
+    ["", ";party=calling", ";party=Called", ";privacy=full", ";privacy=off;screen=yes", ";party"]
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(addresses(), max_size=2),
+    st.lists(addresses(), max_size=2),
+    st.lists(st.tuples(addresses(), RPID_PARAMS), max_size=2),
+)
+def test_identity_facts_equal_the_plain_reading(
+    pais: list[str], ppis: list[str], rpids: list[tuple[str, str]]
+) -> None:
+    """PAI, PPI and RPID values, their order, RPID party and privacy: as the spec reads."""
+    extra = [f"P-Asserted-Identity: {p}" for p in pais]
+    extra += [f"P-Preferred-Identity: {p}" for p in ppis]
+    extra += [f"Remote-Party-ID: {a}{p}" for a, p in rpids]
+    try:
+        req = invite("<sip:4008001234@127.0.0.2>", "sip:13800138000@127.0.0.1", *extra)
+    except SipParseError:
+        return
+    try:
+        facts = facts_from_request(req, "192.0.2.1", 5060)
+    except SipParseError:
+        with pytest.raises(SipParseError):
+            _plain_identities(req)
+            [parse_address(v) for v in req.headers.get_all("p-asserted-identity")]
+        return
+    assert (facts.identities, facts.rpid_hidden) == _plain_identities(req)

@@ -9,6 +9,8 @@ Invariants:
   ``Decided.after`` so it leaves only once the decision is journaled;
 - admission (Max-Forwards, journal health for outbound calls, overload) answers before the
   policy runs and is not a policy decision;
+- an allowed inbound call is in the state's inbound calls from its placing until it ends,
+  so forwards of it can be verified (rules 1.1 section 3);
 - leg B's INVITE stays in ``CallTable.held`` until ``release`` or ``unrecorded``; a call
   that ended meanwhile never sends it.
 """
@@ -58,6 +60,7 @@ class CallSetup:
         self.state = state
         self.journal_ok = True
         self.rejected = Rejected()
+        table.on_end = self._ended
         rates = trunk_rates(config, rules)
         self.overload = Overload(
             config.max_concurrent, rates, config.default_cps, config.retry_after
@@ -97,6 +100,12 @@ class CallSetup:
         if target is None:
             return out + self.txs.respond(entry, 500, a_tag, now, wall)
         return out + self._place(req, entry, a_tag, facts, verdict, target, now, wall)
+
+    def _ended(self, call: Call) -> None:
+        """Forget an inbound call that ended (rules 1.1 section 3)."""
+        verdict = call.verdict
+        if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:
+            self.state.inbound_ended(call.a.call_id)
 
     def release(self, call_key: int | None) -> bool:
         """The call's decision is durable: may leg B's held INVITE go out now?
@@ -150,9 +159,13 @@ class CallSetup:
     ) -> Effects:
         """Register the call and start leg B's INVITE, held back until the decision is kept."""
         peer = Addr(target.host, target.port, target.transport)
+        filed = None
+        if verdict.number and not verdict.forwarded:  # a forward is the user's own call
+            filed = self.rules.numbers.get(verdict.number)
         leg_b = b_invite(
-            req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code
-        )
+            req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code,
+            filed.display_name if filed is not None else None,
+        )  # fmt: skip
         b_req = leg_b.invite
         call = Call(
             key=self.table.next_key(),
@@ -162,6 +175,9 @@ class CallSetup:
             verdict=verdict,
         )
         self.table.register(call)
+        if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:
+            # rules 1.1 section 3: a forward of this call is verified while it is up
+            self.state.inbound_started(req.call_id, verdict.caller, verdict.number, wall)
         relay = self.relay
         b_entry = self.txs.new_client(
             b_req,

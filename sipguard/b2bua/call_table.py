@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 from sipguard.b2bua.call import Call, CallState, Side
@@ -42,6 +43,8 @@ class CallTable:
         #: Calls up or being set up, per trunk (rules 1.1 section 5, max_concurrent_calls).
         self.per_trunk: Counter[str] = Counter()
         self._keys = itertools.count(1)
+        #: called with each call as it ends (CallSetup forgets inbound calls it recorded)
+        self.on_end: Callable[[Call], None] | None = None
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -80,6 +83,8 @@ class CallTable:
         out: Effects = [CancelTimer(CallTimer(call.key, kind)) for kind in sorted(call.armed)]
         call.armed.clear()
         out.append(CallEnded(call.a.call_id, call.answered_at, wall, status, by))
+        if self.on_end is not None:
+            self.on_end(call)
         return out
 
     def arm(self, call: Call, kind: CallTimerKind, at: float) -> StartTimer:

@@ -6,8 +6,14 @@ Invariants:
 - leg B shares nothing with leg A but the body, its Content-Type, the allow-listed headers
   and the user parts of the Request-URI, From and To: Via, Contact, tags and Call-ID are
   ours (topology hiding);
-- outbound calls assert the verified number (``<tel:+CC NSN>``); inbound calls pass the
-  caller's P-Asserted-Identity on only when its Privacy does not ask to hide it;
+- outbound calls assert the verified number (``<tel:+CC NSN>``) and nothing else: PAI,
+  P-Preferred-Identity, Remote-Party-ID and Privacy of leg A never reach leg B, whatever
+  the allow-list says; From's user is the verified number as ``+CC NSN``, and From and PAI
+  carry no display name but the filed number's ``display_name`` (rules 1.1 section 1);
+- a verified forward asserts the user's number (the verdict's caller) and passes Diversion
+  and History-Info on;
+- inbound calls pass the caller's P-Asserted-Identity on only when its Privacy does not
+  ask to hide it;
 - ``b_dialog`` equals ``Dialog.as_uac`` on leg B's INVITE (RFC 3261 section 12.1.2);
 - a CANCEL copies its INVITE's Via (branch included), Route set, From, To, Call-ID and
   CSeq number (section 9.1), so the callee can match it.
@@ -30,6 +36,12 @@ from sipguard.sip.transaction import TxKey
 
 # Privacy values that ask for the caller's identity to be withheld (RFC 3323, RFC 3325).
 _HIDING = frozenset({"id", "user", "header"})
+# A verified forward passes its history on (rules 1.1 section 3).
+_FORWARD_KEYS = frozenset({"diversion", "history-info"})
+# Identity headers leg A may not pass to leg B of an outbound call, even if allow-listed.
+_IDENTITY_KEYS = frozenset(
+    {"p-asserted-identity", "p-preferred-identity", "remote-party-id", "privacy"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,25 +62,37 @@ def b_invite(
     ids: Identity,
     allow: frozenset[str],
     country_code: str,
+    display_name: str | None = None,
 ) -> LegB:
-    """Leg B's INVITE: fresh identifiers, our Via and Contact, hidden topology."""
+    """Leg B's INVITE: fresh identifiers, our Via and Contact, hidden topology.
+
+    ``display_name`` is the filed number's, for an allowed outbound call.
+    """
     host, branch, tag = ids.local.host, ids.branch(), ids.token()
     call_id = f"{ids.token()}@{host}"
     mf = a_req.max_forwards
     a_from = a_req.headers.get("from") or ""
     a_to = a_req.headers.get("to") or ""
-    from_user = user_part(str(a_req.from_.uri))
     to_user = user_part(str(a_req.to.uri))
+    outbound = verdict.direction is Direction.OUTBOUND
+    if outbound:
+        from_user = f"+{country_code}{verdict.caller}"
+        display = f'"{display_name}" ' if display_name else ""
+        allow = allow - _IDENTITY_KEYS
+        if verdict.forwarded:  # rules 1.1 section 3: the forward's history goes on
+            allow = allow | _FORWARD_KEYS
+    else:
+        from_user, display = user_part(str(a_req.from_.uri)), display_of(a_from)
     pairs = [
         ("Via", ids.via(target.transport, branch)),
         ("Max-Forwards", str((70 if mf is None else mf) - 1)),
-        ("From", f"{display_of(a_from)}<{host_uri(from_user, host)}>;tag={tag}"),
+        ("From", f"{display}<{host_uri(from_user, host)}>;tag={tag}"),
         ("To", f"{display_of(a_to)}<{host_uri(to_user, target.host)}>"),
         ("Call-ID", call_id),
         ("CSeq", "1 INVITE"),
         ("Contact", ids.contact(target.transport)),
     ]
-    pairs += _identity(a_req, verdict, country_code)
+    pairs += _identity(a_req, verdict, country_code, display if outbound else "")
     pairs += allowed_fields(a_req.headers, allow, a_req.body)
     ruri = host_uri(user_part(a_req.uri), target.host, target.port)
     invite = Request("INVITE", ruri, headers_of(pairs), a_req.body)
@@ -94,10 +118,12 @@ def b_dialog(leg: Leg, resp: Response) -> Dialog:
     )
 
 
-def _identity(a_req: Request, verdict: Verdict, country_code: str) -> list[tuple[str, str]]:
+def _identity(
+    a_req: Request, verdict: Verdict, country_code: str, display: str
+) -> list[tuple[str, str]]:
     """RFC 3325: assert the verified number outbound; pass trusted identity inbound."""
     if verdict.direction is Direction.OUTBOUND:
-        return [("P-Asserted-Identity", f"<tel:+{country_code}{verdict.caller}>")]
+        return [("P-Asserted-Identity", f"{display}<tel:+{country_code}{verdict.caller}>")]
     out: list[tuple[str, str]] = []
     privacy = privacy_values(a_req.headers.get_all("privacy"))
     if _HIDING.isdisjoint(privacy):

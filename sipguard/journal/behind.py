@@ -120,6 +120,16 @@ class WriteBehindState:
     def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
         return self.cache.record_outcome(number, short, keep)
 
+    # So do the inbound calls that are up, for verifying forwards (rules 1.1 section 3).
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        self.cache.inbound_started(call_id, caller, number, at)
+
+    def inbound_ended(self, call_id: str) -> None:
+        self.cache.inbound_ended(call_id)
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        return self.cache.inbound_up(caller, number, since)
+
     def refresh(self) -> None:
         """Take suspensions changed in the file by another process (see the invariants)."""
         self.cache.forget_counts_before(count_floor(datetime.now(UTC)))

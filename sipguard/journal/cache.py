@@ -11,7 +11,9 @@ Invariants:
   caller's current local day, and older days stay in the file for nobody to ask.
 - The behavioural windows (calls per minute, distinct callees per hour, recent short calls)
   are held in memory only, bounded as :class:`~sipguard.policy.state.MemoryState` bounds
-  them: they span at most an hour, so a restart loses at most that much of them.
+  them: they span at most an hour, so a restart loses at most that much of them.  The
+  inbound calls that are up (rules 1.1 section 3, for verifying forwards) are held there
+  too: a forward comes within ``forwarding_window`` of its inbound call.
 - State ops travel the wire as ``[name, *args]``; :func:`encode_op` and :func:`apply_op`
   are the two ends, and :data:`OPS` names every op a client may send.
 """
@@ -46,6 +48,9 @@ OPS: dict[str, str] = {
     "callee_seen": "ssf",
     "record_call": "ssff",
     "record_outcome": "sbi",
+    "inbound_started": "sssT",
+    "inbound_ended": "s",
+    "inbound_up": "ssT",
 }
 MUTATIONS = frozenset({"take_call_slot", "add_violation", "suspend", "resume"})
 _ENCODE: dict[str, Callable[[Any], Any]] = {
@@ -180,6 +185,15 @@ class CachedState:
 
     def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
         return self.windows.record_outcome(number, short, keep)
+
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        self.windows.inbound_started(call_id, caller, number, at)
+
+    def inbound_ended(self, call_id: str) -> None:
+        self.windows.inbound_ended(call_id)
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        return self.windows.inbound_up(caller, number, since)
 
 
 def encode_op(name: str, *args: Any) -> list[Any]:

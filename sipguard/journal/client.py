@@ -185,3 +185,13 @@ class RemoteState:
     def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
         ended, short_ones = self._do("record_outcome", number, short, keep)
         return int(ended), int(short_ones)
+
+    # So do the inbound calls that are up, for verifying forwards (rules 1.1 section 3).
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        self._do("inbound_started", call_id, caller, number, at)
+
+    def inbound_ended(self, call_id: str) -> None:
+        self._do("inbound_ended", call_id)
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        return bool(self._do("inbound_up", caller, number, since))

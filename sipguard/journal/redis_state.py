@@ -158,6 +158,30 @@ class RedisState:
         last = pipe.execute()[-1]
         return len(last), sum(int(v) for v in last)
 
+    # rules 1.1 section 3: inbound calls that are up, a sorted set of call ids by start
+    # time per (caller, number), and each call's pair; both expire a day after the start.
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        """Record an allowed inbound call that is being set up."""
+        pair = f"{self._prefix}inbound:{caller}:{number}"
+        pipe = self._r.pipeline(transaction=True)
+        pipe.zadd(pair, {call_id: to_ts(at)})
+        pipe.expire(pair, 86400)
+        pipe.set(f"{self._prefix}inbound-call:{call_id}", pair, ex=86400)
+        pipe.execute()
+
+    def inbound_ended(self, call_id: str) -> None:
+        """Forget an inbound call that ended."""
+        key = f"{self._prefix}inbound-call:{call_id}"
+        pair = self._r.get(key)
+        if pair is not None:
+            self._r.zrem(_text(pair), call_id)
+            self._r.delete(key)
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        """True when such a call started at ``since`` or later and has not ended."""
+        pair = f"{self._prefix}inbound:{caller}:{number}"
+        return int(self._r.zcount(pair, to_ts(since), "+inf")) > 0
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS outcomes (
     number TEXT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, short INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outcomes_number ON outcomes(number, seq);
+
+CREATE TABLE IF NOT EXISTS inbound_calls (
+    call_id TEXT PRIMARY KEY, caller TEXT NOT NULL, number TEXT NOT NULL, ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbound_calls_pair ON inbound_calls(caller, number, ts);
 CREATE TABLE IF NOT EXISTS suspensions (
     number TEXT PRIMARY KEY, since TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL
 );
@@ -246,6 +251,36 @@ class SqliteState:
             return int(row[0]), int(row[1])
 
         return self._tx(work)
+
+    # rules 1.1 section 3: inbound calls that are up.  A call that never reports its end
+    # (a crash) is dropped a day after it started; forwards only look back forwarding_window.
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        """Record an allowed inbound call that is being set up."""
+        ts, stale = to_ts(at), to_ts(at - timedelta(days=1))
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO inbound_calls (call_id, caller, number, ts) "
+                "VALUES (?, ?, ?, ?)",
+                (call_id, caller, number, ts),
+            )
+            conn.execute("DELETE FROM inbound_calls WHERE ts < ?", (stale,))
+
+        self._tx(work)
+
+    def inbound_ended(self, call_id: str) -> None:
+        """Forget an inbound call that ended."""
+        with self._lock:
+            self._conn.execute("DELETE FROM inbound_calls WHERE call_id = ?", (call_id,))
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        """True when such a call started at ``since`` or later and has not ended."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM inbound_calls WHERE caller = ? AND number = ? AND ts >= ? LIMIT 1",
+                (caller, number, to_ts(since)),
+            ).fetchone()
+        return row is not None
 
 
 def _suspension(row: tuple[str, str, str, str]) -> Suspension:

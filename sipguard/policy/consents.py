@@ -6,6 +6,8 @@ Invariants:
 - Rows are stored as a dict from ``"number|callee"`` (both NSNs) to one ``bytes`` per row:
   granted and expires as two doubles, then the credential in UTF-8.  One object per row,
   so a check touches the dict and that one object.
+- Timestamps are read by ``parse_moment``: every form ``datetime.fromisoformat`` accepts,
+  plus ``T24:00``; sub-microsecond digits are refused, never cut (a located issue).
 - Loading collects every bad row as an ``Issue`` located ``FILE:LINE:COL`` (1-based); the
   column is the character offset of the field in its line.
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import struct
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from sipguard.errors import Issue, RulesError
@@ -73,8 +76,34 @@ _pack = _TIMES.pack
 _unpack = _TIMES.unpack_from
 
 
+_SUB_MICRO = re.compile(r"[.,][0-9]{6}([0-9]+)")
+_END_OF_DAY = re.compile(r"([0-9-]+[Tt ])24:00(?::00(?:[.,]0+)?)?(.*)")
+
+
+class TimeTooPrecise(ValueError):
+    """A timestamp with sub-microsecond digits: it cannot be represented exactly."""
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 timestamp as ``datetime.fromisoformat`` reads it, plus ``T24:00`` (the
+    end of a day, read as the next day's 00:00); nonzero digits past the sixth fractional
+    digit raise ``TimeTooPrecise`` instead of being cut."""
+    if "." not in text and "," not in text and "24:" not in text:
+        return datetime.fromisoformat(text)
+    cut = _SUB_MICRO.search(text)
+    if cut is not None and cut.group(1).strip("0"):
+        raise TimeTooPrecise("sub-microsecond digits cannot be represented")
+    end = _END_OF_DAY.fullmatch(text)
+    if end is not None:
+        return datetime.fromisoformat(end.group(1) + "00:00" + end.group(2)) + _DAY
+    return datetime.fromisoformat(text)
+
+
+_DAY = timedelta(days=1)
+
+
 def _epoch(text: str, zone: tzinfo) -> float:
-    moment = datetime.fromisoformat(text)
+    moment = parse_moment(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.timestamp()
@@ -150,7 +179,7 @@ def _read_rows(
     cc, prefix, zone = ctx
     ci, ni, ki, gi, ei = order
     leads = ("00", prefix) if prefix else ("00",)
-    parse, nan = datetime.fromisoformat, float("nan")
+    parse, nan = parse_moment, float("nan")
     add = index.add
     for fields in reader:
         if len(fields) != 5:
@@ -189,6 +218,8 @@ def _row_issue(
     for i, label in ((gi, "granted_at"), (ei, "expires_at")):
         try:
             _epoch(fields[i], zone)
+        except TimeTooPrecise as exc:
+            return Issue(name, line, _col(fields, i), f"bad {label} {fields[i]!r}: {exc}")
         except ValueError:
             text = f"bad {label} {fields[i]!r}: expected an ISO 8601 timestamp"
             return Issue(name, line, _col(fields, i), text)

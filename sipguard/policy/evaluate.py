@@ -9,11 +9,16 @@ Invariants:
   atomic ``take_call_slot``, done last); a counted rejection (8 to 12) is recorded with
   ``add_violation``; the rejection that reaches ``suspend_after_violations`` within the
   window suspends the number, keeps its own reason and sets ``suspended_now``.
+- The caller identity, its header and the mismatch of check 6 come from
+  ``identity.caller_identity`` (rules 1.1 section 1); every verdict names that header.
+- Check 2a (FORWARD_UNVERIFIED, rules 1.1 section 3) is ``forwarding.forwarded_call``,
+  right after CALLER_HIDDEN, on forwarding trunks only; it counts with ``_count_violation``.
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
   once the number is found; CALLEE_LENGTH_CHANGED/UNREGISTERED (13, 14) apply only when no
   number is found, so the two never compete and the table order is kept.
 - Outbound calls from a trunk that monitors anything (rules 1.1 section 4) are decided by
-  ``monitor.monitored_outbound``, which runs the same checks in the same order.
+  ``monitor.monitored_outbound``, which runs the same checks (2a included) in the same
+  order on the same ``caller_identity``.
 - With a behavioural limit set (rules 1.1 section 5), checks 12a and 12b follow 12 in
   ``_behaviour``; see ``limits.py`` for how they are read and recorded.
 - A filed number outside its filing period (rules 1.1 section 7) is not filed: check 4
@@ -26,13 +31,14 @@ from datetime import date, datetime
 
 from sipguard.policy import limits
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.forwarding import applies, forwarded_call
+from sipguard.policy.identity import CallerIdentity, caller_identity, hidden
 from sipguard.policy.monitor import monitored_outbound
 from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
-_HIDING = frozenset({"id", "user", "header"})
 _COUNTED = frozenset(r for r in Reason if r.counts_as_violation)
 # Enum members bound once: a class attribute lookup on an Enum costs ~0.4 us per access.
 _OUT = Direction.OUTBOUND
@@ -61,35 +67,46 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
         raise ValueError("evaluate needs a timezone-aware 'now'")
     direction, trunk = rules.classify_source(facts.source_ip)
     nsn = rules.nsn
-    callee = nsn(facts.ruri_user)
-    pai = facts.pai_user
-    caller = nsn(pai if pai is not None else facts.from_user)
+    callee = rules.callee_nsn(facts.ruri_user)
+    ident = caller_identity(facts, nsn)
     if direction is _OUT:
         assert trunk is not None
         if trunk in rules.monitoring:
-            return monitored_outbound(facts, rules, state, now, trunk)
-        return _outbound(facts, rules, state, now, trunk, caller, callee)
+            return monitored_outbound(facts, rules, state, now, trunk, ident, callee)
+        return _outbound(facts, rules, state, now, trunk, ident, callee)
+    caller, header = ident[0], ident[1]
     if direction is None:
-        return new_verdict(_UNKNOWN_SOURCE, None, caller, callee, None, None, None)
-    return _inbound(rules, now, caller, callee)
+        return new_verdict(
+            _UNKNOWN_SOURCE, None, caller, callee, None, None, None, None, False, None, None,
+            header,
+        )  # fmt: skip
+    return _inbound(rules, now, caller, callee, header)
 
 
-def _inbound(rules: Ruleset, now: datetime, caller: str | None, callee: str | None) -> Verdict:
+def _inbound(
+    rules: Ruleset, now: datetime, caller: str | None, callee: str | None, header: str | None
+) -> Verdict:
     entry = rules.numbers.get(callee) if callee is not None else None
     if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
         gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
-        return new_verdict(*gone, number_state=filing)  # check 14, outside its period
+        # check 14, outside its period
+        return new_verdict(*gone, number_state=filing, identity_header=header)
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
-        return new_verdict(reason, _IN, caller, callee, None, None, None)
+        return new_verdict(
+            reason, _IN, caller, callee, None, None, None, None, False, None, None, header
+        )
     if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
         reason = _CALLEE_NOT_INBOUND
     else:
         reason = _ALLOWED
-    return new_verdict(reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk)
+    return new_verdict(
+        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk, None, False,
+        None, None, header,
+    )  # fmt: skip
 
 
 def _outbound(
@@ -98,31 +115,37 @@ def _outbound(
     state: State,
     now: datetime,
     trunk: str,
-    caller: str | None,
+    ident: CallerIdentity,
     callee: str | None,
 ) -> Verdict:
     """Checks 2 to 4, then the checks of a filed caller."""
     operator = rules.trunk_operator[trunk]
-    user, host = facts.from_user, facts.from_host
-    hidden = (
-        (facts.privacy and not _HIDING.isdisjoint(facts.privacy))
-        or (user is not None and user.lower() == "anonymous")
-        or (host is not None and host.lower() == "anonymous.invalid")
-    )
-    if caller is None or hidden:
-        return new_verdict(_CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk)
+    caller, header = ident[0], ident[1]
+    if caller is None or hidden(facts):
+        return new_verdict(
+            _CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk, None, False, None, None,
+            header,
+        )  # fmt: skip
+    if applies(facts, rules, trunk):
+        fwd = (trunk, operator, caller, callee, header)
+        return forwarded_call(facts, rules, state, now, fwd, _count_violation)
     entry = rules.numbers.get(caller)
     if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
         gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
-        return new_verdict(*gone, number_state=filing)  # check 4, outside its period
+        # check 4, outside its period
+        return new_verdict(*gone, number_state=filing, identity_header=header)
     if entry is None:
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
-        return new_verdict(unfiled, _OUT, caller, callee, None, operator, trunk)
+        return new_verdict(
+            unfiled, _OUT, caller, callee, None, operator, trunk, None, False, None, None,
+            header,
+        )  # fmt: skip
     # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
     # (the index key; load.py rejects a number filed under another trunk's operator): the
     # entry's own strings are cold objects in a large index.
-    return _filed(facts, rules, state, now, entry, (trunk, operator, caller, callee))
+    call = (trunk, operator, caller, callee)
+    return _filed(facts, rules, state, now, entry, call, ident)
 
 
 def _filed(
@@ -132,13 +155,15 @@ def _filed(
     now: datetime,
     entry: NumberEntry,
     call: tuple[str, str, str, str | None],
+    ident: CallerIdentity,
 ) -> Verdict:
     """Checks 5 to 12 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
     trunk, operator, caller, callee = call
+    header = ident[1]
     if entry.trunk != trunk:
         reason = _CALLER_NOT_ON_TRUNK
-    elif facts.pai_user is not None and rules.nsn(facts.from_user) not in (None, caller):
-        reason = _IDENTITY_MISMATCH  # check 6: From carries a number other than PAI's
+    elif ident[2]:
+        reason = _IDENTITY_MISMATCH  # check 6: two identity headers carry other numbers
     else:
         t, (ordinal, minute, day) = rules.clock.at(now)
         if ordinal > entry.licence_until:
@@ -151,15 +176,19 @@ def _filed(
             )
             if limited is None:
                 return new_verdict(
-                    _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential
-                )
+                    _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential, False,
+                    None, None, header,
+                )  # fmt: skip
             reason = limited
         if reason in _COUNTED:
             suspended = _count_violation(rules, state, now, caller, reason)
             return new_verdict(
-                reason, _OUT, caller, callee, caller, operator, trunk, None, suspended
-            )
-    return new_verdict(reason, _OUT, caller, callee, caller, operator, trunk)
+                reason, _OUT, caller, callee, caller, operator, trunk, None, suspended, None,
+                None, header,
+            )  # fmt: skip
+    return new_verdict(
+        reason, _OUT, caller, callee, caller, operator, trunk, None, False, None, None, header
+    )
 
 
 def _limits(

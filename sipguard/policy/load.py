@@ -42,11 +42,11 @@ from sipguard.policy.model import (
     Outbound,
     Rules,
     Trunk,
-    suggest,
 )
 from sipguard.policy.numbers import FOREVER, NumberEntry, NumberIndex, normalise
 from sipguard.policy.numbers_csv import filing_of, read_numbers
 from sipguard.policy.ruleset import Ruleset
+from sipguard.policy.values import suggest
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "network": Network, "outbound": Outbound, "consents": Consents, "journal": Journal,
@@ -270,7 +270,7 @@ def _entries(model: Rules) -> list[NumberEntry]:
         op, trunk = op_ids[num.operator], trunk_ids[num.trunk]
         start = num.valid_from.toordinal() if num.valid_from else 0
         end = num.valid_until.toordinal() if num.valid_until else FOREVER
-        flags = (num.inbound, num.outbound, num.usage, until[op], start, end)
+        flags = (num.inbound, num.outbound, num.usage, until[op], start, end, num.display_name)
         entries.append(NumberEntry(nsn, op, trunk, *flags))
     return entries
 

@@ -1,12 +1,16 @@
 """Monitor mode (rules 1.1 section 4): outbound checks that watch instead of rejecting.
 
 Invariants:
-- ``monitored_outbound`` runs the outbound checks 2 to 12 in precedence order, as
+- ``monitored_outbound`` runs the outbound checks 2 to 12 (2a included) in precedence order, as
   ``evaluate`` does, for a call from a trunk that monitors anything.  A check that applies
   and is monitored does not reject: the call goes on to the remaining checks, and the first
   such reason is the verdict's ``monitored``.  A check that applies and is not monitored
   rejects, as in ``evaluate``.  With nothing monitored it decides exactly as ``evaluate``
   (tests/policy/test_monitor.py pins the two together).
+- The caller identity is ``evaluate``'s (``identity.caller_identity``: every identity
+  header, its mismatch for check 6) and so is CALLER_HIDDEN (``identity.hidden``).  Check
+  2a is ``forwarding.forwarded_call``: a verified forward is allowed at once; a watched
+  FORWARD_UNVERIFIED goes on to checks 3 to 12 like any call and counts nothing.
 - A number that is not filed (monitored 2 to 4) has no checks 5 to 9; consents, quiet hours
   and the daily cap still apply to the call.
 - Monitored reasons never count as violations.  A call allowed under monitoring takes a
@@ -16,17 +20,19 @@ Invariants:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sipguard.policy import limits
 from sipguard.policy.facts import CallFacts, Direction, NumberState, Reason, Verdict, new_verdict
+from sipguard.policy.forwarding import applies, forwarded_call
+from sipguard.policy.identity import CallerIdentity, hidden
 from sipguard.policy.numbers import NumberEntry
 from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
 R = Reason
-_HIDING = frozenset({"id", "user", "header"})
 #: Reasons ``outbound.monitor`` may name (checks 8 to 12).
 MONITORABLE = frozenset(
     {R.INBOUND_ONLY, R.NUMBER_SUSPENDED, R.NO_CONSENT, R.QUIET_HOURS, R.FREQUENCY_CAP,
@@ -37,15 +43,19 @@ MONITORABLE = frozenset(
 class _Run:
     """One call's walk through the checks: what is watched, and the first watched hit."""
 
-    __slots__ = ("first", "watch")
+    __slots__ = ("first", "header", "watch")
 
-    def __init__(self, watch: frozenset[Reason] | None) -> None:
+    def __init__(self, watch: frozenset[Reason] | None, header: str | None) -> None:
         self.watch = watch  # None: every outbound check is watched
+        self.header = header  # the verdict's identity_header
         self.first: Reason | None = None
+
+    def watched(self, reason: Reason) -> bool:
+        return self.watch is None or reason in self.watch
 
     def rejects(self, reason: Reason) -> bool:
         """True when ``reason`` applies and rejects; a watched reason is noted instead."""
-        if self.watch is None or reason in self.watch:
+        if self.watched(reason):
             if self.first is None:
                 self.first = reason
             return False
@@ -53,20 +63,31 @@ class _Run:
 
 
 def monitored_outbound(
-    facts: CallFacts, rules: Ruleset, state: State, now: datetime, trunk: str
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    trunk: str,
+    ident: CallerIdentity,
+    callee: str | None,
 ) -> Verdict:
-    """Checks 2 to 12 of an outbound call from ``trunk``, with its monitored checks watched."""
+    """Checks 2 to 12 of an outbound call from ``trunk``, with its monitored checks watched;
+    ``ident`` is the call's ``caller_identity`` and ``callee`` its callee NSN."""
     watch = None if trunk in rules.monitor_trunks else rules.monitor_reasons
-    run = _Run(watch)
-    nsn = rules.nsn
-    callee = nsn(facts.ruri_user)
-    caller = nsn(facts.pai_user if facts.pai_user is not None else facts.from_user)
+    run = _Run(watch, ident[1])
+    caller = ident[0]
     call = (caller, callee, rules.trunk_operator[trunk], trunk)
-    entry, filing, reason = _identity(facts, rules, now, caller, run)
+    if (caller is None or hidden(facts)) and run.rejects(R.CALLER_HIDDEN):
+        return _verdict(R.CALLER_HIDDEN, call, None, run, None)
+    if applies(facts, rules, trunk):
+        forward = _forward(facts, rules, state, now, call, run)
+        if forward is not None:
+            return forward
+    entry, filing, reason = _identity(rules, now, caller, run)
     if reason is not None:
         return _verdict(reason, call, caller if filing else None, run, filing)
     if entry is not None:
-        reason = _filed(facts, rules, state, now, entry, call, run)
+        reason = _filed(rules, state, now, entry, call, run, ident[2])
     if reason is None:
         reason, credential = _limits(facts, rules, state, now, call, entry, run)
         if reason is None:
@@ -79,18 +100,33 @@ def monitored_outbound(
     return _verdict(reason, call, number, run, filing, None, suspended)
 
 
+def _forward(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    call: tuple[str | None, str | None, str, str],
+    run: _Run,
+) -> Verdict | None:
+    """Check 2a: the verdict of a verified or rejected forward, None when it is watched."""
+    caller, callee, operator, trunk = call
+    watched = run.watched(R.FORWARD_UNVERIFIED)
+    fwd = (trunk, operator, caller or "", callee, run.header)
+    verdict = forwarded_call(facts, rules, state, now, fwd, _nothing if watched else _count)
+    if verdict.reason is R.FORWARD_UNVERIFIED and not run.rejects(R.FORWARD_UNVERIFIED):
+        return None  # watched: checks 3 to 12 decide
+    return verdict if run.first is None else replace(verdict, monitored=run.first)
+
+
+def _nothing(rules: Ruleset, state: State, now: datetime, nsn: str, reason: Reason) -> bool:
+    """A watched FORWARD_UNVERIFIED counts no violation."""
+    return False
+
+
 def _identity(
-    facts: CallFacts, rules: Ruleset, now: datetime, caller: str | None, run: _Run
+    rules: Ruleset, now: datetime, caller: str | None, run: _Run
 ) -> tuple[NumberEntry | None, NumberState | None, Reason | None]:
-    """Checks 2 to 4: the filed entry (None when unfiled), its period state, a rejection."""
-    user, host = facts.from_user, facts.from_host
-    hidden = (
-        not _HIDING.isdisjoint(facts.privacy)
-        or (user is not None and user.lower() == "anonymous")
-        or (host is not None and host.lower() == "anonymous.invalid")
-    )
-    if (caller is None or hidden) and run.rejects(R.CALLER_HIDDEN):
-        return None, None, R.CALLER_HIDDEN
+    """Checks 3 and 4: the filed entry (None when unfiled), its period state, a rejection."""
     entry = rules.numbers.get(caller) if caller is not None else None
     filing = out_of_period(entry, rules, now) if entry is not None else None
     if caller is not None and (entry is None or filing is not None):
@@ -105,27 +141,26 @@ def _identity(
 
 
 def _filed(
-    facts: CallFacts,
     rules: Ruleset,
     state: State,
     now: datetime,
     entry: NumberEntry,
     call: tuple[str | None, str | None, str, str],
     run: _Run,
+    mismatch: bool,
 ) -> Reason | None:
     """Checks 5 to 9 of a filed caller: the first that applies and rejects, or None."""
     caller, _, _, trunk = call
     ordinal = rules.clock.at(now)[1][0]
-    shown = rules.nsn(facts.from_user)
     checks = (
         (R.CALLER_NOT_ON_TRUNK, entry.trunk != trunk),
-        (R.IDENTITY_MISMATCH, facts.pai_user is not None and shown not in (None, caller)),
+        (R.IDENTITY_MISMATCH, mismatch),
         (R.LICENCE_INVALID, ordinal > entry.licence_until),
         (R.INBOUND_ONLY, not entry.outbound),
         (R.NUMBER_SUSPENDED, caller is not None and state.suspension(caller) is not None),
     )
-    for reason, applies in checks:
-        if applies and run.rejects(reason):
+    for reason, hit in checks:
+        if hit and run.rejects(reason):
             return reason
     return None
 
@@ -180,7 +215,7 @@ def _verdict(
     caller, callee, operator, trunk = call
     return new_verdict(
         reason, Direction.OUTBOUND, caller, callee, number, operator, trunk, credential,
-        suspended, filing, run.first,
+        suspended, filing, run.first, run.header,
     )  # fmt: skip
 
 

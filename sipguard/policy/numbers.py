@@ -4,6 +4,9 @@ Invariants:
 - Every number, filed or presented, is compared as its national significant number (NSN):
   an ASCII digit string with the separators, ``+cc``/``00cc`` or one national prefix removed.
 - ``normalise`` returns ``None`` whenever anything but digits would remain; it never raises.
+- RFC 3966 parameters (rules 1.1 section 2): ``phone-context`` places a local number (a
+  global context with the country code and an area, or none; a foreign or domain context
+  means no number), ``ext`` and ``isub`` append their digits, others are ignored.
 - ``nsn_function`` gives ``normalise`` bound to one country code and national prefix, with
   its two commonest inputs (a plain NSN, ``+cc`` then digits) answered inline; every other
   input goes through ``normalise`` itself, so both always agree.
@@ -30,17 +33,82 @@ _SCHEMES = ("sip:", "sips:", "tel:")
 
 
 def _user_part(raw: str) -> str | None:
-    """Step 1: the user part of a sip/sips URI or the number of a tel URI, params dropped."""
+    """Step 1: the user part of a sip/sips URI or the number of a tel URI.
+
+    Its RFC 3966 parameters are kept for a tel URI and for a sip URI with ``user=phone``,
+    and dropped otherwise; a bare user part keeps them (the bridge has chosen already).
+    """
     lowered = raw[:5].lower()
     for scheme in _SCHEMES:
         if lowered.startswith(scheme):
             rest = raw[len(scheme) :]
             if scheme != "tel:":
-                if "@" not in rest:
+                user, at, host = rest.partition("@")
+                if not at:
                     return None
-                rest = rest.split("@", 1)[0].split(":", 1)[0]
-            return rest.split(";", 1)[0]
-    return raw.split(";", 1)[0]
+                user = user.split(":", 1)[0]
+                phone = ";user=phone" in host.lower()
+                return user if phone else user.split(";", 1)[0]
+            return rest
+    return raw
+
+
+def _params(text: str) -> dict[str, str]:
+    """RFC 3966 parameters by lower-cased name (the first of a repeated name counts)."""
+    out: dict[str, str] = {}
+    for part in text.split(";"):
+        name, _, value = part.partition("=")
+        out.setdefault(name.strip().lower(), value.strip())
+    return out
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isdigit() and text.isascii()
+
+
+def _telephone(number: str, params: str, country_code: str, national_prefix: str) -> str | None:
+    """Rules 1.1 section 2: ``phone-context`` read, ``ext``/``isub`` digits appended."""
+    found = _params(params)
+    appended = ""
+    for name in ("ext", "isub"):
+        value = found.get(name)
+        if value is not None:
+            value = value.translate(_SEPARATORS)
+            if not _ascii_digits(value):
+                return None
+            appended += value
+    context = found.get("phone-context")
+    local = number.translate(_SEPARATORS)
+    if context is None or local.startswith("+"):
+        base = normalise(local, country_code, national_prefix)
+    elif not context.startswith("+"):
+        return None  # a domain-name context: no number
+    else:
+        digits = context[1:].translate(_SEPARATORS)
+        if not _ascii_digits(digits) or not digits.startswith(country_code):
+            return None  # malformed or another country's context: foreign
+        area = digits[len(country_code) :]
+        if not area:
+            base = normalise(local, country_code, national_prefix)
+        else:
+            base = area + local if _ascii_digits(local) else None
+    return None if base is None else base + appended
+
+
+def strip_carrier_prefix(raw: str, prefixes: tuple[str, ...]) -> str:
+    """A callee user part with one carrier-selection prefix stripped (rules 1.1 section 2).
+
+    The prefix is matched on the number with its separators dropped and cut with them.
+    """
+    user = _user_part(raw)
+    if user is None or not prefixes:
+        return raw
+    number, semi, params = user.partition(";")
+    digits = number.translate(_SEPARATORS)
+    for prefix in prefixes:
+        if digits.startswith(prefix) and len(digits) > len(prefix):
+            return digits[len(prefix) :] + semi + params
+    return raw
 
 
 def normalise(raw: str, country_code: str, national_prefix: str) -> str | None:
@@ -51,7 +119,10 @@ def normalise(raw: str, country_code: str, national_prefix: str) -> str | None:
         user = _user_part(raw)
         if user is None:
             return None
-        digits = user.translate(_SEPARATORS)
+        number, semi, params = user.partition(";")
+        if semi:
+            return _telephone(number, params, country_code, national_prefix)
+        digits = number.translate(_SEPARATORS)
         if digits.startswith("+"):
             if not digits.startswith(country_code, 1):
                 return None
@@ -105,6 +176,7 @@ class NumberEntry:
     licence_until: int
     valid_from: int = 0
     valid_until: int = FOREVER
+    display_name: str | None = None
 
 
 class _EntryFields:
@@ -114,13 +186,14 @@ class _EntryFields:
     assignment; tests/policy/test_numbers_file.py pins it to the constructor."""
 
     __slots__ = (
-        "inbound", "licence_until", "nsn", "operator", "outbound", "trunk", "usage",
-        "valid_from", "valid_until",
+        "display_name", "inbound", "licence_until", "nsn", "operator", "outbound", "trunk",
+        "usage", "valid_from", "valid_until",
     )  # fmt: skip
 
     def __init__(
         self, nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,
         usage: str | None, licence_until: int, valid_from: int, valid_until: int,
+        display_name: str | None,
     ) -> None:  # fmt: skip
         self.nsn, self.operator, self.trunk = nsn, operator, trunk
         self.inbound, self.outbound, self.usage = inbound, outbound, usage
@@ -129,16 +202,19 @@ class _EntryFields:
             valid_from,
             valid_until,
         )
+        self.display_name = display_name
 
 
 def new_entry(
     nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,
     usage: str | None, licence_until: int, valid_from: int, valid_until: int,
+    display_name: str | None = None,
 ) -> NumberEntry:  # fmt: skip
     """``NumberEntry(...)`` with the same (all positional) arguments, in a third of the time."""
     built = _EntryFields(
-        nsn, operator, trunk, inbound, outbound, usage, licence_until, valid_from, valid_until
-    )
+        nsn, operator, trunk, inbound, outbound, usage, licence_until, valid_from, valid_until,
+        display_name,
+    )  # fmt: skip
     built.__class__ = NumberEntry  # type: ignore[assignment]
     return cast(NumberEntry, built)
 

@@ -7,7 +7,8 @@ Invariants:
 - Every v1 check of an inline number applies to each row: unknown operator or trunk, a
   trunk of another operator, a duplicate, a number that is not all digits, and an outbound
   number of an operator without ``outbound_commitment``; plus booleans, dates and a period
-  whose end comes before its start.
+  whose end comes before its start.  An optional ``display_name`` column (rules 1.1
+  section 1) is checked as the inline field is; without the column no entry has one.
 - Bad rows are collected as ``Issue``s located ``FILE:LINE:COL`` (1-based, the column is the
   character offset of the field in its line) and left out of the index.
 """
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from sipguard.errors import Issue
 from sipguard.policy.crosscheck import Parts
 from sipguard.policy.numbers import FOREVER, NumberEntry, new_entry, normalise
+from sipguard.policy.values import check_display
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 COLUMNS = (
     "number", "operator", "trunk", "inbound", "outbound", "usage", "valid_from", "valid_until",
 )  # fmt: skip
+OPTIONAL = ("display_name",)
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -81,10 +84,11 @@ def read_numbers(
         if header is None:
             return found, [Issue(name, 1, 1, "empty numbers file: expected a header row")]
         names = [h.strip().lower() for h in header]
-        if sorted(names) != sorted(COLUMNS):
+        wanted = (*COLUMNS, *(c for c in OPTIONAL if c in names))
+        if sorted(names) != sorted(wanted):
             text = f"bad header {','.join(header)!r}: expected {','.join(COLUMNS)}"
-            return found, [Issue(name, 1, 1, text)]
-        order = [names.index(c) for c in COLUMNS]
+            return found, [Issue(name, 1, 1, text + " (display_name optional)")]
+        order = [names.index(c) for c in wanted]
         issues: list[Issue] = []
         try:
             _read_rows(reader, order, filing, found, issues, name)
@@ -109,14 +113,15 @@ def _read_rows(
     op_ids = {o: o for o in ops}
     shared: dict[str, str] = {}
     dates: dict[str, int | None] = {"": None}
-    pick = itemgetter(*order)
+    pick, width = itemgetter(*order), len(order)
     for fields in reader:
-        if len(fields) != 8:
+        if len(fields) != width:
             if fields:
-                text = f"expected 8 fields, found {len(fields)}"
+                text = f"expected {width} fields, found {len(fields)}"
                 issues.append(Issue(name, reader.line_num, 1, text))
             continue
-        n, o, t, i, u, use, vf, vu = pick(fields)
+        n, o, t, i, u, use, vf, vu, *shown = pick(fields)
+        display = shown[0] if shown and shown[0] else None
         plain = n.isdigit() and n.isascii() and not n.startswith(leads)
         nsn = n if plain else normalise(n, cc, prefix)
         trunk = trunks.get(t)
@@ -129,14 +134,23 @@ def _read_rows(
             or (trunk[1] != operator and trunk[1]) or inbound is None or outbound is None
             or (outbound and not commitment[operator])
             or start == -1 or end == -1 or (start is not None and end is not None and end < start)
+            or (display is not None and _bad_display(display))
         ):  # fmt: skip
             issues.append(_row_issue(fields, order, filing, found, name, reader.line_num))
             continue
         usage = shared.setdefault(use, use) if use else None
         found[nsn] = new_entry(
             nsn, operator, trunk[0], inbound, outbound, usage, ops[operator],
-            0 if start is None else start, FOREVER if end is None else end,
+            0 if start is None else start, FOREVER if end is None else end, display,
         )  # fmt: skip
+
+
+def _bad_display(text: str) -> bool:
+    try:
+        check_display(text)
+    except ValueError:
+        return True
+    return False
 
 
 def _date(text: str, memo: dict[str, int | None]) -> int:
@@ -162,10 +176,10 @@ def _row_issue(
     line: int,
 ) -> Issue:
     """Explain the first problem of a row already known to be bad."""
-    ni, oi, ti, ii, ui, _, fi, ei = order
+    ni, oi, ti, ii, ui, _, fi, ei, *di = order
     problem = _problem(fields, order, filing, found)
     at = {"number": ni, "operator": oi, "trunk": ti, "inbound": ii, "outbound": ui}
-    at.update({"valid_from": fi, "valid_until": ei})
+    at.update({"valid_from": fi, "valid_until": ei, "display_name": di[0] if di else 0})
     column, text = problem
     return Issue(name, line, _col(fields, at[column]), text)
 
@@ -173,7 +187,7 @@ def _row_issue(
 def _problem(
     fields: list[str], order: list[int], filing: Filing, found: dict[str, NumberEntry]
 ) -> tuple[str, str]:
-    n, o, t, i, u, _, vf, vu = (fields[k] for k in order)
+    n, o, t, i, u, _, vf, vu, *shown = (fields[k] for k in order)
     nsn = normalise(n, filing.country_code, filing.national_prefix)
     if nsn is None:
         return "number", f"number {n!r} is not all digits"
@@ -197,4 +211,9 @@ def _problem(
     if _BOOLS.get(u.lower(), False) and not filing.commitment[o]:
         text = f"number {n} is outbound-enabled but operator {o!r} has no outbound_commitment"
         return "outbound", text
+    if shown and shown[0]:
+        try:
+            check_display(shown[0])
+        except ValueError as exc:
+            return "display_name", str(exc)
     return "valid_until", f"valid_until {vu} is before valid_from {vf}"

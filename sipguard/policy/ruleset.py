@@ -9,7 +9,8 @@ Invariants:
 - IPv4-mapped IPv6 sources (``::ffff:a.b.c.d``) are classified as their IPv4 address.
 - ``LocalClock`` memoises epoch seconds and the local date and minute per wall minute of
   ``now`` only where that is exact, so it always agrees with ``datetime.timestamp`` and
-  ``datetime.astimezone``; ``nsn`` always agrees with ``numbers.normalise``.
+  ``datetime.astimezone``; ``nsn`` always agrees with ``numbers.normalise``, and
+  ``callee_nsn`` is ``nsn`` after ``strip_carrier_prefix``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from zoneinfo import ZoneInfo
 
 from sipguard.policy.consents import ConsentIndex
 from sipguard.policy.facts import Direction, Reason
-from sipguard.policy.model import Rules, parse_duration, parse_time_range
-from sipguard.policy.numbers import NumberIndex, nsn_function
+from sipguard.policy.model import Rules
+from sipguard.policy.numbers import NumberIndex, nsn_function, strip_carrier_prefix
+from sipguard.policy.values import parse_duration, parse_time_range
 
 Owner = tuple[Direction | None, str | None]
 _UNKNOWN: Owner = (None, None)
@@ -204,6 +206,12 @@ class Ruleset:
         self.national_prefix = model.national_prefix
         #: ``nsn(raw)``: ``normalise`` with this ruleset's country code and national prefix.
         self.nsn = nsn_function(model.country_code, model.national_prefix)
+        #: ``callee_nsn(raw)``: ``nsn`` after one carrier-selection prefix is stripped.
+        self.carrier_prefixes = tuple(model.carrier_prefixes)
+        self.callee_nsn = callee_function(self.nsn, self.carrier_prefixes)
+        #: rules 1.1 section 3: trunks with ``forwarding: true`` and the window.
+        self.forwarding_trunks = frozenset(t for t, v in model.trunks.items() if v.forwarding)
+        self.forwarding_window: timedelta = parse_duration(model.forwarding_window)
         base = path.parent
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
@@ -254,6 +262,19 @@ class Ruleset:
         if direction is None or trunk is None:
             return None
         return self.trunk_targets.get(trunk)
+
+
+def callee_function(
+    nsn: Callable[[str | None], str | None], prefixes: tuple[str, ...]
+) -> Callable[[str | None], str | None]:
+    """``nsn`` for callee numbers: one carrier prefix stripped first (rules 1.1 section 2)."""
+    if not prefixes:
+        return nsn
+
+    def callee_nsn(raw: str | None) -> str | None:
+        return None if raw is None else nsn(strip_carrier_prefix(raw, prefixes))
+
+    return callee_nsn
 
 
 def _owners(model: Rules) -> list[tuple[str, Owner]]:

@@ -1,9 +1,12 @@
-"""The state the policy reads and updates: daily call counts, violations and suspensions.
+"""The state the policy reads and updates: daily call counts, violations, suspensions and
+the inbound calls that are up (for forwarded calls, rules 1.1 section 3).
 
 Invariants:
 - The interface is small on purpose so that SQLite, Redis or PostgreSQL backends can
   implement it; every method that both reads and writes is atomic in a real backend.
 - Times are timezone-aware datetimes passed in by the caller; nothing here reads a clock.
+  ``MemoryState`` compares violation times as exact integer nanoseconds (``epoch_ns``), so
+  an ``Instant`` from a capture keeps its full precision.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
+
+from sipguard.policy.instant import epoch_ns, window_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +81,32 @@ class State(Protocol):
         """Record an answered call's end; return (ended, short) among the last ``keep``."""
         ...
 
+    # rules 1.1 section 3: inbound calls that are up, for verifying forwarded calls
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        """Record an allowed inbound call from ``caller`` to filed ``number``, set up at ``at``."""
+        ...
+
+    def inbound_ended(self, call_id: str) -> None:
+        """Forget an inbound call that ended (unknown ids are ignored)."""
+        ...
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        """True when an inbound call from ``caller`` to ``number``, started at ``since`` or
+        later, has not ended."""
+        ...
+
 
 class MemoryState:
     """In-process implementation of :class:`State`, for ``check``, ``replay`` and tests."""
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str, date], int] = {}
-        self._violations: dict[str, deque[datetime]] = defaultdict(deque)
+        self._violations: dict[str, deque[int]] = defaultdict(deque)
         self._suspended: dict[str, Suspension] = {}
         # number -> (call times, callee -> last time), least recently active first.
         self._outcomes: dict[str, deque[bool]] = {}
         self._recent: OrderedDict[str, tuple[deque[float], dict[str, float]]] = OrderedDict()
+        self._inbound: dict[str, tuple[str, str, datetime]] = {}
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         counts = self._counts
@@ -102,8 +122,10 @@ class MemoryState:
 
     def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
         times = self._violations[number]
-        times.append(at)
-        while times and times[0] <= at - window:
+        now = epoch_ns(at)  # exact: a capture's nanoseconds count (policy.instant)
+        times.append(now)
+        floor = now - window_ns(window)
+        while times and times[0] <= floor:
             times.popleft()
         return len(times)
 
@@ -161,3 +183,14 @@ class MemoryState:
             last = self._outcomes[number] = deque(last or (), maxlen=keep)
         last.append(short)
         return len(last), sum(last)
+
+    def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
+        self._inbound[call_id] = (caller, number, at)
+
+    def inbound_ended(self, call_id: str) -> None:
+        self._inbound.pop(call_id, None)
+
+    def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
+        return any(
+            (c, n) == (caller, number) and at >= since for c, n, at in self._inbound.values()
+        )

@@ -58,6 +58,8 @@ def test_allowed_outbound_call_prints_the_spec_verdict_and_exits_0() -> None:
         "credential",
         "number_state",
         "monitored",
+        "identity_header",
+        "forwarded",
     ]
     assert verdict == {
         "call_id": "example-outbound-1@127.0.0.2",
@@ -75,6 +77,8 @@ def test_allowed_outbound_call_prints_the_spec_verdict_and_exits_0() -> None:
         "credential": "CONSENT-2026-000001",
         "number_state": None,
         "monitored": None,
+        "identity_header": "p-asserted-identity",
+        "forwarded": False,
     }
 
 

@@ -117,3 +117,8 @@ def test_rejection_status_and_reason_header(
     run = run_uac(tmp_path, "uac_reject.xml", source, f"{served.host}:{served.port}", *keys)
     assert run.returncode == 0, f"{run.errors[-2000:]}\n{run.output[-1000:]}"
     assert f"STATUS {status} REASON {status} {reason}" in run.logs
+
+
+def test_outbound_egress_asserts_only_the_verified_number(served: Served, tmp_path: Path) -> None:
+    """Spoofed display names, PPI and RPID never reach the network; From and PAI carry +86 NSN."""
+    assert_ok(call(served, tmp_path, ("uac_spoof.xml", "uas_identity.xml")), served)

@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -119,3 +119,13 @@ def test_outcome_window(state: RedisState) -> None:
     from tests.policy.test_limits import _outcome_contract
 
     _outcome_contract(state)
+
+def test_inbound_calls_are_up_until_they_end(state: RedisState) -> None:
+    at = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    state.inbound_started("in-1", "13800138000", "95123", at)
+    assert state.inbound_up("13800138000", "95123", at - timedelta(seconds=30))
+    assert not state.inbound_up("13800138000", "95123", at + timedelta(microseconds=1))
+    assert not state.inbound_up("13900139000", "95123", at - timedelta(seconds=30))
+    state.inbound_ended("in-unknown")
+    state.inbound_ended("in-1")
+    assert not state.inbound_up("13800138000", "95123", at - timedelta(seconds=30))

@@ -104,3 +104,16 @@ def test_state_lives_beside_the_journal_in_its_own_file(tmp_path: Path) -> None:
     assert state_path_for(tmp_path / "journal.db") == tmp_path / "journal.state.db"
     assert state_path_for(tmp_path / "calls") == tmp_path / "calls.state.db"
     assert state_path_for("var/j.sqlite") == Path("var/j.state.sqlite")
+
+
+def test_inbound_calls_are_up_until_they_end(state: State) -> None:
+    """rules 1.1 section 3: a started inbound call is up from its start until it ends."""
+    state.inbound_started("in-1", "13800138000", "95123", T0)
+    assert state.inbound_up("13800138000", "95123", T0 - timedelta(seconds=30))
+    assert state.inbound_up("13800138000", "95123", T0)
+    assert not state.inbound_up("13800138000", "95123", T0 + timedelta(microseconds=1))
+    assert not state.inbound_up("13900139000", "95123", T0 - timedelta(seconds=30))
+    assert not state.inbound_up("13800138000", "4008001234", T0 - timedelta(seconds=30))
+    state.inbound_ended("in-unknown")
+    state.inbound_ended("in-1")
+    assert not state.inbound_up("13800138000", "95123", T0 - timedelta(seconds=30))

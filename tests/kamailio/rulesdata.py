@@ -22,7 +22,8 @@ operators:
   gamma: {{name: Gamma, licence: B2-3, licence_expires: 2020-01-01,
            harassment_pledge: true, outbound_commitment: true}}
 trunks:
-  acme-sh-1: {{operator: acme, peers: ["127.0.0.2"], deliver_to: "sip:127.0.0.2:{port}"}}
+  acme-sh-1: {{operator: acme, peers: ["127.0.0.2"], deliver_to: "sip:127.0.0.2:{port}",
+              forwarding: true}}
   beta-bj-1: {{operator: beta, peers: ["127.0.0.3/32"], deliver_to: "sip:127.0.0.3:{port}"}}
   gamma-gz-1: {{operator: gamma, peers: ["127.0.0.5"], deliver_to: "sip:127.0.0.5:{port}"}}
 network:
@@ -31,7 +32,8 @@ network:
 numbers:
   - {{number: "95123", operator: acme, trunk: acme-sh-1, inbound: true, outbound: false}}
   - {{number: "4008001234", operator: acme, trunk: acme-sh-1, inbound: true, outbound: true}}
-  - {{number: "4008005678", operator: acme, trunk: acme-sh-1, inbound: false, outbound: true}}
+  - {{number: "4008005678", operator: acme, trunk: acme-sh-1, inbound: false, outbound: true,
+     display_name: "Acme Care"}}
   - {{number: "4006601234", operator: beta, trunk: beta-bj-1, inbound: true, outbound: false}}
   - {{number: "4001112222", operator: gamma, trunk: gamma-gz-1, inbound: true, outbound: true}}
 outbound:

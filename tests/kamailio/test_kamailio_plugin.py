@@ -59,6 +59,24 @@ CASES = [
     ("127.0.0.4", "13800138000", "951234", {}, 404, "CALLEE_LENGTH_CHANGED"),
     ("127.0.0.4", "13800138000", "12345", {}, 404, "CALLEE_UNREGISTERED"),
     ("127.0.0.4", "13800138000", "4008005678", {}, 403, "CALLEE_NOT_INBOUND"),
+    # rules 1.1 section 1: every identity header counts
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(P-Asserted-Identity)[*])": "<sip:4008001234@x>, <tel:+8613912345678>"},
+     403, "IDENTITY_MISMATCH"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(P-Preferred-Identity)[*])": "<sip:13912345678@x>"}, 403, "CALLER_UNREGISTERED"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(Remote-Party-ID)[*])": '"Bank" <sip:13912345678@x>;party=calling'},
+     403, "CALLER_UNREGISTERED"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(Remote-Party-ID)[*])": "<sip:4008001234@x>;privacy=full"}, 403, "CALLER_HIDDEN"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$(hdr(Remote-Party-ID)[*])": "<sip:4008001234@x"}, 403, "CALLER_HIDDEN"),
+    ("127.0.0.2", "4008001234", "13800138000",
+     {"$ai": "sip:4008001234@x", "$(hdr(Remote-Party-ID)[*])": "<sip:95123@x>"},
+     403, "IDENTITY_MISMATCH"),
+    ("127.0.0.2", "4008001234", "13800138000", {"$(hdr(Privacy)[*])": "none, Header"}, 403,
+     "CALLER_HIDDEN"),
 ]  # fmt: skip
 
 
@@ -87,7 +105,9 @@ def test_allowed_outbound_rewrites_identity_and_relays_to_network(
     invite(ksr, "127.0.0.2", "+86-400-800-1234", "13800138000", **{"$ai": "tel:4008001234"})
     kemi.ksr_request_route(None)
     assert ksr.replies == []
-    assert {"P-Asserted-Identity", "Privacy"} <= set(ksr.removed)
+    assert {"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "Privacy"} <= set(
+        ksr.removed
+    )
     assert ksr.appended == ["P-Asserted-Identity: <tel:+864008001234>\r\n"]
     assert ksr.relayed == ["sip:127.0.0.4:5270"]
     assert ksr.record_routed == 1
@@ -153,3 +173,39 @@ def test_decisions_are_journaled(plugin: tuple[SipguardKemi, FakeKSR], rules_pat
         ("decision", "UNKNOWN_SOURCE", "127.0.0.9:5060"),
     ]
     assert store.verify().ok
+
+
+def test_allowed_outbound_asserts_only_the_filed_number_and_display_name(
+    plugin: tuple[SipguardKemi, FakeKSR],
+) -> None:
+    """PPI and RPID naming the same number are removed too; the filed display name is used."""
+    kemi, ksr = plugin
+    extra = {
+        "$fu": "sip:4008005678@127.0.0.2",
+        "$(hdr(P-Preferred-Identity)[*])": '"ICBC 95588" <sip:4008005678@x>',
+        "$(hdr(Remote-Party-ID)[*])": '"Bank" <sip:4008005678@x>;party=calling;screen=yes',
+    }
+    invite(ksr, "127.0.0.2", "4008005678", "13700137000", **extra)
+    kemi.ksr_request_route(None)
+    assert ksr.replies == []
+    assert {"P-Preferred-Identity", "Remote-Party-ID", "P-Asserted-Identity"} <= set(ksr.removed)
+    assert ksr.appended == ['P-Asserted-Identity: "Acme Care" <tel:+864008005678>\r\n']
+
+
+def test_a_forward_is_verified_against_the_state(plugin: tuple[SipguardKemi, FakeKSR]) -> None:
+    """rules 1.1 section 3 in the plugin: unverified, then verified once the user's call is up."""
+    kemi, ksr = plugin
+    divert = {"$(hdr(Diversion)[*])": "<sip:95123@127.0.0.1>;reason=no-answer"}
+    invite(ksr, "127.0.0.2", "13800138000", "13600136000", **divert)
+    kemi.ksr_request_route(None)
+    assert [r.headers for r in ksr.replies] == [
+        ['Reason: SIP;cause=403;text="FORWARD_UNVERIFIED"\r\n']
+    ]
+    assert kemi.state is not None
+    kemi.state.inbound_started("in-1", "13800138000", "95123", datetime.now(UTC))
+    ksr.replies.clear()
+    invite(ksr, "127.0.0.2", "13800138000", "13600136000", **divert)
+    kemi.ksr_request_route(None)
+    assert ksr.replies == []
+    assert "Diversion" not in ksr.removed
+    assert ksr.appended == ["P-Asserted-Identity: <tel:+8613800138000>\r\n"]

@@ -190,6 +190,7 @@ def test_allowed_outbound_fields(rules: Ruleset) -> None:
         "acme",
         "acme-1",
         "C-1",
+        identity_header="from",
     )
 
 
@@ -197,7 +198,14 @@ def test_allowed_inbound_fields(rules: Ruleset) -> None:
     """An allowed inbound call names the callee's filed number, operator and trunk."""
     verdict = _decide(rules, inc(callee="95123", caller="0086 138 0013 8000"))
     assert verdict == Verdict(
-        R.ALLOWED, Direction.INBOUND, "13800138000", "95123", "95123", "acme", "acme-1"
+        R.ALLOWED,
+        Direction.INBOUND,
+        "13800138000",
+        "95123",
+        "95123",
+        "acme",
+        "acme-1",
+        identity_header="from",
     )
     assert rules.deliver_to(Direction.INBOUND, verdict.trunk) == rules.trunk_targets["acme-1"]
 

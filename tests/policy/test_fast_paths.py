@@ -42,6 +42,12 @@ VARIANTS = {
     "open": BASE.replace("require_consent: true", "require_consent: false")
     .replace("  max_calls_per_callee_per_day: 2\n", "")
     .replace('national_prefix: "0"', 'national_prefix: ""'),
+    "forwarding": BASE.replace(
+        "    operator: acme\n", "    operator: acme\n    forwarding: true\n", 1
+    ),
+    "carrier": BASE.replace(
+        'national_prefix: "0"', 'national_prefix: "0"\ncarrier_prefixes: ["17951", "12593"]'
+    ),
 }
 
 
@@ -81,6 +87,19 @@ NUMBER_FORMS = [
     "+86",
     "0",
     "00",
+    # rules 1.1 section 2: RFC 3966 parameters and carrier-selection prefixes
+    "4008001234;ext=99",
+    "+864008001234;isub=1",
+    "6123-4567;phone-context=+86-21",
+    "020-6123-4567;phone-context=+86",
+    "4008001234;phone-context=+1",
+    "4008001234;phone-context=example.com",
+    "4008001234;EXT=٩",
+    "13800138000;npdi;rn=1",
+    "17951 138 0013 8000",
+    "1795113800138000",
+    "12593+8613800138000",
+    "17951",
 ]
 RAW = st.one_of(
     st.none(),
@@ -98,6 +117,17 @@ SOURCES = [
     "192.0.2.99",
     "not an address",
 ]
+HEADERS = ["p-asserted-identity", "p-preferred-identity", "remote-party-id"]
+# Identity lists a filed caller might send: agreeing, disagreeing and number-less values.
+GOOD_IDENTITIES = [
+    (),
+    (("p-asserted-identity", "+864008001234"),),
+    (("p-asserted-identity", "4008001234"), ("p-asserted-identity", "+864008001234")),
+    (("p-asserted-identity", "agent7"), ("p-preferred-identity", "4008001234")),
+    (("p-preferred-identity", "95123"),),
+    (("remote-party-id", "04008001234"),),
+    (("p-asserted-identity", "4008001234"), ("remote-party-id", "13912345678")),
+]
 FACTS = st.builds(
     CallFacts,
     call_id=st.just("c"),
@@ -110,6 +140,10 @@ FACTS = st.builds(
     privacy=st.lists(st.sampled_from(["id", "user", "header", "none", "session"]), max_size=2).map(
         tuple
     ),
+    identities=st.lists(st.tuples(st.sampled_from(HEADERS), RAW), max_size=3).map(tuple),
+    rpid_hidden=st.booleans(),
+    forwarded=st.booleans(),
+    diverting_user=RAW,
 )
 # Calls that get far down the table: a filed caller on its own trunk, a consented callee.
 GOOD = st.builds(
@@ -120,7 +154,12 @@ GOOD = st.builds(
     from_user=st.sampled_from(["4008001234", "+86 400 800 1234", "95123", None]),
     from_host=st.just("192.0.2.10"),
     pai_user=st.sampled_from([None, "+864008001234", "04008001234"]),
-    ruri_user=st.sampled_from(["13800138000", "+8613800138000", "13800138000;npdi", None]),
+    ruri_user=st.sampled_from(
+        ["13800138000", "+8613800138000", "13800138000;npdi", None, "17951-13800138000"]
+    ),
+    identities=st.sampled_from(GOOD_IDENTITIES),
+    forwarded=st.booleans(),
+    diverting_user=st.sampled_from([None, "95123", "4008001234", "+86 400 800 1234", "2061234567"]),
 ) | st.builds(
     CallFacts,
     call_id=st.just("c"),
@@ -157,7 +196,12 @@ def test_evaluate_equals_the_reference(
     """Verdicts and the state they leave equal the plain form's, call after call."""
     fast, plain = MemoryState(), MemoryState()
     for facts, now in sorted(calls, key=lambda c: c[1]):
-        assert evaluate(facts, ruleset, fast, now) == reference_evaluate(facts, ruleset, plain, now)
+        verdict = evaluate(facts, ruleset, fast, now)
+        assert verdict == reference_evaluate(facts, ruleset, plain, now)
+        up = verdict.allowed and verdict.direction is Direction.INBOUND
+        if up and verdict.caller is not None and verdict.number is not None:
+            for state in (fast, plain):  # as serve records it: the forward checks can pass
+                state.inbound_started(facts.call_id, verdict.caller, verdict.number, now)
     assert fast.suspensions() == plain.suspensions()
     assert fast._counts == plain._counts
 
@@ -237,6 +281,8 @@ VERDICT_ARGS = st.tuples(
     st.booleans(),
     st.sampled_from([None, *NumberState]),
     st.sampled_from([None, *Reason]),
+    st.none() | st.text(max_size=5),
+    st.booleans(),
 )
 
 
@@ -247,6 +293,12 @@ FACTS_ARGS = st.tuples(
     *(st.none() | st.text(max_size=5) for _ in range(4)),
     st.lists(st.text(max_size=3), max_size=2).map(tuple),
     st.text(max_size=3),
+    st.lists(st.tuples(st.text(max_size=3), st.none() | st.text(max_size=3)), max_size=2).map(
+        tuple
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.none() | st.text(max_size=5),
 )
 
 

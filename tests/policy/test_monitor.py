@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipguard.errors import RulesError
 from sipguard.policy import MemoryState, Reason, Ruleset, evaluate, load_rules
+from sipguard.policy.identity import PAI, PPI, RPID, caller_identity
 from sipguard.policy.monitor import monitored_outbound
 
 from .conftest import BASE, Write, at, inc, out
@@ -33,10 +37,22 @@ CALLERS = st.sampled_from(
 CALLEES = st.sampled_from(["13800138000", "13900139000", "13700137000", None])
 SOURCES = st.sampled_from(["192.0.2.10", "192.0.2.20"])
 TIMES = st.sampled_from([DAY, QUIET, at("2026-06-01 12:30"), at("2028-06-01 10:00")])
+IDENTITIES = st.sampled_from(
+    [(), ((PPI, "4008001234"),), ((PAI, "95123"), (RPID, "4008001234")), ((RPID, "anonymous"),)]
+)
+# (forwarded, diverting user): forwards of acme-1's inbound number, of an unfiled one, none
+FORWARDS = st.sampled_from([(False, None), (True, "95123"), (True, "4008009999")])
+ACME = "    operator: acme\n    peers:"
+FORWARDING = BASE.replace(ACME, ACME.replace("peers:", "forwarding: true\n    peers:"), 1)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(CALLERS, CALLEES, SOURCES, st.booleans(), TIMES), max_size=12))
+@given(
+    st.lists(
+        st.tuples(CALLERS, CALLEES, SOURCES, st.booleans(), TIMES, IDENTITIES, FORWARDS),
+        max_size=12,
+    )
+)
 def test_nothing_watched_decides_as_evaluate(calls: list[tuple]) -> None:  # type: ignore[type-arg]
     """The monitored path with nothing watched equals evaluate, state effects included."""
     from pathlib import Path
@@ -47,12 +63,22 @@ def test_nothing_watched_decides_as_evaluate(calls: list[tuple]) -> None:  # typ
             "callee,number,credential,granted_at,expires_at\n"
             "13800138000,4008001234,C-1,2026-01-01T00:00:00+08:00,2027-01-01T00:00:00+08:00\n"
         )
-        (Path(tmp) / "rules.yaml").write_text(BASE)
+        assert FORWARDING != BASE
+        (Path(tmp) / "rules.yaml").write_text(FORWARDING)
         rules = load_rules(Path(tmp) / "rules.yaml")
     fast, plain = MemoryState(), MemoryState()
-    for caller, callee, source, pai, now in calls:
-        facts = out(caller=caller, callee=callee, source=source, pai="4008001234" if pai else None)
-        got = monitored_outbound(facts, rules, plain, now, rules.classify_source(source)[1] or "")
+    for state in (fast, plain):
+        state.inbound_started("in-1", "4008001234", "95123", DAY)
+    for caller, callee, source, pai, now, identities, (forwarded, diverting) in calls:
+        facts = replace(
+            out(caller=caller, callee=callee, source=source, pai="4008001234" if pai else None),
+            identities=identities,
+            forwarded=forwarded,
+            diverting_user=diverting,
+        )
+        trunk = rules.classify_source(source)[1] or ""
+        ident, to = caller_identity(facts, rules.nsn), rules.callee_nsn(facts.ruri_user)
+        got = monitored_outbound(facts, rules, plain, now, trunk, ident, to)
         assert got == evaluate(facts, rules, fast, now)
     assert fast.suspensions() == plain.suspensions()
 
@@ -154,3 +180,27 @@ def test_bad_modes_and_reasons_are_located(write_rules: Write, edit: str, messag
     with pytest.raises(RulesError) as err:
         load_rules(write_rules(text))
     assert any(message in str(i) for i in err.value.issues), err.value.issues
+
+
+def test_an_unverified_forward_is_watched_on_a_monitored_trunk(write_rules: Write) -> None:
+    """Check 2a is watched in monitor mode (checks 3 to 12 then decide), counts nothing, and
+    is enforced where only ``outbound.monitor`` watches; a verified forward is allowed."""
+    forward = replace(out(caller="13800138000"), forwarded=True, diverting_user="95123")
+    text = FORWARDING.replace("operators:\n", "mode: monitor\noperators:\n", 1)
+    state = MemoryState()
+    watched = evaluate(forward, load_rules(write_rules(text)), state, DAY)
+    assert (watched.reason, watched.monitored, watched.forwarded) == (
+        R.ALLOWED,
+        R.FORWARD_UNVERIFIED,
+        False,
+    )
+    assert state.add_violation("95123", DAY, timedelta(hours=1)) == 1  # none counted before
+    partly = FORWARDING.replace(
+        '  violation_window: "1h"\n', '  violation_window: "1h"\n  monitor: [QUIET_HOURS]\n'
+    )
+    enforced = evaluate(forward, load_rules(write_rules(partly)), MemoryState(), DAY)
+    assert (enforced.reason, enforced.monitored) == (R.FORWARD_UNVERIFIED, None)
+    up = MemoryState()
+    up.inbound_started("in-1", "13800138000", "95123", DAY)
+    verified = evaluate(forward, load_rules(write_rules(text)), up, DAY)
+    assert (verified.reason, verified.forwarded, verified.monitored) == (R.ALLOWED, True, None)

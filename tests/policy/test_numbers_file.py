@@ -190,6 +190,7 @@ def test_length_related_equals_a_plain_scan(filed: set[str], probe: str) -> None
         st.booleans(),
         st.none() | st.text(max_size=4),
         *(st.integers(-1, 2**31) for _ in range(3)),
+        st.none() | st.text(max_size=4),
     )
 )
 def test_new_entry_equals_the_constructor(values: tuple[object, ...]) -> None:
@@ -206,3 +207,17 @@ def test_new_entry_equals_the_constructor(values: tuple[object, ...]) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.nsn = "x"  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(built)) == made
+
+
+def test_an_optional_display_name_column(write_rules: Write, tmp_path: Path) -> None:
+    """``display_name`` may be a ninth column: checked as inline, empty means none."""
+    header = HEADER.rstrip("\n") + ",display_name\n"
+    first, *rest = ROWS.splitlines()
+    body = f"{first},Acme Care\n" + "".join(f"{row},\n" for row in rest)
+    rules = load_rules(_file_rules(write_rules, tmp_path, body, header))
+    assert rules.numbers.lookup("95123").display_name == "Acme Care"  # type: ignore[union-attr]
+    assert rules.numbers.lookup("4008001234").display_name is None  # type: ignore[union-attr]
+    quoted = body.replace("Acme Care", '"Acme ""Care"""')
+    problems = _issues(_file_rules(write_rules, tmp_path, quoted, header))
+    assert len(problems) == 1 and "numbers.csv:2:" in problems[0], problems
+    assert "display_name" in problems[0]

@@ -8,8 +8,7 @@ Invariants:
 - Every initial INVITE gets a transaction (``t_newtran``) *before* it is evaluated, so a
   retransmission is absorbed by tm and never decided, counted or journaled twice.
 - A rejection answers ``status`` with ``Reason: SIP;cause=NNN;text="REASON"`` (RFC 3326);
-  an allowed outbound call loses any PAI and Privacy from the call center and carries
-  ``P-Asserted-Identity: <tel:+CC NSN>`` of its filed number (RFC 3325).
+  an allowed outbound call carries the identity of ``egress.asserted_identity`` only.
 - Each worker holds its own rules (reloaded from the files, see kamailio_reload) and its
   own connection to the journal service, opened in ``child_init`` (again on a request if
   the service was away).  ``mod_init`` starts the service before the fork unless one runs;
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sipguard.adapters.kamailio.egress import rewrite
 from sipguard.adapters.kamailio.facts import facts_from_pv
 from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
@@ -245,9 +245,7 @@ class SipguardKemi:
     def _forward(self, facts: CallFacts, verdict: Verdict, rules: Ruleset) -> None:
         k = self.ksr
         if verdict.direction is Direction.OUTBOUND:
-            k.hdr.remove("P-Asserted-Identity")
-            k.hdr.remove("Privacy")
-            k.hdr.append(f"P-Asserted-Identity: <tel:+{rules.country_code}{verdict.number}>\r\n")
+            rewrite(k.hdr, verdict, rules)  # only the verified number goes on
         assert verdict.direction is not None
         target = rules.deliver_to(verdict.direction, verdict.trunk)
         if target is None:

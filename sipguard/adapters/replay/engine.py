@@ -12,6 +12,8 @@ Invariants:
   To tag is a re-INVITE inside a dialog: it is reported as ``in_dialog`` with no verdict.
 - The call time is the capture timestamp of the packet that completed the INVITE, as a
   timezone-aware UTC datetime; the policy converts it to the rules' zone.
+- Allowed inbound calls are kept in the state until the capture ends them
+  (``inbound.InboundCalls``), so forwarded calls are verified as serve verifies them.
 - Several files are merged by capture timestamp (records of one file keep their order),
   so policy state (daily caps, violations, suspensions) evolves in time order across the
   whole run.
@@ -23,7 +25,7 @@ import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sipguard.adapters.replay.capture import (
@@ -33,9 +35,11 @@ from sipguard.adapters.replay.capture import (
     Frame,
     PacketDecoder,
 )
+from sipguard.adapters.replay.inbound import InboundCalls
 from sipguard.adapters.replay.scan import scan_invite
 from sipguard.errors import SipParseError
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
+from sipguard.policy.instant import Instant
 from sipguard.screening import facts_from_request
 from sipguard.sip import Request, parse
 
@@ -113,8 +117,9 @@ class ReplaySummary:
 
 
 def capture_time(ts_ns: int) -> datetime:
-    """A capture timestamp (ns since the epoch) as a timezone-aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
+    """A capture timestamp (ns since the epoch) as an aware UTC datetime that keeps its
+    nanoseconds (``policy.instant.Instant``), so violation windows compare it exactly."""
+    return Instant.from_ns(ts_ns)
 
 
 class Replayer:
@@ -125,10 +130,12 @@ class Replayer:
         self.state = state
         self.summary = summary or ReplaySummary()
         self._seen: OrderedDict[TransactionKey, int] = OrderedDict()
+        self.inbound = InboundCalls(state)
 
     def feed(self, message: CapturedMessage) -> InviteTransaction | None:
         """Evaluate one captured SIP message; a result only for a new INVITE transaction."""
         if not message.data.startswith(b"INVITE "):
+            self.inbound.observe(message.data)
             return None
         try:
             request = parse(message.data)
@@ -204,6 +211,7 @@ class Replayer:
             self.summary.by_reason[verdict.reason.value] += 1
             if verdict.monitored is not None:
                 self.summary.monitored[verdict.monitored.value] += 1
+            self.inbound.screened(facts, verdict, now)
         return InviteTransaction(
             key, now, message.sport, message.transport, key[2], key[3], facts, verdict
         )
