@@ -79,6 +79,20 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
         await serve_alerts.stop(alerts)
         close(journal, state)
         return 1
+    code = await run(args, ruleset, plan, (core, server, alerts), journal, state, bound)
+    close(journal, state)
+    log.info("serve.stopped")
+    return code
+
+
+async def run(
+    args: argparse.Namespace, ruleset: Ruleset, plan: Plan,
+    parts: tuple[B2BUA, Server, AsyncAlertSender], journal: ServiceJournal | None,
+    state: WriteBehindState | None, bound: list[Address],
+) -> int:  # fmt: skip
+    """The bound server's life: reload, metrics, admin API, then serve until stopped."""
+    core, server, alerts = parts
+    log = logger()
     watcher = watch_rules(args, ruleset, core, server, alerts)
     if plan.metrics is not None:
         expose_metrics(plan.metrics, server, watcher)
@@ -95,8 +109,6 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
     watcher.stop()
     await server.close()
     await serve_alerts.stop(alerts)
-    close(journal, state)
-    log.info("serve.stopped")
     return 1 if plan.admin is not None and api is None else 0
 
 

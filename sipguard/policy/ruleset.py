@@ -200,6 +200,16 @@ class Ruleset:
         self.numbers = numbers
         self.consents = consents
         self.consents_path = consents_path
+        self._numbers_and_time(model)
+        self._places(model, path.parent)
+        self._trunks(model)
+        self._outbound(model)
+        self._monitoring(model)
+        #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
+        #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
+        self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
+
+    def _numbers_and_time(self, model: Rules) -> None:
         self.zone = ZoneInfo(model.timezone)
         self.clock = LocalClock(self.zone)
         self.country_code = model.country_code
@@ -209,51 +219,54 @@ class Ruleset:
         #: ``callee_nsn(raw)``: ``nsn`` after one carrier-selection prefix is stripped.
         self.carrier_prefixes = tuple(model.carrier_prefixes)
         self.callee_nsn = callee_function(self.nsn, self.carrier_prefixes)
-        #: rules 1.1 section 3: trunks with ``forwarding: true`` and the window.
-        self.forwarding_trunks = frozenset(t for t, v in model.trunks.items() if v.forwarding)
-        self.forwarding_window: timedelta = parse_duration(model.forwarding_window)
-        base = path.parent
+
+    def _places(self, model: Rules, base: Path) -> None:
+        """Files and addresses, resolved against the rules file's folder."""
         self.journal_path: Path | None = base / model.journal.path if model.journal else None
         self.listen: list[str] = list(model.listen)
         admin = model.admin
         self.admin_listen: str | None = admin.listen if admin else None
         self.admin_token_path: Path | None = base / admin.token_file if admin else None
         self.unknown_sources: str = model.unknown_sources  # "reject" or "drop"
-        self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in model.trunks.items()}
-        self.trunk_cps = {
-            tid: t.max_cps for tid, t in model.trunks.items() if t.max_cps is not None
-        }
+
+    def _trunks(self, model: Rules) -> None:
+        """Per-trunk tables: targets, rates, operators, capacity, forwarding."""
+        trunks = model.trunks
+        self.trunk_targets = {tid: parse_target(t.deliver_to) for tid, t in trunks.items()}
+        self.trunk_cps = {tid: t.max_cps for tid, t in trunks.items() if t.max_cps is not None}
         self.network_target = parse_target(model.network.deliver_to)
         ops = {k: k for k in model.operators}  # one shared string object per operator id
-        self.trunk_operator = {tid: ops[t.operator] for tid, t in model.trunks.items()}
+        self.trunk_operator = {tid: ops[t.operator] for tid, t in trunks.items()}
+        caps = ((tid, t.max_concurrent_calls) for tid, t in trunks.items())
+        self.trunk_max_calls = {tid: cap for tid, cap in caps if cap is not None}
+        #: rules 1.1 section 3: trunks with ``forwarding: true`` and the window.
+        self.forwarding_trunks = frozenset(t for t, v in trunks.items() if v.forwarding)
+        self.forwarding_window: timedelta = parse_duration(model.forwarding_window)
+
+    def _outbound(self, model: Rules) -> None:
+        """The outbound checks' settings: consent, quiet hours, caps, violations, limits."""
         out = model.outbound
         self.require_consent = out.require_consent
         self.quiet = quiet_table(out.quiet_hours)
         self.max_calls = out.max_calls_per_callee_per_day
         self.suspend_after = out.suspend_after_violations
         self.violation_window: timedelta = parse_duration(out.violation_window)
-        # Monitor mode (rules 1.1 section 4): trunks watching every check, reasons watched
-        # on every trunk, and the trunks whose calls take the monitored path.
+        sc = out.short_calls
+        self.short_calls = (sc.seconds, sc.ratio, sc.over_last) if sc is not None else None
+        self.max_calls_per_minute = out.max_calls_per_minute_per_number
+        self.max_distinct_callees = out.max_distinct_callees_per_hour_per_number
+        limits = (self.max_calls_per_minute, self.max_distinct_callees)
+        self.behaviour_limits = any(limit is not None for limit in limits)
+
+    def _monitoring(self, model: Rules) -> None:
+        """Monitor mode (rules 1.1 section 4): trunks watching every check, reasons watched
+        on every trunk, and the trunks whose calls take the monitored path."""
+        out = model.outbound
         self.monitor_trunks = frozenset(
             tid for tid, t in model.trunks.items() if (t.mode or model.mode) == "monitor"
         )
         self.monitor_reasons = frozenset(Reason(r) for r in out.monitor)
         self.monitoring = frozenset(model.trunks) if out.monitor else self.monitor_trunks
-        self.trunk_max_calls = {
-            tid: t.max_concurrent_calls
-            for tid, t in model.trunks.items()
-            if t.max_concurrent_calls is not None
-        }
-        sc = out.short_calls
-        self.short_calls = (sc.seconds, sc.ratio, sc.over_last) if sc is not None else None
-        self.max_calls_per_minute = out.max_calls_per_minute_per_number
-        self.max_distinct_callees = out.max_distinct_callees_per_hour_per_number
-        self.behaviour_limits = (
-            self.max_calls_per_minute is not None or self.max_distinct_callees is not None
-        )
-        #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
-        #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
-        self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
 
     def deliver_to(self, direction: Direction | None, trunk: str | None) -> Target | None:
         """Where an allowed call goes: the network for outbound, the number's trunk inbound."""
