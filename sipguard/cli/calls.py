@@ -23,6 +23,7 @@ from sipguard.cli.journal import (
     Target,
     UsageError,
     add_target_args,
+    add_window_args,
     nsn,
     print_error,
     resolve_target,
@@ -70,10 +71,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--monitored", action="store_true", help="only calls a monitored check would have refused"
     )
-    p.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
-    p.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
-    p.add_argument("--limit", type=int, metavar="N", help="only the newest N calls")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_window_args(p, "calls")
     p.set_defaults(func=run)
 
 

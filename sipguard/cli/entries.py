@@ -16,7 +16,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sipguard.cli.journal import UsageError, add_target_args, nsn, print_error, resolve_target
+from sipguard.cli.journal import (
+    UsageError,
+    add_target_args,
+    add_window_args,
+    nsn,
+    print_error,
+    resolve_target,
+)
 
 FIELDS = (
     "seq", "time", "kind", "action", "number", "by", "why", "call_id", "verdict", "reason",
@@ -44,10 +51,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--kind", choices=("decision", "outcome", "admin"), help="entry kind")
     p.add_argument("--action", choices=("suspend", "resume", "purge"), help="admin action")
     p.add_argument("--number", metavar="N", help="the access number involved")
-    p.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
-    p.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
-    p.add_argument("--limit", type=int, metavar="N", help="only the newest N entries")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_window_args(p, "entries")
     p.set_defaults(func=run)
 
 

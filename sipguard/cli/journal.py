@@ -61,6 +61,14 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_window_args(parser: argparse.ArgumentParser, things: str) -> None:
+    """Add ``--since``, ``--until``, ``--limit`` and ``--format`` for a listing of ``things``."""
+    parser.add_argument("--since", metavar="WHEN", help="from this time on (ISO 8601 or e.g. 7d)")
+    parser.add_argument("--until", metavar="WHEN", help="before this time (ISO 8601 or e.g. 1d)")
+    parser.add_argument("--limit", type=int, metavar="N", help=f"only the newest N {things}")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+
 def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
     """The journal named by ``--journal`` or by the rules' ``journal.path``."""
     rules = None
