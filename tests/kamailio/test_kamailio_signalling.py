@@ -37,7 +37,7 @@ INVITE = "\r\n".join(
 )
 REPLY = (
     "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nServer: sbc/9\r\nAllow: INVITE\r\n"
-    "Warning: 399 sbc \"x\"\r\nX-Campaign-Id: n1\r\nContent-Length: 0\r\n\r\n"
+    'Warning: 399 sbc "x"\r\nX-Campaign-Id: n1\r\nContent-Length: 0\r\n\r\n'
 )
 
 
