@@ -153,3 +153,14 @@ def parse_last(net: Net) -> Response:
     msg = net.take(TRUNK)[-1]
     assert isinstance(msg, Response)
     return msg
+
+
+def test_a_callee_s_refusal_keeps_retry_after_and_loses_its_software() -> None:
+    net = Net()
+    net.send(invite(), TRUNK)
+    b_inv = net.one(NET_IN)
+    assert isinstance(b_inv, Request)
+    net.send(reply(b_inv, 486, extra=(*SOFTWARE, "Retry-After: 30")), NET_IN)
+    busy = parse_last(net)
+    assert busy.status == 486 and busy.headers.get("retry-after") == "30"
+    assert _names(busy).isdisjoint(LEAKS)

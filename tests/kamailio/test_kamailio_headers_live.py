@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live import Kamailio, sipp, start_kamailio, tools_present
+from live import SCENARIOS, Kamailio, sipp, start_kamailio, tools_present
 from rulesdata import write_rules
 
 pytestmark = [
@@ -72,6 +72,26 @@ def test_callee_and_caller_see_only_relayed_headers(kamailio: Kamailio) -> None:
         assert names(answer).isdisjoint(SOFTWARE), answer
     ok = next(m for m in answers if "allow" in names(m))
     assert "x-campaign-id" in names(ok)
+
+
+def test_a_callee_s_refusal_reaches_the_caller_stripped(kamailio: Kamailio) -> None:
+    """A 486 goes back through tm's failure handling: its Server and Warning are gone too."""
+    work = kamailio.workdir / "busy"
+    work.mkdir()
+    argv = ["sipp", "-sf", str(SCENARIOS / "uas_busy_chatty.xml"), "-i", "127.0.0.4", "-p",
+            str(UAS_PORT), "-m", "1", "-trace_msg", "-nostdin"]  # fmt: skip
+    uas = subprocess.Popen(argv, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        done = sipp("uac_busy.xml", TARGET, "127.0.0.2", 5443, work,
+                    "-key", "caller", "4008001234", "-s", "13800138000")  # fmt: skip
+        uas.wait(10)
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+            uas.wait()
+    assert done.returncode == 0, done.stdout[-2000:]
+    (busy,) = [m for m in received(work, "uac_busy") if m[0].startswith("SIP/2.0 486")]
+    assert "retry-after" in names(busy) and names(busy).isdisjoint(SOFTWARE)
 
 
 def test_a_refusal_names_its_reason_in_the_status_line(kamailio: Kamailio) -> None:
