@@ -9,7 +9,7 @@ from fake_ksr import FakeKSR
 from rulesdata import write_rules
 
 from sipguard.adapters.kamailio.plugin import SipguardKemi
-from sipguard.adapters.kamailio.signalling import header_names, kept_keys
+from sipguard.adapters.kamailio.signalling import header_names, kept_keys, strip_unlisted
 from sipguard.policy.load import load_rules
 from sipguard.policy.signalling import CALL_CONTROL, MANAGED
 
@@ -109,3 +109,8 @@ def test_the_refusal_phrase_follows_the_rules(tmp_path: Path, sip: str, text: st
     kemi.ksr_request_route(None)
     assert [(r.status, r.text) for r in ksr.replies] == [(403, text)]
     assert ksr.replies[0].headers == ['Reason: SIP;cause=403;text="CALLER_UNREGISTERED"\r\n']
+
+
+def test_without_rules_yet_only_the_call_control_headers_are_kept() -> None:
+    ksr = FakeKSR().request(**{"$mb": REPLY})
+    assert sorted(strip_unlisted(ksr, None)) == ["Server", "Warning", "X-Campaign-Id"]

@@ -29,10 +29,15 @@ from sipguard.sip.headers import canonical
 REASON_TEXT = {403: "Forbidden", 404: "Not Found", 500: "Server Error", 503: "Unavailable"}
 
 
-@lru_cache(maxsize=8)
 def kept_keys(rules: Ruleset) -> frozenset[str]:
-    """The lookup keys a relayed message keeps under ``rules`` (once per ruleset)."""
-    return relayed(rules.model.sip.relay_headers) | MANAGED
+    """The lookup keys a relayed message keeps under ``rules``."""
+    return _kept(tuple(rules.model.sip.relay_headers))
+
+
+@lru_cache(maxsize=8)
+def _kept(extra: tuple[str, ...]) -> frozenset[str]:
+    # Keyed by the names, not the ruleset: a reloaded ruleset is never kept alive here.
+    return relayed(list(extra)) | MANAGED
 
 
 def header_names(buffer: str) -> list[str]:
@@ -49,13 +54,17 @@ def header_names(buffer: str) -> list[str]:
 
 
 def strip_unlisted(ksr: Any, rules: Ruleset | RulesWatch | None) -> list[str]:
-    """Remove every header of the current message that ``rules`` do not let through."""
+    """Remove every header of the current message that ``rules`` do not let through.
+
+    Without rules yet (a worker configured only through ``sipguard.rules`` that has not
+    screened a call) the call-control headers alone are kept: nothing unlisted leaks.
+    """
     if isinstance(rules, RulesWatch):
         rules = rules.rules
     buffer = ksr.pv.get("$mb")
-    if rules is None or not isinstance(buffer, str):
+    if not isinstance(buffer, str):
         return []
-    keep = kept_keys(rules)
+    keep = kept_keys(rules) if rules is not None else _kept(())
     gone = [name for name in header_names(buffer) if canonical(name) not in keep]
     for name in gone:
         ksr.hdr.remove(name)
