@@ -5,8 +5,10 @@ RFC 3261 sections 16.2 and 17.2.1, RFC 3325.
 Invariants:
 - the caller hears ``100 Trying`` before anything else happens (section 16.2 / 17.2.1);
 - every screened INVITE yields exactly one ``Decided``; a rejection's final response (with
-  its RFC 3326 Reason header), or an allowed call's INVITE on leg B, travels in
-  ``Decided.after`` so it leaves only once the decision is journaled;
+  its RFC 3326 Reason header, and its reason as the phrase under ``sip.refusal_phrase``),
+  or an allowed call's INVITE on leg B, travels in ``Decided.after`` so it leaves only
+  once the decision is journaled;
+- a call carries the header allow-list of the rules it was placed under (``Call.relay``);
 - admission (Max-Forwards, journal health for outbound calls, overload) answers before the
   policy runs and is not a policy decision;
 - an allowed inbound call is in the state's inbound calls from its placing until it ends,
