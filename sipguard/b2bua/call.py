@@ -8,6 +8,8 @@ Invariants:
 - a call moves forward only: CALLING -> EARLY -> CONFIRMED -> ENDED (or straight to ENDED);
 - RSeq numbers of reliable provisionals (RFC 3262) are renumbered per leg; ``rseq_map``
   maps the number A sees to the number B sent, so a PRACK from A can be translated;
+- ``relay`` is the header allow-list the call started with: every message relayed between
+  its legs is filtered by it, so a reload changes it for new calls only;
 - ``reinvite`` holds, per leg, the re-INVITE whose 2xx that leg's peer still has to ACK; the
   ACK (matched by CSeq number) stops its retransmissions, as for the first INVITE.
 """
@@ -69,6 +71,7 @@ class Call:
     b: Leg
     facts: CallFacts
     verdict: Verdict
+    relay: frozenset[str]  # lookup keys of the headers that cross between the legs
     state: CallState = CallState.CALLING
     answered_at: datetime | None = None
     rseq_out: int = 0

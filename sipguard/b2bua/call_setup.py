@@ -5,8 +5,10 @@ RFC 3261 sections 16.2 and 17.2.1, RFC 3325.
 Invariants:
 - the caller hears ``100 Trying`` before anything else happens (section 16.2 / 17.2.1);
 - every screened INVITE yields exactly one ``Decided``; a rejection's final response (with
-  its RFC 3326 Reason header), or an allowed call's INVITE on leg B, travels in
-  ``Decided.after`` so it leaves only once the decision is journaled;
+  its RFC 3326 Reason header, and its reason as the phrase under ``sip.refusal_phrase``),
+  or an allowed call's INVITE on leg B, travels in ``Decided.after`` so it leaves only
+  once the decision is journaled;
+- a call carries the header allow-list of the rules it was placed under (``Call.relay``);
 - admission (Max-Forwards, journal health for outbound calls, overload) answers before the
   policy runs and is not a policy decision;
 - an allowed inbound call is in the state's inbound calls from its placing until it ends,
@@ -23,7 +25,7 @@ from sipguard.b2bua.call import Call, Leg, Side
 from sipguard.b2bua.call_table import CallTable
 from sipguard.b2bua.config import B2BUAConfig
 from sipguard.b2bua.effects import Addr, Decided, Effects
-from sipguard.b2bua.headers import make_response
+from sipguard.b2bua.headers import make_response, refusal_status_phrase, relay_keys
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.leg_b import b_invite
@@ -35,6 +37,11 @@ from sipguard.policy.ruleset import Ruleset, Target
 from sipguard.policy.state import State
 from sipguard.screening import facts_from_request
 from sipguard.sip.message import Request
+
+
+def allow_list(config: B2BUAConfig, rules: Ruleset) -> frozenset[str]:
+    """The header allow-list of new calls: the configured one, else the rules'."""
+    return config.allow_headers if config.allow_headers is not None else relay_keys(rules)
 
 
 def trunk_rates(config: B2BUAConfig, rules: Ruleset) -> dict[str, float]:
@@ -57,6 +64,7 @@ class CallSetup:
     ) -> None:
         self.config, self.ids, self.txs, self.table, self.relay = config, ids, txs, table, relay
         self.rules = rules
+        self.allow = allow_list(config, rules)
         self.state = state
         self.journal_ok = True
         self.rejected = Rejected()
@@ -69,6 +77,7 @@ class CallSetup:
     def reload(self, rules: Ruleset) -> None:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
         self.rules = rules
+        self.allow = allow_list(self.config, rules)
         self.overload.set_rates(trunk_rates(self.config, rules))
 
     def initial_invite(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
@@ -88,7 +97,8 @@ class CallSetup:
         verdict = evaluate(facts, self.rules, self.state, wall)
         if not verdict.allowed:
             reason = (("Reason", verdict.reason_header or ""),)
-            resp = make_response(req, verdict.status, a_tag, reason)
+            phrase = refusal_status_phrase(self.rules, verdict.status, verdict.reason.value)
+            resp = make_response(req, verdict.status, a_tag, reason, reason=phrase)
             after = self.txs.reply(entry, resp, now, wall)
             return [*out, Decided(facts, verdict, wall, (req.call_id,), tuple(after))]
         inbound = verdict.direction is Direction.INBOUND
@@ -163,7 +173,7 @@ class CallSetup:
         if verdict.number and not verdict.forwarded:  # a forward is the user's own call
             filed = self.rules.numbers.get(verdict.number)
         leg_b = b_invite(
-            req, verdict, target, self.ids, self.config.allow_headers, self.rules.country_code,
+            req, verdict, target, self.ids, self.allow, self.rules.country_code,
             filed.display_name if filed is not None else None,
         )  # fmt: skip
         b_req = leg_b.invite
@@ -173,6 +183,7 @@ class CallSetup:
             b=Leg(Side.B, peer, leg_b.call_id, leg_b.tag, b_req, leg_b.key, leg_b.seq),
             facts=facts,
             verdict=verdict,
+            relay=self.allow,
         )
         self.table.register(call)
         if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:

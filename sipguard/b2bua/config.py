@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipguard.b2bua.effects import Addr
-from sipguard.b2bua.headers import DEFAULT_ALLOW
 from sipguard.sip.timers import TimerConfig
 
 
@@ -14,7 +13,8 @@ class B2BUAConfig:
     """Tunables of the call core."""
 
     local: Addr | None = None  # our address for Via/Contact; default: rules' first listen
-    allow_headers: frozenset[str] = DEFAULT_ALLOW
+    # Lookup keys of the headers relayed between legs; None: the rules' (``relay_keys``).
+    allow_headers: frozenset[str] | None = None
     max_duration: float | None = 4 * 3600.0
     # How long the callee may ring after its last provisional (RFC 3261 Timer C, > 3 min).
     ring_timeout: float | None = 181.0

@@ -124,7 +124,7 @@ class DialogRelay:
 
     def _forward(self, call: Call, side: Side, req: Request, other: Leg, branch: str) -> Request:
         assert other.dialog is not None
-        extra = allowed_fields(req.headers, self.config.allow_headers, req.body)
+        extra = allowed_fields(req.headers, call.relay, req.body)
         rack = req.headers.get("rack")
         if req.method == "PRACK" and rack is not None and side is Side.A:
             extra.append(("RAck", _map_rack(call, rack)))
@@ -153,7 +153,7 @@ class DialogRelay:
             call.pending_ack[side] = (fwd.cseq.seq, False)
             call.reinvite[side] = (entry.tx.request.cseq.seq, entry.key)
         contact = self.ids.contact(call.leg(side).peer.transport)
-        out = relay_response(msg, entry.tx.request, None, contact, self.config.allow_headers)
+        out = relay_response(msg, entry.tx.request, None, contact, call.relay)
         return self.txs.reply(entry, out, now, wall)
 
     def _bye(

@@ -3,9 +3,10 @@
 Invariants:
 - topology hiding: a message built here carries only our own Via, Contact and the route set
   of its own dialog; no Via, Record-Route, Route or Contact of the other side is copied;
-- only headers on the configured allow-list cross from one leg to the other, plus the body
-  and its Content-Type; User-Agent and Server are not on the default list (they name the
-  peers' software), and nothing we build names ours;
+- only headers on the allow-list cross from one leg to the other, plus the body and its
+  Content-Type; the list is the rules' (``relay_keys``: the call-control headers plus
+  ``sip.relay_headers``), so User-Agent, Server and the like (they name the peers'
+  software) are stripped unless the rules name them, and nothing we build names ours;
 - responses copy Via, From, To, Call-ID and CSeq of the request they answer (8.2.6.2); a
   To tag is added when the request had none and one is given;
 - P-Asserted-Identity and Privacy never cross from an untrusted peer (RFC 3325 section 5):
@@ -17,28 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipguard.b2bua.outgoing import headers_of, key_of
+from sipguard.policy.ruleset import Ruleset
+from sipguard.policy.signalling import CALL_CONTROL, refusal_phrase, relayed
 from sipguard.sip.headers import Headers, canonical
 from sipguard.sip.message import Request, Response
 
-#: Headers copied between legs by default (lower-case canonical names).
-DEFAULT_ALLOW: frozenset[str] = frozenset(
-    [
-        "allow",
-        "supported",
-        "require",
-        "session-expires",
-        "min-se",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "allow-events",
-        "subject",
-        "content-disposition",
-        "content-encoding",
-        "content-language",
-        "event",
-    ]
-)
+#: Headers copied between legs whatever the rules say (lower-case canonical names).
+DEFAULT_ALLOW: frozenset[str] = CALL_CONTROL
 
 REASONS: dict[int, str] = {
     100: "Trying",
@@ -86,6 +72,20 @@ def reason_phrase(status: int) -> str:
     return REASONS.get(status, "Unknown")
 
 
+def relay_keys(rules: Ruleset) -> frozenset[str]:
+    """The lookup keys of the headers that cross the legs under ``rules``.
+
+    Computed once per ruleset, so relaying a header costs one frozenset probe.  The rules
+    hold full lower-case names, which are their own lookup keys (``canonical``).
+    """
+    return relayed(rules.model.sip.relay_headers)
+
+
+def refusal_status_phrase(rules: Ruleset, status: int, reason: str) -> str:
+    """A refusal's status-line phrase: its reason (``Quiet Hours``) if the rules ask."""
+    return refusal_phrase(reason) if rules.model.sip.refusal_phrase else reason_phrase(status)
+
+
 def make_response(
     req: Request,
     status: int,
@@ -107,7 +107,11 @@ def make_response(
 
 
 def allowed_fields(src: Headers, allow: frozenset[str], body: bytes) -> list[tuple[str, str]]:
-    """The allow-listed fields of ``src``, and its Content-Type when there is a body."""
+    """The allow-listed fields of ``src``, and its Content-Type when there is a body.
+
+    The one filter every relayed message goes through (leg B's INVITE, responses, in-dialog
+    requests, both directions): a field crosses when its lookup key is in ``allow``.
+    """
     out = [(name, value) for name, value in src.items() if key_of(name) in allow]
     if body:
         ctype = src.get("content-type")

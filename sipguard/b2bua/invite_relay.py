@@ -193,8 +193,7 @@ class InviteRelay:
         if entry is None:
             return []
         contact = self.ids.contact(call.a.peer.transport)
-        allow = self.config.allow_headers
-        out = relay_response(resp, call.a.invite, call.a.tag, contact, allow, rseq)
+        out = relay_response(resp, call.a.invite, call.a.tag, contact, call.relay, rseq)
         return self.txs.reply(entry, out, now, wall)
 
     def _cancel_b(self, call: Call, now: float, wall: datetime) -> Effects:

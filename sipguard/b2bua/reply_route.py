@@ -75,8 +75,12 @@ def reply_to(req: Request, source: Addr) -> Addr:
 
 
 def stateless(
-    req: Request, source: Addr, status: int, extra: tuple[tuple[str, str], ...] = ()
+    req: Request,
+    source: Addr,
+    status: int,
+    extra: tuple[tuple[str, str], ...] = (),
+    phrase: str | None = None,
 ) -> Transmit:
     """A response to ``req`` sent without a transaction (no To tag, nothing retransmitted)."""
-    resp = make_response(req, status, None, extra)
+    resp = make_response(req, status, None, extra, reason=phrase)
     return Transmit(serialise(resp), reply_to(req, source))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sipguard.b2bua.effects import Addr, Decided, Effects
+from sipguard.b2bua.headers import refusal_status_phrase
 from sipguard.b2bua.overload import Rejected, TokenBucket
 from sipguard.b2bua.reply_route import stateless
 from sipguard.policy.evaluate import evaluate
@@ -104,7 +105,8 @@ class Strangers:
             return [stateless(req, source, 403)]
         facts = facts_from_request(req, source.host, source.port, source.transport)
         verdict = evaluate(facts, rules, state, wall)
-        answer = stateless(req, source, 403, (("Reason", verdict.reason_header or ""),))
+        phrase = refusal_status_phrase(rules, 403, verdict.reason.value)
+        answer = stateless(req, source, 403, (("Reason", verdict.reason_header or ""),), phrase)
         if not self._sample(source.host, now):
             stats.unjournaled += 1
             return [answer]

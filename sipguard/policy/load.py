@@ -34,25 +34,17 @@ from sipguard.policy.crosscheck import Parts, cross_check
 from sipguard.policy.locate import Located, locate_yaml, yaml_error_mark
 from sipguard.policy.model import (
     Consents,
-    Journal,
-    Network,
     Number,
     NumbersFile,
     Operator,
-    Outbound,
     Rules,
     Trunk,
 )
 from sipguard.policy.numbers import FOREVER, NumberEntry, NumberIndex, normalise
 from sipguard.policy.numbers_csv import filing_of, read_numbers
 from sipguard.policy.ruleset import Ruleset
+from sipguard.policy.schema_keys import known_keys
 from sipguard.policy.values import suggest
-
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "network": Network, "outbound": Outbound, "consents": Consents, "journal": Journal,
-    "numbers": NumbersFile,
-}  # fmt: skip
-_ENTRIES: dict[str, type[BaseModel]] = {"operators": Operator, "trunks": Trunk, "numbers": Number}
 
 
 def load_rules(path: str | os.PathLike[str]) -> Ruleset:
@@ -128,7 +120,7 @@ def _validate(located: Located, display: str, issues: list[Issue]) -> Rules | No
             loc = tuple(err["loc"])
             kind = err["type"]
             if kind == "extra_forbidden":
-                hint = suggest(str(loc[-1]), _known_keys(loc[:-1]))
+                hint = suggest(str(loc[-1]), known_keys(loc[:-1]))
                 mark, msg = located.mark(loc, key=True), f"unknown key {loc[-1]!r}{hint}"
             elif kind == "missing":
                 mark, msg = located.mark(loc), f"missing required key {loc[-1]!r}"
@@ -153,18 +145,6 @@ def _one_branch(errors: list[Any], data: Any) -> list[Any]:
             err = {**err, "loc": (loc[0], *loc[2:])}
         kept.append(err)
     return kept
-
-
-def _known_keys(where: tuple[Any, ...]) -> list[str]:
-    """The keys the schema allows at the mapping ``where`` (a data path)."""
-    model: type[BaseModel] | None = Rules
-    if len(where) == 2 and where[0] in ("operators", "trunks", "numbers"):
-        model = _ENTRIES[str(where[0])]
-    elif len(where) == 1:
-        model = _SECTIONS.get(str(where[0]))
-    elif where:
-        model = None
-    return list(model.model_fields) if model is not None else []
 
 
 # The fields the cross-reference checks read: an entry lacking one is left out of them, and

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from sipguard.policy.signalling import check_relay_header
 from sipguard.policy.values import (
     Digits,
     Duration,
@@ -164,6 +165,17 @@ class Alerts(_Strict):
     timeout: Duration = "2s"
 
 
+class Sip(_Strict):
+    """What of the signalling crosses the edge (see ``signalling.py``)."""
+
+    # Headers relayed between the legs on top of the call-control ones; all others stripped.
+    relay_headers: list[Annotated[str, AfterValidator(check_relay_header)]] = Field(
+        default_factory=list
+    )
+    # A refusal's status line names its reason ("403 Quiet Hours") instead of "Forbidden".
+    refusal_phrase: bool = False
+
+
 class Rules(_Strict):
     """The root of rules.yaml, schema version 1."""
 
@@ -190,6 +202,7 @@ class Rules(_Strict):
     carrier_prefixes: list[Digits] = Field(default_factory=list)
     # rules 1.1 section 3: how long after an inbound call a forward of it may come
     forwarding_window: Duration = "30s"
+    sip: Sip = Field(default_factory=Sip)
 
     @field_validator("timezone")
     @classmethod

@@ -20,6 +20,7 @@ from tests.e2e.harness import SIPP, Served, free_port, run_uac, sipguard_command
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docker" / "grafana-dashboard.json"
+_NAME = re.compile(r"\bsipguard_[a-z0-9_]+\b")  # digits too: sipguard_serve_rejected_503
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 
@@ -119,7 +120,31 @@ def test_dashboard_queries_name_exported_metrics(scraped: dict[str, dict[str, fl
     board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
     exprs += [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
-    names = {n for e in exprs for n in re.findall(r"\bsipguard_[a-z_]+\b", e)}
+    names = {n for e in exprs for n in re.findall(_NAME, e)}
     exported = {k.split("{")[0] for k in scraped["after"]}
     assert len(names) >= 10 and names <= exported, sorted(names - exported)
     assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
+
+
+# What operators must see (the NOC's list): decisions by reason, trunk and operator; calls
+# in progress; 503s by cause; journal queue depth and commit latency; reloads and their
+# failures; the age of the rules in force.
+NOC = [
+    "sipguard_decisions_by_party_total",
+    "sipguard_serve_calls_in_progress",
+    "sipguard_serve_rejected_503_total",
+    "sipguard_journal_queue_depth",
+    "sipguard_journal_commit_seconds_bucket",
+    "sipguard_serve_reloads_total",
+    "sipguard_serve_reload_failures_total",
+    "sipguard_serve_rules_age_seconds",
+]
+
+
+def test_dashboard_charts_every_metric_operators_need() -> None:
+    """Each metric of the NOC's list is drawn by some panel of the dashboard."""
+    board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    drawn = {n for p in board["panels"] for t in p["targets"] for n in _NAME.findall(t["expr"])}
+    assert set(NOC) <= drawn, sorted(set(NOC) - drawn)
+    causes = [p for p in board["panels"] if "sipguard_serve_rejected_503_total" in str(p)]
+    assert "by (cause)" in causes[0]["targets"][0]["expr"]

@@ -9,6 +9,7 @@ Invariants:
   retransmission is absorbed by tm and never decided, counted or journaled twice.
 - A rejection answers ``status`` with ``Reason: SIP;cause=NNN;text="REASON"`` (RFC 3326);
   an allowed outbound call carries the identity of ``egress.asserted_identity`` only.
+  Relayed messages and their replies keep only the headers ``signalling`` lets through.
 - Each worker holds its own rules (reloaded from the files, see kamailio_reload) and its
   own connection to the journal service, opened in ``child_init`` (again on a request if
   the service was away).  ``mod_init`` starts the service before the fork unless one runs;
@@ -32,6 +33,7 @@ from typing import Any
 from sipguard.adapters.kamailio.egress import rewrite
 from sipguard.adapters.kamailio.facts import facts_from_pv
 from sipguard.adapters.kamailio.reload import RulesWatch
+from sipguard.adapters.kamailio.signalling import reject, strip_unlisted
 from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
 from sipguard.errors import RulesError, SipguardError
 from sipguard.gctune import tune_for_serving
@@ -45,7 +47,6 @@ from sipguard.policy.state import State
 
 DONE = -255
 _NOT_READY = (RulesError, OSError, sqlite3.Error, SipguardError)
-REASON_TEXT = {403: "Forbidden", 404: "Not Found", 500: "Server Error", 503: "Unavailable"}
 
 
 def mod_init() -> SipguardKemi:
@@ -177,6 +178,8 @@ class SipguardKemi:
         if k.rr.loose_route() > 0:
             if k.is_BYE():
                 self._bye_outcome()
+            strip_unlisted(k, self.watch)
+            k.tm.t_on_reply("ksr_onreply_sipguard")
             self._relay()
         elif k.is_ACK():
             if k.tm.t_check_trans() > 0:
@@ -217,7 +220,7 @@ class SipguardKemi:
         if not self._journal_decision(facts, verdict, rules, now):
             return
         if not verdict.allowed:
-            self._reject(verdict)
+            reject(k, verdict, rules)
             return
         self._forward(facts, verdict, rules)
 
@@ -237,15 +240,11 @@ class SipguardKemi:
                 return False
         return True
 
-    def _reject(self, verdict: Verdict) -> None:
-        k = self.ksr
-        k.hdr.append_to_reply(f"Reason: {verdict.reason_header}\r\n")
-        k.sl.send_reply(verdict.status, REASON_TEXT.get(verdict.status, "Forbidden"))
-
     def _forward(self, facts: CallFacts, verdict: Verdict, rules: Ruleset) -> None:
         k = self.ksr
         if verdict.direction is Direction.OUTBOUND:
             rewrite(k.hdr, verdict, rules)  # only the verified number goes on
+        strip_unlisted(k, rules)
         assert verdict.direction is not None
         target = rules.deliver_to(verdict.direction, verdict.trunk)
         if target is None:
@@ -264,7 +263,8 @@ class SipguardKemi:
         return 1
 
     def ksr_onreply_sipguard(self, msg: object) -> int:
-        """tm reply route of an allowed INVITE: remember when it was answered."""
+        """tm reply route of a relayed request: strip headers, note an INVITE's answer."""
+        strip_unlisted(self.ksr, self.watch)
         status = self.ksr.pv.get("$rs")
         if self.ksr.pv.get("$rm") == "INVITE" and str(status).startswith("2"):
             self.ledger.answered(str(self.ksr.pv.get("$ci")), datetime.now(UTC))
