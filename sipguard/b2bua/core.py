@@ -180,7 +180,7 @@ class B2BUA:
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
         req = stamp(req, source)
-        if not listed(self.rules, source.host):
+        if not listed(self.rules, source.host) and source.host not in self.config.fronts:
             return self.strangers.request(req, source, self.rules, self.setup.state, now, wall)
         key = server_key(req)
         entry = self.txs.server.get(key)

@@ -39,6 +39,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--admin", metavar="HOST:PORT",
                         help="admin API address (overrides admin.listen; needs "
                         "admin.token_file in the rules)")  # fmt: skip
+    parser.add_argument("--trust-front", action="append", default=[], metavar="HOST",
+                        help="a Kamailio front (kamailio run --front) whose "
+                        "X-Sipguard-Source header names where a call came from "
+                        "(repeatable)")  # fmt: skip
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )
