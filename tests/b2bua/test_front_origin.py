@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2bua_harness import Net, invite
+from b2bua_harness import SDP, Net, invite, reply
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,3 +78,20 @@ def test_parse_source_refuses_malformed_stamps() -> None:
 def test_parse_source_never_raises(text: str) -> None:
     found = parse_source(text)
     assert found is None or 0 < found.port < 65536
+
+
+def test_the_answer_to_a_record_routed_invite_keeps_its_record_route() -> None:
+    """RFC 3261 12.1.1: the caller's route set goes through the front (and only leg A's)."""
+    net = net_with_front()
+    data = through_front().replace(
+        b"Record-Route:", b"Record-Route: <sip:127.0.0.1:5090;lr>\r\nRecord-Route:", 1
+    )
+    net.send(data, FRONT)
+    (leg_b,) = net.take(Addr("127.0.0.4", 5070))
+    assert isinstance(leg_b, Request) and leg_b.headers.get_fields("record-route") == []
+    net.send(reply(leg_b, 200, body=SDP), Addr("127.0.0.4", 5070))
+    ok = [r for r in net.take(FRONT) if isinstance(r, Response) and r.status == 200]
+    assert ok and ok[0].headers.get_fields("record-route") == [
+        "<sip:127.0.0.1:5090;lr>",
+        "<sip:secret-proxy.cc.example;lr>",
+    ]
