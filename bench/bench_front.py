@@ -145,8 +145,9 @@ def summary(plain: dict[str, object], fronts: list[dict[str, object]]) -> dict[s
     one, two = fronts
     return {
         "rate": plain["rate"],
-        "front CPU per call / plain Kamailio's": [round(part(r, "front") / base, 2)
-                                                  for r in fronts],  # fmt: skip
+        "front CPU per call / plain Kamailio's": [
+            round(part(r, "front") / base, 2) for r in fronts
+        ],
         "nodes CPU per call, 2 nodes / 1 node": round(part(two, "nodes") / part(one, "nodes"), 2),
         "whole fleet CPU per call / plain Kamailio's": [
             round((part(r, "front") + part(r, "nodes")) / base, 2) for r in fronts
