@@ -9,6 +9,9 @@ Invariants:
   back the way the request came (RFC 3261 section 18.2.2).
 - A front's request without the header, or with one that does not parse, is screened as
   from the front itself: it is then an unlisted source, never a trunk.
+- A stamped origin in no peer list is a stranger like any other (rate-limited, sampled,
+  one stateless 403), answered through the front; the front's own unstamped traffic
+  (in-dialog requests, responses, its probes) is handled as from a listed peer.
 """
 
 from __future__ import annotations
@@ -46,3 +49,8 @@ def origin(req: Request, source: Addr, fronts: frozenset[str]) -> Addr:
     if value is None:
         return source
     return parse_source(value) or source
+
+
+def own(who: Addr, source: Addr, fronts: frozenset[str]) -> bool:
+    """True when a request is the front's own traffic (unstamped), not a relayed caller's."""
+    return who == source and source.host in fronts

@@ -95,3 +95,17 @@ def test_the_answer_to_a_record_routed_invite_keeps_its_record_route() -> None:
         "<sip:127.0.0.1:5090;lr>",
         "<sip:secret-proxy.cc.example;lr>",
     ]
+
+
+def test_a_stranger_behind_the_front_is_answered_as_a_stranger_through_the_front() -> None:
+    """No 100 Trying and no transaction: the stranger limits hold through the front too."""
+    net = net_with_front()
+    stamp = "X-Sipguard-Source: 127.0.0.9;port=5062;transport=udp"
+    net.send(through_front(extra=stamp), FRONT)
+    (resp,) = net.take(FRONT)
+    assert isinstance(resp, Response) and resp.status == 403
+    assert "UNKNOWN_SOURCE" in (resp.headers.get("reason") or "")
+    assert net.core.transactions == 0
+    (decided,) = net.decided
+    assert decided.facts.source_ip == "127.0.0.9"
+    assert net.take(Addr("127.0.0.9", 5062)) == []
