@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import pytest
 
 from sipguard.adapters.kamailio import front_cfg as fc
 from sipguard.adapters.kamailio.cfg import Listen
+from sipguard.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,3 +81,25 @@ def test_config_refuses_a_bad_node_with_a_clear_message(tmp_path: Path) -> None:
     out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert out.returncode == 2
     assert "HOST:PORT" in out.stderr and "Traceback" not in out.stderr
+
+
+def readme_fleet_commands() -> list[list[str]]:
+    """The sipguard command lines of the README's "Running a fleet" section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Running a fleet", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [shlex.split(line.strip().rstrip("&")) for line in lines
+            if line.strip().startswith("sipguard ")]  # fmt: skip
+
+
+def test_the_readme_fleet_commands_are_accepted_and_agree() -> None:
+    """The README's nodes and front parse, and the front dispatches to exactly those nodes."""
+    parsed = [build_parser().parse_args(cmd[1:]) for cmd in readme_fleet_commands()]
+    nodes = [a for a in parsed if a.command == "serve"]
+    (front,) = [a for a in parsed if a.command == "kamailio"]
+    assert len(nodes) == 2 and all(callable(a.func) for a in parsed)
+    assert sorted(front.front) == sorted(a.listen[0] for a in nodes)
+    front_host = front.listen[0].rsplit(":", 1)[0]
+    assert all(a.trust_front == [front_host] for a in nodes)
+    assert len({a.admin for a in nodes}) == 2  # one admin port per node
