@@ -48,6 +48,28 @@ def sqlite_journals(state_url: str | None) -> Storage:
     return Storage("sqlite-per-node", block, lambda rules: list(rules), state_url is not None)
 
 
+def postgres_journal(state_url: str, journal_url: str) -> Storage:
+    """One PostgreSQL journal for the whole fleet, the state in Redis."""
+
+    def block(folder: Path) -> str:
+        return (f'state:\n  url: "{state_url}"\n'
+                f'journal:\n  url: "{journal_url}"\n  retention_days: 30\n')  # fmt: skip
+
+    return Storage("postgresql", block, lambda rules: list(rules)[:1], True)
+
+
+def legs(folder: Path, tag: str) -> dict[str, int]:
+    """callee -> the port of the node that placed its leg B, from a uas_fleet_call.xml log."""
+    path = folder / f"{tag}.log"
+    text = path.read_text(errors="replace") if path.exists() else ""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[-3] == "LEG":
+            found[parts[-1]] = int(parts[-2])
+    return found
+
+
 def rules_text(trunk_port: int, net_port: int, storage_block: str) -> str:
     """The end-to-end ruleset with a daily cap, an admin API and the fleet's storage."""
     text = RULES.format(trunk_port=trunk_port, net_port=net_port, extra_numbers="",
@@ -82,10 +104,10 @@ class Node:
         path = self.folder / "serve.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start(self, front_host: str) -> None:
+    def start(self, front_host: str, *extra: str) -> None:
         argv = [*sipguard_command(), "serve", "--rules", str(self.rules), "--listen",
                 f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}",
-                "--trust-front", front_host]  # fmt: skip
+                "--trust-front", front_host, *extra]  # fmt: skip
         with (self.folder / "serve.log").open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.folder)  # fmt: skip
@@ -222,7 +244,9 @@ class Fleet:
             return int(exc.code), json.loads(exc.read() or b"{}")
 
 
-def build(folder: Path, storage: Storage, count: int = 2) -> Fleet:
+def build(
+    folder: Path, storage: Storage, count: int = 2, node_args: tuple[tuple[str, ...], ...] = ()
+) -> Fleet:
     """Write every node's rules and start the nodes, then the front; stopped by ``stop``."""
     trunk_port, net_port = free_port("127.0.0.2"), free_port("127.0.0.4")
     token = secrets.token_hex(16)
@@ -238,8 +262,8 @@ def build(folder: Path, storage: Storage, count: int = 2) -> Fleet:
         nodes.append(Node(node_dir, free_port(), free_port(), token))
     fleet = Fleet(Front(folder, free_port()), nodes, trunk_port, net_port, storage)
     try:
-        for node in nodes:
-            node.start("127.0.0.1")
+        for i, node in enumerate(nodes):
+            node.start("127.0.0.1", *(node_args[i] if i < len(node_args) else ()))
         fleet.front.start(nodes)
     except BaseException:
         stop(fleet)
