@@ -228,18 +228,21 @@ class Fleet:
             rows += [dict(json.loads(line), journal=rules.parent.name) for line in lines if line]
         return rows
 
-    def admin(self, node: Node, method: str, path: str) -> tuple[int, dict[str, object]]:
-        """One admin API request to ``node``, with its bearer token."""
+    def admin(
+        self, node: Node, method: str, path: str, body: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, object]]:
+        """One admin API request to ``node``, with its bearer token (and a JSON body)."""
         import urllib.error
         import urllib.request
 
-        req = urllib.request.Request(f"http://127.0.0.1:{node.admin_port}{path}", method=method,
-                                     headers={"Authorization": f"Bearer {node.token}"})  # fmt: skip
+        headers = {"Authorization": f"Bearer {node.token}", "Content-Type": "application/json"}
+        url = f"http://127.0.0.1:{node.admin_port}{path}"
+        data = json.dumps(body).encode() if body is not None else b""
+        req = urllib.request.Request(url, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(
-                req, data=b"" if method == "POST" else None, timeout=10
-            ) as r:
-                return int(r.status), json.loads(r.read() or b"{}")
+            with urllib.request.urlopen(req, data=data if method == "POST" else None,
+                                        timeout=10) as resp:  # fmt: skip
+                return int(resp.status), json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             return int(exc.code), json.loads(exc.read() or b"{}")
 

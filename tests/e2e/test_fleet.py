@@ -179,7 +179,8 @@ def test_a_suspension_through_one_nodes_admin_api_refuses_on_every_node(
     fleet: fl.Fleet, tmp_path: Path
 ) -> None:
     first = fleet.nodes[0]
-    status, body = fleet.admin(first, "POST", f"/numbers/{CALLER}/suspend")
+    why = {"why": "complaints about repeated calls"}
+    status, body = fleet.admin(first, "POST", f"/numbers/{CALLER}/suspend", why)
     assert status == 200 and body["suspended"] is True, body
     try:
         time.sleep(1.0)  # a node re-reads suspensions it did not make every half second
