@@ -1,22 +1,26 @@
 """The Kamailio front over 1 and 2 ``serve`` nodes, against plain Kamailio, in the same run.
 
-Three setups carry the same sipp calls (INVITE, 200, ACK, BYE; a sipp callee on
-127.0.0.4 answers), at the same fixed rate, one after the other:
+The setups carry the same sipp calls (INVITE, 200, ACK, BYE; a sipp callee on
+127.0.0.4 answers) at fixed rates, one after the other:
 
-- ``plain``: Kamailio alone as a stateful proxy (tm + rr + sl, ``kamailio_plugin/plain.cfg``),
-  the baseline for what routing a call through Kamailio costs;
-- ``front+1``: ``sipguard kamailio run --front`` over one ``sipguard serve`` node;
-- ``front+2``: the same front over two nodes.
+- ``front+1`` at ``--rate``: ``sipguard kamailio run --front`` over one ``serve`` node;
+- ``front+2`` at twice ``--rate``: the same front over two nodes, so each node takes as
+  many calls per second as the single node did (a node's CPU per call falls as its load
+  rises, since group commit and the event loop batch more, so only equal loads compare);
+- ``plain`` at each of those rates: Kamailio alone as a stateful proxy (tm + rr + sl,
+  ``kamailio_plugin/plain.cfg``), the baseline for what routing a call through Kamailio costs.
 
-Every call is allowed, screened and journaled (SQLite, the default durability) by a node.
+Every call is allowed, screened and journaled by a node: each node has its own SQLite
+state and journal, or, with ``--state redis://…`` and ``--journal postgresql://…``, the
+nodes share them (the CPU of Redis and PostgreSQL is not counted; their round trips are).
 Reported per setup: failed calls, INVITE-to-200 delays, and the CPU (user + system) per
 call of the front's processes and of the nodes' (each node with its journal service),
 read from /proc.  The summary gives the front's CPU per call as a ratio to plain
-Kamailio's, and the nodes' CPU per call with two nodes as a ratio to one node's: those
-two figures say how the fleet scales on a box with more cores.  The run is bounded:
-``rate * seconds`` calls per setup.
+Kamailio's at the same rate, and the nodes' CPU per call with two nodes as a ratio to one
+node's: those figures say how the fleet scales on a box with more cores.  The run is
+bounded: ``rate * seconds`` calls per node and setup.
 
-    .venv/bin/python bench/bench_front.py [--rate 100] [--seconds 4]
+    .venv/bin/python bench/bench_front.py [--rate 100] [--seconds 4] [--state URL --journal URL]
 """
 
 from __future__ import annotations
@@ -36,21 +40,36 @@ sys.path.insert(0, str(ROOT / "tests" / "kamailio"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_kamailio import PLAIN_PORT, UAS_PORT, start_plain  # noqa: E402
 from live import SCENARIOS  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
 from steps import Step, group_cpu, run_sipp  # noqa: E402
 
-FRONT_PORT, NODE_PORTS, UAC_PORT = 5380, (5381, 5382), 5383
+from sipguard.adapters.kamailio.front_cfg import find_module_dir  # noqa: E402
+from tests.e2e.harness import free_port  # noqa: E402
+
+# Free ports, picked once: other benchmarks may run on the same machine at the same time.
+PLAIN_PORT, FRONT_PORT, UAC_PORT = free_port(), free_port(), free_port("127.0.0.2")
+NODE_PORTS, UAS_PORT = (free_port(), free_port()), free_port("127.0.0.4")
 
 
 def sipguard(*argv: str) -> list[str]:
     return [sys.executable, "-m", "sipguard", *argv]
 
 
-def start_node(work: Path, port: int) -> subprocess.Popen[bytes]:
-    """One serve node in its own folder (own journal), trusting the front on 127.0.0.1."""
+def shared(rules: Path, state: str | None, journal: str | None) -> None:
+    """Point a node's rules at a shared state and journal (``--state``, ``--journal``)."""
+    text = rules.read_text(encoding="utf-8")
+    if journal:
+        text = text.replace("journal:\n  path: journal.db\n", f'journal:\n  url: "{journal}"\n')
+    if state:
+        text += f'state:\n  url: "{state}"\n'
+    rules.write_text(text, encoding="utf-8")
+
+
+def start_node(work: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """One serve node in its own folder, trusting the front on 127.0.0.1."""
     rules = write_rules(work / f"node-{port}", port=UAS_PORT, cap=10**9)
+    shared(rules, args.state, args.journal)
     log = rules.parent / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -74,6 +93,24 @@ def start_front(work: Path, ports: tuple[int, ...]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=ROOT, start_new_session=True)  # fmt: skip
     time.sleep(2.0)  # the first OPTIONS probes have found the nodes up
+    return proc
+
+
+def start_plain(work: Path) -> subprocess.Popen[bytes]:
+    """The baseline Kamailio from kamailio_plugin/plain.cfg, 4 children."""
+    text = (Path(__file__).with_name("kamailio_plugin") / "plain.cfg").read_text()
+    for key, value in {"@LISTEN@": f"127.0.0.1:{PLAIN_PORT}", "@CHILDREN@": "4",
+                       "@MPATH@": find_module_dir(),
+                       "@TARGET@": f"sip:127.0.0.4:{UAS_PORT}"}.items():  # fmt: skip
+        text = text.replace(key, value)
+    cfg = work / "plain.cfg"
+    cfg.write_text(text)
+    argv = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "64", "-M", "8", "-w", str(work)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    time.sleep(1.5)
+    if proc.poll() is not None:
+        raise RuntimeError(f"plain Kamailio did not start (exit {proc.returncode})")
     return proc
 
 
@@ -115,63 +152,78 @@ def run_calls(port: int, groups: dict[str, list[int]], rate: int, seconds: float
 
 def row(name: str, step: Step, cpu: dict[str, float]) -> dict[str, object]:
     per_call = {k: round(v / max(1, step.ok) * 1e6, 1) for k, v in cpu.items()}
-    return {"setup": name, **step.row(), "cpu_us_per_call_by_part": per_call}
+    out = {"setup": name, **step.row(), "cpu_us_per_call_by_part": per_call}
+    print(json.dumps(out), flush=True)
+    return out
 
 
-def measure_fronts(work: Path, args: argparse.Namespace) -> list[dict[str, object]]:
-    rows = []
-    for count in (1, 2):
-        nodes = [start_node(work, port) for port in NODE_PORTS[:count]]
-        front = start_front(work, NODE_PORTS[:count])
-        try:
-            groups = {"front": [front.pid], "nodes": [n.pid for n in nodes]}
-            step, cpu = run_calls(FRONT_PORT, groups, args.rate, args.seconds, work)
-            rows.append(row(f"front+{count}", step, cpu))
-        finally:
-            stop(front)
-            for node in nodes:
-                stop(node)
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
+def measure_plain(work: Path, rate: int, seconds: float) -> dict[str, object]:
+    proc = start_plain(work)
+    try:
+        step, cpu = run_calls(PLAIN_PORT, {"kamailio": [proc.pid]}, rate, seconds, work)
+    finally:
+        stop(proc)
+    return row(f"plain@{rate}", step, cpu)
 
 
-def summary(plain: dict[str, object], fronts: list[dict[str, object]]) -> dict[str, object]:
-    def part(r: dict[str, object], key: str) -> float:
-        parts = r["cpu_us_per_call_by_part"]
-        assert isinstance(parts, dict)
-        return float(parts[key])
+def measure_front(work: Path, count: int, rate: int, args: argparse.Namespace
+                  ) -> dict[str, object]:  # fmt: skip
+    nodes = [start_node(work, port, args) for port in NODE_PORTS[:count]]
+    front = start_front(work, NODE_PORTS[:count])
+    try:
+        groups = {"front": [front.pid], "nodes": [n.pid for n in nodes]}
+        step, cpu = run_calls(FRONT_PORT, groups, rate, args.seconds, work)
+    finally:
+        stop(front)
+        for node in nodes:
+            stop(node)
+    return row(f"front+{count}@{rate}", step, cpu)
 
-    base = part(plain, "kamailio")
-    one, two = fronts
+
+def part(r: dict[str, object], key: str) -> float:
+    parts = r["cpu_us_per_call_by_part"]
+    assert isinstance(parts, dict)
+    return float(parts[key])
+
+
+def summary(pairs: list[tuple[dict[str, object], dict[str, object]]]) -> dict[str, object]:
+    """Ratios: each front against plain Kamailio at its rate; 2 nodes against 1 per call."""
+    if any(part(plain, "kamailio") <= 0 for plain, _ in pairs):
+        raise RuntimeError("plain Kamailio used no CPU: was another process on its port?")
+    one, two = (front for _, front in pairs)
     return {
-        "rate": plain["rate"],
-        "front CPU per call / plain Kamailio's": [
-            round(part(r, "front") / base, 2) for r in fronts
+        "front CPU per call / plain Kamailio's, 1 and 2 nodes": [
+            round(part(f, "front") / part(p, "kamailio"), 2) for p, f in pairs
         ],
-        "nodes CPU per call, 2 nodes / 1 node": round(part(two, "nodes") / part(one, "nodes"), 2),
-        "whole fleet CPU per call / plain Kamailio's": [
-            round((part(r, "front") + part(r, "nodes")) / base, 2) for r in fronts
+        "nodes CPU per call, 2 nodes / 1 node (same calls per node)": round(
+            part(two, "nodes") / part(one, "nodes"), 2
+        ),
+        "whole fleet CPU per call / plain Kamailio's, 1 and 2 nodes": [
+            round((part(f, "front") + part(f, "nodes")) / part(p, "kamailio"), 2)
+            for p, f in pairs
         ],
-        "failed calls": {str(r["setup"]): r["failed"] for r in [plain, *fronts]},
+        "failed calls": {str(r["setup"]): r["failed"] for pair in pairs for r in pair},
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=int, default=100, help="calls per second (default 100)")
+    parser.add_argument("--rate", type=int, default=100,
+                        help="calls per second per node (default 100)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per setup")
+    parser.add_argument("--state", metavar="URL",
+                        help="the nodes share this state (redis://...; default: SQLite each)")
+    parser.add_argument("--journal", metavar="URL",
+                        help="the nodes share this journal (postgresql://...; default: "
+                        "SQLite each)")  # fmt: skip
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-front-"))
-    plain_proc = start_plain(work)
-    try:
-        step, cpu = run_calls(PLAIN_PORT, {"kamailio": [plain_proc.pid]}, args.rate,
-                              args.seconds, work)  # fmt: skip
-    finally:
-        stop(plain_proc)
-    plain = row("plain", step, cpu)
-    print(json.dumps(plain), flush=True)
-    fronts = measure_fronts(work, args)
-    print(json.dumps(summary(plain, fronts), indent=2))
+    pairs = []
+    for count in (1, 2):
+        rate = args.rate * count
+        pairs.append((measure_plain(work, rate, args.seconds),
+                      measure_front(work, count, rate, args)))  # fmt: skip
+    print(json.dumps(summary(pairs), indent=2))
     return 0
 
 
