@@ -103,3 +103,23 @@ def test_the_readme_fleet_commands_are_accepted_and_agree() -> None:
     front_host = front.listen[0].rsplit(":", 1)[0]
     assert all(a.trust_front == [front_host] for a in nodes)
     assert len({a.admin for a in nodes}) == 2  # one admin port per node
+
+
+def test_a_too_short_node_timeout_is_refused(tmp_path: Path) -> None:
+    opts = options(tmp_path)
+    short = fc.FrontOptions(opts.listen, opts.nodes, opts.module_dir, opts.list_file,
+                            node_timeout_ms=50)  # fmt: skip
+    with pytest.raises(ValueError, match="node-timeout"):
+        fc.check(short)
+
+
+def test_serve_takes_only_ip_addresses_as_trusted_fronts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A name would never match a packet's source; IPv6 is compared in its short form."""
+    args = build_parser().parse_args(["serve", "--trust-front", "[::0001]", "--trust-front",
+                                      "127.0.0.1"])  # fmt: skip
+    assert args.trust_front == ["::1", "127.0.0.1"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--trust-front", "front.example"])
+    assert "not an IP address: 'front.example'" in capsys.readouterr().err

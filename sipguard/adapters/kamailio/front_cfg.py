@@ -62,6 +62,8 @@ def check(opts: FrontOptions) -> None:
         raise ValueError(f"the front cannot listen on its node's address {node.host}:{node.port}")
     if opts.ping_interval < 1:
         raise ValueError("--ping-interval must be at least 1 second")
+    if opts.node_timeout_ms < 100:
+        raise ValueError("--node-timeout must be at least 100 ms")
 
 
 def node_uri(node: Listen) -> str:
