@@ -1,8 +1,11 @@
 """A fleet end to end: sipp calls through a real Kamailio front to two ``serve`` nodes.
 
 The nodes share their state through a real redis-server when the rules can name it
-(``state: {url: …}``); the tests that need one count across the nodes say so and need it.
-Each test reads the fleet's journal the way an auditor would, with ``sipguard calls``.
+(``state: {url: …}``), and one journal in a private PostgreSQL cluster when sipguard has
+the PostgreSQL journal (else each node keeps an SQLite journal): the ``storage`` fixture is
+the one place that chooses.  The tests that need a count shared across the nodes are marked
+so.  Each test reads the fleet's journal the way an auditor would, with ``sipguard calls``,
+and tells which node placed a call from the callee's side (the top Via of leg B).
 """
 
 from __future__ import annotations
