@@ -25,6 +25,7 @@ from sipguard.b2bua.call import Call, Leg, Side
 from sipguard.b2bua.call_table import CallTable
 from sipguard.b2bua.config import B2BUAConfig
 from sipguard.b2bua.effects import Addr, Decided, Effects
+from sipguard.b2bua.front import origin
 from sipguard.b2bua.headers import make_response, refusal_status_phrase, relay_keys
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
@@ -93,7 +94,8 @@ class CallSetup:
         if refusal:
             resp = make_response(req, 503, a_tag, refusal)
             return out + self.txs.reply(entry, resp, now, wall)
-        facts = facts_from_request(req, source.host, source.port, source.transport)
+        who = origin(req, source, self.config.fronts)
+        facts = facts_from_request(req, who.host, who.port, who.transport)
         verdict = evaluate(facts, self.rules, self.state, wall)
         if not verdict.allowed:
             reason = (("Reason", verdict.reason_header or ""),)

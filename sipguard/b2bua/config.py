@@ -25,3 +25,5 @@ class B2BUAConfig:
     # Live transactions (both legs) past which a new request is answered 503, statelessly.
     max_transactions: int = 20_000
     timers: TimerConfig = field(default_factory=TimerConfig)
+    # Kamailio fronts whose X-Sipguard-Source names the address a call is screened as from.
+    fronts: frozenset[str] = frozenset()

@@ -41,6 +41,7 @@ from sipguard.b2bua.effects import (
     Transmit,
     TxTimer,
 )
+from sipguard.b2bua.front import origin, own
 from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
@@ -180,8 +181,10 @@ class B2BUA:
 
     def _request(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
         req = stamp(req, source)
-        if not listed(self.rules, source.host):
-            return self.strangers.request(req, source, self.rules, self.setup.state, now, wall)
+        who = origin(req, source, self.config.fronts)  # ``source`` unless a front stamped it
+        if not listed(self.rules, who.host) and not own(who, source, self.config.fronts):
+            state = self.setup.state
+            return self.strangers.request(req, who, self.rules, state, now, wall, via=source)
         key = server_key(req)
         entry = self.txs.server.get(key)
         if entry is not None:

@@ -8,7 +8,8 @@ Invariants:
   ``sip.relay_headers``), so User-Agent, Server and the like (they name the peers'
   software) are stripped unless the rules name them, and nothing we build names ours;
 - responses copy Via, From, To, Call-ID and CSeq of the request they answer (8.2.6.2); a
-  To tag is added when the request had none and one is given;
+  To tag is added when the request had none and one is given; a dialog-forming 1xx/2xx
+  also copies the request's own Record-Route (12.1.1), so proxies on that leg stay on it;
 - P-Asserted-Identity and Privacy never cross from an untrusted peer (RFC 3325 section 5):
   outbound calls carry the verified number as ``<tel:+CC NSN>``.
 """
@@ -134,6 +135,8 @@ def relay_response(
         extra.append(("Contact", contact))
     if rseq is not None:
         extra.append(("RSeq", str(rseq)))
+    if to_tag is not None and 100 < src.status < 300:  # dialog-forming: RFC 3261 12.1.1
+        extra += [("Record-Route", rr) for rr in answering.headers.get_fields("record-route")]
     extra += allowed_fields(src.headers, allow, src.body)
     return make_response(answering, src.status, to_tag, extra, src.body, src.reason)
 

@@ -88,9 +88,16 @@ class Strangers:
         self._minute = -1
 
     def request(
-        self, req: Request, source: Addr, rules: Ruleset, state: State, now: float, wall: datetime
+        self,
+        req: Request,
+        source: Addr,
+        rules: Ruleset,
+        state: State,
+        now: float,
+        wall: datetime,
+        via: Addr | None = None,
     ) -> Effects:
-        """The effects of one request from an unlisted ``source``."""
+        """The effects of one request from an unlisted ``source`` (relayed by ``via``)."""
         stats = self.stats
         stats.requests += 1
         stats.by_method[req.method] = stats.by_method.get(req.method, 0) + 1
@@ -101,12 +108,13 @@ class Strangers:
             stats.suppressed += 1
             return []
         stats.answered += 1
+        back = via or source  # a front's caller is answered through the front
         if req.method != "INVITE":
-            return [stateless(req, source, 403)]
+            return [stateless(req, back, 403)]
         facts = facts_from_request(req, source.host, source.port, source.transport)
         verdict = evaluate(facts, rules, state, wall)
         phrase = refusal_status_phrase(rules, 403, verdict.reason.value)
-        answer = stateless(req, source, 403, (("Reason", verdict.reason_header or ""),), phrase)
+        answer = stateless(req, back, 403, (("Reason", verdict.reason_header or ""),), phrase)
         if not self._sample(source.host, now):
             stats.unjournaled += 1
             return [answer]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.adapters.kamailio import cfg as kc
+from sipguard.cli import kamailio_front as front
 from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.errors import RulesError
 from sipguard.policy.hostport import DEFAULT_LISTEN
@@ -38,6 +39,9 @@ def register(sub: Any) -> None:
         ),
     )
     _common(config)
+    config.add_argument("--list-file", type=Path, metavar="FILE",
+                        help="with --front: where to write the dispatcher list "
+                        "(default dispatcher.list)")  # fmt: skip
     config.set_defaults(func=config_command)
     run = group.add_parser(
         "run",
@@ -68,6 +72,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--debug", type=int, default=2, help="Kamailio log level (1 notice, 2 info)")
     p.add_argument("--no-tcp", action="store_true", help="listen on UDP only")
+    front.add_arguments(p)
 
 
 def _options(args: argparse.Namespace) -> kc.KamailioOptions:
@@ -102,6 +107,8 @@ def _prepare(args: argparse.Namespace) -> tuple[kc.KamailioOptions, dict[str, st
 
 def config_command(args: argparse.Namespace) -> int:
     """Print the configuration, headed by the environment Kamailio needs."""
+    if args.front:
+        return front.config_command(args)
     prepared = _prepare(args)
     if prepared is None:
         return 2
@@ -118,6 +125,8 @@ def config_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Write the configuration and exec Kamailio in the foreground."""
+    if args.front:
+        return front.run_command(args)
     prepared = _prepare(args)
     if prepared is None:
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ def register(sub: Any) -> None:
     parser.add_argument("--admin", metavar="HOST:PORT",
                         help="admin API address (overrides admin.listen; needs "
                         "admin.token_file in the rules)")  # fmt: skip
+    parser.add_argument("--trust-front", action="append", default=[], metavar="IP",
+                        type=front_address,
+                        help="a Kamailio front (kamailio run --front) whose "
+                        "X-Sipguard-Source header names where a call came from "
+                        "(repeatable)")  # fmt: skip
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )
@@ -67,6 +73,14 @@ def _tcp_limits(parser: argparse.ArgumentParser) -> None:
                      help="accepted TCP connections per source address (default 64)")  # fmt: skip
     tcp.add_argument("--tcp-idle-timeout", type=float, default=120.0, metavar="SECONDS",
                      help="close a TCP connection idle this long (default 120)")  # fmt: skip
+
+
+def front_address(text: str) -> str:
+    """A ``--trust-front`` value: an IP address, as the server sees packets come from it."""
+    try:
+        return str(ipaddress.ip_address(text.strip().strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
 
 
 def parse_listen(text: str, default_port: int = SIP_PORT) -> tuple[str, int]:

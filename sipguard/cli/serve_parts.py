@@ -211,6 +211,7 @@ def build_core(
     config = B2BUAConfig(
         local=Addr(local[0], local[1]), max_concurrent=args.max_calls,
         max_duration=args.max_duration, ring_timeout=args.ring_timeout,
+        fronts=frozenset(args.trust_front),
     )  # fmt: skip
     return B2BUA(ruleset, state=state, config=config)
 
