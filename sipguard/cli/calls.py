@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sipguard.cli.journal import (
     Target,
@@ -29,6 +29,11 @@ from sipguard.cli.journal import (
     resolve_target,
 )
 from sipguard.policy.facts import Reason
+
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
+    from sipguard.journal.query import Query
+    from sipguard.journal.record import Entry
 
 # Every stored field of a decision entry, then of its latest outcome entry.
 FIELDS = (
@@ -48,7 +53,7 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``calls`` command."""
     p = subparsers.add_parser(
         "calls",
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def query_from_args(args: argparse.Namespace, target: Target) -> Any:
+def query_from_args(args: argparse.Namespace, target: Target) -> Query:
     """The journal query that the filter options of ``calls`` (or the admin API) ask for."""
     from sipguard.journal.store import Query
 
@@ -145,7 +150,7 @@ def local_iso(text: str | None, zone: tzinfo) -> str | None:
     return None if text is None else datetime.fromisoformat(text).astimezone(zone).isoformat()
 
 
-def call_dict(decision: Any, outcome: Any, zone: tzinfo = UTC) -> dict[str, Any]:
+def call_dict(decision: Entry, outcome: Entry | None, zone: tzinfo = UTC) -> dict[str, Any]:
     """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends).
 
     Every time is in ``zone`` with its offset, whatever zone the writer used.

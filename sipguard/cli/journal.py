@@ -11,12 +11,13 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sipguard.cli._common import add_rules_arg, report_rules_error, rules_path
 from sipguard.errors import RulesError
 
 if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
     from sipguard.policy import Ruleset
 
 
@@ -105,7 +106,7 @@ def nsn(raw: str, rules: Ruleset | None) -> str:
     return value
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``journal verify`` and ``journal purge``."""
     p = subparsers.add_parser(
         "journal",
