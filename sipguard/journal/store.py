@@ -157,13 +157,15 @@ class JournalStore:
         for entry in self.entries():
             problem = _link_problem(entry, expected, prev)
             if problem:
-                return VerifyResult(False, checked, entry.seq, problem)
+                seq = entry.seq
+                return VerifyResult(ok=False, checked=checked, broken_seq=seq, problem=problem)
             if entry.kind == Kind.ADMIN.value and entry.action == "purge":
                 last_purge = entry
             prev, expected, checked = entry.hash or "", expected + 1, checked + 1
         if anchor_seq and not _anchor_recorded(last_purge, anchor_seq, self.anchor()[1]):
-            return VerifyResult(False, checked, anchor_seq, "anchor not recorded by a purge entry")
-        return VerifyResult(True, checked)
+            problem = "anchor not recorded by a purge entry"
+            return VerifyResult(ok=False, checked=checked, broken_seq=anchor_seq, problem=problem)
+        return VerifyResult(ok=True, checked=checked)
 
     def purge(self, now: datetime, retention_days: int) -> int:
         """Delete the chain prefix older than ``retention_days`` before ``now``; return count."""
