@@ -27,6 +27,7 @@ from sipguard.cli.journal import (
     nsn,
     print_error,
     resolve_target,
+    window_limit,
 )
 from sipguard.policy.facts import Reason
 
@@ -106,8 +107,6 @@ def query_from_args(args: argparse.Namespace, target: Target) -> Query:
     from sipguard.journal.store import Query
 
     rules, zone = target.rules, target.zone
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {args.limit})")
     now = datetime.now(UTC)
     return Query(
         number=nsn(args.number, rules) if args.number else None,
@@ -120,7 +119,7 @@ def query_from_args(args: argparse.Namespace, target: Target) -> Query:
         verdict=args.verdict,
         since=parse_when(args.since, zone, now) if args.since else None,
         until=parse_when(args.until, zone, now) if args.until else None,
-        limit=args.limit,
+        limit=window_limit(args.limit),
         monitored=args.monitored,
     )
 

@@ -23,6 +23,7 @@ from sipguard.cli.journal import (
     nsn,
     print_error,
     resolve_target,
+    window_limit,
 )
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             number=nsn(args.number, target.rules) if args.number else None,
             since=parse_when(args.since, zone, now) if args.since else None,
             until=parse_when(args.until, zone, now) if args.until else None,
-            limit=args.limit,
+            limit=window_limit(args.limit),
         )
     except UsageError as exc:
         print_error(exc)

@@ -70,6 +70,13 @@ def add_window_args(parser: argparse.ArgumentParser, things: str) -> None:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
+def window_limit(limit: int | None) -> int | None:
+    """``--limit`` as given; a usage error unless it is at least 1 (or absent)."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {limit})")
+    return limit
+
+
 def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
     """The journal named by ``--journal`` or by the rules' ``journal.path``."""
     rules = None
