@@ -85,8 +85,7 @@ class RulesFile:
         return "\n".join(lines) + "\n"
 
 
-def _flag(value: bool) -> str:  # noqa: FBT001 (one value to its YAML word)
-    return "true" if value else "false"
+_YAML_BOOL = {True: "true", False: "false"}
 
 
 def _list(items: tuple[str, ...]) -> str:
@@ -97,8 +96,8 @@ def _operator(op: Operator) -> list[str]:
     return [
         f"  {op.id}:", f'    name: "{op.name}"', f'    licence: "{op.licence}"',
         f"    licence_expires: {op.licence_expires}",
-        f"    harassment_pledge: {_flag(op.harassment_pledge)}",
-        f"    outbound_commitment: {_flag(op.outbound_commitment)}",
+        f"    harassment_pledge: {_YAML_BOOL[op.harassment_pledge]}",
+        f"    outbound_commitment: {_YAML_BOOL[op.outbound_commitment]}",
     ]  # fmt: skip
 
 
@@ -110,7 +109,7 @@ def _trunk(trunk: Trunk) -> list[str]:
 
 def _number(n: Number) -> str:
     text = f'  - {{number: "{n.number}", operator: {n.operator}, trunk: {n.trunk}, '
-    text += f"inbound: {_flag(n.inbound)}, outbound: {_flag(n.outbound)}"
+    text += f"inbound: {_YAML_BOOL[n.inbound]}, outbound: {_YAML_BOOL[n.outbound]}"
     if n.display_name is not None:
         text += f', display_name: "{n.display_name}"'
     return text + "}"
