@@ -61,7 +61,7 @@ def _number(i: int) -> str:
     return str(4000000000 + i * 7)
 
 
-def write(out: Path, numbers: int, trunks: int, inline: bool) -> Path:
+def write(out: Path, numbers: int, trunks: int, *, inline: bool) -> Path:
     """A rules file of ``numbers`` numbers across ``trunks`` trunks, inline or in a CSV."""
     out.mkdir(parents=True, exist_ok=True)
     ops = max(1, trunks // 10)
@@ -137,11 +137,14 @@ def main() -> None:
         base = Path(tmp)
         cases = {
             "inline YAML (baseline)": (
-                write(base / "y", args.small, args.trunks, True),
+                write(base / "y", args.small, args.trunks, inline=True),
                 args.small,
             ),
-            "CSV, small": (write(base / "s", args.small, args.trunks, False), args.small),
-            "CSV, large": (write(base / "l", args.numbers, args.trunks, False), args.numbers),
+            "CSV, small": (write(base / "s", args.small, args.trunks, inline=False), args.small),
+            "CSV, large": (
+                write(base / "l", args.numbers, args.trunks, inline=False),
+                args.numbers,
+            ),
         }
         got = {name: run(path, n, args.trunks) for name, (path, n) in cases.items()}
     for name, (_, n) in cases.items():

@@ -26,13 +26,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import workload, write_ruleset
+
+if TYPE_CHECKING:
+    from sipguard.policy import Ruleset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,9 +146,8 @@ def serve(data: Path) -> None:
         print(json.dumps(answer), flush=True)
 
 
-def _bodies(rules: Any, calls: list[tuple[bytes, str]]) -> dict[str, Callable[[], int]]:
+def _bodies(rules: Ruleset, calls: list[tuple[bytes, str]]) -> dict[str, Callable[[], int]]:
     """The measured loops, each returning how many operations it did."""
-    from datetime import datetime
 
     from sipguard.policy import MemoryState, evaluate
     from sipguard.screening import facts_from_request
@@ -179,7 +182,7 @@ def _bodies(rules: Any, calls: list[tuple[bytes, str]]) -> dict[str, Callable[[]
 
 
 def _parse_bodies(
-    rules: Any, calls: list[tuple[bytes, str]], now: Any
+    rules: Ruleset, calls: list[tuple[bytes, str]], now: datetime
 ) -> dict[str, Callable[[], int]]:
     """Loops over the raw datagrams: parse alone, the stdlib baseline, the whole path."""
     import email.parser

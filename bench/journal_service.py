@@ -16,6 +16,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,9 @@ def _timed(fut: asyncio.Future[Any], lat: list[float]) -> asyncio.Future[Any]:
     return fut
 
 
-def _worker(mode: str, target: str, make: Make, first: int, n: int, out: Any) -> None:
+def _worker(
+    mode: str, target: str, make: Make, first: int, n: int, out: Queue[list[float]]
+) -> None:
     lat = []
     sink = ServiceClient(target) if mode == "service" else JournalStore(target)
     append = sink.append

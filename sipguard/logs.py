@@ -43,7 +43,7 @@ _DECISION_FIELDS = (
 _OUTCOME_FIELDS = ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by")
 
 
-def configure(json: bool = True, level: int | str = "info") -> None:
+def configure(*, json: bool = True, level: int | str = "info") -> None:
     """Set up structlog: contextvars merged, ISO UTC timestamps, JSON (or console) lines."""
     numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
     renderer: Any = (
@@ -96,7 +96,7 @@ def log_call_end(entry: Entry, *, journaled: bool = True) -> None:
         _calls.warning("call.end", journal="unavailable", **fields)
 
 
-def log_garbage(limiter: RateLimiter, now: float, event: str, **fields: Any) -> bool:
+def log_garbage(limiter: RateLimiter, now: float, event: str, **fields: object) -> bool:
     """Log a warning about untrusted input if ``limiter`` allows; report what it dropped."""
     if not limiter.allow(now):
         return False

@@ -274,9 +274,11 @@ def test_lean_address_agrees_with_the_full_parser(text: str) -> None:
 
 
 @settings(max_examples=300)
-@given(addresses(), st.lists(addresses(), max_size=2), uris(), st.booleans())
+@given(
+    from_=addresses(), pais=st.lists(addresses(), max_size=2), ruri=uris(), joined=st.booleans()
+)
 def test_facts_equal_the_full_parsers_facts(
-    from_: str, pais: list[str], ruri: str, joined: bool
+    from_: str, pais: list[str], ruri: str, *, joined: bool
 ) -> None:
     """Facts, and every parse error, are those of the full parser, whatever the headers."""
     extra = (

@@ -20,7 +20,7 @@ USER, FILED = "13800138000", "95123"
 R = Reason
 
 
-def _rules(folder: Path, forwarding: bool) -> Ruleset:
+def _rules(folder: Path, *, forwarding: bool) -> Ruleset:
     shutil.copy(DATA / "consents.csv", folder / "consents.csv")
     text = (DATA / "rules.yaml").read_text(encoding="utf-8")
     if forwarding:
@@ -32,7 +32,7 @@ def _rules(folder: Path, forwarding: bool) -> Ruleset:
 
 @pytest.fixture(scope="module")
 def rules(tmp_path_factory: pytest.TempPathFactory) -> Ruleset:
-    return _rules(tmp_path_factory.mktemp("fwd"), True)
+    return _rules(tmp_path_factory.mktemp("fwd"), forwarding=True)
 
 
 def forward(
@@ -104,7 +104,7 @@ def test_unverified_forwards_of_its_own_number_suspend_it(rules: Ruleset) -> Non
 
 
 def test_forwarding_false_keeps_v1(tmp_path: Path) -> None:
-    rules = _rules(tmp_path, False)
+    rules = _rules(tmp_path, forwarding=False)
     state = MemoryState()
     state.inbound_started("in-1", USER, FILED, NOW)
     verdict = forward(rules, state, DIVERSION)

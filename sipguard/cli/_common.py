@@ -7,11 +7,16 @@ import gc
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 from zoneinfo import ZoneInfo
 
 from sipguard.errors import RulesError
 from sipguard.policy import Ruleset, load_rules
 from sipguard.policy.hostport import parse_hostport
+
+if TYPE_CHECKING:
+    # What ``add_subparsers`` returns: every command module's ``register`` takes one.
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_OK = 0
 EXIT_REJECT = 1

@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sipguard.cli.journal import (
     Target,
@@ -27,8 +27,14 @@ from sipguard.cli.journal import (
     nsn,
     print_error,
     resolve_target,
+    window_limit,
 )
 from sipguard.policy.facts import Reason
+
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
+    from sipguard.journal.query import Query
+    from sipguard.journal.record import Entry
 
 # Every stored field of a decision entry, then of its latest outcome entry.
 FIELDS = (
@@ -48,7 +54,7 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``calls`` command."""
     p = subparsers.add_parser(
         "calls",
@@ -96,13 +102,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def query_from_args(args: argparse.Namespace, target: Target) -> Any:
+def query_from_args(args: argparse.Namespace, target: Target) -> Query:
     """The journal query that the filter options of ``calls`` (or the admin API) ask for."""
     from sipguard.journal.store import Query
 
     rules, zone = target.rules, target.zone
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {args.limit})")
     now = datetime.now(UTC)
     return Query(
         number=nsn(args.number, rules) if args.number else None,
@@ -115,7 +119,7 @@ def query_from_args(args: argparse.Namespace, target: Target) -> Any:
         verdict=args.verdict,
         since=parse_when(args.since, zone, now) if args.since else None,
         until=parse_when(args.until, zone, now) if args.until else None,
-        limit=args.limit,
+        limit=window_limit(args.limit),
         monitored=args.monitored,
     )
 
@@ -145,7 +149,7 @@ def local_iso(text: str | None, zone: tzinfo) -> str | None:
     return None if text is None else datetime.fromisoformat(text).astimezone(zone).isoformat()
 
 
-def call_dict(decision: Any, outcome: Any, zone: tzinfo = UTC) -> dict[str, Any]:
+def call_dict(decision: Entry, outcome: Entry | None, zone: tzinfo = UTC) -> dict[str, Any]:
     """One call attempt as a flat dict of :data:`FIELDS` (outcome fields None until it ends).
 
     Every time is in ``zone`` with its offset, whatever zone the writer used.

@@ -13,8 +13,8 @@ import argparse
 import csv
 import json
 import sys
-from datetime import UTC, datetime
-from typing import Any, TextIO
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sipguard.cli.journal import (
     UsageError,
@@ -23,7 +23,12 @@ from sipguard.cli.journal import (
     nsn,
     print_error,
     resolve_target,
+    window_limit,
 )
+
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
+    from sipguard.journal.record import Entry
 
 FIELDS = (
     "seq", "time", "kind", "action", "number", "by", "why", "call_id", "verdict", "reason",
@@ -39,7 +44,7 @@ List journal entries in time order: call decisions, call outcomes and operator a
 """
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subparsers) -> None:
     """Add ``journal entries`` to the ``journal`` action parsers ``sub``."""
     p = sub.add_parser(
         "entries",
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             number=nsn(args.number, target.rules) if args.number else None,
             since=parse_when(args.since, zone, now) if args.since else None,
             until=parse_when(args.until, zone, now) if args.until else None,
-            limit=args.limit,
+            limit=window_limit(args.limit),
         )
     except UsageError as exc:
         print_error(exc)
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def entry_dict(entry: Any, zone: Any) -> dict[str, Any]:
+def entry_dict(entry: Entry, zone: tzinfo) -> dict[str, Any]:
     """One entry as a flat dict of :data:`FIELDS`; ``by``/``why`` come from its detail."""
     from sipguard.cli.calls import local_time
 

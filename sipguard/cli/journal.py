@@ -11,12 +11,13 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sipguard.cli._common import add_rules_arg, report_rules_error, rules_path
 from sipguard.errors import RulesError
 
 if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
     from sipguard.policy import Ruleset
 
 
@@ -69,6 +70,13 @@ def add_window_args(parser: argparse.ArgumentParser, things: str) -> None:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
+def window_limit(limit: int | None) -> int | None:
+    """``--limit`` as given; a usage error unless it is at least 1 (or absent)."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {limit})")
+    return limit
+
+
 def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
     """The journal named by ``--journal`` or by the rules' ``journal.path``."""
     rules = None
@@ -105,7 +113,7 @@ def nsn(raw: str, rules: Ruleset | None) -> str:
     return value
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``journal verify`` and ``journal purge``."""
     p = subparsers.add_parser(
         "journal",

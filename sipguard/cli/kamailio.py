@@ -13,7 +13,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sipguard.adapters.kamailio import cfg as kc
 from sipguard.cli import kamailio_front as front
@@ -21,8 +21,11 @@ from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.errors import RulesError
 from sipguard.policy.hostport import DEFAULT_LISTEN
 
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
 
-def register(sub: Any) -> None:
+
+def register(sub: Subparsers) -> None:
     """Add the ``kamailio`` command group."""
     parser = sub.add_parser(
         "kamailio",

@@ -18,7 +18,7 @@ import getpass
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sipguard.cli.journal import (
     Target,
@@ -28,6 +28,9 @@ from sipguard.cli.journal import (
     print_error,
     resolve_target,
 )
+
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
 
 SUSPEND = """\
 Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is resumed. The
@@ -41,7 +44,7 @@ error.
 """
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``numbers suspended``, ``numbers suspend`` and ``numbers resume``."""
     p = subparsers.add_parser(
         "numbers",
@@ -61,7 +64,7 @@ def register(subparsers: Any) -> None:
     _add_change(sub, "resume", "end a number's suspension", RESUME)
 
 
-def _add_change(sub: Any, action: str, help_text: str, description: str) -> None:
+def _add_change(sub: Subparsers, action: str, help_text: str, description: str) -> None:
     p = sub.add_parser(
         action,
         help=help_text,

@@ -23,13 +23,14 @@ from sipguard.policy import MemoryState, Reason, Ruleset, State
 
 if TYPE_CHECKING:
     from sipguard.adapters.replay.engine import InviteTransaction, ReplaySummary
+    from sipguard.cli._common import Subparsers
 
 _PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 _COLUMNS = ("time", "source", "caller", "callee", "verdict", "reason")
 _JOURNAL_BATCH = 512
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``replay`` command."""
     p = subparsers.add_parser(
         "replay",
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         state = _state(args, stack)
         sink = _journal(args, rules, stack)
-        progress = _progress(args.captures, args.no_progress, stack)
+        progress = _progress(args.captures, stack, disabled=args.no_progress)
         rows = replay(args.captures, rules, state, summary, progress)
         csv_file = stack.enter_context(open(args.csv, "w", newline="")) if args.csv else None
         _emit(args, rules, _recorded(rows, sink), csv_file, summary)
@@ -120,7 +121,9 @@ def _recorded(
         sink(None)
 
 
-def _progress(paths: list[str], disabled: bool, stack: ExitStack) -> Callable[[int], None] | None:
+def _progress(
+    paths: list[str], stack: ExitStack, *, disabled: bool
+) -> Callable[[int], None] | None:
     """A tqdm byte counter on stderr for big captures on a terminal, else None."""
     if disabled or not sys.stderr.isatty():
         return None

@@ -13,10 +13,13 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sipguard.cli._common import add_rules_arg, rules_path
 from sipguard.cli.journal import Target, UsageError, print_error
+
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
 
 DESCRIPTION = """\
 Write a compliance report for [--since, --until): calls and decisions per day stacked by
@@ -28,7 +31,7 @@ head hash. Times are in the rules' timezone.
 """
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``report`` command."""
     p = subparsers.add_parser(
         "report",

@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
@@ -24,8 +24,11 @@ DESCRIPTION = (
     "reloads the rules; SIGTERM or SIGINT stops the server."
 )
 
+if TYPE_CHECKING:
+    from sipguard.cli._common import Subparsers
 
-def register(sub: Any) -> None:
+
+def register(sub: Subparsers) -> None:
     """Add the ``serve`` command."""
     parser = sub.add_parser("serve", help="run the B2BUA", description=DESCRIPTION)
     parser.add_argument(

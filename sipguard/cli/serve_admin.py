@@ -16,7 +16,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+
+import structlog
 
 from sipguard.adapters.admin.backend import BadRequest, CallFilters, CallTable
 from sipguard.adapters.admin.serve_backend import RulesView
@@ -49,7 +50,7 @@ def admin_config(address: str | None, ruleset: Ruleset) -> AdminConfig | None:
 
 async def start(
     admin: AdminConfig, rules_path: Path, parts: tuple[CoreView, ServerView, WatcherView],
-    journal: ServiceJournal | None, journal_path: Path | None, log: Any,
+    journal: ServiceJournal | None, journal_path: Path | None, log: structlog.stdlib.BoundLogger,
 ) -> AdminServer:  # fmt: skip
     """Start the admin API on this loop; OSError when its address cannot be bound."""
     core, server, watcher = parts

@@ -117,8 +117,8 @@ class WriteBehindState:
     def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
         self.cache.record_call(number, callee, at, keep)
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
-        return self.cache.record_outcome(number, short, keep)
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
+        return self.cache.record_outcome(number, short=short, keep=keep)
 
     # So do the inbound calls that are up, for verifying forwards (rules 1.1 section 3).
     def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from sipguard.journal.record import COLUMNS, Entry, Kind, to_ts
 
@@ -36,9 +37,13 @@ class CallRow:
     outcome: Entry | None
 
 
+# How the bounds of a window are held: as a client wrote them, or as times.
+When = TypeVar("When", str, datetime)
+
+
 @dataclass(frozen=True, slots=True)
-class Query:
-    """Filters for :meth:`JournalStore.calls`; ``None`` means "any"."""
+class CallSelection(Generic[When]):
+    """The filters of ``sipguard calls`` (and ``GET /calls``); ``None`` means "any"."""
 
     number: str | None = None
     caller: str | None = None
@@ -48,10 +53,15 @@ class Query:
     operator: str | None = None
     trunk: str | None = None
     verdict: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: When | None = None
+    until: When | None = None
     limit: int | None = None
     monitored: bool = False  # only calls whose verdict names a monitored reason
+
+
+@dataclass(frozen=True, slots=True)
+class Query(CallSelection[datetime]):
+    """What :meth:`JournalStore.calls` runs: numbers normalised, ``[since, until)`` as times."""
 
 
 @dataclass(frozen=True, slots=True)

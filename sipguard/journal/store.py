@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,6 +59,19 @@ def connect(
     return conn
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed when the block ends, else rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _row_entry(row: Sequence[object]) -> Entry:
     return Entry(**dict(zip(COLUMNS, row, strict=True)))  # type: ignore[arg-type]
 
@@ -88,15 +102,8 @@ class JournalStore:
 
     def append(self, entries: Sequence[Entry]) -> list[Entry]:
         """Chain and insert ``entries`` in one durable transaction; return them as stored."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            stored = self._append_locked(entries)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        return stored
+        with immediate(self.conn):
+            return self._append_locked(entries)
 
     def _append_locked(self, entries: Sequence[Entry]) -> list[Entry]:
         seq, prev = self._head()
@@ -157,26 +164,21 @@ class JournalStore:
         for entry in self.entries():
             problem = _link_problem(entry, expected, prev)
             if problem:
-                return VerifyResult(False, checked, entry.seq, problem)
+                seq = entry.seq
+                return VerifyResult(ok=False, checked=checked, broken_seq=seq, problem=problem)
             if entry.kind == Kind.ADMIN.value and entry.action == "purge":
                 last_purge = entry
             prev, expected, checked = entry.hash or "", expected + 1, checked + 1
         if anchor_seq and not _anchor_recorded(last_purge, anchor_seq, self.anchor()[1]):
-            return VerifyResult(False, checked, anchor_seq, "anchor not recorded by a purge entry")
-        return VerifyResult(True, checked)
+            problem = "anchor not recorded by a purge entry"
+            return VerifyResult(ok=False, checked=checked, broken_seq=anchor_seq, problem=problem)
+        return VerifyResult(ok=True, checked=checked)
 
     def purge(self, now: datetime, retention_days: int) -> int:
         """Delete the chain prefix older than ``retention_days`` before ``now``; return count."""
         cutoff = to_ts(now - timedelta(days=retention_days))
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = self._purge_locked(now, cutoff)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        return deleted
+        with immediate(self.conn):
+            return self._purge_locked(now, cutoff)
 
     def _purge_locked(self, now: datetime, cutoff: int) -> int:
         first_young = self.conn.execute("SELECT MIN(seq) FROM entries WHERE ts >= ?", (cutoff,))

@@ -51,8 +51,8 @@ def forwarded_call(
     inbound = own and entry is not None and entry.inbound and diverting is not None
     if inbound and diverting is not None and state.inbound_up(caller, diverting, since):
         return new_verdict(
-            Reason.ALLOWED, out, caller, callee, diverting, operator, trunk, None, False,
-            None, None, header, True,
+            Reason.ALLOWED, out, caller, callee, diverting, operator, trunk,
+            identity_header=header, forwarded=True,
         )  # fmt: skip
     number = diverting if own else None
     reason = Reason.FORWARD_UNVERIFIED

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from sipguard.errors import Issue, RulesError
 from sipguard.policy.consents import ConsentIndex, read_consents
 from sipguard.policy.crosscheck import Parts, cross_check
-from sipguard.policy.locate import Located, locate_yaml, yaml_error_mark
+from sipguard.policy.locate import Located, Yaml, locate_yaml, yaml_error_mark
 from sipguard.policy.model import (
     Consents,
     Number,
@@ -45,6 +45,8 @@ from sipguard.policy.numbers_csv import filing_of, read_numbers
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.schema_keys import known_keys
 from sipguard.policy.values import suggest
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def load_rules(path: str | os.PathLike[str]) -> Ruleset:
@@ -83,7 +85,7 @@ def _check(raw: bytes, display: str, rules_path: Path) -> tuple[Rules, dict[str,
     return model, filed
 
 
-def _consent_issues(data: Any, rules_path: Path) -> list[Issue]:
+def _consent_issues(data: Yaml, rules_path: Path) -> list[Issue]:
     """The consents file's issues, read with what validated of a rules file that failed."""
     top = _try(Rules, data)
     if top is None or not all(hasattr(top, k) for k in ("country_code", "timezone")):
@@ -132,7 +134,7 @@ def _validate(located: Located, display: str, issues: list[Issue]) -> Rules | No
         return None
 
 
-def _one_branch(errors: list[Any], data: Any) -> list[Any]:
+def _one_branch(errors: list[Any], data: Yaml) -> list[Any]:
     """Errors of the ``numbers`` form written (inline list or file), without the branch name."""
     raw = data.get("numbers") if isinstance(data, dict) else None
     branch = "NumbersFile" if isinstance(raw, dict) else "list[Number]"
@@ -157,7 +159,7 @@ _NEEDED: dict[type[BaseModel], tuple[str, ...]] = {
 }
 
 
-def _try(model: type[BaseModel], value: Any) -> Any:
+def _try(model: type[M], value: Yaml) -> M | None:
     """``value`` validated as ``model``; failing that, what of it validated; else None."""
     if not isinstance(value, dict):
         return None
@@ -167,7 +169,7 @@ def _try(model: type[BaseModel], value: Any) -> Any:
         return _salvage(model, value, exc)
 
 
-def _salvage(model: type[BaseModel], value: dict[str, Any], exc: ValidationError) -> Any:
+def _salvage(model: type[M], value: dict[str, Yaml], exc: ValidationError) -> M | None:
     """The fields of ``value`` without errors (bad list items dropped), unvalidated as a whole."""
     bad: dict[str, set[int] | None] = {}
     for err in exc.errors(include_url=False):
@@ -178,27 +180,27 @@ def _salvage(model: type[BaseModel], value: dict[str, Any], exc: ValidationError
             bad[name] = items | {loc[1]}
         else:
             bad[name] = None
-    kept: dict[str, Any] = {}
+    kept: dict[str, Yaml] = {}
     for name in model.model_fields:
         if name in value and name not in bad:
             kept[name] = value[name]
-        elif name in value and isinstance(value[name], list) and bad[name] is not None:
-            kept[name] = [v for i, v in enumerate(value[name]) if i not in (bad[name] or ())]
+        elif isinstance(listed := value.get(name), list) and bad[name] is not None:
+            kept[name] = [v for i, v in enumerate(listed) if i not in (bad[name] or ())]
     needed = _NEEDED.get(model, ())
     if any(name in bad and bad[name] is None for name in needed):
         return None
     fields = model.model_fields
     if any(fields[name].is_required() and name not in kept for name in needed):
         return None
-    return model.model_construct(**kept)
+    return model.model_construct(None, **kept)
 
 
-def _section(data: Any, key: str) -> dict[str, Any]:
+def _section(data: Yaml, key: str) -> dict[str, Yaml]:
     value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, dict) else {}
 
 
-def _parts(model: Rules | None, data: Any) -> Parts:
+def _parts(model: Rules | None, data: Yaml) -> Parts:
     """The pieces the cross-reference checks need, from the model or from what validated."""
     if model is not None:
         return Parts(
@@ -222,10 +224,10 @@ def _parts(model: Rules | None, data: Any) -> Parts:
         country_code=cc if isinstance(cc, str) else "",
         national_prefix=prefix if isinstance(prefix, str) else "0",
         operator_ids=set(ops),
-        operators={k: m for k, v in ops.items() if (m := _try(Operator, v)) is not None},
+        operators={k: o for k, v in ops.items() if (o := _try(Operator, v)) is not None},
         trunk_ids=set(trunks),
-        trunks={k: m for k, v in trunks.items() if (m := _try(Trunk, v)) is not None},
-        numbers=[(i, m) for i, v in enumerate(numbers) if (m := _try(Number, v)) is not None],
+        trunks={k: t for k, v in trunks.items() if (t := _try(Trunk, v)) is not None},
+        numbers=[(i, n) for i, v in enumerate(numbers) if (n := _try(Number, v)) is not None],
         network_peers=peers,
     )
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import TypeAlias
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Mark = tuple[int, int]
+# What a document builds to: the safe loader's scalars, lists and maps keyed by text.
+Yaml: TypeAlias = "str | int | float | bool | date | bytes | list[Yaml] | dict[str, Yaml] | None"
 
 # Values whose literal text matters: ``number: 020612345`` must not become an octal int.
 _TEXTUAL_KEYS = frozenset({"number", "country_code", "national_prefix", "licence"})
@@ -32,11 +35,11 @@ _TEXTUAL_KEYS = frozenset({"number", "country_code", "national_prefix", "licence
 class Located:
     """The data of one YAML document, its node graph, and the problems found building it."""
 
-    data: Any
+    data: Yaml
     root: Node | None = None
     problems: list[tuple[Mark, str]] = field(default_factory=list)
 
-    def mark(self, path: Sequence[str | int], key: bool = False) -> Mark:
+    def mark(self, path: Sequence[str | int], *, key: bool = False) -> Mark:
         """Position of ``path`` (of its key when ``key``), or of its longest existing prefix.
 
         The node graph is walked on demand, so no position is stored for data that is fine.
@@ -77,18 +80,18 @@ class _Builder:
         self.problems = located.problems
         self.constructor = yaml.SafeLoader("")
 
-    def build(self, node: Node, textual: bool = False) -> Any:
+    def build(self, node: Node, *, textual: bool = False) -> Yaml:
         if isinstance(node, ScalarNode):
             if node.tag == _STR_TAG or (textual and not node.style and node.tag != _NULL_TAG):
-                return node.value
+                return str(node.value)
             return self._scalar(node)
         if isinstance(node, MappingNode):
             return self._mapping(node)
         assert isinstance(node, SequenceNode)
         return [self.build(item) for item in node.value]
 
-    def _mapping(self, node: MappingNode) -> dict[str, Any]:
-        result: dict[str, Any] = {}
+    def _mapping(self, node: MappingNode) -> dict[str, Yaml]:
+        result: dict[str, Yaml] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 self.problems.append((_mark(key_node), "a mapping key must be a scalar"))
@@ -97,14 +100,15 @@ class _Builder:
             if key in result:
                 self.problems.append((_mark(key_node), f"duplicate key {key!r}"))
                 continue
-            result[key] = self.build(value_node, key in _TEXTUAL_KEYS)
+            result[key] = self.build(value_node, textual=key in _TEXTUAL_KEYS)
         return result
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode) -> Yaml:
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value: Yaml = self.constructor.construct_object(node, deep=True)
+            return value
         except (ValueError, OverflowError, yaml.YAMLError):
-            return node.value
+            return str(node.value)
 
 
 def locate_yaml(text: str) -> Located:

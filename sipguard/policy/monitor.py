@@ -87,17 +87,17 @@ def monitored_outbound(
     if reason is not None:
         return _verdict(reason, call, caller if filing else None, run, filing)
     if entry is not None:
-        reason = _filed(rules, state, now, entry, call, run, ident[2])
+        reason = _filed(rules, state, now, entry, call, run, mismatch=ident[2])
     if reason is None:
         reason, credential = _limits(facts, rules, state, now, call, entry, run)
         if reason is None:
             number = caller if entry is not None or filing else None
-            return _verdict(R.ALLOWED, call, number, run, filing, credential)
+            return _verdict(R.ALLOWED, call, number, run, filing, credential=credential)
     number = caller if entry is not None else None
     suspended = False
     if reason.counts_as_violation and entry is not None:
         suspended = _count(rules, state, now, caller or "", reason)
-    return _verdict(reason, call, number, run, filing, None, suspended)
+    return _verdict(reason, call, number, run, filing, suspended=suspended)
 
 
 def _forward(
@@ -147,6 +147,7 @@ def _filed(
     entry: NumberEntry,
     call: tuple[str | None, str | None, str, str],
     run: _Run,
+    *,
     mismatch: bool,
 ) -> Reason | None:
     """Checks 5 to 9 of a filed caller: the first that applies and rejects, or None."""
@@ -177,12 +178,9 @@ def _limits(
     """Checks 10 to 12; the daily slot is taken only when nothing else rejects."""
     caller, callee, operator, _ = call
     t, (_, minute, day) = rules.clock.at(now)
-    credential = None
-    if rules.require_consent:
-        if entry is not None and caller is not None and callee is not None:
-            credential = rules.consents.find(caller, callee, t)
-        if credential is None and run.rejects(R.NO_CONSENT):
-            return R.NO_CONSENT, None
+    credential = _consent(rules, call, entry, t)
+    if rules.require_consent and credential is None and run.rejects(R.NO_CONSENT):
+        return R.NO_CONSENT, None
     if rules.quiet[minute] and run.rejects(R.QUIET_HOURS):
         return R.QUIET_HOURS, None
     key = callee if callee is not None else (facts.ruri_user or "")
@@ -203,12 +201,24 @@ def _limits(
     return None, credential
 
 
+def _consent(
+    rules: Ruleset, call: tuple[str | None, str | None, str, str], entry: NumberEntry | None,
+    t: float,
+) -> str | None:  # fmt: skip
+    """Check 10's credential: the consent of a filed caller's callee, when consent is needed."""
+    caller, callee, _, _ = call
+    if not rules.require_consent or entry is None or caller is None or callee is None:
+        return None
+    return rules.consents.find(caller, callee, t)
+
+
 def _verdict(
     reason: Reason,
     call: tuple[str | None, str | None, str, str],
     number: str | None,
     run: _Run,
     filing: NumberState | None,
+    *,
     credential: str | None = None,
     suspended: bool = False,
 ) -> Verdict:

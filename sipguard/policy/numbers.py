@@ -191,7 +191,7 @@ class _EntryFields:
     )  # fmt: skip
 
     def __init__(
-        self, nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,
+        self, nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,  # noqa: FBT001 (positional like the dataclass it builds)
         usage: str | None, licence_until: int, valid_from: int, valid_until: int,
         display_name: str | None,
     ) -> None:  # fmt: skip
@@ -206,7 +206,7 @@ class _EntryFields:
 
 
 def new_entry(
-    nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,
+    nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,  # noqa: FBT001 (positional like the dataclass it builds)
     usage: str | None, licence_until: int, valid_from: int, valid_until: int,
     display_name: str | None = None,
 ) -> NumberEntry:  # fmt: skip

@@ -98,27 +98,20 @@ def read_numbers(
 
 
 def _read_rows(
-    reader: Reader,
-    order: list[int],
-    filing: Filing,
-    found: dict[str, NumberEntry],
-    issues: list[Issue],
-    name: str,
-) -> None:
+    reader: Reader, order: list[int], filing: Filing, found: dict[str, NumberEntry],
+    issues: list[Issue], name: str,
+) -> None:  # fmt: skip
     """The hot loop: a good row costs a few dict probes and one entry."""
     cc, prefix = filing.country_code, filing.national_prefix
-    leads = ("00", prefix) if prefix else ("00",)
     ops, commitment = filing.licence_until, filing.commitment
-    trunks = {t: (t, o) for t, o in filing.trunk_operator.items()}  # shared id strings
-    op_ids = {o: o for o in ops}
+    leads, trunks, op_ids = _lookups(filing)
     shared: dict[str, str] = {}
     dates: dict[str, int | None] = {"": None}
     pick, width = itemgetter(*order), len(order)
     for fields in reader:
         if len(fields) != width:
-            if fields:
-                text = f"expected {width} fields, found {len(fields)}"
-                issues.append(Issue(name, reader.line_num, 1, text))
+            if fields:  # a blank line is no row
+                issues.append(_width_issue(fields, width, name, reader.line_num))
             continue
         n, o, t, i, u, use, vf, vu, *shown = pick(fields)
         display = shown[0] if shown and shown[0] else None
@@ -143,6 +136,24 @@ def _read_rows(
             nsn, operator, trunk[0], inbound, outbound, usage, ops[operator],
             0 if start is None else start, FOREVER if end is None else end, display,
         )  # fmt: skip
+
+
+def _lookups(
+    filing: Filing,
+) -> tuple[tuple[str, ...], dict[str, tuple[str, str]], dict[str, str]]:
+    """The leads of a number to normalise, and the shared id strings of trunks and operators.
+
+    A trunk id maps to ``(id, its operator)``; an operator id maps to itself, so every entry
+    holds the one string object of its operator and trunk.
+    """
+    prefix = filing.national_prefix
+    leads = ("00", prefix) if prefix else ("00",)
+    trunks = {t: (t, o) for t, o in filing.trunk_operator.items()}
+    return leads, trunks, {o: o for o in filing.licence_until}
+
+
+def _width_issue(fields: list[str], width: int, name: str, line: int) -> Issue:
+    return Issue(name, line, 1, f"expected {width} fields, found {len(fields)}")
 
 
 def _bad_display(text: str) -> bool:
@@ -188,6 +199,18 @@ def _problem(
     fields: list[str], order: list[int], filing: Filing, found: dict[str, NumberEntry]
 ) -> tuple[str, str]:
     n, o, t, i, u, _, vf, vu, *shown = (fields[k] for k in order)
+    return (
+        _filing_problem(n, o, t, filing, found)
+        or _value_problem((i, u, vf, vu), n, o, committed=filing.commitment.get(o, True))
+        or _display_problem(shown[0] if shown else "")
+        or ("valid_until", f"valid_until {vu} is before valid_from {vf}")
+    )
+
+
+def _filing_problem(
+    n: str, o: str, t: str, filing: Filing, found: dict[str, NumberEntry]
+) -> tuple[str, str] | None:
+    """The number, its operator and its trunk: malformed, a duplicate, unknown or mismatched."""
     nsn = normalise(n, filing.country_code, filing.national_prefix)
     if nsn is None:
         return "number", f"number {n!r} is not all digits"
@@ -200,20 +223,32 @@ def _problem(
         return "trunk", f"unknown trunk {t!r}"
     if owner and owner != o:
         text = f"number {n} is filed for operator {o!r} but trunk {t!r} belongs to operator "
-        text += repr(owner)
-        return "trunk", text
+        return "trunk", text + repr(owner)
+    return None
+
+
+def _value_problem(
+    values: tuple[str, str, str, str], n: str, o: str, *, committed: bool
+) -> tuple[str, str] | None:
+    """The booleans and dates of a row, and outbound use without the operator's commitment."""
+    i, u, vf, vu = values
     for column, value in (("inbound", i), ("outbound", u)):
         if value.lower() not in _BOOLS and value:
             return column, f"bad {column} {value!r}: expected true or false"
     for column, value in (("valid_from", vf), ("valid_until", vu)):
         if value and _date(value, {}) == -1:
             return column, f"bad {column} {value!r}: expected a date YYYY-MM-DD"
-    if _BOOLS.get(u.lower(), False) and not filing.commitment[o]:
+    if _BOOLS.get(u.lower(), False) and not committed:
         text = f"number {n} is outbound-enabled but operator {o!r} has no outbound_commitment"
         return "outbound", text
-    if shown and shown[0]:
-        try:
-            check_display(shown[0])
-        except ValueError as exc:
-            return "display_name", str(exc)
-    return "valid_until", f"valid_until {vu} is before valid_from {vf}"
+    return None
+
+
+def _display_problem(shown: str) -> tuple[str, str] | None:
+    if not shown:
+        return None
+    try:
+        check_display(shown)
+    except ValueError as exc:
+        return "display_name", str(exc)
+    return None

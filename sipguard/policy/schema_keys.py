@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sipguard.policy.model import Rules
 
 
-def _models(annotation: Any) -> list[type[BaseModel]]:
+def _models(annotation: object) -> list[type[BaseModel]]:
     """The models a value of ``annotation`` may be, at this level (no containers opened)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
@@ -27,7 +27,7 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _step(annotation: Any, part: Any) -> list[Any]:
+def _step(annotation: object, part: object) -> list[object]:
     """What the value at ``part`` inside a value of ``annotation`` may be."""
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Union or type(annotation).__name__ == "UnionType":

@@ -26,7 +26,7 @@ def call_ended(rules: Ruleset, state: State, number: str, lasted: float, at: dat
     if rule is None:
         return False
     seconds, ratio, over_last = rule
-    ended, short = state.record_outcome(number, lasted < seconds, over_last)
+    ended, short = state.record_outcome(number, short=lasted < seconds, keep=over_last)
     if ended < over_last or short <= ratio * ended:
         return False
     if state.suspension(number) is not None:

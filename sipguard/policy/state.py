@@ -77,7 +77,7 @@ class State(Protocol):
         """Record an allowed call; what is older than ``at - keep`` may be forgotten."""
         ...
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
         """Record an answered call's end; return (ended, short) among the last ``keep``."""
         ...
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from datetime import UTC, datetime
-from typing import Any
 
 from sipguard.adapters.server.shell import Server
-from sipguard.b2bua.effects import Addr, Malformed
+from sipguard.b2bua.effects import Addr, Effects, Malformed, TimerKey
 from sipguard.journal.record import Entry
 from sipguard.policy.facts import Direction
 
@@ -29,10 +28,10 @@ class Journal:
 class Core:
     journal_ok = True
 
-    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Any:
+    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Effects:
         return []
 
-    def on_timer(self, key: Any, now: float, wall: datetime) -> Any:
+    def on_timer(self, key: TimerKey, now: float, wall: datetime) -> Effects:
         return []
 
 

@@ -7,11 +7,11 @@ import asyncio
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from test_server_shell import FakeCore, client, recv, started
 
 from sipguard.journal import launch
+from sipguard.journal.record import Entry
 from sipguard.journal.store import JournalStore
 from sipguard.journal.supervise import ServiceJournal
 from sipguard.journal.wire import socket_path_for
@@ -99,7 +99,7 @@ def test_a_second_server_shares_the_running_service(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def admin_record(db: Path) -> Any:
+def admin_record(db: Path) -> Entry:
     from sipguard.journal.record import admin_entry
 
     return admin_entry("check", datetime.now(UTC), detail={"journal": db.name})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def watch(rules: Path, applied: list[Any], current: Filed) -> RulesWatcher:
                         current=current, guard=hold_for)  # fmt: skip
 
 
-async def until(check: Any, seconds: float = 2.0) -> bool:
+async def until(check: Callable[[], object], seconds: float = 2.0) -> bool:
     for _ in range(int(seconds / 0.05)):
         if check():
             return True

@@ -23,6 +23,7 @@ from sipguard.b2bua.effects import (
     TimerKey,
     Transmit,
 )
+from sipguard.journal.record import Entry
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
 
 FACTS = CallFacts("c1", "127.0.0.1", 5000, "4008001234", "x", None, "13800138000")
@@ -89,15 +90,15 @@ class FakeCore:
 class GatedJournal:
     """A journal whose writes complete only when the test opens the gate (or fail)."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, *, fail: bool = False) -> None:
         self.healthy = True
-        self.records: list[Any] = []
+        self.records: list[Entry] = []
         self.gate = threading.Event()
         self.fail = fail
 
-    def submit(self, record: Any) -> concurrent.futures.Future[Any]:
+    def submit(self, record: Entry) -> concurrent.futures.Future[Entry]:
         self.records.append(record)
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        fut: concurrent.futures.Future[Entry] = concurrent.futures.Future()
 
         def finish() -> None:
             self.gate.wait(5)
@@ -113,7 +114,7 @@ class GatedJournal:
 def client() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
+    sock.settimeout(0.0)  # non-blocking
     return sock
 
 
@@ -128,8 +129,10 @@ async def recv(sock: socket.socket, timeout: float = 2.0) -> bytes | None:
     return None
 
 
-async def started(core: FakeCore, journal: Any = None, **kw: Any) -> tuple[Server, Any]:
-    server = Server(core, journal, structlog.get_logger(), **kw)
+async def started(
+    core: FakeCore, journal: GatedJournal | None = None, queue_limit: int = 8192
+) -> tuple[Server, Any]:
+    server = Server(core, journal, structlog.get_logger(), queue_limit)
     bound = await server.start([("127.0.0.1", 0)])
     return server, bound[0]
 
@@ -288,7 +291,7 @@ def test_ipv6_listen_address_serves_udp() -> None:
         (at,) = await server.start([("::1", 0)])
         sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         sock.bind(("::1", 0))
-        sock.setblocking(False)
+        sock.settimeout(0.0)  # non-blocking
         sock.sendto(b"PING6", at[:2])
         assert await recv(sock) == b"PONG:PING6"
         assert core.seen[0][1] == Addr("::1", sock.getsockname()[1], "udp")

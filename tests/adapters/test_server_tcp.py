@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from sipguard.adapters.server.shell import Server
 from sipguard.adapters.server.tcp import TcpPool
-from sipguard.b2bua.effects import Addr, Transmit
+from sipguard.b2bua.effects import Addr, Effects, TimerKey, Transmit
 
 MSG = b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 5\r\n\r\nhello"
 
@@ -23,11 +22,11 @@ class EchoCore:
     def __init__(self) -> None:
         self.sources: list[Addr] = []
 
-    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> list[Any]:
+    def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Effects:
         self.sources.append(source)
         return [Transmit(b"ECHO " + data, source)]
 
-    def on_timer(self, key: Any, now: float, wall: datetime) -> list[Any]:
+    def on_timer(self, key: TimerKey, now: float, wall: datetime) -> Effects:
         return []
 
 

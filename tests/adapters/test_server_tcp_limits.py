@@ -6,7 +6,6 @@ import asyncio
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sipguard.adapters.server.tcp import TcpPool
 from sipguard.adapters.server.tcp_conn import Conn, TcpLimits
@@ -166,7 +165,7 @@ class _NamelessTransport:
 
     aborted = False
 
-    def get_extra_info(self, name: str) -> Any:
+    def get_extra_info(self, name: str) -> None:
         return None
 
     def abort(self) -> None:

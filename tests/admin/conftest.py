@@ -38,13 +38,15 @@ class FakeBackend:
         self.filters: list[CallFilters] = []
         self.suspensions: dict[str, SuspendedNumber] = {}
         self.changes: list[tuple[str, str, str]] = []
-        self.reload_outcome = ReloadOutcome(True, rules_hash="abc123")
+        self.reload_outcome = ReloadOutcome(applied=True, rules_hash="abc123")
         self.fail = False
 
     def health(self) -> Health:
         if self.ready:
-            return Health(True, (), {"journal": "ok", "rules": "abc123"})
-        return Health(False, ("journal down",), {"journal": "down", "rules": "abc123"})
+            return Health(ready=True, reasons=(), checks={"journal": "ok", "rules": "abc123"})
+        return Health(
+            ready=False, reasons=("journal down",), checks={"journal": "down", "rules": "abc123"}
+        )
 
     def metrics_text(self) -> str:
         return "# HELP sipguard_x X.\n# TYPE sipguard_x counter\nsipguard_x_total 3.0\n"

@@ -229,9 +229,9 @@ def test_reload_applied_invalid_and_held() -> None:
     backend, app = make()
     issues = ("rules.yaml:3:5: unknown trunk 'x'", "rules.yaml:9:1: bad time range")
     outcomes = [
-        ReloadOutcome(True, rules_hash="abc123"),
-        ReloadOutcome(False, issues=issues),
-        ReloadOutcome(False, detail="held by the reload guard"),
+        ReloadOutcome(applied=True, rules_hash="abc123"),
+        ReloadOutcome(applied=False, issues=issues),
+        ReloadOutcome(applied=False, detail="held by the reload guard"),
     ]
 
     async def scenario(client: Client) -> list[tuple[int, Any]]:

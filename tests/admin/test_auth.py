@@ -81,7 +81,9 @@ def test_every_token_is_compared_with_compare_digest(monkeypatch: pytest.MonkeyP
     assert calls == [(32, 32)] * 6
 
 
-def _status_for(headers: dict[str, str], method: str = "GET", path: str = "/stats") -> Any:
+def _status_for(
+    headers: dict[str, str], method: str = "GET", path: str = "/stats"
+) -> tuple[int, Any, str | None]:
     app = make_app(FakeBackend(), TOKENS)
 
     async def scenario(client: Client) -> tuple[int, Any, str | None]:

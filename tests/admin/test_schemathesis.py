@@ -30,10 +30,12 @@ schema = schemathesis.openapi.from_path(str(SPEC))
 class Bearer:
     """The token, applied by schemathesis itself (so it knows which requests carry it)."""
 
-    def get(self, case: Any, context: Any) -> str:
+    def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str:
         return OPS_TOKEN
 
-    def set(self, case: Any, data: str, context: Any) -> None:
+    def set(
+        self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext
+    ) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
@@ -78,13 +80,15 @@ def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_matches_its_description(case: Any, base_url: str) -> None:
+def test_api_matches_its_description(case: schemathesis.Case, base_url: str) -> None:
     case.call_and_validate(base_url=base_url)
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_serve_backend_never_fails_on_generated_input(case: Any, real_url: str) -> None:
+def test_serve_backend_never_fails_on_generated_input(
+    case: schemathesis.Case, real_url: str
+) -> None:
     """The real backend behind the API: documented answers only, never a 5xx.
 
     Schema-valid but meaningless values (``since=0``, number ``0``) are refused by the real

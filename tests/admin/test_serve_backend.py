@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 import structlog
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from e2e.harness import write_rules
 
 from sipguard.adapters.admin.app import make_app
+from sipguard.adapters.admin.backend import Backend, CallFilters, CallTable
+from sipguard.adapters.admin.serve_backend import RulesView
 from sipguard.adapters.admin.wiring import serve_backend
 from sipguard.adapters.server.reload import RulesWatcher
 from sipguard.cli.serve_admin import admin_calls as _admin_calls
@@ -22,7 +25,7 @@ from sipguard.journal.record import Entry, Kind, to_ts
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalWriter
-from sipguard.policy import load_rules
+from sipguard.policy import Ruleset, load_rules
 
 from .conftest import AUTH, TOKENS, with_client
 
@@ -45,8 +48,8 @@ class Parts:
         gate = SimpleNamespace(rules_hash=self.ruleset.version_hash, decisions={"ALLOWED": 4})
         self.server = SimpleNamespace(gate=gate)
 
-    def backend(self) -> Any:
-        def apply(new: Any) -> None:
+    def backend(self) -> Backend:
+        def apply(new: Ruleset) -> None:
             self.core.rules = new
             self.server.gate.rules_hash = new.version_hash
 
@@ -58,7 +61,7 @@ class Parts:
             self.journal_path if self.journal is not None else None,
         )  # fmt: skip
 
-    def app(self) -> Any:
+    def app(self) -> web.Application:
         return make_app(self.backend(), TOKENS)
 
     def admin_entries(self) -> list[Entry]:
@@ -320,10 +323,12 @@ def test_a_slow_query_does_not_block_the_loop(parts: Parts) -> None:
 
     release = threading.Event()
 
-    def slow_calls(path: Path, rules: Any) -> Any:
+    def slow_calls(
+        path: Path, rules: Callable[[], RulesView]
+    ) -> Callable[[CallFilters], CallTable]:
         inner = _admin_calls(path, rules)
 
-        def query(filters: Any) -> Any:
+        def query(filters: CallFilters) -> CallTable:
             release.wait(5)
             return inner(filters)
 

@@ -66,5 +66,5 @@ def test_bind_failure_raises_oserror() -> None:
     [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("localhost", True),
      ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("example.org", False)],
 )  # fmt: skip
-def test_is_loopback(host: str, loopback: bool) -> None:
+def test_is_loopback(host: str, *, loopback: bool) -> None:
     assert is_loopback(host) is loopback

@@ -108,6 +108,7 @@ def in_dialog(
     seq: int,
     src: Addr,
     branch: str,
+    *,
     uas: bool = False,
     body: bytes = b"",
     extra: tuple[str, ...] = (),
@@ -162,20 +163,24 @@ class Net:
             elif isinstance(e, CancelTimer):
                 self.timers.pop(e.key, None)
             elif isinstance(e, Decided):
-                self.decided.append(e)
-                outbound_allowed = e.verdict.allowed and e.verdict.direction == "outbound"
-                if self.journal_fails and outbound_allowed:
-                    self.run(self.core.unrecorded(e.call_key, self.now, WALL))
-                elif self.hold_decisions:
-                    self.pending.append(e)
-                elif self.core.release(e.call_key):
-                    self.run(list(e.after))
+                self._decided(e)
             elif isinstance(e, CallEnded):
                 self.ended.append(e)
             elif isinstance(e, Malformed):
                 self.malformed.append(e)
             else:
                 raise AssertionError(f"unknown effect {e!r}")
+
+    def _decided(self, e: Decided) -> None:
+        """Journal a decision as the shell would: failed, held, or durable at once."""
+        self.decided.append(e)
+        outbound_allowed = e.verdict.allowed and e.verdict.direction == "outbound"
+        if self.journal_fails and outbound_allowed:
+            self.run(self.core.unrecorded(e.call_key, self.now, WALL))
+        elif self.hold_decisions:
+            self.pending.append(e)
+        elif self.core.release(e.call_key):
+            self.run(list(e.after))
 
     def settle(self) -> None:
         """The held decisions become durable now, in order."""

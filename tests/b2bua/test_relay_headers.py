@@ -112,9 +112,12 @@ NAMES = st.sampled_from(
 )  # fmt: skip
 
 
-@given(st.lists(st.tuples(NAMES, st.text("abc ;=", max_size=6)), max_size=12), st.booleans())
+@given(
+    fields=st.lists(st.tuples(NAMES, st.text("abc ;=", max_size=6)), max_size=12),
+    with_body=st.booleans(),
+)
 def test_the_frozenset_filter_is_the_plain_canonical_comparison(
-    fields: list[tuple[str, str]], with_body: bool
+    fields: list[tuple[str, str]], *, with_body: bool
 ) -> None:
     """``allowed_fields`` keeps exactly what comparing canonical names would keep, in order."""
     allow = CALL_CONTROL | {"x-a"}

@@ -75,3 +75,5 @@ def test_journal_entries_lists_suspend_and_resume(
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:4] == ["SEQ", "TIME", "KIND", "WHAT"]
     assert "alice" in table[1] and "complaint 118" in table[1] and table[-1] == "1 entry"
+    assert main(["journal", "entries", *base, "--limit", "0"]) == 2  # as calls --limit 0
+    assert "--limit must be at least 1 (got 0)" in capsys.readouterr().err

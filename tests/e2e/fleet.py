@@ -45,7 +45,9 @@ def sqlite_journals(state_url: str | None) -> Storage:
     def block(folder: Path) -> str:
         return f"{state}journal:\n  path: journal.db\n  retention_days: 30\n"
 
-    return Storage("sqlite-per-node", block, lambda rules: list(rules), state_url is not None)
+    return Storage(
+        "sqlite-per-node", block, lambda rules: list(rules), shared_state=state_url is not None
+    )
 
 
 def postgres_journal(state_url: str, journal_url: str) -> Storage:
@@ -55,7 +57,7 @@ def postgres_journal(state_url: str, journal_url: str) -> Storage:
         return (f'state:\n  url: "{state_url}"\n'
                 f'journal:\n  url: "{journal_url}"\n  retention_days: 30\n')  # fmt: skip
 
-    return Storage("postgresql", block, lambda rules: list(rules)[:1], True)
+    return Storage("postgresql", block, lambda rules: list(rules)[:1], shared_state=True)
 
 
 def legs(folder: Path, tag: str) -> dict[str, int]:

@@ -14,60 +14,15 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from tests.rulesets import loopback
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPGUARD = Path(__file__).resolve().parents[2]
 ACME, BETA, NETWORK, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"
 SIPP = shutil.which("sipp")
-
-RULES = """\
-version: 1
-country_code: "86"
-national_prefix: "0"
-timezone: "Asia/Shanghai"
-operators:
-  acme:
-    name: "Acme Customer Care Co., Ltd."
-    licence: "B2-20190001"
-    licence_expires: 2099-12-31
-    harassment_pledge: true
-    outbound_commitment: true
-  beta:
-    name: "Beta Travel Service Center"
-    licence: "B2-20210042"
-    licence_expires: 2099-06-30
-    harassment_pledge: true
-    outbound_commitment: false
-trunks:
-  acme-sh-1:
-    operator: acme
-    peers: ["127.0.0.2"]
-    deliver_to: "sip:127.0.0.2:{trunk_port}"
-  beta-bj-1:
-    operator: beta
-    peers: ["127.0.0.3"]
-    deliver_to: "sip:127.0.0.3:{trunk_port}"
-network:
-  peers: [{network_peers}]
-  deliver_to: "sip:127.0.0.4:{net_port}"
-numbers:
-  - {{number: "95123", operator: acme, trunk: acme-sh-1, inbound: true, outbound: false}}
-  - {{number: "4008001234", operator: acme, trunk: acme-sh-1, inbound: true, outbound: true}}
-  - {{number: "4006601234", operator: beta, trunk: beta-bj-1, inbound: true, outbound: false}}
-{extra_numbers}outbound:
-  require_consent: true
-  quiet_hours: []
-  max_calls_per_callee_per_day: 100000
-  suspend_after_violations: 100000
-  violation_window: "1h"
-consents:
-  file: consents.csv
-journal:
-  path: journal.db
-  retention_days: 30
-"""
 
 CONSENTS = """\
 callee,number,credential,granted_at,expires_at
@@ -91,21 +46,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def write_rules(
-    folder: Path,
-    trunk_port: int,
-    net_port: int,
-    extra_numbers: str = "",
-    network_peers: str = '"127.0.0.4"',
+    folder: Path, trunk_port: int, net_port: int, network_peers: tuple[str, ...] = (NETWORK,)
 ) -> Path:
-    """Write the test ruleset and consents into ``folder``; returns the rules path."""
-    rules = folder / "rules.yaml"
-    text = RULES.format(
-        trunk_port=trunk_port,
-        net_port=net_port,
-        extra_numbers=extra_numbers,
-        network_peers=network_peers,
+    """Write the loopback ruleset and consents into ``folder``; returns the rules path."""
+    layout = loopback(
+        acme=(ACME, f"sip:{ACME}:{trunk_port}"),
+        network=(NETWORK, f"sip:{NETWORK}:{net_port}"),
+        beta=(BETA, f"sip:{BETA}:{trunk_port}"),
     )
-    rules.write_text(text)
+    rules = folder / "rules.yaml"
+    rules.write_text(replace(layout, network_peers=network_peers).text())
     (folder / "consents.csv").write_text(CONSENTS)
     return rules
 
@@ -260,8 +210,8 @@ def environment_ok() -> str | None:
     return None
 
 
-def serve_in(folder: Path, extra_numbers: str = "", network_peers: str = '"127.0.0.4"') -> Served:
+def serve_in(folder: Path, network_peers: tuple[str, ...] = (NETWORK,)) -> Served:
     """Write rules into ``folder`` and start a server on free ports."""
-    trunk_port, net_port = free_port("127.0.0.2"), free_port("127.0.0.4")
-    rules = write_rules(folder, trunk_port, net_port, extra_numbers, network_peers)
+    trunk_port, net_port = free_port(ACME), free_port(NETWORK)
+    rules = write_rules(folder, trunk_port, net_port, network_peers)
     return start_serve(folder, rules, free_port(), trunk_port, net_port)

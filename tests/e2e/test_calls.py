@@ -15,6 +15,7 @@ def call(
     served: Served,
     tmp_path: Path,
     pair: tuple[str, str],
+    *,
     outbound: bool = True,
     uac_extra: tuple[str, ...] = (),
     uas_extra: tuple[str, ...] = (),

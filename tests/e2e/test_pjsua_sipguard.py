@@ -8,6 +8,7 @@ Layout (addresses 127.0.0.30-32, ports 5350-5359):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sipguard.policy.evaluate import evaluate
 from sipguard.policy.facts import CallFacts, Reason
 from sipguard.policy.load import load_rules
 from sipguard.policy.state import MemoryState
+from tests.rulesets import Outbound, loopback
 
 try:  # the e2e directory may or may not be a package
     from .pjsua_helpers import needs_pjsua2, sipguard_serve, uac, uas
@@ -32,48 +34,13 @@ LISTEN = "127.0.0.30:5350"
 TRUNK_UAC, TRUNK_UAS = "127.0.0.31:5351", "127.0.0.31:5352"
 NET_UAC, NET_UAS = "127.0.0.32:5353", "127.0.0.32:5354"
 
-RULES = """\
-version: 1
-country_code: "86"
-national_prefix: "0"
-timezone: "Asia/Shanghai"
-operators:
-  acme:
-    name: "Acme Customer Care Co., Ltd."
-    licence: "B2-20190001"
-    licence_expires: 2099-12-31
-    harassment_pledge: true
-    outbound_commitment: true
-trunks:
-  acme-sh-1:
-    operator: acme
-    peers: ["127.0.0.31"]
-    deliver_to: "sip:127.0.0.31:5352"
-network:
-  peers: ["127.0.0.32"]
-  deliver_to: "sip:127.0.0.32:5354"
-numbers:
-  - number: "95123"
-    operator: acme
-    trunk: acme-sh-1
-    inbound: true
-    outbound: false
-  - number: "4008001234"
-    operator: acme
-    trunk: acme-sh-1
-    inbound: true
-    outbound: true
-outbound:
-  require_consent: true
-  quiet_hours: []
-  max_calls_per_callee_per_day: 50
-consents:
-  file: consents.csv
-journal:
-  path: journal.db
-  retention_days: 30
-listen: ["127.0.0.30:5350"]
-"""
+# The loopback rules on this layout: Acme's trunk and the network, with the listen address.
+RULES = replace(
+    loopback(acme=("127.0.0.31", f"sip:{TRUNK_UAS}"), network=("127.0.0.32", f"sip:{NET_UAS}")),
+    outbound=Outbound(max_calls_per_callee_per_day=50, suspend_after_violations=None,
+                      violation_window=None),
+    listen=(LISTEN,),
+).text()  # fmt: skip
 
 CONSENTS = """\
 callee,number,credential,granted_at,expires_at

@@ -74,7 +74,7 @@ def server_for(servers: dict[int, Served], index: int, factory: pytest.TempPathF
     """The server of round ``index``, started if needed."""
     if index not in servers:
         folder = factory.mktemp(f"rfc4475-{index}")
-        servers[index] = serve_in(folder, network_peers='"127.0.1.0/24"')
+        servers[index] = serve_in(folder, network_peers=("127.0.1.0/24",))
     return servers[index]
 
 

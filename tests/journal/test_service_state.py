@@ -182,5 +182,5 @@ def test_behavioural_windows_are_shared_by_every_client_of_the_service(running: 
         assert state.calls_since("4008001234", 99.0) == plain.calls_since("4008001234", 99.0) == 2
         assert state.callee_seen("4008001234", "13800000002", 120.0) == (True, 1)
         assert state.callee_seen("4008001234", "13800000009", 0.0) == (False, 2)
-    assert first.record_outcome("4008001234", True, 3) == (1, 1)
-    assert second.record_outcome("4008001234", False, 3) == (2, 1)
+    assert first.record_outcome("4008001234", short=True, keep=3) == (1, 1)
+    assert second.record_outcome("4008001234", short=False, keep=3) == (2, 1)

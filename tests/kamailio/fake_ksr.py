@@ -7,6 +7,7 @@ kept in lists for the tests to assert on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +21,17 @@ class Reply:
     headers: list[str]
 
 
+# What ``KSR.pv.get`` gives: a string, an integer, or None when the variable is unset.
+PvValue = str | int | None
+
+
 class _Pv:
     def __init__(self, owner: FakeKSR) -> None:
         self.o = owner
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, PvValue] = {}
         self.htable: dict[str, str] = {}
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> PvValue:
         if name.startswith("$sht(sipguard=>"):
             return self.htable.get(name)
         return self.values.get(name)
@@ -98,7 +103,7 @@ class _Tm:
 class _Ns:
     """A namespace of constant-returning functions (maxfwd, sanity, rr, siputils, tmx)."""
 
-    def __init__(self, **funcs: Any) -> None:
+    def __init__(self, **funcs: Callable[..., int]) -> None:
         for name, fn in funcs.items():
             setattr(self, name, fn)
 
@@ -159,7 +164,7 @@ class FakeKSR:
     def is_BYE(self) -> bool:
         return self.method == "BYE"
 
-    def request(self, **pv: Any) -> FakeKSR:
+    def request(self, **pv: PvValue) -> FakeKSR:
         """Reset the per-message records and set pseudo-variables for the next request."""
         self.replies.clear()
         self.removed.clear()

@@ -7,47 +7,35 @@ so the verdicts do not depend on the time of day the tests run.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-RULES = """\
-version: 1
-country_code: "86"
-national_prefix: "0"
-timezone: "Asia/Shanghai"
-operators:
-  acme: {{name: Acme, licence: B2-1, licence_expires: 2099-12-31,
-          harassment_pledge: true, outbound_commitment: true}}
-  beta: {{name: Beta, licence: B2-2, licence_expires: 2099-12-31,
-          harassment_pledge: true, outbound_commitment: false}}
-  gamma: {{name: Gamma, licence: B2-3, licence_expires: 2020-01-01,
-           harassment_pledge: true, outbound_commitment: true}}
-trunks:
-  acme-sh-1: {{operator: acme, peers: ["127.0.0.2"], deliver_to: "sip:127.0.0.2:{port}",
-              forwarding: true}}
-  beta-bj-1: {{operator: beta, peers: ["127.0.0.3/32"], deliver_to: "sip:127.0.0.3:{port}"}}
-  gamma-gz-1: {{operator: gamma, peers: ["127.0.0.5"], deliver_to: "sip:127.0.0.5:{port}"}}
-network:
-  peers: ["127.0.0.4"]
-  deliver_to: "sip:127.0.0.4:{port}"
-numbers:
-  - {{number: "95123", operator: acme, trunk: acme-sh-1, inbound: true, outbound: false}}
-  - {{number: "4008001234", operator: acme, trunk: acme-sh-1, inbound: true, outbound: true}}
-  - {{number: "4008005678", operator: acme, trunk: acme-sh-1, inbound: false, outbound: true,
-     display_name: "Acme Care"}}
-  - {{number: "4006601234", operator: beta, trunk: beta-bj-1, inbound: true, outbound: false}}
-  - {{number: "4001112222", operator: gamma, trunk: gamma-gz-1, inbound: true, outbound: true}}
-outbound:
-  require_consent: true
-  quiet_hours: {quiet}
-  max_calls_per_callee_per_day: {cap}
-  suspend_after_violations: 5
-  violation_window: "1h"
-consents:
-  file: consents.csv
-journal:
-  path: journal.db
-  retention_days: 30
-"""
+from tests.rulesets import Number, Operator, Outbound, RulesFile, Trunk, loopback
+
+GAMMA = Operator("gamma", "Gamma", "B2-3", "2020-01-01", outbound_commitment=True)  # expired
+# An outbound-only number with a filed display name, and one of Gamma's.
+DISPLAYED = Number("4008005678", "acme", "acme-sh-1", inbound=False, outbound=True,
+                   display_name="Acme Care")  # fmt: skip
+GAMMA_NUMBER = Number("4001112222", "gamma", "gamma-gz-1", inbound=True, outbound=True)
+
+
+def rules_file(port: int, quiet: tuple[str, ...], cap: int) -> RulesFile:
+    """The loopback rules with Gamma beside Acme and Beta, and Acme's forwarded calls on."""
+    base = loopback(
+        acme=("127.0.0.2", f"sip:127.0.0.2:{port}"),
+        network=("127.0.0.4", f"sip:127.0.0.4:{port}"),
+        beta=("127.0.0.3/32", f"sip:127.0.0.3:{port}"),
+    )
+    acme, beta = base.trunks
+    gamma = Trunk("gamma-gz-1", "gamma", ("127.0.0.5",), f"sip:127.0.0.5:{port}")
+    return replace(
+        base,
+        operators=(*base.operators, GAMMA),
+        trunks=(replace(acme, forwarding=True), beta, gamma),
+        numbers=(*base.numbers[:2], DISPLAYED, *base.numbers[2:], GAMMA_NUMBER),
+        outbound=Outbound(quiet, cap, 5, "1h"),
+    )
+
 
 CONSENTS = """\
 callee,number,credential,granted_at,expires_at
@@ -65,7 +53,6 @@ def write_rules(
     """Write rules.yaml and consents.csv into ``folder``; return the rules path."""
     folder.mkdir(parents=True, exist_ok=True)
     rules = folder / "rules.yaml"
-    quiet_text = "[" + ", ".join(f'"{q}"' for q in quiet) + "]"
-    rules.write_text(RULES.format(port=port, quiet=quiet_text, cap=cap), encoding="utf-8")
+    rules.write_text(rules_file(port, quiet, cap).text(), encoding="utf-8")
     (folder / "consents.csv").write_text(CONSENTS, encoding="utf-8")
     return rules

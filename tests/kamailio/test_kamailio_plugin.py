@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fake_ksr import FakeKSR
+from fake_ksr import FakeKSR, PvValue
 from rulesdata import write_rules
 
 from sipguard.adapters.kamailio.plugin import SipguardKemi
 from sipguard.journal import JournalStore
 
 
-def invite(ksr: FakeKSR, src: str, from_user: str, ruri_user: str, **extra: Any) -> FakeKSR:
+def invite(ksr: FakeKSR, src: str, from_user: str, ruri_user: str, **extra: PvValue) -> FakeKSR:
     """Set ``ksr`` up with an initial INVITE from ``src``."""
     pv = {
         "$si": src,

@@ -11,59 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sipguard.policy import CallFacts, Ruleset, load_rules
+from tests.rulesets import POLICY
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DATA = Path(__file__).resolve().parent.parent / "data" / "rules"
 
-# Line numbers of this text are used by golden messages: edit with care.
-BASE = textwrap.dedent(
-    """\
-    version: 1
-    country_code: "86"
-    national_prefix: "0"
-    timezone: "Asia/Shanghai"
-    operators:
-      acme:
-        name: "Acme"
-        licence: "B2-1"
-        licence_expires: 2027-12-31
-        harassment_pledge: true
-        outbound_commitment: true
-      beta:
-        name: "Beta"
-        licence: "B2-2"
-        licence_expires: 2027-12-31
-        harassment_pledge: true
-        outbound_commitment: true
-    trunks:
-      acme-1:
-        operator: acme
-        peers: ["192.0.2.10", "198.51.100.0/28", "2001:db8:a::/48"]
-        deliver_to: "sip:192.0.2.10:5060"
-      beta-1:
-        operator: beta
-        peers: ["192.0.2.20"]
-        deliver_to: "sip:192.0.2.20:5070;transport=tcp"
-    network:
-      peers: ["203.0.113.0/24", "2001:db8:f::1"]
-      deliver_to: "sip:203.0.113.5:5060"
-    numbers:
-      - {number: "95123", operator: acme, trunk: acme-1, inbound: true, outbound: false}
-      - {number: "4008001234", operator: acme, trunk: acme-1, inbound: true, outbound: true}
-      - {number: "020-6123-4567", operator: beta, trunk: beta-1, inbound: false, outbound: true}
-    outbound:
-      require_consent: true
-      quiet_hours: ["21:00-08:00", "12:00-13:30"]
-      max_calls_per_callee_per_day: 2
-      suspend_after_violations: 3
-      violation_window: "1h"
-    consents:
-      file: consents.csv
-    journal:
-      path: journal.db
-      retention_days: 30
-    """
-)
+# Line numbers of this text are used by golden messages (tests/policy/test_load.py).
+BASE = POLICY.text()
 
 CONSENTS = textwrap.dedent(
     """\

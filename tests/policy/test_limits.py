@@ -193,10 +193,10 @@ def test_no_short_call_rule_records_nothing(write_rules: Write) -> None:
 
 
 def _outcome_contract(state: State) -> None:
-    assert [state.record_outcome("400", s, 3) for s in (True, False, True, True)] == [
+    assert [state.record_outcome("400", short=s, keep=3) for s in (True, False, True, True)] == [
         (1, 1), (2, 1), (3, 2), (3, 2),
     ]  # fmt: skip
-    assert state.record_outcome("401", False, 3) == (1, 0)
+    assert state.record_outcome("401", short=False, keep=3) == (1, 0)
 
 
 def test_outcome_windows_keep_the_last_n() -> None:

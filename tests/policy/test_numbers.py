@@ -79,7 +79,10 @@ def test_result_is_digits_or_none(raw: str) -> None:
 
 
 def _index(*nsns: str) -> NumberIndex:
-    return NumberIndex(NumberEntry(n, "op", "t", True, True, None, 0) for n in nsns)
+    return NumberIndex(
+        NumberEntry(n, "op", "t", inbound=True, outbound=True, usage=None, licence_until=0)
+        for n in nsns
+    )
 
 
 def test_lookup_exact() -> None:
@@ -103,6 +106,6 @@ def test_lookup_exact() -> None:
         ("13800138000", False),
     ],
 )
-def test_length_related(nsn: str, related: bool) -> None:
+def test_length_related(nsn: str, *, related: bool) -> None:
     """length_related holds for proper prefixes of filed NSNs and filed NSNs' extensions."""
     assert _index("95123", "4008001234").length_related(nsn) is related

@@ -131,7 +131,7 @@ def test_inline_period_is_validated(write_rules: Write) -> None:
 
 @pytest.mark.parametrize("inline", [True, False])
 def test_outside_the_period_the_number_is_not_filed(
-    write_rules: Write, tmp_path: Path, inline: bool
+    write_rules: Write, tmp_path: Path, *, inline: bool
 ) -> None:
     """Inclusive local dates: check 4 outbound and 14 inbound outside, with number_state."""
     if inline:
@@ -175,7 +175,10 @@ def test_length_related_equals_a_plain_scan(filed: set[str], probe: str) -> None
     """The bisect over sorted NSNs answers as a scan of every filed number would."""
     from sipguard.policy.numbers import NumberEntry, NumberIndex
 
-    index = NumberIndex(NumberEntry(n, "o", "t", True, False, None, 0) for n in filed)
+    index = NumberIndex(
+        NumberEntry(n, "o", "t", inbound=True, outbound=False, usage=None, licence_until=0)
+        for n in filed
+    )
     plain = probe not in filed and any(
         n != probe and (n.startswith(probe) or probe.startswith(n)) for n in filed
     )

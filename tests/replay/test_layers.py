@@ -179,7 +179,9 @@ def test_pcapng_per_interface_resolution_and_gzip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("endian", "nano"), [("<", False), (">", False), ("<", True), (">", True)])
-def test_classic_pcap_byte_orders_and_precisions(tmp_path: Path, endian: str, nano: bool) -> None:
+def test_classic_pcap_byte_orders_and_precisions(
+    tmp_path: Path, endian: str, *, nano: bool
+) -> None:
     """Classic pcap in both byte orders, micro- and nanosecond, gives the same timestamps."""
     magic = 0xA1B23C4D if nano else 0xA1B2C3D4
     frame = bytes(Ether() / udp4())

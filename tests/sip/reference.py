@@ -113,11 +113,7 @@ def validate_request(req: Request) -> None:
     parse_address(h.get("to") or "")
     if not req.call_id or any(c.isspace() for c in req.call_id):
         raise SipParseError("Call-ID")
-    contacts = values(h, "contact")
-    for value in [] if contacts == ["*"] else contacts:
-        parse_address(value)
-    for value in values(h, "p-asserted-identity"):
-        parse_address(value)
+    _contacts_and_identities(h)
     if not isinstance(parse_uri(req.uri), SipUri | TelUri):
         raise SipParseError("scheme", 416)
     _max_forwards(req)
@@ -125,6 +121,15 @@ def validate_request(req: Request) -> None:
         raise SipParseError("Proxy-Require", 420)
     if req.method == "INVITE" and not _accepts_sdp(values(h, "accept")):
         raise SipParseError("Accept", 406)
+
+
+def _contacts_and_identities(h: Headers) -> None:
+    """Parse every Contact (unless it is ``*``) and every P-Asserted-Identity value."""
+    contacts = values(h, "contact")
+    for value in [] if contacts == ["*"] else contacts:
+        parse_address(value)
+    for value in values(h, "p-asserted-identity"):
+        parse_address(value)
 
 
 def _single_fields(msg: Message) -> None:

@@ -63,7 +63,7 @@ def ack(req: Request, to_tag: str = "t1") -> Request:
     return build_ack(req, response(486, req, to_tag))
 
 
-def tx(kind: Kind, reliable: bool = False, method: str | None = None) -> Transaction:
+def tx(kind: Kind, *, reliable: bool = False, method: str | None = None) -> Transaction:
     """A fresh transaction of ``kind``."""
     if method is None:
         method = "INVITE" if kind in (Kind.INVITE_CLIENT, Kind.INVITE_SERVER) else "OPTIONS"

@@ -43,7 +43,7 @@ def response(status: int, req: Request) -> Response:
 class Pair:
     """A client transaction and the server transaction its request creates."""
 
-    def __init__(self, method: str, drop: int = 0, reliable: bool = False) -> None:
+    def __init__(self, method: str, drop: int = 0, *, reliable: bool = False) -> None:
         kind = Kind.INVITE_CLIENT if method == "INVITE" else Kind.NON_INVITE_CLIENT
         self.client = Transaction(kind, request(method), reliable)
         self.server: Transaction | None = None

@@ -18,9 +18,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from importlib import resources
-from typing import Any
+from typing import Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from sipguard.adapters.admin.backend import AdminError, Backend
 from sipguard.adapters.admin.inputs import call_filters, json_fields, who_is
@@ -32,16 +33,21 @@ METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BACKEND: web.AppKey[Backend] = web.AppKey("backend")
 TOKENS: web.AppKey[Tokens] = web.AppKey("tokens")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_Log = Callable[..., Any]
 
 
-def error(status: int, message: str, **extra: Any) -> web.Response:
+class ErrorLog(Protocol):
+    """Where the API reports its own failures: ``log(event, **fields)``, as structlog's."""
+
+    def __call__(self, event: str, **fields: object) -> object: ...
+
+
+def error(status: int, message: str, **extra: object) -> web.Response:
     """A JSON error response."""
     headers = {"WWW-Authenticate": 'Bearer realm="sipguard"'} if status == 401 else None
     return web.json_response({"error": message, **extra}, status=status, headers=headers)
 
 
-def _guard(tokens: Tokens, log: _Log | None) -> Any:
+def _guard(tokens: Tokens, log: ErrorLog | None) -> Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
         try:
@@ -100,7 +106,7 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response({"count": len(table.rows), "calls": table.rows}, dumps=_dumps)
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -172,7 +178,7 @@ ROUTES: tuple[tuple[str, str, _Handler], ...] = (
 )
 
 
-def make_app(backend: Backend, tokens: Tokens, log: _Log | None = None) -> web.Application:
+def make_app(backend: Backend, tokens: Tokens, log: ErrorLog | None = None) -> web.Application:
     """The aiohttp application serving ``backend`` to holders of ``tokens``."""
     app = web.Application(middlewares=[_guard(tokens, log)], client_max_size=MAX_BODY)
     app[BACKEND] = backend

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from sipguard.journal.query import CallSelection
+
 
 class AdminError(Exception):
     """A refusal with a status and a message meant for the API client."""
@@ -52,21 +54,8 @@ class Unavailable(AdminError):
 
 
 @dataclass(frozen=True, slots=True)
-class CallFilters:
+class CallFilters(CallSelection[str]):
     """The filters of ``sipguard calls``, as text, exactly as the client sent them."""
-
-    number: str | None = None
-    caller: str | None = None
-    callee: str | None = None
-    reason: str | None = None
-    direction: str | None = None
-    operator: str | None = None
-    trunk: str | None = None
-    verdict: str | None = None
-    since: str | None = None
-    until: str | None = None
-    limit: int | None = None
-    monitored: bool = False  # only calls allowed under monitor mode
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from sipguard.adapters.admin.backend import (
     BadRequest,
@@ -44,6 +44,7 @@ from sipguard.policy.numbers import normalise
 from sipguard.policy.state import State
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class RulesView(Protocol):
@@ -184,6 +185,6 @@ class ServeBackend:
             raise Unavailable(f"{what} the journal is closed")
 
 
-async def _run(work: Callable[..., T], *args: Any) -> T:
+async def _run(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(work, *args))
+    return await loop.run_in_executor(None, functools.partial(work, *args, **kwargs))

@@ -9,11 +9,10 @@ Invariants:
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from aiohttp import web
 
-from sipguard.adapters.admin.app import make_app
+from sipguard.adapters.admin.app import ErrorLog, make_app
 from sipguard.adapters.admin.backend import Backend
 from sipguard.adapters.admin.tokens import Tokens
 
@@ -50,7 +49,7 @@ class AdminServer:
 
 
 async def start_admin(
-    backend: Backend, tokens: Tokens, host: str, port: int, log: Any = None
+    backend: Backend, tokens: Tokens, host: str, port: int, log: ErrorLog | None = None
 ) -> AdminServer:
     """Serve the API for ``backend`` on ``host:port``; raise OSError when it cannot bind."""
     app = make_app(backend, tokens, log)

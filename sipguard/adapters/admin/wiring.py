@@ -148,12 +148,12 @@ async def reload_via(watcher: WatcherView, rules_path: Path, gate: GateView) -> 
     try:
         await asyncio.get_running_loop().run_in_executor(None, load_rules, rules_path)
     except RulesError as exc:
-        return ReloadOutcome(False, issues=tuple(str(i) for i in exc.issues))
+        return ReloadOutcome(applied=False, issues=tuple(str(i) for i in exc.issues))
     held = watcher.stats.held
     if await watcher.reload("admin"):
-        return ReloadOutcome(True, rules_hash=gate.rules_hash)
+        return ReloadOutcome(applied=True, rules_hash=gate.rules_hash)
     if watcher.stats.held > held:
         detail = "held by the reload guard: confirm it as the server log says, then reload"
     else:
         detail = "not applied: the file changed while it was read, or a reload was running"
-    return ReloadOutcome(False, detail=detail)
+    return ReloadOutcome(applied=False, detail=detail)

@@ -89,7 +89,7 @@ class IncomingCall:
         }
 
 
-def _received_text(event: Any) -> str:
+def _received_text(event: pj.SipEvent) -> str:
     """The raw text of the message carried by a pjsua2 SipEvent, or ``""``."""
     if event.type == pj.PJSIP_EVENT_RX_MSG:
         return str(event.body.rxMsg.rdata.wholeMsg)
@@ -98,7 +98,7 @@ def _received_text(event: Any) -> str:
     return ""
 
 
-def _sent_text(event: Any) -> str:
+def _sent_text(event: pj.SipEvent) -> str:
     """The raw text of the message a pjsua2 SipEvent says was sent, or ``""``."""
     if event.type == pj.PJSIP_EVENT_TX_MSG:
         return str(event.body.txMsg.tdata.wholeMsg)
@@ -110,7 +110,9 @@ def _sent_text(event: Any) -> str:
 class PeerCall(pj.Call):  # type: ignore[misc]
     """A pjsua2 call that records what it sees into a ``CallRecord``."""
 
-    def __init__(self, account: Any, peer: Peer, record: CallRecord, call_id: int = -1) -> None:
+    def __init__(
+        self, account: pj.Account, peer: Peer, record: CallRecord, call_id: int = -1
+    ) -> None:
         super().__init__(account, call_id)
         self.peer = peer
         self.record = record
@@ -132,17 +134,17 @@ class PeerCall(pj.Call):  # type: ignore[misc]
             sdp=msg.body,
         )
 
-    def onCallSdpCreated(self, prm: Any) -> None:
+    def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
         """Keep the SDP this side offers or answers, until the one on the wire is seen."""
         if not self.record.local_sdp_sent:
             self.record.local_sdp = str(prm.sdp.wholeSdp)
 
-    def onCallTsxState(self, prm: Any) -> None:
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         """Look at every message sent or received within the call."""
         self._sent(_sent_text(prm.e))
         self._received(_received_text(prm.e))
 
-    def onCallState(self, prm: Any) -> None:
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
         """Follow the INVITE session through its states and report each one."""
         self._sent(_sent_text(prm.e))
         self._received(_received_text(prm.e))

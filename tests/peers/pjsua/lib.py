@@ -15,7 +15,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pjsua2 as pj
 
@@ -43,12 +42,12 @@ def stdout_to_stderr() -> Iterator[None]:
 class StderrLog(pj.LogWriter):  # type: ignore[misc]
     """Sends pjsua2's own log to stderr."""
 
-    def write(self, entry: Any) -> None:
+    def write(self, entry: pj.LogEntry) -> None:
         """Write one log entry as pjsua2 formatted it."""
         sys.stderr.write(entry.msg)
 
 
-def transport_config(host: str, port: int) -> Any:
+def transport_config(host: str, port: int) -> pj.TransportConfig:
     """A transport bound to ``host:port`` that also advertises ``host``."""
     tcfg = pj.TransportConfig()
     tcfg.port = port
@@ -57,7 +56,7 @@ def transport_config(host: str, port: int) -> Any:
     return tcfg
 
 
-def create_endpoint(log_level: int, writer: StderrLog) -> Any:
+def create_endpoint(log_level: int, writer: StderrLog) -> pj.Endpoint:
     """Create and initialise a single-threaded endpoint; ``writer`` must outlive it."""
     ep = pj.Endpoint()
     with stdout_to_stderr():
@@ -74,14 +73,14 @@ def create_endpoint(log_level: int, writer: StderrLog) -> Any:
     return ep
 
 
-def create_transports(ep: Any, host: str, port: int, transport: str) -> list[int]:
+def create_transports(ep: pj.Endpoint, host: str, port: int, transport: str) -> list[int]:
     """Create the SIP transports (``udp``, ``tcp`` or ``both``) and return their ids."""
     kinds = ("udp", "tcp") if transport == "both" else (transport,)
     ipv6 = ":" in host
     return [ep.transportCreate(TRANSPORTS[(k, ipv6)], transport_config(host, port)) for k in kinds]
 
 
-def start(ep: Any) -> None:
+def start(ep: pj.Endpoint) -> None:
     """Start the library and select the null sound device."""
     ep.libStart()
     ep.audDevManager().setNullDev()

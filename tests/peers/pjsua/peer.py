@@ -45,7 +45,7 @@ class _PeerAccount(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.peer = peer
 
-    def onIncomingCall(self, prm: Any) -> None:
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.peer._incoming(self, prm)
 
 
@@ -137,7 +137,7 @@ class Peer:
             uri = f"{uri};transport=tcp"
         record = CallRecord(role="uac")
         call = PeerCall(self._account, self, record)
-        prm = pj.CallOpParam(True)
+        prm = pj.CallOpParam(useDefaultCallSetting=True)
         vector = pj.SipHeaderVector()
         for name, value in (headers or {}).items():
             header = pj.SipHeader()
@@ -154,7 +154,7 @@ class Peer:
         for call in self._calls:
             if not call.record.disconnected:
                 call.record.hangup_sent = True
-                prm = pj.CallOpParam(True)
+                prm = pj.CallOpParam(useDefaultCallSetting=True)
                 call.hangup(prm)
         self.poll(timeout, self.idle)
 
@@ -200,19 +200,19 @@ class Peer:
             live = rec.answered_at is not None and not rec.disconnected and not rec.hangup_sent
             if live and now - (rec.answered_at or now) >= duration:
                 rec.hangup_sent = True
-                call.hangup(pj.CallOpParam(True))
+                call.hangup(pj.CallOpParam(useDefaultCallSetting=True))
 
     def _keep(self, call: PeerCall) -> None:
         self._calls.append(call)
         self.records.append(call.record)
 
-    def _incoming(self, account: Any, prm: Any) -> None:
+    def _incoming(self, account: pj.Account, prm: pj.OnIncomingCallParam) -> None:
         record = CallRecord(role="uas")
         call = PeerCall(account, self, record, prm.callId)
         self._keep(call)
         incoming = call.take_invite(prm.rdata.wholeMsg, prm.rdata.srcAddress)
         self.incoming.append(incoming)
         self.emit(incoming.as_event())
-        answer = pj.CallOpParam(True)
+        answer = pj.CallOpParam(useDefaultCallSetting=True)
         answer.statusCode = self.reply
         call.answer(answer)
