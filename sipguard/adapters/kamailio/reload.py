@@ -2,7 +2,8 @@
 
 Invariants:
 - Each Kamailio worker is its own process, so each holds its own :class:`RulesWatch`; the
-  files are the shared truth.  A worker stats the rules file and its consents file at most
+  files are the shared truth.  A worker stats the rules file, its consents file and its
+  numbers CSV (``sipguard.reloadguard.data_files``) at most
   once every ``interval`` seconds (on the request path, so an idle worker costs nothing)
   and reloads when either file's signature (``sipguard.filesig``) changed.
 - A reload is taken only when the files are the same after they were read as before (a
@@ -23,7 +24,7 @@ from pathlib import Path
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
 from sipguard.policy import Ruleset
-from sipguard.reloadguard import confirm_path, confirmed, hold_for
+from sipguard.reloadguard import confirm_path, confirmed, data_files, hold_for
 
 Log = Callable[[str], None]
 
@@ -53,7 +54,7 @@ class RulesWatch:
         self.reloads = 0
 
     def _signature(self, rules: Ruleset) -> tuple[Signature, ...]:
-        return files_signature(self.path, rules.consents_path, confirm_path(self.path))
+        return files_signature(self.path, *data_files(rules), confirm_path(self.path))
 
     def current(self) -> Ruleset:
         """The rules in force, reloading first if the check interval passed and files changed."""

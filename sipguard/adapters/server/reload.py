@@ -1,7 +1,8 @@
 """Hot reload of the rules: SIGHUP or a changed file, validated off the loop, swapped whole.
 
 Invariants:
-- The rules file and its consents file are polled about once a second for a changed
+- The rules file, its consents file and its numbers CSV (``reloadguard.data_files`` of the
+  rules in force) are polled about once a second for a changed
   signature (mtime, size, inode: ``sipguard.filesig``); a change, or ``request()`` (wired
   to SIGHUP), schedules one reload.
 - Only a stable file is loaded: a change seen by polling must be the same on two polls in a
@@ -25,7 +26,7 @@ from typing import Any
 
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
-from sipguard.reloadguard import Hold, confirm_path, confirmed
+from sipguard.reloadguard import Hold, confirm_path, confirmed, data_files
 
 Guard = Callable[[Any, Any], Hold | None]
 
@@ -60,7 +61,8 @@ class RulesWatcher:
         self._guard = guard
         self._candidate: tuple[Signature, ...] | None = None
         self._rules_path = rules_path
-        self._consents_path = consents_path
+        numbers = data_files(current)[1] if current is not None else None
+        self._data: tuple[Path | None, ...] = (consents_path, numbers)
         self._load = load
         self._apply = apply
         self._log = log
@@ -105,7 +107,7 @@ class RulesWatcher:
 
     def _signatures(self) -> tuple[Signature, ...]:
         confirm = confirm_path(self._rules_path)
-        return files_signature(self._rules_path, self._consents_path, confirm)
+        return files_signature(self._rules_path, *self._data, confirm)
 
     async def _poll(self) -> None:
         while True:
@@ -144,8 +146,7 @@ class RulesWatcher:
         self._apply(ruleset)
         self._current = ruleset
         self.stats.ok += 1
-        consents = getattr(ruleset, "consents_path", None)
-        self._consents_path = Path(consents) if consents is not None else None
+        self._data = data_files(ruleset)
         self._seen = self._signatures()
         self._log.info("rules.reloaded", trigger=trigger, rules=str(self._rules_path))
         return True
