@@ -1,0 +1,33 @@
+"""Rules for the tests of trunk capacity, short calls, forwards, From rewrite and alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rulesdata import write_rules
+
+
+def write_call_rules(
+    folder: Path,
+    *,
+    port: int = 5270,
+    max_calls: int = 2,
+    webhook: str | None = None,
+    events: tuple[str, ...] = ("number_suspended",),
+) -> Path:
+    """The test rules with ``max_concurrent_calls`` on Acme's trunk, a short-call rule
+    (under 6 s, more than 60% of the last 3) and, with ``webhook``, an alerts block."""
+    rules = write_rules(folder, port=port, cap=20)
+    text = rules.read_text(encoding="utf-8")
+    text = text.replace(
+        "forwarding: true}", f"forwarding: true, max_concurrent_calls: {max_calls}}}"
+    )
+    text = text.replace(
+        '  violation_window: "1h"\n',
+        '  violation_window: "1h"\n  short_calls: {seconds: 6, ratio: 0.6, over_last: 3}\n',
+    )
+    if webhook is not None:
+        listed = ", ".join(events)
+        text += f'alerts: {{webhook: "{webhook}", events: [{listed}], timeout: "1s"}}\n'
+    rules.write_text(text, encoding="utf-8")
+    return rules
