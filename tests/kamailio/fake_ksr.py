@@ -124,6 +124,17 @@ class _Uac:
         return 1
 
 
+class _Textops:
+    """``KSR.textops``: records each header substitution as (header, expression, flags)."""
+
+    def __init__(self) -> None:
+        self.substs: list[tuple[str, str, str]] = []
+
+    def subst_hf(self, header: str, subst: str, flags: str) -> int:
+        self.substs.append((header, subst, flags))
+        return 1
+
+
 class _Ns:
     """A namespace of constant-returning functions (maxfwd, sanity, rr, siputils, tmx)."""
 
@@ -159,6 +170,7 @@ class FakeKSR:
         self.tm = _Tm(self)
         self.htable = _Htable()
         self.uac = _Uac()
+        self.textops = _Textops()
         self.maxfwd = _Ns(process_maxfwd=lambda n: 1 if self.maxfwd_ok else -1)
         self.sanity = _Ns(sanity_check=lambda mode, uri: 1)
         self.siputils = _Ns(has_totag=lambda: 1 if self.totag else -1)

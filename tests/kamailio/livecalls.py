@@ -14,9 +14,10 @@ def write_call_rules(
     max_calls: int = 2,
     webhook: str | None = None,
     events: tuple[str, ...] = ("number_suspended",),
+    short: float = 6,
 ) -> Path:
     """The test rules with ``max_concurrent_calls`` on Acme's trunk, a short-call rule
-    (under 6 s, more than 60% of the last 3) and, with ``webhook``, an alerts block."""
+    (under ``short`` s, more than 60% of the last 3) and, with ``webhook``, alerts."""
     rules = write_rules(folder, port=port, cap=20)
     text = rules.read_text(encoding="utf-8")
     text = text.replace(
@@ -24,7 +25,8 @@ def write_call_rules(
     )
     text = text.replace(
         '  violation_window: "1h"\n',
-        '  violation_window: "1h"\n  short_calls: {seconds: 6, ratio: 0.6, over_last: 3}\n',
+        '  violation_window: "1h"\n'
+        f"  short_calls: {{seconds: {short}, ratio: 0.6, over_last: 3}}\n",
     )
     if webhook is not None:
         listed = ", ".join(events)

@@ -216,3 +216,19 @@ def test_a_failed_reload_is_alerted_once_for_all_workers(
     wait_for(bodies, 1)
     assert [b["event"] for b in bodies] == ["rules_reload_failed"]
     assert "bogus_field" in str(bodies[0]["first"])
+
+
+def test_in_dialog_requests_of_the_call_center_lose_its_display_name(rules: Path) -> None:
+    """A BYE the call center sends keeps no display name of its own: the filed one, or none;
+    requests from the network side are left alone."""
+    kemi, ksr = worker(rules)
+    place(kemi, ksr, "127.0.0.2", "4008005678", "13700137000", "d1")
+    place(kemi, ksr, "127.0.0.2", "4008001234", "13800138000", "d2")
+    for cid, src in (("d1", "127.0.0.2"), ("d2", "127.0.0.2"), ("d2", "127.0.0.4")):
+        ksr.request(**{"$ci": cid, "$si": src, "$fn": "ICBC 95588"})
+        ksr.method, ksr.totag, ksr.loose = "BYE", True, True
+        kemi.ksr_request_route(None)
+    assert ksr.textops.substs == [
+        ("From", '/^[^<]+/"Acme Care" /', "f"),
+        ("From", "/^[^<]+//", "f"),
+    ]

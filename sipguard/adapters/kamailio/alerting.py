@@ -1,9 +1,13 @@
 """NOC alerts from the Kamailio plugin (rules 1.1 section 6).
 
 Invariants:
-- Each worker process has its own :class:`~sipguard.alerts.AlertSender` (a daemon thread
-  with a bounded queue), made on first use in that process, never before the fork, so no
-  thread is inherited half-alive.  Sending only enqueues: an alert never delays a call.
+- Kamailio's embedded Python runs only while Kamailio calls into it, so a thread of a
+  worker would not deliver an alert between calls.  Each alert is therefore delivered by
+  a detached process (a double fork: the worker waits only for the first child, which
+  exits at once), which POSTs with the retries and back-off of ``sipguard.alerts`` and
+  exits.  An alert never delays a call by more than that fork; alerts are rare events.
+- A delivery that fails in the end is logged (``alert.undelivered``, on Kamailio's
+  stderr) by the process that tried it; a fork that fails is logged by the worker.
 - The delivery follows the rules in force: a reload that changes the ``alerts`` block
   changes where the next alert goes; rules without one send nothing.
 - ``number_suspended`` for a verdict that suspended its number, ``short_calls`` and
@@ -18,36 +22,39 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sipguard.alerts import Alert, AlertSender, Delivery, Event, delivery_of, suspended
+import structlog
+
+from sipguard.alerts import Alert, Delivery, Event, delivery_of, post, suspended
 from sipguard.policy import Ruleset, limits
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
 
 TABLE = "sipguard_up"
+_log = structlog.get_logger("sipguard.alerts")
 
 
 class WorkerAlerts:
     """The alerts of one Kamailio worker."""
 
-    def __init__(self, htable: Any) -> None:
+    def __init__(self, htable: Any, log: Callable[[str], None]) -> None:
         self._ht = htable
-        self._sender: AlertSender | None = None
-        self._pid = 0
+        self._log = log
+        self.sent = 0  # alerts handed to a delivery process by this worker
 
     def _send(self, rules: Ruleset, alert: Alert) -> None:
         delivery = delivery_of(rules.model.alerts)
         if delivery is None or alert.event not in delivery.events:
             return
-        self._sender_for(delivery).send(alert)
-
-    def _sender_for(self, delivery: Delivery) -> AlertSender:
-        if self._sender is None or self._pid != os.getpid():
-            self._sender, self._pid = AlertSender(delivery), os.getpid()
-        self._sender.delivery = delivery
-        return self._sender
+        try:
+            deliver_detached(delivery, alert)
+            self.sent += 1
+        except OSError as exc:
+            self._log(f"sipguard: alert {alert.event.value} not sent (fork failed: {exc})\n")
 
     def decided(
         self, facts: CallFacts, verdict: Verdict, rules: Ruleset, state: State, now: datetime
@@ -95,3 +102,35 @@ class WorkerAlerts:
 
 
 _NONE = Delivery("", frozenset())
+
+
+def deliver_detached(delivery: Delivery, alert: Alert) -> None:
+    """POST ``alert`` from a detached grandchild process; return once it is forked."""
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    code = 0
+    try:
+        if os.fork() == 0:
+            code = _deliver(delivery, alert)
+    except BaseException:  # the forked copies must never return into Kamailio's code
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _deliver(delivery: Delivery, alert: Alert) -> int:
+    """POST with retries and back-off; log a final failure.  The exit status."""
+    delay, problem = delivery.backoff, ""
+    for attempt in range(1, delivery.attempts + 1):
+        problem = post(delivery, alert) or ""
+        if not problem:
+            return 0
+        _log.warning("alert.retry", alert=alert.event.value, problem=problem, attempt=attempt)
+        if attempt < delivery.attempts:
+            time.sleep(delay)
+            delay *= 2
+    _log.error("alert.undelivered", alert=alert.event.value, problem=problem,
+               attempts=delivery.attempts)  # fmt: skip
+    return 1

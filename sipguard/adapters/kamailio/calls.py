@@ -4,7 +4,7 @@ Invariants:
 - An allowed call is *started* just before it is relayed and *ended* once, at its final
   failure reply (tm failure route) or at the BYE of the answered call.  What it needs at
   its end is kept in Kamailio's shared ``sipguard`` htable under a hash of its Call-ID, as
-  ``DIRECTION|TRUNK|COUNTED|NUMBER|CALLER``, so any worker can end a call another started.
+  ``DIRECTION|TRUNK|COUNTED|NAMED|NUMBER|CALLER``, so any worker can end a call another started.
 - Trunk capacity (rules 1.1 section 5): a call on a trunk with ``max_concurrent_calls``
   takes a slot (``capacity.TrunkSlots``) when it starts and gives it back when it ends.
   An outbound trunk that is full is refused before the policy runs (no daily cap or limit
@@ -14,6 +14,11 @@ Invariants:
   recorded in the State (``inbound_started``) when it starts and forgotten when it ends
   (``inbound_ended``), so a forward verified by any worker, or by a serve node sharing the
   state, sees it while it is up.
+- In-dialog requests (rules 1.1 section 1): uac's restore puts the verified From URI on
+  every request the call center sends inside the dialog, but keeps its display name; the
+  display name is replaced on those requests too, by the filed one the INVITE carried or
+  by none (``textops.subst_hf`` on the part before ``<`` only, which uac's change of the
+  URI does not touch).
 - Short calls (rules 1.1 section 5): the end of an answered outbound call feeds
   ``policy.shortcalls``; a suspension it causes is journaled as an admin entry with the
   reason ``SHORT_CALLS``, logged, and alerted.
@@ -27,7 +32,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sipguard.adapters.kamailio.alerting import WorkerAlerts
-from sipguard.adapters.kamailio.capacity import TrunkSlots
+from sipguard.adapters.kamailio.capacity import NoCounter, TrunkSlots
+from sipguard.adapters.kamailio.egress import display_name
 from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.errors import SipguardError
 from sipguard.journal import admin_entry
@@ -45,22 +51,23 @@ class Started:
 
     direction: str
     trunk: str
-    counted: bool
+    counted: bool  # it holds a slot of its trunk
+    named: bool  # it went out with its number's filed display name
     number: str
     caller: str
 
     def text(self) -> str:
         """The htable value."""
-        return "|".join((self.direction, self.trunk, "1" if self.counted else "",
-                         self.number, self.caller))  # fmt: skip
+        flags = ("1" if self.counted else "", "1" if self.named else "")
+        return "|".join((self.direction, self.trunk, *flags, self.number, self.caller))
 
     @classmethod
     def parse(cls, raw: object) -> Started | None:
         """The value read back, or None when there is none (or it is not ours)."""
-        if not isinstance(raw, str) or raw.count("|") != 4:
+        if not isinstance(raw, str) or raw.count("|") != 5:
             return None
-        direction, trunk, counted, number, caller = raw.split("|")
-        return cls(direction, trunk, counted == "1", number, caller)
+        direction, trunk, counted, named, number, caller = raw.split("|")
+        return cls(direction, trunk, counted == "1", named == "1", number, caller)
 
 
 class CallTracker:
@@ -69,7 +76,7 @@ class CallTracker:
     def __init__(self, ksr: Any) -> None:
         self.ksr = ksr
         self.slots = TrunkSlots(ksr.htable)
-        self.alerts = WorkerAlerts(ksr.htable)
+        self.alerts = WorkerAlerts(ksr.htable, ksr.err)
 
     @staticmethod
     def _name(call_id: str) -> str:
@@ -107,17 +114,41 @@ class CallTracker:
         """Take the call's trunk slot and record it; False (503 sent) when the trunk is full."""
         trunk, direction = verdict.trunk or "", verdict.direction
         cap = rules.trunk_max_calls.get(trunk)
-        if not self.slots.take(trunk or None, cap):
-            self._busy(trunk)
-            return False
+        try:
+            if not self.slots.take(trunk or None, cap):
+                self._busy(trunk)
+                return False
+        except NoCounter as exc:
+            self.ksr.err(f"sipguard: max_concurrent_calls of {trunk} not enforced: {exc}\n")
+            cap = None
         caller, number = verdict.caller or "", verdict.number or ""
         inbound = direction is Direction.INBOUND
         if inbound and caller and number and state is not None:
             state.inbound_started(facts.call_id, caller, number, now)
         kind = direction.value if direction is not None else ""
-        started = Started(kind, trunk, cap is not None and bool(trunk), number, caller)
+        named = bool(display_name(verdict, rules)) if direction is Direction.OUTBOUND else False
+        started = Started(kind, trunk, cap is not None and bool(trunk), named, number, caller)
         self.ksr.pv.sets(self._name(facts.call_id), started.text())
         return True
+
+    def in_dialog(self, watch: RulesWatch | None) -> None:
+        """Drop the display name from a call center's in-dialog request of an outbound call."""
+        pv = self.ksr.pv
+        shown = pv.get("$fn")
+        if watch is None or not isinstance(shown, str) or not shown.strip():
+            return
+        source = pv.get("$si")
+        if not isinstance(source, str) or watch.rules.classify_source(source)[0] is not (
+            Direction.OUTBOUND
+        ):
+            return
+        started = Started.parse(pv.get(self._name(str(pv.get("$ci")))))
+        if started is None or started.direction != Direction.OUTBOUND.value:
+            return
+        filed = watch.rules.numbers.get(started.number) if started.named else None
+        name = filed.display_name if filed is not None and filed.display_name else ""
+        shown = f'"{name}" '.replace("/", "\\/") if name else ""
+        self.ksr.textops.subst_hf("From", f"/^[^<]+/{shown}/", "f")
 
     def ended(self, call_id: str, answered: datetime | None, at: datetime, worker: Worker) -> None:
         """The call ended: give back its slot, forget it, feed short-call suspension."""

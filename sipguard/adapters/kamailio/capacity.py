@@ -7,7 +7,9 @@ Invariants:
   workers can never both take the last slot.
 - ``take`` increments first and gives the slot back when the new count is over the cap:
   the count may pass the cap for an instant, but no call over it is ever let through.
-- A trunk without ``max_concurrent_calls`` is not counted at all.
+- A trunk without ``max_concurrent_calls`` is not counted at all.  A configuration
+  without the htable (a hand-written one) cannot count: ``take`` raises
+  :class:`NoCounter` and the caller logs it; the cap is admission control, not policy.
 - Every slot taken is given back exactly once, when the call ends (``calls.CallTracker``).
   A call whose end Kamailio never sees (a crash of the whole proxy) leaves nothing
   behind after a restart: the htable is in shared memory only.
@@ -17,8 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sipguard.errors import SipguardError
+
 TABLE = "sipguard_up"
 _NO_VALUE = -255  # what htable's KEMI functions return when the table is missing
+
+
+class NoCounter(SipguardError):
+    """Kamailio has no ``sipguard_up`` htable to count calls in."""
 
 
 class TrunkSlots:
@@ -40,7 +48,7 @@ class TrunkSlots:
             return True
         now = int(self._ht.sht_inc(TABLE, trunk))
         if now == _NO_VALUE:
-            raise RuntimeError(f"htable {TABLE} is missing from the Kamailio configuration")
+            raise NoCounter(f"htable {TABLE} (with initval=0) is missing from kamailio.cfg")
         if now > cap:
             self._ht.sht_dec(TABLE, trunk)
             return False

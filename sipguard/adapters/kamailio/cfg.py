@@ -9,8 +9,8 @@ Invariants:
   is put back on every request and reply towards the caller, so both ends keep their
   dialog identifiers (RFC 3261 section 12).
 - Two shared-memory htables: ``sipguard`` (the call ledger, entries expire after a day)
-  and ``sipguard_up`` (calls up per trunk, for ``max_concurrent_calls``; counters never
-  expire, they go up and down with the calls).
+  and ``sipguard_up`` (calls up per trunk, for ``max_concurrent_calls``: integer counters
+  from ``initval`` 0, which never expire; they go up and down with the calls).
 - Custom parameters come first, before any ``listen``: Kamailio 5.6 refuses
   ``group.name = value`` lines that follow a ``listen`` line.  The plugin reads them per
   message through ``$sel(cfg_get.sipguard.NAME)``.
@@ -171,7 +171,7 @@ def _modules(opts: KamailioOptions) -> list[str]:
         'modparam("rr", "append_fromtag", 1)',
         'modparam("uac", "restore_mode", "auto")',
         'modparam("htable", "htable", "sipguard=>size=12;autoexpire=86400;")',
-        'modparam("htable", "htable", "sipguard_up=>size=8;")',
+        'modparam("htable", "htable", "sipguard_up=>size=8;initval=0;")',
         f'modparam("app_python3", "load", "{opts.script}")',
         'cfgengine "python"',
     ]

@@ -182,6 +182,7 @@ class SipguardKemi:
     def _in_dialog(self) -> None:
         k = self.ksr
         if k.rr.loose_route() > 0:
+            self.calls.in_dialog(self.watch)  # no display name of a call center goes on
             if k.is_BYE():
                 self.outcomes.bye(self)
             self._relay()
