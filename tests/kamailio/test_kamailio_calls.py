@@ -45,6 +45,13 @@ def fail(kemi: SipguardKemi, ksr: FakeKSR, call_id: str, status: int = 486) -> N
     kemi.ksr_failure_sipguard(None)
 
 
+def sharing(ksr: FakeKSR) -> FakeKSR:
+    """Another worker's KSR: its own process, the same shared-memory htables."""
+    other = FakeKSR()
+    other.htable = ksr.htable
+    return other
+
+
 def worker(rules: Path, ksr: FakeKSR | None = None) -> tuple[SipguardKemi, FakeKSR]:
     ksr = ksr or FakeKSR()
     kemi = SipguardKemi(ksr, environ={"SIPGUARD_RULES": str(rules)})
@@ -203,9 +210,7 @@ def test_a_failed_reload_is_alerted_once_for_all_workers(
     url, bodies = webhook
     path = write_call_rules(tmp_path, webhook=url, events=("rules_reload_failed",))
     first, ksr = worker(path)
-    second, _ = worker(path, FakeKSR())
-    second.ksr.htable = ksr.htable
-    second.calls = type(second.calls)(second.ksr)
+    second, _ = worker(path, sharing(ksr))
     for w in (first, second):
         assert w.watch is not None
         w.calls.watched(w.watch)
@@ -232,3 +237,25 @@ def test_in_dialog_requests_of_the_call_center_lose_its_display_name(rules: Path
         ("From", '/^[^<]+/"Acme Care" /', "f"),
         ("From", "/^[^<]+//", "f"),
     ]
+
+
+def test_journal_failures_are_alerted_once_a_minute(
+    tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """Many failed journal writes within a minute, in two workers: one journal_failed POST."""
+    from datetime import UTC, datetime, timedelta
+
+    url, bodies = webhook
+    rules_path = write_call_rules(tmp_path, webhook=url, events=("journal_failed",))
+    first, ksr = worker(rules_path)
+    second, _ = worker(rules_path, sharing(ksr))
+    assert first.watch is not None
+    at = datetime(2026, 6, 1, 2, 0, 5, tzinfo=UTC)
+    for n in range(5):
+        for w in (first, second):
+            w.calls.alerts.journal_failed(first.watch.rules, at + timedelta(seconds=n), "down")
+    wait_for(bodies, 1)
+    assert [b["event"] for b in bodies] == ["journal_failed"]
+    first.calls.alerts.journal_failed(first.watch.rules, at + timedelta(minutes=1), "down")
+    wait_for(bodies, 2)
+    assert len(bodies) == 2

@@ -15,7 +15,8 @@ Invariants:
   journal did not take, ``limit_warning`` for an allowed call that brought a limit to 80%
   (``policy.limits.warnings``), and ``rules_reload_failed`` once per failed version of the
   files for the whole Kamailio, not once per worker: the first worker to fail on it wins an
-  atomic ``sht_inc`` on the ``sipguard_up`` htable.
+  atomic ``sht_inc`` on the ``sipguard_up`` htable.  ``journal_failed`` is sent the same
+  way at most once a minute, so an outage at 100 calls/s is one alert, not 100 a second.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ class WorkerAlerts:
         self._send(rules, suspended(number, "SHORT_CALLS", at))
 
     def journal_failed(self, rules: Ruleset, at: datetime, problem: str) -> None:
-        """A decision the journal did not take."""
+        """A decision the journal did not take: one alert a minute for the whole Kamailio,
+        however many calls fail meanwhile (the first worker of the minute sends it)."""
+        minute = int(at.timestamp()) // 60
+        if int(self._ht.sht_inc(TABLE, f"journal-failed:{minute}")) != 1:
+            return
         self._send(rules, Alert(Event.JOURNAL_FAILED, at, {"problem": problem}))
 
     def reload_failed(self, rules: Ruleset, at: datetime, issues: list[str]) -> None:
