@@ -10,7 +10,8 @@ N ms more: the probe's lateness bounds the post-dial delay the reload adds.  Hal
 through, a new numbers.csv export (one more row) is written by atomic rename; the watcher
 loads it in a worker thread and swaps it in on the loop, as serve does (``gc.freeze``
 after the swap).  It prints the probe's lateness before and during the reload (p50, p99,
-max) and whether the max stays under 50 ms.  Bounded: one reload, at most 120 s.
+max), split into the load (worker thread) and the swap with the freeing of the old rules
+(on the loop), and whether the max stays under 50 ms.  Bounded: one reload, at most 120 s.
 """
 
 from __future__ import annotations
@@ -71,10 +72,14 @@ async def measure(rules_path: Path) -> dict[str, object]:
     stop.set()
     await probe
     watcher.stop()
+    swap = swapped[0] if swapped else float("inf")
     before = [ms for t, ms in lateness if t < began]
     during = [ms for t, ms in lateness if t >= began]
+    loading = [ms for t, ms in lateness if began <= t < swap]
+    after = [ms for t, ms in lateness if t >= swap]  # the swap, and freeing the old rules
     return {"swapped": bool(swapped), "reload_s": (swapped[0] - began) if swapped else None,
-            "before": _stats(before), "during": _stats(during)}  # fmt: skip
+            "before": _stats(before), "during": _stats(during), "loading": _stats(loading),
+            "swap": _stats(after)}  # fmt: skip
 
 
 def _new_export(csv: Path) -> None:
@@ -104,10 +109,12 @@ def main() -> None:
     print(f"{args.numbers:,} numbers, reload swapped: {got['swapped']}, "
           f"{got['reload_s']:.2f} s from the new export to the swap "
           f"(run {time.perf_counter() - started:.0f} s)")  # fmt: skip
-    for name in ("before", "during"):
+    labels = {"before": "before the reload", "during": "during the reload",
+              "loading": "  while loading", "swap": "  at the swap, after"}  # fmt: skip
+    for name, label in labels.items():
         s = got[name]
         assert isinstance(s, dict)
-        print(f"probe lateness {name:6} the reload: p50 {s['p50']:6.2f} ms  "
+        print(f"probe lateness {label:20}: p50 {s['p50']:6.2f} ms  "
               f"p99 {s['p99']:6.2f} ms  max {s['max']:7.2f} ms")  # fmt: skip
     during = got["during"]
     assert isinstance(during, dict)
