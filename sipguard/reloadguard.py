@@ -13,6 +13,9 @@ Invariants:
   file (``<rules file>.confirm``; ``sipguard rules confirm`` does it).  A truncated export
   can therefore never wipe the consents, which would refuse every outbound call and then
   suspend the numbers that made them.
+- The files a reload watches besides the rules file are :func:`data_files`: the consents
+  file and the registry CSV of the numbers (``numbers: {file: ...}``), so a new export of
+  either is picked up like an edit of the rules.
 - Pure decisions on values the caller passes in, plus one small file read.
 """
 
@@ -80,3 +83,12 @@ def confirmed(rules_path: Path, version_hash: str) -> bool:
     except OSError:
         return False
     return len(text) >= 12 and version_hash.startswith(text)
+
+
+def data_files(ruleset: object) -> tuple[Path | None, Path | None]:
+    """(consents file, numbers CSV) a ruleset was loaded from; None where it has none."""
+    consents = getattr(ruleset, "consents_path", None)
+    numbers = getattr(getattr(ruleset, "model", None), "numbers", None)
+    name, rules_path = getattr(numbers, "file", None), getattr(ruleset, "path", None)
+    csv = Path(rules_path).parent / name if isinstance(name, str) and rules_path else None
+    return (Path(consents) if consents is not None else None), csv

@@ -24,8 +24,10 @@ from sipguard.sip import Request, classify
 
 HELP = """\
 Decide one INVITE the way the server would, and print the verdict as one JSON line
-(spec section 5). Exit status: 0 allow, 1 reject, 2 usage, rules or parse error. A message
-the parser refuses prints the status the server would answer it with.
+(spec section 5).  When the call's trunk has max_concurrent_calls, the line also names it
+(reported only: one call never fills a trunk).  Exit status: 0 allow, 1 reject, 2 usage,
+rules or parse error.  A message the parser refuses prints the status the server would
+answer it with.
 
 example:
   sipguard check --rules rules.yaml --source 127.0.0.2:5060 \\
@@ -85,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         facts, verdict = screen(req, ip, port, rules, MemoryState(), now)
     except SipParseError as err:
         return _refused("reply", err.status_hint, err.message)
-    print(json.dumps(verdict.to_json_dict(facts, now.isoformat()), ensure_ascii=False))
+    body = verdict.to_json_dict(facts, now.isoformat())
+    cap = rules.trunk_max_calls.get(verdict.trunk) if verdict.trunk is not None else None
+    if cap is not None:  # rules 1.1 section 5: reported, not enforced
+        body["max_concurrent_calls"] = cap
+    print(json.dumps(body, ensure_ascii=False))
     return EXIT_OK if verdict.allowed else EXIT_REJECT
 
 

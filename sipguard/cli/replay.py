@@ -23,6 +23,7 @@ from sipguard.policy import MemoryState, Reason, Ruleset, State
 
 if TYPE_CHECKING:
     from sipguard.adapters.replay.engine import InviteTransaction, ReplaySummary
+    from sipguard.adapters.replay.outcomes import CallOutcomes
     from sipguard.cli._common import Subparsers
 
 _PROGRESS_MIN_BYTES = 4 * 1024 * 1024
@@ -47,6 +48,11 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--journal", metavar="FILE", help="record every decision in this journal")
     p.add_argument("--state", metavar="FILE", help="keep policy state in this SQLite file")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument(
+        "--send-alerts",
+        action="store_true",
+        help="POST the alerts the run gives to the rules' webhook (default: count)",
+    )
     p.add_argument("captures", nargs="+", metavar="PCAP", help="capture files")
     p.set_defaults(func=run)
 
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     summary = ReplaySummary()
     with ExitStack() as stack:
         state = _state(args, stack)
+        summary.calls = _calls(args, rules, state, stack)
         sink = _journal(args, rules, stack)
         progress = _progress(args.captures, stack, disabled=args.no_progress)
         rows = replay(args.captures, rules, state, summary, progress)
@@ -84,6 +91,21 @@ def _state(args: argparse.Namespace, stack: ExitStack) -> State:
     sqlite_state = SqliteState(args.state)
     stack.callback(sqlite_state.close)
     return sqlite_state
+
+
+def _calls(
+    args: argparse.Namespace, rules: Ruleset, state: State, stack: ExitStack
+) -> CallOutcomes:
+    """The follower of the run's calls; with ``--send-alerts`` its alerts are POSTed."""
+    from sipguard.adapters.replay.outcomes import CallOutcomes
+    from sipguard.alerts import AlertSender, delivery_of
+
+    delivery = delivery_of(rules.model.alerts) if args.send_alerts else None
+    if delivery is None:
+        return CallOutcomes(rules, state, None)
+    sender = AlertSender(delivery)
+    stack.callback(sender.close)
+    return CallOutcomes(rules, state, sender.send)
 
 
 def _journal(
@@ -185,7 +207,8 @@ def json_object(row: InviteTransaction, rules: Ruleset) -> dict[str, Any]:
     """Spec section 5's verdict object, or ``{"in_dialog": {...}}`` for a re-INVITE."""
     time_iso = row.time.astimezone(rules.zone).isoformat()
     if row.verdict is not None:
-        return row.verdict.to_json_dict(row.facts, time_iso)
+        found = row.verdict.to_json_dict(row.facts, time_iso)
+        return {**found, "trunk_full": True} if row.trunk_full else found
     body: dict[str, Any] = {
         "call_id": row.facts.call_id,
         "time": time_iso,
@@ -216,7 +239,8 @@ def table_cells(row: InviteTransaction, rules: Ruleset) -> tuple[str, ...]:
         verdict.callee or "-",
         verdict.verdict,
         verdict.reason.value
-        + (f" (monitored: {verdict.monitored.value})" if verdict.monitored else ""),
+        + (f" (monitored: {verdict.monitored.value})" if verdict.monitored else "")
+        + (" (trunk full: 503)" if row.trunk_full else ""),
     )
 
 
@@ -244,5 +268,14 @@ def _print_counts(out: TextIO, summary: ReplaySummary) -> None:
         watched = sorted(summary.monitored.items(), key=lambda kv: (-kv[1], kv[0]))
         text = ", ".join(f"{reason} {count}" for reason, count in watched)
         out.write(f"  would have rejected: {text}\n")
+    report = summary.calls.report if summary.calls is not None else None
+    if report is not None and report.trunk_full:
+        full = ", ".join(f"{trunk} {n}" for trunk, n in sorted(report.trunk_full.items()))
+        out.write(f"  over max_concurrent_calls (serve answers 503): {full}\n")
+    if report is not None and report.short_calls:
+        out.write(f"  suspended for short calls: {', '.join(report.short_calls)}\n")
+    if report is not None and report.alerts:
+        text = ", ".join(f"{event} {n}" for event, n in sorted(report.alerts.items()))
+        out.write(f"  alerts: {text}\n")
     if summary.partial:
         out.write("  (partial: some input could not be read; see warnings)\n")

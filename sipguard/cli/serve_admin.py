@@ -67,9 +67,7 @@ async def start(
     return api
 
 
-def admin_calls(
-    path: Path, rules: Callable[[], RulesView]
-) -> Callable[[CallFilters], CallTable]:
+def admin_calls(path: Path, rules: Callable[[], RulesView]) -> Callable[[CallFilters], CallTable]:
     """``GET /calls``: the filters and query of ``sipguard calls``, run against the journal.
 
     Times are shown and read in the rules' zone, as ``sipguard calls --rules`` does.

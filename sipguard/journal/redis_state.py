@@ -4,9 +4,12 @@ Invariants:
 - Every read-modify-write is one Lua script, which Redis runs atomically, so any number of
   nodes and processes never count past a limit.
 - Keys are ``<prefix>calls:<operator>:<callee>:<day>`` (expires after ``count_ttl``),
-  ``<prefix>viol:<number>`` (a sorted set of microsecond times, expires after the window)
+  ``<prefix>viol:<number>`` (a sorted set scored by microseconds, expires after the
+  window; each member ``US.NS:SEQ`` also names the nanoseconds below its microsecond)
   and ``<prefix>susp:<number>`` (JSON, no expiry) indexed by the set ``<prefix>suspended``.
-- Times come in as aware datetimes; nothing here reads a clock.
+- Times come in as aware datetimes; nothing here reads a clock.  The violation window is
+  compared in exact nanoseconds: a score (a double) holds microseconds exactly, and the
+  script compares the nanoseconds of the members whose microsecond is the window's edge.
 - Durability is Redis's own (AOF/RDB as configured); the journal stays in SQLite.
 """
 
@@ -17,6 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sipguard.journal.record import to_ts
+from sipguard.policy.instant import epoch_ns, window_ns
 from sipguard.policy.state import Suspension
 
 _TAKE_SLOT = """
@@ -28,11 +32,23 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
 """
 _ADD_VIOLATION = """
+local function ns(member)
+  return tonumber(string.match(member, '^%d+%.(%d+):') or '0')
+end
+local now_us, now_ns = tonumber(ARGV[1]), tonumber(ARGV[2])
+local floor_us, floor_ns = tonumber(ARGV[3]), tonumber(ARGV[4])
 local seq = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. seq)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-return redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], now_us, ARGV[1] .. '.' .. ARGV[2] .. ':' .. seq)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], ARGV[3])) do
+  if ns(m) <= floor_ns then redis.call('ZREM', KEYS[1], m) end
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+local n = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+  if ns(m) <= now_ns then n = n + 1 end
+end
+return n
 """
 _SUSPEND = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
@@ -83,10 +99,15 @@ class RedisState:
         return int(value) if value is not None else 0
 
     def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
-        """Record a counted rejection; return how many fall within ``(at - window, at]``."""
+        """Record a counted rejection; return how many fall within ``(at - window, at]``,
+        compared in exact nanoseconds."""
         keys = [f"{self._prefix}viol:{number}", f"{self._prefix}violseq"]
-        ttl_ms = max(1, int(window.total_seconds() * 1000))
-        return int(self._violate(keys=keys, args=[to_ts(at), to_ts(at - window), ttl_ms]))
+        ttl_ms = max(1, int(window.total_seconds() * 1000) + 1)
+        now = epoch_ns(at)
+        now_us, now_ns = divmod(now, 1000)
+        floor_us, floor_ns = divmod(now - window_ns(window), 1000)
+        args = [now_us, now_ns, floor_us, floor_ns, ttl_ms]
+        return int(self._violate(keys=keys, args=args))
 
     def suspension(self, number: str) -> Suspension | None:
         """The number's current suspension, or None."""

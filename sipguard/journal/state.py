@@ -12,7 +12,9 @@ Invariants:
 - The connection uses WAL with ``synchronous=NORMAL``: a commit survives a crash of the
   process (the counts are in the WAL), and only an OS crash or power loss may lose the last
   few counts.  The journal's own connection stays at ``FULL``.
-- Times come in as aware datetimes; violations are stored as integer microseconds.
+- Times come in as aware datetimes.  A violation is integer microseconds (``ts``, as the
+  service's cache reads it) plus the nanoseconds below (``sub_ns``; a file made before it
+  gains the column), and ``(at - window, at]`` is compared in exact nanoseconds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TypeVar
 from sipguard.journal.cache import CachedState, Statement
 from sipguard.journal.record import to_ts
 from sipguard.journal.store import connect
+from sipguard.policy.instant import epoch_ns, window_ns
 from sipguard.policy.state import Suspension
 
 _DDL = """
@@ -34,7 +37,9 @@ CREATE TABLE IF NOT EXISTS call_counts (
     operator TEXT NOT NULL, callee TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (operator, callee, day)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS violations (number TEXT NOT NULL, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS violations (
+    number TEXT NOT NULL, ts INTEGER NOT NULL, sub_ns INTEGER NOT NULL DEFAULT 0
+);
 CREATE INDEX IF NOT EXISTS violations_number ON violations(number, ts);
 CREATE TABLE IF NOT EXISTS recent_calls (
     number TEXT NOT NULL, callee TEXT NOT NULL, ts REAL NOT NULL
@@ -54,6 +59,7 @@ CREATE TABLE IF NOT EXISTS suspensions (
     number TEXT PRIMARY KEY, since TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL
 );
 """
+_EXACT = "ts * 1000 + sub_ns"  # a violation's exact time in nanoseconds
 _SLOT = (
     "INSERT INTO call_counts (operator, callee, day, n) VALUES (?, ?, ?, 1) "
     "ON CONFLICT (operator, callee, day) DO UPDATE SET n = n + 1 WHERE n < ?"
@@ -80,6 +86,7 @@ class SqliteState:
         self._conn.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
         self._conn.execute(f"PRAGMA mmap_size={int(mmap_mib) << 20}")
         self._conn.executescript(_DDL)
+        _add_sub_ns(self._conn)
         self._lock = threading.Lock()
         self._version = self.data_version()
 
@@ -160,16 +167,15 @@ class SqliteState:
         return int(row[0]) if row else 0
 
     def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
-        """Record a counted rejection; return how many fall within ``(at - window, at]``."""
-        now, floor = to_ts(at), to_ts(at - window)
+        """Record a counted rejection; return how many fall within ``(at - window, at]``,
+        compared in exact nanoseconds."""
+        now = epoch_ns(at)
+        where = f"FROM violations WHERE number = ? AND {_EXACT} <= ?"
 
         def work(conn: sqlite3.Connection) -> int:
-            conn.execute("INSERT INTO violations (number, ts) VALUES (?, ?)", (number, now))
-            conn.execute("DELETE FROM violations WHERE number = ? AND ts <= ?", (number, floor))
-            row = conn.execute(
-                "SELECT COUNT(*) FROM violations WHERE number = ? AND ts <= ?", (number, now)
-            ).fetchone()
-            return int(row[0])
+            conn.execute("INSERT INTO violations VALUES (?, ?, ?)", (number, *divmod(now, 1000)))
+            conn.execute(f"DELETE {where}", (number, now - window_ns(window)))
+            return int(conn.execute(f"SELECT COUNT(*) {where}", (number, now)).fetchone()[0])
 
         return self._tx(work)
 
@@ -281,6 +287,13 @@ class SqliteState:
                 (caller, number, to_ts(since)),
             ).fetchone()
         return row is not None
+
+
+def _add_sub_ns(conn: sqlite3.Connection) -> None:
+    """Give a state file made before nanosecond violations its ``sub_ns`` column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(violations)")}
+    if "sub_ns" not in columns:
+        conn.execute("ALTER TABLE violations ADD COLUMN sub_ns INTEGER NOT NULL DEFAULT 0")
 
 
 def _suspension(row: tuple[str, str, str, str]) -> Suspension:

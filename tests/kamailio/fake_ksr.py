@@ -100,6 +100,46 @@ class _Tm:
         self.o.callbacks["failure"] = name
 
 
+class _Htable:
+    """``KSR.htable``: integer items with atomic inc/dec, as Kamailio's shared tables."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], int] = {}
+
+    def sht_get(self, table: str, key: str) -> int | None:
+        return self.items.get((table, key))
+
+    def sht_inc(self, table: str, key: str) -> int:
+        self.items[(table, key)] = self.items.get((table, key), 0) + 1
+        return self.items[(table, key)]
+
+    def sht_dec(self, table: str, key: str) -> int:
+        self.items[(table, key)] = self.items.get((table, key), 0) - 1
+        return self.items[(table, key)]
+
+
+class _Uac:
+    """``KSR.uac``: records each From rewrite as (display, uri)."""
+
+    def __init__(self) -> None:
+        self.from_rewrites: list[tuple[str, str]] = []
+
+    def uac_replace_from(self, display: str, uri: str) -> int:
+        self.from_rewrites.append((display, uri))
+        return 1
+
+
+class _Textops:
+    """``KSR.textops``: records each header substitution as (header, expression, flags)."""
+
+    def __init__(self) -> None:
+        self.substs: list[tuple[str, str, str]] = []
+
+    def subst_hf(self, header: str, subst: str, flags: str) -> int:
+        self.substs.append((header, subst, flags))
+        return 1
+
+
 class _Ns:
     """A namespace of constant-returning functions (maxfwd, sanity, rr, siputils, tmx)."""
 
@@ -133,6 +173,9 @@ class FakeKSR:
         self.hdr = _Hdr(self)
         self.sl = _Sl(self)
         self.tm = _Tm(self)
+        self.htable = _Htable()
+        self.uac = _Uac()
+        self.textops = _Textops()
         self.maxfwd = _Ns(process_maxfwd=lambda n: 1 if self.maxfwd_ok else -1)
         self.sanity = _Ns(sanity_check=lambda mode, uri: 1)
         self.siputils = _Ns(has_totag=lambda: 1 if self.totag else -1)

@@ -2,8 +2,15 @@
 
 Invariants:
 - The generated text is a complete ``kamailio.cfg``: core parameters, the modules the plugin
-  calls (tm, tmx, sl, rr, maxfwd, sanity, siputils, textops, htable, app_python3) and
+  calls (tm, tmx, sl, rr, uac, maxfwd, sanity, siputils, textops, htable, app_python3) and
   ``cfgengine "python"``.  The routing logic lives in Python, not in the config.
+- ``uac`` rewrites the From of allowed outbound calls (``egress.rewrite``) with
+  ``restore_mode`` "auto": the original From travels in the Record-Route (``vsf``) and
+  is put back on every request and reply towards the caller, so both ends keep their
+  dialog identifiers (RFC 3261 section 12).
+- Two shared-memory htables: ``sipguard`` (the call ledger, entries expire after a day)
+  and ``sipguard_up`` (calls up per trunk, for ``max_concurrent_calls``: integer counters
+  from ``initval`` 0, which never expire; they go up and down with the calls).
 - Custom parameters come first, before any ``listen``: Kamailio 5.6 refuses
   ``group.name = value`` lines that follow a ``listen`` line.  The plugin reads them per
   message through ``$sel(cfg_get.sipguard.NAME)``.
@@ -37,7 +44,7 @@ MODULE_DIRS = (
 )
 KEMI_SCRIPT = Path(__file__).with_name("kemi.py")
 MODULES = (
-    "kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "sanity",
+    "kex", "corex", "tm", "tmx", "sl", "rr", "uac", "pv", "maxfwd", "sanity",
     "siputils", "textops", "htable", "xlog", "app_python3",
 )  # fmt: skip
 
@@ -162,7 +169,9 @@ def _modules(opts: KamailioOptions) -> list[str]:
         'modparam("tm", "fr_timer", 5000)',
         'modparam("tm", "fr_inv_timer", 60000)',
         'modparam("rr", "append_fromtag", 1)',
+        'modparam("uac", "restore_mode", "auto")',
         'modparam("htable", "htable", "sipguard=>size=12;autoexpire=86400;")',
+        'modparam("htable", "htable", "sipguard_up=>size=8;initval=0;")',
         f'modparam("app_python3", "load", "{opts.script}")',
         'cfgengine "python"',
     ]

@@ -244,6 +244,7 @@ def find_module_dir(candidates: tuple[str, ...] = MODULE_DIRS) -> str:
         if (Path(cand) / "dispatcher.so").is_file():
             return cand
     raise KamailioSetupError(
-        "Kamailio's dispatcher module was not found (looked in " + ", ".join(candidates)
+        "Kamailio's dispatcher module was not found (looked in "
+        + ", ".join(candidates)
         + "); on Debian it ships in the kamailio package"
     )

@@ -16,9 +16,8 @@ Invariants:
   a worker that finds it gone starts it again.  Decisions, outcomes and (by default) the
   shared state go through it: no worker waits on SQLite's write lock.
 - Call outcomes: a final failure reply (failure route) or the BYE of an answered call adds
-  an outcome entry; answered calls are remembered in Kamailio's shared ``htable``.  An
-  outcome that cannot be written is counted (``lost_outcomes``) and logged with its full
-  record, never dropped quietly.
+  an outcome entry (``outcomes.Outcomes``).  Trunk slots, inbound calls, short calls and
+  alerts are ``calls.CallTracker``'s, fed by small hooks.
 """
 
 from __future__ import annotations
@@ -28,16 +27,18 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from sipguard.adapters.kamailio.calls import CallTracker
 from sipguard.adapters.kamailio.egress import rewrite
 from sipguard.adapters.kamailio.facts import facts_from_pv
+from sipguard.adapters.kamailio.ksr import Ksr
+from sipguard.adapters.kamailio.outcomes import Outcomes
 from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.adapters.kamailio.signalling import reject, strip_unlisted
-from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
+from sipguard.adapters.kamailio.state import open_state, service_command
 from sipguard.errors import RulesError, SipguardError
 from sipguard.gctune import tune_for_serving
-from sipguard.journal import decision_entry, outcome_entry
+from sipguard.journal import decision_entry
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import ensure_running
 from sipguard.journal.wire import socket_path_for
@@ -63,15 +64,15 @@ def mod_init() -> SipguardKemi:
 class SipguardKemi:
     """The object whose methods Kamailio calls: ``child_init`` and the route callbacks."""
 
-    def __init__(self, ksr: Any, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, ksr: Ksr, environ: dict[str, str] | None = None) -> None:
         self.ksr = ksr
         self.env = dict(os.environ if environ is None else environ)
         self.watch: RulesWatch | None = None
         self.state: State | None = None
         self.journal: ServiceClient | None = None
-        self.ledger = CallLedger(ksr.pv)
+        self.calls = CallTracker(ksr)  # trunk slots, inbound calls, short calls, alerts
+        self.outcomes = Outcomes(ksr, self.calls, self._ready, _NOT_READY)
         self.rank = 0
-        self.lost_outcomes = 0
         self.main_pid = os.getpid()  # the process that outlives the workers
         self.routing = False
         self._spec = ""
@@ -79,10 +80,16 @@ class SipguardKemi:
         if path:  # fail Kamailio's start-up on invalid rules, with located errors
             self.watch = self._watch(Path(path))
 
+    @property
+    def lost_outcomes(self) -> int:
+        """Outcomes this worker could not journal (each was logged with its record)."""
+        return self.outcomes.lost
+
     # -- set-up -----------------------------------------------------------------
     def _watch(self, path: Path) -> RulesWatch:
         try:
-            return RulesWatch(path, load_rules, time.monotonic, self.ksr.info, self.ksr.err)
+            watch = RulesWatch(path, load_rules, time.monotonic, self.ksr.info, self.ksr.err)
+            return self.calls.watched(watch)  # its failures are alerted
         except RulesError as exc:
             for issue in exc.issues:
                 self.ksr.err(f"sipguard: {issue}\n")
@@ -176,8 +183,9 @@ class SipguardKemi:
     def _in_dialog(self) -> None:
         k = self.ksr
         if k.rr.loose_route() > 0:
+            self.calls.in_dialog(self.watch)  # no display name of a call center goes on
             if k.is_BYE():
-                self._bye_outcome()
+                self.outcomes.bye(self)
             strip_unlisted(k, self.watch)
             k.tm.t_on_reply("ksr_onreply_sipguard")
             self._relay()
@@ -204,6 +212,8 @@ class SipguardKemi:
             return
         rules = watch.current()
         facts = facts_from_pv(k.pv)
+        if not self.calls.admit(rules, facts.source_ip):
+            return  # the call center's trunk is full: 503 before any count is spent
         now = datetime.now(UTC)
         assert self.state is not None
         try:
@@ -213,6 +223,7 @@ class SipguardKemi:
             self.state = None
             k.sl.send_reply(500, "Server Error")
             return
+        self.calls.alerts.decided(facts, verdict, rules, self.state, now)
         k.info(
             f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
             f"{verdict.caller} -> {verdict.callee}\n"
@@ -222,7 +233,7 @@ class SipguardKemi:
         if not verdict.allowed:
             reject(k, verdict, rules)
             return
-        self._forward(facts, verdict, rules)
+        self._forward(facts, verdict, rules, now)
 
     def _journal_decision(
         self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime
@@ -235,24 +246,28 @@ class SipguardKemi:
             self.journal.append([entry])
         except SipguardError as exc:
             self.ksr.err(f"sipguard: journal write failed ({exc}): {entry.as_dict()}\n")
+            self.calls.alerts.journal_failed(rules, now, str(exc))
             if verdict.direction is Direction.OUTBOUND and verdict.allowed:
                 self.ksr.sl.send_reply(503, "Service Unavailable")
                 return False
         return True
 
-    def _forward(self, facts: CallFacts, verdict: Verdict, rules: Ruleset) -> None:
+    def _forward(self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime) -> None:
         k = self.ksr
         if verdict.direction is Direction.OUTBOUND:
-            rewrite(k.hdr, verdict, rules)  # only the verified number goes on
+            rewrite(k, verdict, rules, facts.from_host)  # only the verified number goes on
         strip_unlisted(k, rules)
         assert verdict.direction is not None
         target = rules.deliver_to(verdict.direction, verdict.trunk)
         if target is None:
             k.sl.send_reply(500, "Server Error")
             return
+        if not self.calls.started(facts, verdict, rules, self.state, now):
+            self.outcomes.record(self, facts.call_id, None, 503, "sipguard")  # trunk full
+            return
         k.pv.sets("$du", target.uri)
         k.rr.record_route()
-        self.ledger.open(facts.call_id, facts.source_ip)
+        self.outcomes.ledger.open(facts.call_id, facts.source_ip)
         k.tm.t_on_reply("ksr_onreply_sipguard")
         k.tm.t_on_failure("ksr_failure_sipguard")
         self._relay()
@@ -265,35 +280,10 @@ class SipguardKemi:
     def ksr_onreply_sipguard(self, msg: object) -> int:
         """tm reply route of a relayed request: strip headers, note an INVITE's answer."""
         strip_unlisted(self.ksr, self.watch)
-        status = self.ksr.pv.get("$rs")
-        if self.ksr.pv.get("$rm") == "INVITE" and str(status).startswith("2"):
-            self.ledger.answered(str(self.ksr.pv.get("$ci")), datetime.now(UTC))
+        self.outcomes.replied()
         return 1
 
     def ksr_failure_sipguard(self, msg: object) -> int:
         """tm failure route: the allowed call ended without an answer."""
-        call_id = str(self.ksr.pv.get("$ci"))
-        code = self.ksr.pv.get("$T_reply_code")
-        status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 500
-        self.ledger.close(call_id)
-        self._outcome(call_id, None, status, "caller" if status == 487 else "callee")
+        self.outcomes.failed(self)
         return 1
-
-    def _bye_outcome(self) -> None:
-        call_id = str(self.ksr.pv.get("$ci"))
-        opened = self.ledger.close(call_id)
-        if opened is None or opened.answered_at is None:
-            return
-        by = "caller" if self.ksr.pv.get("$si") == opened.caller_ip else "callee"
-        self._outcome(call_id, opened.answered_at, 200, by)
-
-    def _outcome(self, call_id: str, answered: datetime | None, status: int, by: str) -> None:
-        entry = outcome_entry(call_id, answered, datetime.now(UTC), status, by)
-        try:
-            self._ready()  # connects (or reconnects) a worker that has not screened a call
-            if self.journal is not None:
-                self.journal.append_later(entry)  # no answer waits for an outcome
-        except _NOT_READY as exc:
-            self.lost_outcomes += 1
-            lost = f"{self.lost_outcomes} lost in this worker"
-            self.ksr.err(f"sipguard: outcome not journaled ({exc}; {lost}): {entry.as_dict()}\n")

@@ -2,7 +2,8 @@
 
 Invariants:
 - Each Kamailio worker is its own process, so each holds its own :class:`RulesWatch`; the
-  files are the shared truth.  A worker stats the rules file and its consents file at most
+  files are the shared truth.  A worker stats the rules file, its consents file and its
+  numbers CSV (``sipguard.reloadguard.data_files``) at most
   once every ``interval`` seconds (on the request path, so an idle worker costs nothing)
   and reloads when either file's signature (``sipguard.filesig``) changed.
 - A reload is taken only when the files are the same after they were read as before (a
@@ -11,6 +12,8 @@ Invariants:
 - A reload that fails keeps the rules in force and logs every located issue
   (``FILE:LINE:COL: message``) once for that version of the files; a later change is tried
   again.
+- ``failed`` (if set) is told the issues of each failed version of the files, once, for
+  the ``rules_reload_failed`` alert.
 - Time comes from the injected monotonic ``clock``; the loader and the loggers are injected,
   so the behaviour is testable without Kamailio.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
 from sipguard.policy import Ruleset
-from sipguard.reloadguard import confirm_path, confirmed, hold_for
+from sipguard.reloadguard import confirm_path, confirmed, data_files, hold_for
 
 Log = Callable[[str], None]
 
@@ -51,9 +54,10 @@ class RulesWatch:
         self._failed: tuple[Signature, ...] | None = None
         self._next_check = clock() + interval
         self.reloads = 0
+        self.failed: Callable[[list[str]], None] | None = None
 
     def _signature(self, rules: Ruleset) -> tuple[Signature, ...]:
-        return files_signature(self.path, rules.consents_path, confirm_path(self.path))
+        return files_signature(self.path, *data_files(rules), confirm_path(self.path))
 
     def current(self) -> Ruleset:
         """The rules in force, reloading first if the check interval passed and files changed."""
@@ -75,10 +79,12 @@ class RulesWatch:
             self._err(f"sipguard: rules reload failed, keeping {self.rules.version_hash[:12]}\n")
             for issue in exc.issues:
                 self._err(f"sipguard: {issue}\n")
+            self._tell([str(issue) for issue in exc.issues])
             return False
         except OSError as exc:
             self._failed = sig
             self._err(f"sipguard: rules reload failed ({exc}), keeping the rules in force\n")
+            self._tell([str(exc)])
             return False
         if self._signature(self.rules) != sig or self._held(fresh, sig):
             return False  # changed while read (tried again next time), or held and logged
@@ -88,6 +94,10 @@ class RulesWatch:
         self.reloads += 1
         self._info(f"sipguard: rules reloaded from {self.path} ({fresh.version_hash[:12]})\n")
         return True
+
+    def _tell(self, issues: list[str]) -> None:
+        if self.failed is not None:
+            self.failed(issues)
 
     def _held(self, fresh: Ruleset, sig: tuple[Signature, ...]) -> bool:
         """True, logged once, when ``fresh`` drops too many filings and is not confirmed."""

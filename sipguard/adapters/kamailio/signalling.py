@@ -18,8 +18,8 @@ Invariants:
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
+from sipguard.adapters.kamailio.ksr import Ksr
 from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.policy import Ruleset
 from sipguard.policy.facts import Verdict
@@ -53,7 +53,7 @@ def header_names(buffer: str) -> list[str]:
     return list(names)
 
 
-def strip_unlisted(ksr: Any, rules: Ruleset | RulesWatch | None) -> list[str]:
+def strip_unlisted(ksr: Ksr, rules: Ruleset | RulesWatch | None) -> list[str]:
     """Remove every header of the current message that ``rules`` do not let through.
 
     Without rules yet (a worker configured only through ``sipguard.rules`` that has not
@@ -78,7 +78,7 @@ def refusal_text(verdict: Verdict, rules: Ruleset) -> str:
     return REASON_TEXT.get(verdict.status, "Forbidden")
 
 
-def reject(ksr: Any, verdict: Verdict, rules: Ruleset) -> None:
+def reject(ksr: Ksr, verdict: Verdict, rules: Ruleset) -> None:
     """Answer a refused INVITE statelessly with its status, phrase and Reason header."""
     ksr.hdr.append_to_reply(f"Reason: {verdict.reason_header}\r\n")
     ksr.sl.send_reply(verdict.status, refusal_text(verdict, rules))

@@ -20,8 +20,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from sipguard.adapters.kamailio.ksr import Ksr
 from sipguard.errors import SipguardError
 from sipguard.journal import SqliteState, state_path_for
 from sipguard.journal.client import RemoteState, ServiceClient
@@ -102,7 +102,7 @@ class OpenCall:
 class CallLedger:
     """Allowed calls in flight, shared by every worker through the ``sipguard`` htable."""
 
-    def __init__(self, pv: Any) -> None:
+    def __init__(self, pv: Ksr) -> None:
         self._pv = pv
 
     @staticmethod

@@ -14,6 +14,8 @@ Invariants:
   timezone-aware UTC datetime; the policy converts it to the rules' zone.
 - Allowed inbound calls are kept in the state until the capture ends them
   (``inbound.InboundCalls``), so forwarded calls are verified as serve verifies them.
+- Allowed calls are followed to their ends (``outcomes.CallOutcomes``): trunk capacity is
+  reported (``trunk_full``), short calls suspend as in serve, and alerts are counted.
 - Several files are merged by capture timestamp (records of one file keep their order),
   so policy state (daily caps, violations, suspensions) evolves in time order across the
   whole run.
@@ -36,6 +38,7 @@ from sipguard.adapters.replay.capture import (
     PacketDecoder,
 )
 from sipguard.adapters.replay.inbound import InboundCalls
+from sipguard.adapters.replay.outcomes import CallOutcomes
 from sipguard.adapters.replay.scan import scan_invite
 from sipguard.errors import SipParseError
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
@@ -62,6 +65,7 @@ class InviteTransaction:
     facts: CallFacts
     verdict: Verdict | None
     parse_error: SipParseError | None = None
+    trunk_full: bool = False  # its trunk had max_concurrent_calls up: serve answers 503
 
     @property
     def in_dialog(self) -> bool:
@@ -92,6 +96,7 @@ class ReplaySummary:
     by_reason: Counter[str] = field(default_factory=Counter)
     monitored: Counter[str] = field(default_factory=Counter)  # what watched checks would refuse
     warnings: list[str] = field(default_factory=list)
+    calls: CallOutcomes | None = None  # trunk capacity, short calls and alerts of the run
 
     def as_dict(self) -> dict[str, object]:
         """The ``summary`` object printed after the verdicts."""
@@ -107,6 +112,7 @@ class ReplaySummary:
             "malformed_invites": self.malformed,
             "by_reason": dict(sorted(self.by_reason.items())),
             "monitored": dict(sorted(self.monitored.items())),
+            **(self.calls.report.as_dict() if self.calls is not None else {}),
             "partial": self.partial,
         }
 
@@ -129,6 +135,7 @@ class Replayer:
         self.rules = rules
         self.state = state
         self.summary = summary or ReplaySummary()
+        self.calls = self.summary.calls = self.summary.calls or CallOutcomes(rules, state, None)
         self._seen: OrderedDict[TransactionKey, int] = OrderedDict()
         self.inbound = InboundCalls(state)
 
@@ -136,6 +143,7 @@ class Replayer:
         """Evaluate one captured SIP message; a result only for a new INVITE transaction."""
         if not message.data.startswith(b"INVITE "):
             self.inbound.observe(message.data)
+            self.calls.observe(message.data, message.ts_ns)
             return None
         try:
             request = parse(message.data)
@@ -212,9 +220,11 @@ class Replayer:
             if verdict.monitored is not None:
                 self.summary.monitored[verdict.monitored.value] += 1
             self.inbound.screened(facts, verdict, now)
+        full = verdict is not None and self.calls.screened(facts, verdict, now)
         return InviteTransaction(
-            key, now, message.sport, message.transport, key[2], key[3], facts, verdict
-        )
+            key, now, message.sport, message.transport, key[2], key[3], facts, verdict,
+            trunk_full=full,
+        )  # fmt: skip
 
 
 def _frames(

@@ -1,7 +1,8 @@
 """Hot reload of the rules: SIGHUP or a changed file, validated off the loop, swapped whole.
 
 Invariants:
-- The rules file and its consents file are polled about once a second for a changed
+- The rules file, its consents file and its numbers CSV (``reloadguard.data_files`` of the
+  rules in force) are polled about once a second for a changed
   signature (mtime, size, inode: ``sipguard.filesig``); a change, or ``request()`` (wired
   to SIGHUP), schedules one reload.
 - Only a stable file is loaded: a change seen by polling must be the same on two polls in a
@@ -11,6 +12,11 @@ Invariants:
   the new rules' hash into the confirm file (watched like the rules) lets it through.
 - Loading and validation run in a worker thread, so the loop keeps serving calls; the new
   ruleset is applied with a single ``apply(ruleset)`` call on the loop (an atomic swap).
+  The cyclic garbage collector is paused while the thread loads (``paused_gc``): building
+  10^5 to 10^6 number entries otherwise sets off full collections that hold the GIL for
+  tens of milliseconds each, and every call in flight waits on the loop meanwhile
+  (``bench/reload_stall.py``).  Reference counting still frees everything; the pause ends
+  with the load.
 - An invalid file keeps the old rules: every located issue is logged, the failure counted.
 - Reloads never overlap; a request during a reload runs one more reload right after it.
 """
@@ -18,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +32,7 @@ from typing import Any
 
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
-from sipguard.reloadguard import Hold, confirm_path, confirmed
+from sipguard.reloadguard import Hold, confirm_path, confirmed, data_files
 
 Guard = Callable[[Any, Any], Hold | None]
 
@@ -60,7 +67,8 @@ class RulesWatcher:
         self._guard = guard
         self._candidate: tuple[Signature, ...] | None = None
         self._rules_path = rules_path
-        self._consents_path = consents_path
+        numbers = data_files(current)[1] if current is not None else None
+        self._data: tuple[Path | None, ...] = (consents_path, numbers)
         self._load = load
         self._apply = apply
         self._log = log
@@ -105,7 +113,7 @@ class RulesWatcher:
 
     def _signatures(self) -> tuple[Signature, ...]:
         confirm = confirm_path(self._rules_path)
-        return files_signature(self._rules_path, self._consents_path, confirm)
+        return files_signature(self._rules_path, *self._data, confirm)
 
     async def _poll(self) -> None:
         while True:
@@ -123,7 +131,7 @@ class RulesWatcher:
         before = self._seen = self._signatures()
         loop = asyncio.get_running_loop()
         try:
-            ruleset = await loop.run_in_executor(None, self._load, self._rules_path)
+            ruleset = await loop.run_in_executor(None, paused_gc, self._load, self._rules_path)
         except RulesError as exc:
             self.stats.failed += 1
             for issue in exc.issues:
@@ -144,8 +152,7 @@ class RulesWatcher:
         self._apply(ruleset)
         self._current = ruleset
         self.stats.ok += 1
-        consents = getattr(ruleset, "consents_path", None)
-        self._consents_path = Path(consents) if consents is not None else None
+        self._data = data_files(ruleset)
         self._seen = self._signatures()
         self._log.info("rules.reloaded", trigger=trigger, rules=str(self._rules_path))
         return True
@@ -166,3 +173,14 @@ class RulesWatcher:
             confirm=f"echo {ruleset.version_hash[:16]} > {confirm_path(self._rules_path)}",
         )
         return True
+
+
+def paused_gc(load: Callable[[Path], Any], path: Path) -> Any:
+    """``load(path)`` with the cyclic collector paused (left as it was found afterwards)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return load(path)
+    finally:
+        if was:
+            gc.enable()
