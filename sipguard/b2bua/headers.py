@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sipguard.b2bua.outgoing import headers_of, key_of
+from sipguard.b2bua.outgoing import headers_of
 from sipguard.sip.headers import Headers, canonical
 from sipguard.sip.message import Request, Response
 
@@ -108,7 +108,7 @@ def make_response(
 
 def allowed_fields(src: Headers, allow: frozenset[str], body: bytes) -> list[tuple[str, str]]:
     """The allow-listed fields of ``src``, and its Content-Type when there is a body."""
-    out = [(name, value) for name, value in src.items() if key_of(name) in allow]
+    out = src.select(allow)
     if body:
         ctype = src.get("content-type")
         if ctype is not None:

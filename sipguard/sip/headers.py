@@ -7,7 +7,8 @@ Invariants:
 - ``get_all`` splits comma-separated values only for headers whose grammar is a
   comma list (``#element``), and never inside quotes or angle brackets;
 - ``first()`` (the first value of each header) and parsed values are memoised in one
-  cache, which every mutation clears;
+  cache, which every mutation clears; ``with_first`` copies with one field rewritten and
+  keeps only the memoised values its caller says still hold;
 - splitting a value costs time linear in its length, whatever the quotes and brackets.
 """
 
@@ -216,6 +217,30 @@ class Headers:
     def items(self) -> list[tuple[str, str]]:
         """Return the fields in order as ``(raw name, value)`` pairs."""
         return list(zip(self._names, self._values, strict=True))
+
+    def select(self, keys: frozenset[str]) -> list[tuple[str, str]]:
+        """The ``(raw name, value)`` pairs, in order, of the fields whose key is in ``keys``.
+
+        ``[(n, v) for n, v in self.items() if canonical(n) in keys]``, read off the keys
+        computed when the fields were added.
+        """
+        return [
+            (n, v)
+            for n, v, k in zip(self._names, self._values, self._keys, strict=True)
+            if k in keys
+        ]
+
+    def with_first(self, name: str, value: str, keep: Callable[[str], bool]) -> Headers:
+        """A copy whose first field called ``name`` (which must exist) holds ``value``.
+
+        The memoised values under the cache keys ``keep`` accepts are carried over; the
+        caller vouches that the rewritten field does not change them.
+        """
+        values = list(self._values)
+        values[self._keys.index(_key(name))] = value
+        out = Headers.from_lists(list(self._names), values, list(self._keys))
+        out._cache = {k: v for k, v in self._cache.items() if k != "#first" and keep(k)}
+        return out
 
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """Return ``build()``, memoised under ``key`` until the next mutation."""

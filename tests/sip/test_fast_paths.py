@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -432,3 +433,63 @@ def test_plain_via_parse_is_taken_for_plain_values() -> None:
     from sipguard.sip.via import _PLAIN
 
     assert _PLAIN.fullmatch(GOOD["Via"][0]) is not None
+
+
+_REWRITES = st.sampled_from(
+    [
+        ("via", "SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bKnew;received=192.0.2.8"),
+        ("to", "<sip:carol@example.com>;tag=t9"),
+        ("f", '"Dave" <sip:dave@example.net>;tag=f9'),
+        ("CSeq", "77 INVITE"),
+        ("contact", "<sip:new@192.0.2.9:5080>"),
+        ("call-id", "rewritten@example"),
+    ]
+)
+_READ = ("vias", "top_via", "to", "from_", "cseq", "call_id")
+
+
+_CORPUS_BYTES = st.sampled_from([p.read_bytes() for p in CORPUS])
+
+
+@given(_CORPUS_BYTES, _REWRITES, st.sets(st.sampled_from(_READ)))
+def test_with_header_equals_a_fresh_parse_of_the_rewritten_fields(
+    data: bytes, rewrite: tuple[str, str], read: set[str]
+) -> None:
+    """What was memoised before with_header either still holds or is parsed again: every
+    accessor of the copy answers what the plain rebuild (a new Headers) answers."""
+    from sipguard.sip.headers import Headers, canonical
+    from sipguard.sip.message import with_header
+
+    try:
+        msg = parse(data)
+    except SipParseError:
+        return
+    name, value = rewrite
+    key = canonical(name)
+    fields = msg.headers.items()
+    at = next((i for i, (n, _) in enumerate(fields) if canonical(n) == key), None)
+    if at is None:
+        return
+    for view in sorted(read):
+        with contextlib.suppress(SipParseError):
+            getattr(msg, view)
+    fields[at] = (fields[at][0], value)
+    fast, plain = with_header(msg.headers, name, value), Headers(fields)
+    assert fast == plain and fast.items() == plain.items()
+    for view in (*_READ, "max_forwards"):
+        got = want = None
+        try:
+            want = getattr(_on(msg, plain), view)
+        except SipParseError as exc:
+            want = type(exc)
+        try:
+            got = getattr(_on(msg, fast), view)
+        except SipParseError as exc:
+            got = type(exc)
+        assert got == want, view
+
+
+def _on(msg: object, headers: object) -> object:
+    from dataclasses import replace
+
+    return replace(msg, headers=headers)  # type: ignore[type-var]
