@@ -251,6 +251,15 @@ class Headers:
         cache[key] = value
         return value
 
+    def memo(self, key: str, build: Callable[[Headers], T]) -> T:
+        """``cached(key, lambda: build(self))``, with no closure made on every read."""
+        cache = self._cache
+        if key in cache:
+            return cache[key]  # type: ignore[return-value]
+        value = build(self)
+        cache[key] = value
+        return value
+
     def copy(self) -> Headers:
         """Return an independent copy."""
         return Headers.from_lists(list(self._names), list(self._values), list(self._keys))

@@ -89,6 +89,26 @@ def _one(headers: Headers, name: str) -> str:
     return value
 
 
+def _cseq(h: Headers) -> CSeq:
+    return parse_cseq(_one(h, "cseq"))
+
+
+def _vias(h: Headers) -> list[Via]:
+    return [parse_via(v) for v in h.get_all("via")]
+
+
+def _top_via(h: Headers) -> Via:
+    return parse_via(split_commas(_one(h, "via"))[0])
+
+
+def _from(h: Headers) -> Address:
+    return parse_address(_one(h, "from"))
+
+
+def _to(h: Headers) -> Address:
+    return parse_address(_one(h, "to"))
+
+
 class _Common:
     """Accessors shared by requests and responses (mixin; needs ``headers``)."""
 
@@ -104,33 +124,27 @@ class _Common:
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq header."""
-        h = self.headers
-        return h.cached("cseq", lambda: parse_cseq(_one(h, "cseq")))
+        return self.headers.memo("cseq", _cseq)
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first."""
-        h = self.headers
-        return h.cached("via", lambda: [parse_via(v) for v in h.get_all("via")])
+        return self.headers.memo("via", _vias)
 
     @property
     def top_via(self) -> Via:
         """The topmost Via value."""
-        h = self.headers
-        value = _one(h, "via")
-        return h.cached("top_via", lambda: parse_via(split_commas(value)[0]))
+        return self.headers.memo("top_via", _top_via)
 
     @property
     def from_(self) -> Address:
         """The parsed From header."""
-        h = self.headers
-        return h.cached("from", lambda: parse_address(_one(h, "from")))
+        return self.headers.memo("from", _from)
 
     @property
     def to(self) -> Address:
         """The parsed To header."""
-        h = self.headers
-        return h.cached("to", lambda: parse_address(_one(h, "to")))
+        return self.headers.memo("to", _to)
 
     @property
     def max_forwards(self) -> int | None:

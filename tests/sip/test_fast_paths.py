@@ -493,3 +493,18 @@ def _on(msg: object, headers: object) -> object:
     from dataclasses import replace
 
     return replace(msg, headers=headers)  # type: ignore[type-var]
+
+
+@given(st.text(max_size=12), st.sampled_from(["user", "param", "hnv", "pass"]))
+def test_escape_equals_the_character_loop(text: str, which: str) -> None:
+    """escape's whole-string check gives what encoding character by character gives."""
+    from sipguard.sip import uri
+
+    allowed = {"user": uri._USER_OK, "param": uri._PARAM_OK, "hnv": uri._HNV_OK}.get(
+        which, uri._PASS_OK
+    )
+    plain = "".join(
+        ch if ch in allowed else "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+        for ch in text
+    )
+    assert uri.escape(text, allowed) == plain
