@@ -212,7 +212,7 @@ class Headers:
     def remove(self, name: str) -> None:
         """Delete every field called ``name`` (no error when there is none)."""
         key = canonical(name)
-        self._rebuild([(n, v) for n, v, k in self._triples() if k != key])
+        self._rebuild([(n, v) for n, v, k in self.triples() if k != key])
 
     def items(self) -> list[tuple[str, str]]:
         """Return the fields in order as ``(raw name, value)`` pairs."""
@@ -264,7 +264,8 @@ class Headers:
         """Return an independent copy."""
         return Headers.from_lists(list(self._names), list(self._values), list(self._keys))
 
-    def _triples(self) -> Iterator[tuple[str, str, str]]:
+    def triples(self) -> Iterator[tuple[str, str, str]]:
+        """``(raw name, value, lookup key)`` of each field, in order."""
         return zip(self._names, self._values, self._keys, strict=True)
 
     def _rebuild(self, fields: list[tuple[str, str]]) -> None:
@@ -290,7 +291,7 @@ class Headers:
     __hash__ = None  # type: ignore[assignment]
 
     def _framed(self) -> list[tuple[str, str]]:
-        return [(n, v) for n, v, k in self._triples() if k != "content-length"]
+        return [(n, v) for n, v, k in self.triples() if k != "content-length"]
 
     def __repr__(self) -> str:
         return f"Headers({self.items()!r})"
