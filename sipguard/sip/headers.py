@@ -244,12 +244,7 @@ class Headers:
 
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """Return ``build()``, memoised under ``key`` until the next mutation."""
-        cache = self._cache
-        if key in cache:
-            return cache[key]  # type: ignore[return-value]
-        value = build()
-        cache[key] = value
-        return value
+        return self.memo(key, lambda _: build())
 
     def memo(self, key: str, build: Callable[[Headers], T]) -> T:
         """``cached(key, lambda: build(self))``, with no closure made on every read."""
@@ -259,6 +254,10 @@ class Headers:
         value = build(self)
         cache[key] = value
         return value
+
+    def forget_parsed(self) -> None:
+        """Drop every memoised value; each is built again on its next use."""
+        self._cache.clear()
 
     def copy(self) -> Headers:
         """Return an independent copy."""
