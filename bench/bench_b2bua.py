@@ -17,7 +17,10 @@ The core runs under the collector settings ``sipguard serve`` uses (``gctune``, 
 once the rules are loaded), unless ``--default-gc``.  ``--old REV`` also times the core of
 git revision REV (its ``sipguard`` package taken with ``git archive``) on the same calls,
 each in a fresh interpreter, in turns, and prints new/old.  ``--profile`` prints the top
-functions instead.
+functions instead.  ``--drive-only`` runs the calls once and exits, for an instruction
+counter: on a shared machine, valgrind's ``callgrind`` counts of ``--calls 600`` minus
+``--calls 100`` (each revision on ``PYTHONPATH``) give instructions per call that no other
+load on the machine can move.
 """
 
 from __future__ import annotations
@@ -314,12 +317,18 @@ def main() -> None:
     ap.add_argument("--old", help="git revision whose core is timed in turns with this one")
     ap.add_argument("--default-gc", action="store_true", help="CPython's collector settings")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--drive-only", action="store_true", help="run the calls once, untimed (for callgrind)"
+    )
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     if not args.default_gc:
         gc.set_threshold(YOUNG, MIDDLE, OLD)
     else:
         SERVING_GC = False
+    if args.drive_only:
+        drive(args.calls, args.reject_every, 300.0)
+        return
     if args.old:
         against_old(args.old, args)
         return
