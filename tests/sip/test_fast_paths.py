@@ -543,3 +543,18 @@ def test_serialise_equals_the_plain_writer(data: bytes) -> None:
     except SipParseError:
         return
     assert serialise(msg) == _plain_serialise(msg)
+
+
+def test_the_transaction_engine_binds_the_very_enum_members() -> None:
+    """The engine's module names for Op, state and timer members are those members."""
+    from sipguard.sip import transaction as t
+    from sipguard.sip.timers import Timer
+    from sipguard.sip.transaction_table import Kind, Op, TxState
+
+    for op in Op:
+        if op is not Op.TERMINATE:  # the engine's final else
+            assert getattr(t, "_" + op.name) is op
+    assert (t._TERMINATED, t._PROCEEDING, t._TIMER_E) == (
+        TxState.TERMINATED, TxState.PROCEEDING, Timer.E,
+    )  # fmt: skip
+    assert set(t._CLIENT_KINDS) == {k for k in Kind if k.name.endswith("CLIENT")}
