@@ -1,6 +1,6 @@
 """Benchmark the sans-IO call core: the CPU cost of one bridged and one rejected call.
 
-    .venv/bin/python bench/bench_b2bua.py [--calls N] [--reject-every K] [--profile]
+    .venv/bin/python bench/bench_b2bua.py [--calls N] [--reject-every K] [--old REV] [--profile]
 
 Fake peers answer in memory and a fake clock fires the core's timers, so the figures are
 the core's own cost: every message of a call (INVITE, 100, 200 from the callee, ACK, BYE,
@@ -13,23 +13,35 @@ same run over the very messages the core received: ``sipguard.sip.parse`` alone,
 ``classify`` (parse and validation, the core's first step).  ``core - classify`` is the call
 logic's own share.  Times are CPU time of this process (``time.process_time``), so other
 load on the machine matters less; each figure is the best of ``--rounds`` interleaved runs.
-``--profile`` prints the top functions instead.
+The core runs under the collector settings ``sipguard serve`` uses (``gctune``, applied
+once the rules are loaded), unless ``--default-gc``.  ``--old REV`` also times the core of
+git revision REV (its ``sipguard`` package taken with ``git archive``) on the same calls,
+each in a fresh interpreter, in turns, and prints new/old.  ``--profile`` prints the top
+functions instead.  ``--drive-only`` runs the calls once and exits, for an instruction
+counter: on a shared machine, valgrind's ``callgrind`` counts of ``--calls 600`` minus
+``--calls 100`` (each revision on ``PYTHONPATH``) give instructions per call that no other
+load on the machine can move.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import heapq
 import itertools
+import json
+import os
 import pstats
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import sipguard
 from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
 from sipguard.b2bua.effects import (
     CallEnded,
@@ -41,11 +53,12 @@ from sipguard.b2bua.effects import (
     TimerKey,
     Transmit,
 )
+from sipguard.gctune import MIDDLE, OLD, YOUNG
 from sipguard.policy.load import load_rules
 from sipguard.sip import parse
 from sipguard.sip.validate import classify
 
-RULES = Path(sipguard.__file__).parent / "data" / "rules.yaml"
+RULES = Path(__file__).resolve().parents[1] / "sipguard" / "data" / "rules.yaml"
 WALL = datetime(2026, 6, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 CARRIER = Addr("127.0.0.4", 5062)  # sends inbound calls, answers outbound ones on :5070
 TRUNK = Addr("127.0.0.2", 5062)  # Acme's PBX: sends outbound calls
@@ -191,7 +204,10 @@ def rejected(d: Driver, i: int) -> None:
 def drive(calls: int, reject_every: int, cps: float) -> tuple[Driver, int]:
     """Run ``calls`` calls (every ``reject_every``-th rejected) at ``cps`` calls/s."""
     config = B2BUAConfig(local=Addr("127.0.0.1", 5060), default_cps=None)
-    d = Driver(B2BUA(load_rules(RULES), config=config))
+    rules = load_rules(RULES)
+    if SERVING_GC:
+        gc.freeze()  # what ``gctune.tune_for_serving`` does with the rules just loaded
+    d = Driver(B2BUA(rules, config=config))
     rejects = 0
     for i in range(calls):
         if reject_every and i % reject_every == reject_every - 1:
@@ -227,28 +243,98 @@ def measure(calls: int, every: int, rounds: int) -> tuple[Driver, int, float, fl
     return best, rejects, parse_s, classify_s
 
 
-def report(calls: int, reject_every: int, rounds: int) -> None:
-    kinds = [("bridged", 0), ("mixed", reject_every)] if reject_every else [("bridged", 0)]
-    for name, every in kinds:
+SERVING_GC = True
+
+
+def kinds(reject_every: int) -> list[tuple[str, int]]:
+    """The loads measured: bridged only, and mixed when some calls are rejected."""
+    return [("bridged", 0), ("mixed", reject_every)] if reject_every else [("bridged", 0)]
+
+
+def figures(calls: int, reject_every: int, rounds: int) -> dict[str, list[float]]:
+    """Per load: core, parse-only and classify-only us per call, messages and effects."""
+    out: dict[str, list[float]] = {}
+    for name, every in kinds(reject_every):
         d, rejects, parse_s, classify_s = measure(calls, every, rounds)
         core, base, checked = (x / calls * 1e6 for x in (d.spent, parse_s, classify_s))
+        out[name] = [core, base, checked, len(d.fed) / calls, d.effects / calls, rejects]
+    return out
+
+
+def report(calls: int, reject_every: int, rounds: int) -> None:
+    for name, row in figures(calls, reject_every, rounds).items():
+        core, base, checked, messages, effects, rejects = row
         print(
-            f"{name}: {calls} calls, {rejects} rejected; {len(d.fed) / calls:.1f} messages "
-            f"and {d.effects / calls:.1f} effects per call\n"
-            f"  core          {calls / d.spent:8.0f} calls/s {core:7.1f} us/call\n"
+            f"{name}: {calls} calls, {rejects:.0f} rejected; {messages:.1f} messages "
+            f"and {effects:.1f} effects per call\n"
+            f"  core          {1e6 / core:8.0f} calls/s {core:7.1f} us/call\n"
             f"  parse only    {base:7.1f} us/call   core/parse    {core / base:5.2f}x\n"
             f"  classify only {checked:7.1f} us/call   core/classify {core / checked:5.2f}x\n"
             f"  core beyond classify (the call logic's own share) {core - checked:7.1f} us/call"
         )
 
 
+def against_old(rev: str, args: argparse.Namespace) -> None:
+    """Time the core of ``rev`` and of this checkout in turns; print both and new/old."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", rev, "sipguard"], capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            sys.exit(f"cannot take revision {rev}: {archive.stderr.decode(errors='replace')}")
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        best: dict[str, dict[str, float]] = {"old": {}, "new": {}}
+        for _ in range(args.rounds):
+            for side, code in (("old", tmp), ("new", str(root))):
+                for name, row in _child(code, args).items():
+                    best[side][name] = min(best[side].get(name, float("inf")), row[0])
+    print(f"call core, us per call (best of {args.rounds} turns, each in a fresh interpreter)")
+    print(f"{'':10}{'old (' + rev + ')':>16}{'new':>10}{'new/old':>10}{'old/new':>10}")
+    for name in best["new"]:
+        o, n = best["old"][name], best["new"][name]
+        print(f"{name:10}{o:>16.1f}{n:>10.1f}{n / o:>9.2f}x{o / n:>9.2f}x")
+
+
+def _child(code: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--json", "--rounds", "1"]
+    cmd += ["--calls", str(args.calls), "--reject-every", str(args.reject_every)]
+    if args.default_gc:
+        cmd.append("--default-gc")
+    env = dict(os.environ, PYTHONPATH=code)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code, check=False)
+    if out.returncode != 0:
+        sys.exit(f"the core in {code} failed:\n{out.stderr}")
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
 def main() -> None:
+    global SERVING_GC
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--reject-every", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--old", help="git revision whose core is timed in turns with this one")
+    ap.add_argument("--default-gc", action="store_true", help="CPython's collector settings")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--drive-only", action="store_true", help="run the calls once, untimed (for callgrind)"
+    )
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
+    if not args.default_gc:
+        gc.set_threshold(YOUNG, MIDDLE, OLD)
+    else:
+        SERVING_GC = False
+    if args.drive_only:
+        drive(args.calls, args.reject_every, 300.0)
+        return
+    if args.old:
+        against_old(args.old, args)
+        return
+    if args.json:
+        print(json.dumps(figures(args.calls, args.reject_every, args.rounds)))
+        return
     if args.profile:
         prof = cProfile.Profile()
         prof.runcall(drive, args.calls, args.reject_every, 300.0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sipguard.b2bua.outgoing import headers_of, key_of
+from sipguard.b2bua.outgoing import headers_of
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.signalling import CALL_CONTROL, refusal_phrase, relayed
 from sipguard.sip.headers import Headers, canonical
@@ -113,7 +113,7 @@ def allowed_fields(src: Headers, allow: frozenset[str], body: bytes) -> list[tup
     The one filter every relayed message goes through (leg B's INVITE, responses, in-dialog
     requests, both directions): a field crosses when its lookup key is in ``allow``.
     """
-    out = [(name, value) for name, value in src.items() if key_of(name) in allow]
+    out = src.select(allow)
     if body:
         ctype = src.get("content-type")
         if ctype is not None:

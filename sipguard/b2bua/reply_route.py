@@ -6,7 +6,9 @@ Invariants:
   top Via gets ``received=<source host>`` when its sent-by host differs from the packet's
   source, and an empty ``rport`` gets the source port (RFC 3581 section 4); every response
   copies that Via, so the answer tells the client where it was seen from;
-- a request whose top Via needs nothing keeps its very Headers object (no copy);
+- a request whose top Via needs nothing keeps its very Headers object (no copy); one that
+  does gets a copy with that one field rewritten, and what was parsed from its other
+  headers stays parsed (``message.with_header``);
 - ``reply_to`` follows section 18.2.2 and RFC 3581 section 4: over TCP the answer uses the
   connection the request came on; over UDP it goes to the source address, at the source
   port when ``rport`` was asked for, else at the sent-by port (5060 when none is given);
@@ -21,8 +23,8 @@ from dataclasses import replace
 from sipguard.b2bua.effects import Addr, Transmit
 from sipguard.b2bua.headers import make_response
 from sipguard.sip.address import param
-from sipguard.sip.headers import Headers, canonical, split_commas
-from sipguard.sip.message import Request
+from sipguard.sip.headers import split_commas
+from sipguard.sip.message import Request, with_header
 from sipguard.sip.uri import Params
 from sipguard.sip.via import Via
 from sipguard.sip.wire import serialise
@@ -55,13 +57,9 @@ def stamp(req: Request, source: Addr) -> Request:
     top = _stamped(req.vias[0], source)  # parsed once already by classify
     if top is None:
         return req
-    fields = req.headers.items()
-    for i, (name, value) in enumerate(fields):
-        if canonical(name) == "via":
-            parts = split_commas(value)
-            fields[i] = (name, ", ".join([str(top), *parts[1:]]))
-            break
-    return replace(req, headers=Headers(fields))
+    h = req.headers
+    parts = split_commas(h.get_fields("via")[0])
+    return replace(req, headers=with_header(h, "via", ", ".join([str(top), *parts[1:]])))
 
 
 def reply_to(req: Request, source: Addr) -> Addr:

@@ -9,7 +9,11 @@ Invariants:
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
 - a transaction is reliable when its peer's transport is not UDP;
-- a server transaction's peer is where its responses go (``reply_route.reply_to``).
+- a server transaction's peer is where its responses go (``reply_route.reply_to``);
+- a transaction that has settled (``_SETTLED``: it only waits out its timers, absorbing
+  or answering retransmissions from the bytes it keeps) drops the parsed values memoised
+  on its request and last response: they would otherwise live on through its timers (up
+  to 32 s) and every collector pass would walk them again; any later read parses afresh.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ from sipguard.sip.transaction import (
     kind_for,
     server_key,
 )
+from sipguard.sip.transaction_table import TxState
 from sipguard.sip.wire import serialise
 
+_SETTLED = frozenset({TxState.COMPLETED, TxState.CONFIRMED, TxState.ACCEPTED})
 UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
 
@@ -158,22 +164,30 @@ class Transactions:
         """Turn one transaction's effects into shell effects, calling the TU's handlers."""
         out: Effects = []
         for e in effects:
-            match e:
-                case Send(message=message):
-                    out.append(Transmit(serialise(message), entry.peer))
-                case Arm(timer=timer, at=at):
-                    out.append(StartTimer(TxTimer(entry.id, timer), at))
-                case Disarm(timer=timer):
-                    out.append(CancelTimer(TxTimer(entry.id, timer)))
-                case PassUp(message=message):
-                    if entry.on_up is not None:
-                        out.extend(entry.on_up(message, now, wall))
-                case TimedOut():
-                    if entry.on_timeout is not None:
-                        out.extend(entry.on_timeout(now, wall))
-                case Terminated():
-                    self._forget(entry)
+            self._apply(entry, e, now, wall, out)
+        if entry.tx.state in _SETTLED:
+            _forget_parsed(entry.tx)
         return out
+
+    def _apply(
+        self, entry: TxEntry, e: TxEffect, now: float, wall: datetime, out: Effects
+    ) -> None:
+        """Append to ``out`` what one transaction effect means for the shell."""
+        match e:
+            case Send(message=message):
+                out.append(Transmit(serialise(message), entry.peer))
+            case Arm(timer=timer, at=at):
+                out.append(StartTimer(TxTimer(entry.id, timer), at))
+            case Disarm(timer=timer):
+                out.append(CancelTimer(TxTimer(entry.id, timer)))
+            case PassUp(message=message):
+                if entry.on_up is not None:
+                    out.extend(entry.on_up(message, now, wall))
+            case TimedOut():
+                if entry.on_timeout is not None:
+                    out.extend(entry.on_timeout(now, wall))
+            case Terminated():
+                self._forget(entry)
 
     def discard(self, entry: TxEntry) -> None:
         """Forget a transaction that never reached the wire (its effects were not run)."""
@@ -184,3 +198,10 @@ class Transactions:
         table = self.client if entry.tx.is_client else self.server
         if table.get(entry.key) is entry:
             del table[entry.key]
+
+
+def _forget_parsed(tx: Transaction) -> None:
+    """Drop what was parsed from a settled transaction's messages (see the module header)."""
+    tx.request.headers.forget_parsed()
+    if tx.last_response is not None:
+        tx.last_response.headers.forget_parsed()

@@ -7,7 +7,8 @@ Invariants:
 - ``get_all`` splits comma-separated values only for headers whose grammar is a
   comma list (``#element``), and never inside quotes or angle brackets;
 - ``first()`` (the first value of each header) and parsed values are memoised in one
-  cache, which every mutation clears;
+  cache, which every mutation clears; ``with_first`` copies with one field rewritten and
+  keeps only the memoised values its caller says still hold;
 - splitting a value costs time linear in its length, whatever the quotes and brackets.
 """
 
@@ -211,26 +212,59 @@ class Headers:
     def remove(self, name: str) -> None:
         """Delete every field called ``name`` (no error when there is none)."""
         key = canonical(name)
-        self._rebuild([(n, v) for n, v, k in self._triples() if k != key])
+        self._rebuild([(n, v) for n, v, k in self.triples() if k != key])
 
     def items(self) -> list[tuple[str, str]]:
         """Return the fields in order as ``(raw name, value)`` pairs."""
         return list(zip(self._names, self._values, strict=True))
 
+    def select(self, keys: frozenset[str]) -> list[tuple[str, str]]:
+        """The ``(raw name, value)`` pairs, in order, of the fields whose key is in ``keys``.
+
+        ``[(n, v) for n, v in self.items() if canonical(n) in keys]``, read off the keys
+        computed when the fields were added.
+        """
+        return [
+            (n, v)
+            for n, v, k in zip(self._names, self._values, self._keys, strict=True)
+            if k in keys
+        ]
+
+    def with_first(self, name: str, value: str, keep: Callable[[str], bool]) -> Headers:
+        """A copy whose first field called ``name`` (which must exist) holds ``value``.
+
+        The memoised values under the cache keys ``keep`` accepts are carried over; the
+        caller vouches that the rewritten field does not change them.
+        """
+        values = list(self._values)
+        values[self._keys.index(_key(name))] = value
+        out = Headers.from_lists(list(self._names), values, list(self._keys))
+        out._cache = {k: v for k, v in self._cache.items() if k != "#first" and keep(k)}
+        return out
+
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """Return ``build()``, memoised under ``key`` until the next mutation."""
+        return self.memo(key, lambda _: build())
+
+    def memo(self, key: str, build: Callable[[Headers], T]) -> T:
+        """``cached(key, lambda: build(self))``, with no closure made on every read."""
         cache = self._cache
         if key in cache:
             return cache[key]  # type: ignore[return-value]
-        value = build()
+        value = build(self)
         cache[key] = value
         return value
+
+    def forget_parsed(self) -> None:
+        """Drop every memoised value; each is built again on its next use."""
+        self._cache.clear()
 
     def copy(self) -> Headers:
         """Return an independent copy."""
         return Headers.from_lists(list(self._names), list(self._values), list(self._keys))
 
-    def _triples(self) -> Iterator[tuple[str, str, str]]:
+    def triples(self) -> Iterator[tuple[str, str, str]]:
+        """``(raw name, value, lookup key)`` of each field, in order."""
         return zip(self._names, self._values, self._keys, strict=True)
 
     def _rebuild(self, fields: list[tuple[str, str]]) -> None:
@@ -256,7 +290,7 @@ class Headers:
     __hash__ = None  # type: ignore[assignment]
 
     def _framed(self) -> list[tuple[str, str]]:
-        return [(n, v) for n, v, k in self._triples() if k != "content-length"]
+        return [(n, v) for n, v, k in self.triples() if k != "content-length"]
 
     def __repr__(self) -> str:
         return f"Headers({self.items()!r})"

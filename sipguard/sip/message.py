@@ -3,7 +3,9 @@
 Invariants:
 - messages are frozen values; their ``Headers`` hold the raw fields in wire order;
 - structured headers (Via, From, To, CSeq, ...) are parsed lazily on first access and
-  memoised in the ``Headers`` cache, so the hot path pays only for what it reads;
+  memoised in the ``Headers`` cache, so the hot path pays only for what it reads; each
+  cache key names the one header it is parsed from (``parsed_from``), so
+  ``with_header`` can rewrite one field and keep what was parsed from the others;
 - an accessor that meets a missing or malformed mandatory header raises ``SipParseError``
   with status 400; optional headers give None.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sipguard.errors import SipParseError
 from sipguard.sip.address import Address, parse_address
-from sipguard.sip.headers import Headers, split_commas
+from sipguard.sip.headers import Headers, canonical, split_commas
 from sipguard.sip.uri import Uri, parse_uri
 from sipguard.sip.via import Via, parse_via
 
@@ -55,11 +57,56 @@ def small_int(text: str, limit: int, what: str) -> int:
     return value
 
 
+#: The header each memoised value is parsed from ("" for none: the start line).
+_SOURCE: dict[str, str] = {
+    "cseq": "cseq", "via": "via", "top_via": "via", "from": "from", "to": "to", "ruri": "",
+}  # fmt: skip
+
+
+def parsed_from(key: str) -> str | None:
+    """The header key the memoised value under cache ``key`` is parsed from (None: unknown)."""
+    if key.startswith("addr:"):
+        return canonical(key[5:])
+    return _SOURCE.get(key)
+
+
+def with_header(headers: Headers, name: str, value: str) -> Headers:
+    """``headers`` with its first ``name`` field (which must exist) set to ``value``; what
+    was parsed from the other headers stays parsed."""
+    key = canonical(name)
+
+    def keep(cache_key: str) -> bool:
+        source = parsed_from(cache_key)
+        return source is not None and source != key
+
+    return headers.with_first(name, value, keep)
+
+
 def _one(headers: Headers, name: str) -> str:
     value = headers.get(name)
     if value is None:
         raise SipParseError(f"missing {name} header")
     return value
+
+
+def _cseq(h: Headers) -> CSeq:
+    return parse_cseq(_one(h, "cseq"))
+
+
+def _vias(h: Headers) -> list[Via]:
+    return [parse_via(v) for v in h.get_all("via")]
+
+
+def _top_via(h: Headers) -> Via:
+    return parse_via(split_commas(_one(h, "via"))[0])
+
+
+def _from(h: Headers) -> Address:
+    return parse_address(_one(h, "from"))
+
+
+def _to(h: Headers) -> Address:
+    return parse_address(_one(h, "to"))
 
 
 class _Common:
@@ -77,33 +124,27 @@ class _Common:
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq header."""
-        h = self.headers
-        return h.cached("cseq", lambda: parse_cseq(_one(h, "cseq")))
+        return self.headers.memo("cseq", _cseq)
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first."""
-        h = self.headers
-        return h.cached("via", lambda: [parse_via(v) for v in h.get_all("via")])
+        return self.headers.memo("via", _vias)
 
     @property
     def top_via(self) -> Via:
         """The topmost Via value."""
-        h = self.headers
-        value = _one(h, "via")
-        return h.cached("top_via", lambda: parse_via(split_commas(value)[0]))
+        return self.headers.memo("top_via", _top_via)
 
     @property
     def from_(self) -> Address:
         """The parsed From header."""
-        h = self.headers
-        return h.cached("from", lambda: parse_address(_one(h, "from")))
+        return self.headers.memo("from", _from)
 
     @property
     def to(self) -> Address:
         """The parsed To header."""
-        h = self.headers
-        return h.cached("to", lambda: parse_address(_one(h, "to")))
+        return self.headers.memo("to", _to)
 
     @property
     def max_forwards(self) -> int | None:

@@ -59,6 +59,16 @@ __all__ = [
 ]
 
 
+# Enum members bound once: ``Op.SEND`` goes through ``EnumType``'s attribute hook, several
+# times the cost of reading a module name, and ``_run`` compares a few per action.
+_SEND, _RESEND_REQUEST, _RESEND_RESPONSE, _SEND_ACK = (
+    Op.SEND, Op.RESEND_REQUEST, Op.RESEND_RESPONSE, Op.SEND_ACK,
+)  # fmt: skip
+_PASS_UP, _ARM, _DISARM, _TIMEOUT = Op.PASS_UP, Op.ARM, Op.DISARM, Op.TIMEOUT
+_TERMINATED, _PROCEEDING, _TIMER_E = TxState.TERMINATED, TxState.PROCEEDING, Timer.E
+_CLIENT_KINDS = (Kind.INVITE_CLIENT, Kind.NON_INVITE_CLIENT)
+
+
 class TransactionError(SipguardError):
     """An event that the transaction's current state does not allow."""
 
@@ -132,12 +142,12 @@ class Transaction:
     @property
     def is_client(self) -> bool:
         """True for the two client kinds."""
-        return self.kind in (Kind.INVITE_CLIENT, Kind.NON_INVITE_CLIENT)
+        return self.kind in _CLIENT_KINDS
 
     @property
     def terminated(self) -> bool:
         """True once the transaction reached Terminated."""
-        return self.state is TxState.TERMINATED
+        return self.state is _TERMINATED
 
     def handle(self, event: Event, now: float, message: Message | None = None) -> list[TxEffect]:
         """Run one event through the table; raise TransactionError if it is not allowed."""
@@ -197,31 +207,31 @@ class Transaction:
         out: list[TxEffect],
         due: list[Timer],
     ) -> None:
-        if op is Op.SEND:
+        if op is _SEND:
             if isinstance(message, Response):
                 self.last_response = message
                 out.append(Send(message))
             else:
                 out.append(Send(self.request))
-        elif op is Op.RESEND_REQUEST:
+        elif op is _RESEND_REQUEST:
             out.append(Send(self.request))
-        elif op is Op.RESEND_RESPONSE:
+        elif op is _RESEND_RESPONSE:
             if self.last_response is not None:
                 out.append(Send(self.last_response))
-        elif op is Op.SEND_ACK:
+        elif op is _SEND_ACK:
             assert isinstance(message, Response)
             out.append(Send(build_ack(self.request, message)))
-        elif op is Op.PASS_UP:
+        elif op is _PASS_UP:
             if message is not None:
                 out.append(PassUp(message))
-        elif op is Op.ARM:
+        elif op is _ARM:
             assert timer is not None
             self._arm(timer, now, out, due)
-        elif op is Op.DISARM:
+        elif op is _DISARM:
             assert timer is not None
             if self.armed.pop(timer, None) is not None:
                 out.append(Disarm(timer))
-        elif op is Op.TIMEOUT:
+        elif op is _TIMEOUT:
             out.append(TimedOut(EVENT_TIMER.get(event)))
         else:
             out.extend(Disarm(t) for t in self.armed)
@@ -235,7 +245,7 @@ class Transaction:
             previous = self._intervals.get(timer)
             if previous is None:
                 interval = self.config.duration(timer, False)
-            elif timer is Timer.E and self.state is TxState.PROCEEDING:
+            elif timer is _TIMER_E and self.state is _PROCEEDING:
                 interval = self.config.t2
             else:
                 interval = self.config.next_interval(timer, previous)

@@ -69,7 +69,7 @@ def _unescape_parts(text: str) -> bytes:
 
 def escape(text: str, allowed: frozenset[str]) -> str:
     """Percent-encode every character of ``text`` outside ``allowed``."""
-    if all(ch in allowed for ch in text):
+    if allowed.issuperset(text):  # every character allowed: nothing to encode
         return text
     out: list[str] = []
     for ch in text:

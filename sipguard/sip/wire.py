@@ -193,8 +193,8 @@ def serialise(msg: Message) -> bytes:
     else:
         lines = [f"{msg.version} {msg.status} {msg.reason}".rstrip(" ")]
     length = f"Content-Length: {len(msg.body)}"
-    for name, value in msg.headers.items():
-        if canonical(name) == "content-length":
+    for name, value, key in msg.headers.triples():
+        if key == "content-length":
             if length:
                 lines.append(length)
                 length = ""

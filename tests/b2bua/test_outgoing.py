@@ -157,3 +157,63 @@ def test_b_dialog_equals_as_uac_of_leg_bs_invite(
     assert isinstance(resp, Response)
     (call,) = net.core.table.calls.values()
     assert b_dialog(call.b, resp) == Dialog.as_uac(b_inv, resp)
+
+
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=12), st.sets(NAMES.map(str.lower)))
+def test_select_equals_the_fields_filtered_by_their_canonical_names(
+    pairs: list[tuple[str, str]], wanted: set[str]
+) -> None:
+    """Headers.select(keys) is the plain filter of items() by canonical name."""
+    from sipguard.sip.headers import canonical
+
+    keys = frozenset(canonical(n) for n in wanted)
+    for h in (headers_of(pairs), Headers(pairs)):
+        assert h.select(keys) == [(n, v) for n, v in h.items() if canonical(n) in keys]
+
+
+_VIA_STAMPS = st.sampled_from(
+    [
+        (b"SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-a1", ("127.0.0.2", 5062)),
+        (b"SIP/2.0/UDP 127.0.0.2:5062;rport;branch=z9hG4bK-a1", ("127.0.0.2", 40000)),
+        (b"SIP/2.0/UDP 127.0.0.9:5999;branch=z9hG4bK-a1", ("127.0.0.2", 5062)),
+        (b"SIP/2.0/UDP pbx.example;received=1.2.3.4;rport;branch=z9hG4bK-a1", ("127.0.0.2", 9)),
+        (b"SIP/2.0/UDP 127.0.0.9;branch=z9hG4bK-a1, SIP/2.0/UDP 10.0.0.1", ("127.0.0.2", 5062)),
+    ]
+)
+
+
+_VIEWS = ("vias", "top_via", "to", "from_", "cseq", "call_id", "request_uri")
+
+
+@given(_VIA_STAMPS, st.sets(st.sampled_from(_VIEWS)))
+def test_stamp_equals_a_request_rebuilt_with_the_stamped_via(
+    case: tuple[bytes, tuple[str, int]], read_first: set[str]
+) -> None:
+    """stamp keeps what was parsed from the other headers; the result is the very request
+    the plain way builds (every field rebuilt with Headers), accessor for accessor,
+    whatever was read before the stamp."""
+    from sipguard.b2bua.effects import Addr
+    from sipguard.b2bua.reply_route import _stamped, stamp
+    from sipguard.sip.headers import canonical, split_commas
+
+    via, (host, port) = case
+    data = invite().replace(b"SIP/2.0/UDP 127.0.0.2:5062;branch=z9hG4bK-a1", via)
+    assert via in data
+    req = parse(data)
+    assert isinstance(req, Request)
+    for name in sorted(read_first):  # fill the memo in any combination
+        getattr(req, name)
+    source = Addr(host, port)
+    got = stamp(req, source)
+    top = _stamped(parse(data).vias[0], source)  # type: ignore[union-attr]
+    if top is None:
+        assert got is req
+        return
+    fields = req.headers.items()
+    first = next(i for i, (n, _) in enumerate(fields) if canonical(n) == "via")
+    fields[first] = (fields[first][0], ", ".join([str(top), *split_commas(fields[first][1])[1:]]))
+    plain = Request(req.method, req.uri, Headers(fields), req.body)
+    assert got.headers == plain.headers and serialise(got) == serialise(plain)
+    for view in _VIEWS:
+        assert getattr(got, view) == getattr(plain, view), view
+    assert got.addresses("contact") == plain.addresses("contact")

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .harness import RULES, free_port, sipguard_command
+from tests.rulesets import loopback
+
+from .harness import ACME, BETA, NETWORK, free_port, sipguard_command
 
 KAMAILIO = shutil.which("kamailio")
 REDIS = shutil.which("redis-server")
@@ -74,10 +76,15 @@ def legs(folder: Path, tag: str) -> dict[str, int]:
 
 def rules_text(trunk_port: int, net_port: int, storage_block: str) -> str:
     """The end-to-end ruleset with a daily cap, an admin API and the fleet's storage."""
-    text = RULES.format(trunk_port=trunk_port, net_port=net_port, extra_numbers="",
-                        network_peers='"127.0.0.4"')  # fmt: skip
-    text = text.replace("max_calls_per_callee_per_day: 100000",
-                        f"max_calls_per_callee_per_day: {DAILY_CAP}")  # fmt: skip
+    layout = loopback(
+        acme=(ACME, f"sip:{ACME}:{trunk_port}"),
+        network=(NETWORK, f"sip:{NETWORK}:{net_port}"),
+        beta=(BETA, f"sip:{BETA}:{trunk_port}"),
+    )
+    text = layout.text()
+    cap = "max_calls_per_callee_per_day: 100000"
+    assert cap in text, "the test rules no longer carry the loopback daily cap"
+    text = text.replace(cap, f"max_calls_per_callee_per_day: {DAILY_CAP}")
     head, _, _ = text.partition("journal:\n")
     return head + storage_block + "admin:\n  token_file: admin.token\n"
 

@@ -103,3 +103,20 @@ def test_p_asserted_identity_is_a_list() -> None:
         '"Acme" <sip:+864008001234@x>',
         "<tel:+864008001234>",
     ]
+
+
+def test_memo_is_cached_with_the_headers_passed_in() -> None:
+    """memo(key, build) answers build(headers), once, until the next mutation, exactly as
+    cached(key, lambda: build(headers)) does."""
+    calls: list[int] = []
+
+    def build(h: Headers) -> str | None:
+        calls.append(1)
+        return h.get("x")
+
+    h = Headers([("X", "1")])
+    assert h.memo("k", build) == "1" and h.memo("k", build) == "1" and len(calls) == 1
+    h.add("Y", "2")
+    h.set("X", "3")
+    assert h.memo("k", build) == "3" and len(calls) == 2
+    assert h.cached("k", lambda: "never built") == "3"  # one cache for both
