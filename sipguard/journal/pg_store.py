@@ -35,7 +35,7 @@ from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, admin_entry, t
 from sipguard.journal.store import VerifyResult, verify_chain
 from sipguard.journal.writer import JournalUnavailable
 
-__all__ = ["CHAIN_LOCK", "PgJournalStore", "is_pg_url"]
+__all__ = ["CHAIN_LOCK", "PgJournalStore", "redact"]
 
 CHAIN_LOCK = 0x5_1F_6A_4D  # the advisory lock key that guards the chain head
 _TYPES = {f.name: "BIGINT" if f.type.startswith("int") else "TEXT" for f in fields(Entry)}
@@ -56,11 +56,6 @@ _SET_META = (
     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
 )
 T = TypeVar("T")
-
-
-def is_pg_url(text: str) -> bool:
-    """True for a ``postgresql://`` or ``postgres://`` URL."""
-    return text.startswith(("postgresql://", "postgres://"))
 
 
 def redact(url: str) -> str:

@@ -41,6 +41,7 @@ from sipguard.policy.model import (
     Operator,
     Outbound,
     Rules,
+    StateStore,
     Trunk,
 )
 from sipguard.policy.numbers import FOREVER, NumberEntry, NumberIndex, normalise
@@ -50,7 +51,7 @@ from sipguard.policy.values import suggest
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "network": Network, "outbound": Outbound, "consents": Consents, "journal": Journal,
-    "numbers": NumbersFile,
+    "numbers": NumbersFile, "state": StateStore,
 }  # fmt: skip
 _ENTRIES: dict[str, type[BaseModel]] = {"operators": Operator, "trunks": Trunk, "numbers": Number}
 
