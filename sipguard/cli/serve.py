@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--admin", metavar="HOST:PORT",
                         help="admin API address (overrides admin.listen; needs "
                         "admin.token_file in the rules)")  # fmt: skip
+    parser.add_argument("--state", metavar="URL",
+                        help="the state: sqlite:PATH, redis://HOST:PORT/DB or memory "
+                        "(overrides state.url in the rules)")  # fmt: skip
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )

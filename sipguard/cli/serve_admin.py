@@ -26,7 +26,7 @@ from sipguard.adapters.admin.wiring import CoreView, ServerView, WatcherView, se
 from sipguard.adapters.server.metrics import ServeCollector
 from sipguard.cli.calls import FIELDS, call_dict, query_from_args
 from sipguard.cli.journal import Target, UsageError
-from sipguard.journal.store import JournalStore
+from sipguard.journal.backends import open_store
 from sipguard.journal.supervise import ServiceJournal
 from sipguard.metrics import REGISTRY
 from sipguard.policy import Ruleset
@@ -49,7 +49,7 @@ def admin_config(address: str | None, ruleset: Ruleset) -> AdminConfig | None:
 
 async def start(
     admin: AdminConfig, rules_path: Path, parts: tuple[CoreView, ServerView, WatcherView],
-    journal: ServiceJournal | None, journal_path: Path | None, log: Any,
+    journal: ServiceJournal | None, journal_path: Path | str | None, log: Any,
 ) -> AdminServer:  # fmt: skip
     """Start the admin API on this loop; OSError when its address cannot be bound."""
     core, server, watcher = parts
@@ -67,7 +67,7 @@ async def start(
 
 
 def admin_calls(
-    path: Path, rules: Callable[[], RulesView]
+    path: Path | str, rules: Callable[[], RulesView]
 ) -> Callable[[CallFilters], CallTable]:
     """``GET /calls``: the filters and query of ``sipguard calls``, run against the journal.
 
@@ -82,7 +82,7 @@ def admin_calls(
             q = query_from_args(argparse.Namespace(**asdict(filters)), target)
         except UsageError as exc:
             raise BadRequest(str(exc)) from exc
-        store = JournalStore(path)
+        store = open_store(path)
         try:
             rows = [call_dict(r.decision, r.outcome, target.zone) for r in store.calls(q)]
         finally:

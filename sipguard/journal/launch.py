@@ -154,7 +154,7 @@ def _service(args: argparse.Namespace) -> JournalService:
     if is_pg_url(args.journal):
         from sipguard.journal.pg_store import PgJournalStore
 
-        store = PgJournalStore(args.journal)
+        store = PgJournalStore(args.journal, timeout=1.0)
     return JournalService(
         args.journal, args.state, sync=args.sync, retention_days=args.retention_days, store=store
     )

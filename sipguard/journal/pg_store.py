@@ -168,6 +168,21 @@ class PgJournalStore:
         return self._run(lambda conn: _purge_locked(conn, now, cutoff))
 
 
+async def reachable(url: str, timeout: float = 1.0) -> bool:
+    """True if the database at ``url`` accepts a connection and answers a query."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(1, int(timeout)))
+    except psycopg.Error:
+        return False
+    try:
+        await conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    finally:
+        await conn.close()
+    return True
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     """Every pooled connection: durable commits, and no statement left hanging forever."""
     conn.execute("SET synchronous_commit = on")
