@@ -24,6 +24,12 @@ from typing import Any
 
 from sipguard.errors import SipguardError
 from sipguard.journal import SqliteState, state_path_for
+from sipguard.journal.backends import (
+    default_state_path,
+    is_pg_url,
+    journal_target,
+    service_socket,
+)
 from sipguard.journal.client import RemoteState, ServiceClient
 from sipguard.journal.launch import command
 from sipguard.policy import Ruleset
@@ -54,12 +60,14 @@ def service_command(
     The service's state file is the one a ``sqlite`` spec names; ``sync=normal`` trades
     power-loss durability for speed (a record still survives a crash of Kamailio).
     """
-    if rules.journal_path is None:
+    target = journal_target(rules)
+    if target is None:
         return None
-    journal = rules.model.journal
+    journal, pg = rules.model.journal, is_pg_url(target)
     return command(
-        rules.journal_path,
-        state=sqlite_path(spec, rules),
+        target,
+        state=sqlite_path(spec, rules) or (default_state_path(rules) if pg else None),
+        socket=service_socket(target, watch_pid) if pg else None,
         sync="normal" if sync == "normal" else "full",
         retention_days=journal.retention_days if journal is not None else None,
         watch_pid=watch_pid,
