@@ -24,6 +24,7 @@ from sipguard.journal.backends import (
     is_pg_url,
     journal_target,
     open_state,
+    pg_module,
     service_socket,
     sqlite_state_path,
     state_spec,
@@ -72,8 +73,7 @@ def _probe(target: str | Path) -> Callable[[], Awaitable[bool]] | None:
     """How the supervisor sees a PostgreSQL journal come back after a failed commit."""
     if not is_pg_url(target):
         return None
-    from sipguard.journal.pg_store import reachable
-
+    reachable = pg_module().reachable
     url = str(target)
     return lambda: reachable(url)
 

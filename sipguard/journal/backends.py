@@ -21,12 +21,15 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.wire import socket_path_for
+from sipguard.journal.writer import JournalUnavailable
 from sipguard.policy.state import MemoryState, State
 
 if TYPE_CHECKING:
@@ -57,12 +60,24 @@ def is_pg_url(text: str | Path) -> bool:
     return isinstance(text, str) and text.startswith(("postgresql://", "postgres://"))
 
 
+def pg_module() -> ModuleType:
+    """``sipguard.journal.pg_store``; JournalUnavailable saying what to install if the
+    PostgreSQL driver is missing."""
+    try:
+        return import_module("sipguard.journal.pg_store")
+    except ImportError as exc:
+        raise JournalUnavailable(
+            f"a PostgreSQL journal needs psycopg and psycopg_pool ({exc}): "
+            "pip install 'sipguard[postgres]'",
+            "down",
+        ) from exc
+
+
 def open_store(target: str | Path) -> Store:
     """The journal store at ``target``: a PostgreSQL URL or an SQLite file path."""
     if is_pg_url(target):
-        from sipguard.journal.pg_store import PgJournalStore
-
-        return PgJournalStore(str(target))
+        store: Store = pg_module().PgJournalStore(str(target))
+        return store
     from sipguard.journal.store import JournalStore
 
     return JournalStore(target)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sipguard.journal.backends import is_pg_url
+from sipguard.journal.backends import is_pg_url, pg_module
 from sipguard.journal.wire import socket_path_for
 from sipguard.journal.writer import JournalUnavailable
 
@@ -152,9 +152,8 @@ def _service(args: argparse.Namespace) -> JournalService:
 
     store = None
     if is_pg_url(args.journal):
-        from sipguard.journal.pg_store import PgJournalStore
-
-        store = PgJournalStore(args.journal, timeout=1.0)
+        durable = args.sync == "full"  # normal: synchronous_commit=off, as SQLite's NORMAL
+        store = pg_module().PgJournalStore(args.journal, timeout=1.0, durable=durable)
     return JournalService(
         args.journal, args.state, sync=args.sync, retention_days=args.retention_days, store=store
     )

@@ -9,8 +9,11 @@ Invariants:
   The lock is released by the commit or rollback, also when a node dies mid-transaction
   (the server ends its session).
 - A batch is acked only after ``COMMIT`` returned with ``synchronous_commit=on``: its WAL
-  record is flushed on the database server.  A commit whose outcome is unknown (the
-  connection broke during it) is reported as failed, never as stored.
+  record is flushed on the database server (``durable=False``, the service's ``--sync
+  normal``, sets it ``off``: a crash of the database server may then lose the last few
+  acknowledged batches, as a power loss may with SQLite's ``NORMAL``).  A commit whose
+  outcome is unknown (the connection broke during it) is reported as failed, never as
+  stored.
 - Connections come from a psycopg_pool pool: a connection broken by a database restart is
   discarded and replaced in the background, so the store recovers by itself.  Every
   driver failure leaves as :class:`JournalUnavailable` (error ``down`` when the database
@@ -80,13 +83,17 @@ class _Qmark:
 class PgJournalStore:
     """The journal in one PostgreSQL database, shared by every node (thread-safe)."""
 
-    def __init__(self, url: str, *, timeout: float = 2.0, max_size: int = 4) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 2.0, max_size: int = 4, durable: bool = True
+    ) -> None:
         self.url = url
         self.path = redact(url)  # what messages name the journal by
+        commit = "on" if durable else "off"  # off: like SQLite's NORMAL (``--sync normal``)
         self._pool = ConnectionPool(
             url, min_size=1, max_size=max_size, timeout=timeout, open=False,
-            kwargs={"connect_timeout": max(1, int(timeout)), "autocommit": False},
-            configure=_configure, reconnect_timeout=0, name="sipguard-journal",
+            kwargs={"connect_timeout": max(1, int(timeout)), "autocommit": False,
+                    "options": f"-c synchronous_commit={commit} -c statement_timeout=30s"},
+            reconnect_timeout=0, name="sipguard-journal",
         )  # fmt: skip
         try:
             self._pool.open(wait=True, timeout=timeout * 5)
@@ -181,13 +188,6 @@ async def reachable(url: str, timeout: float = 1.0) -> bool:
     finally:
         await conn.close()
     return True
-
-
-def _configure(conn: psycopg.Connection[Any]) -> None:
-    """Every pooled connection: durable commits, and no statement left hanging forever."""
-    conn.execute("SET synchronous_commit = on")
-    conn.execute("SET statement_timeout = '30s'")
-    conn.commit()
 
 
 def _create_schema(conn: psycopg.Connection[Any]) -> None:

@@ -170,3 +170,18 @@ def _append_soon(store: PgJournalStore, entry: Entry) -> Entry:
         except JournalUnavailable:
             threading.Event().wait(0.25)
     return store.append([entry])[0]
+
+
+def test_commits_wait_for_the_wal_flush(url: str) -> None:
+    """Every pooled connection commits with synchronous_commit=on (off only when asked for,
+    the service's --sync normal), and a statement cannot hang for ever."""
+
+    def setting(store: PgJournalStore, name: str) -> str:
+        return str(store._run(lambda conn: conn.execute(f"SHOW {name}").fetchone()[0]))  # type: ignore[index]
+
+    durable, fast = PgJournalStore(url), PgJournalStore(url, durable=False)
+    assert setting(durable, "synchronous_commit") == "on"
+    assert setting(fast, "synchronous_commit") == "off"
+    assert setting(durable, "statement_timeout") == "30s"
+    durable.close()
+    fast.close()
