@@ -206,7 +206,7 @@ def _fixture() -> Iterator[PgCluster]:
         yield cluster
 
 
-def pg_cluster_fixture(scope: str = "session") -> object:
+def pg_cluster_fixture(scope: str = "module") -> object:
     """A ``pg_cluster`` fixture to bind in a conftest: ``pg_cluster = pg_cluster_fixture()``."""
     import pytest
 
