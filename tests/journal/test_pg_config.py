@@ -88,6 +88,16 @@ def test_state_precedence_and_defaults(tmp_path: Path) -> None:
     assert state_spec(redis) == "redis://127.0.0.1:6379/2"
 
 
+def test_plugin_state_override(tmp_path: Path) -> None:
+    """The plugin's sipguard.state overrides state.url, except the front end's default."""
+    from sipguard.adapters.kamailio.state import state_for
+
+    rules = load_rules(_rules(tmp_path, "  path: j.db", "redis://127.0.0.1:6379/2"))
+    assert state_for(rules, None) == state_for(rules, "sqlite") == "redis://127.0.0.1:6379/2"
+    assert state_for(rules, "memory") == "memory"
+    assert state_for(rules, "sqlite:/x.db") == "sqlite:/x.db"
+
+
 def test_open_state_and_sockets(tmp_path: Path) -> None:
     """open_state opens what a spec names; a PostgreSQL journal's service is per owner."""
     assert isinstance(open_state("memory"), MemoryState)

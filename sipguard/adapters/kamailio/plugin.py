@@ -32,11 +32,11 @@ from typing import Any
 from sipguard.adapters.kamailio.egress import rewrite
 from sipguard.adapters.kamailio.facts import facts_from_pv
 from sipguard.adapters.kamailio.reload import RulesWatch
-from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
+from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command, state_for
 from sipguard.errors import RulesError, SipguardError
 from sipguard.gctune import tune_for_serving
 from sipguard.journal import decision_entry, outcome_entry
-from sipguard.journal.backends import journal_target, service_socket, state_spec
+from sipguard.journal.backends import journal_target, service_socket
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import ensure_running
 from sipguard.policy import Ruleset, evaluate, load_rules
@@ -108,8 +108,7 @@ class SipguardKemi:
         return self._param(name) or self.env.get(env)
 
     def _state_spec(self, rules: Ruleset) -> str:
-        """``sipguard.state`` / ``SIPGUARD_STATE`` override the rules' ``state.url``."""
-        return state_spec(rules, self._setting("state", "SIPGUARD_STATE"))
+        return state_for(rules, self._setting("state", "SIPGUARD_STATE"))
 
     def start_service(self) -> None:
         """Make sure the journal service for the rules' journal runs (mod_init, workers)."""

@@ -8,7 +8,9 @@ Invariants:
   group commit (see ``sipguard.journal.service``), so workers never queue on SQLite's write
   lock.  Without a journal, ``sqlite`` is the file itself (``BEGIN IMMEDIATE`` per update).
   Redis is the option shared across nodes; ``memory`` keeps per-worker counts and is meant
-  for tests and single-worker setups.
+  for tests and single-worker setups.  The spec is the rules' ``state.url`` unless
+  ``sipguard.state`` / ``SIPGUARD_STATE`` names another (plain ``sqlite``, the front
+  end's default, defers to the rules).
 - The call ledger lives in Kamailio's shared-memory ``htable`` named ``sipguard``, read and
   written through ``KSR.pv``: a Call-ID maps to ``CALLER_IP|ANSWERED_ISO``.  Keys are hashes
   of the Call-ID, so no Call-ID text ever lands inside a pseudo-variable name.
@@ -29,6 +31,7 @@ from sipguard.journal.backends import (
     is_pg_url,
     journal_target,
     service_socket,
+    state_spec,
 )
 from sipguard.journal.client import RemoteState, ServiceClient
 from sipguard.journal.launch import command
@@ -50,6 +53,13 @@ def sqlite_path(spec: str, rules: Ruleset) -> Path | None:
     if rules.journal_path is not None:
         return state_path_for(rules.journal_path)
     return rules.path.with_name("state.db")
+
+
+def state_for(rules: Ruleset, override: str | None) -> str:
+    """The state spec: ``sipguard.state`` / ``SIPGUARD_STATE`` override the rules'
+    ``state.url``, except plain ``sqlite`` (what ``sipguard kamailio --state`` passes by
+    default), which defers to the rules."""
+    return state_spec(rules, None if override == "sqlite" else override)
 
 
 def service_command(
