@@ -161,13 +161,15 @@ def test_unreachable_journal_is_a_usage_error(
 
 
 def test_service_needs_socket_and_state_for_postgresql(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The journal service of a PostgreSQL journal is per node: no --socket/--state, exit 2;
     a database that does not answer, exit 1 with the reason (the starter reports it)."""
     pytest.importorskip("psycopg")
     from sipguard.journal import launch
     from tests.pg_cluster import free_port
+
+    monkeypatch.setattr(launch, "_configure_logs", lambda: None)  # keep pytest's logging
 
     url = f"postgresql://u@127.0.0.1:{free_port()}/j"
     assert launch.main(["--journal", url]) == 2
