@@ -18,6 +18,8 @@ Invariants:
   discarded and replaced in the background, so the store recovers by itself.  Every
   driver failure leaves as :class:`JournalUnavailable` (error ``down`` when the database
   cannot be reached or the pool has no connection in ``timeout`` seconds, else ``db``).
+- Reads run in one ``REPEATABLE READ`` snapshot each: ``verify`` sees the anchor and the
+  entries of the same moment, whatever other nodes purge or append meanwhile.
 - Rows are the record's :data:`COLUMNS`; the query side is ``query``'s, unchanged.
 """
 
@@ -138,19 +140,19 @@ class PgJournalStore:
     def entries(self, since_seq: int = 0) -> Iterator[Entry]:
         """Every entry with ``seq > since_seq``, in chain order (read in pages)."""
         with self._reading() as conn:
-            cur = conn.cursor(name="sipguard_entries")
-            cur.itersize = 5000
-            cur.execute(f"{query.SELECT} WHERE seq > %s ORDER BY seq", (since_seq,))
-            for row in cur:
-                yield row_entry(row)
+            yield from _paged(conn, since_seq)
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
+        """A read-only transaction on one snapshot (so a purge elsewhere cannot tear it)."""
         try:
             with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise JournalUnavailable(f"journal database {self.path}: {exc}", "down") from exc
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"journal database {self.path}: {exc}", "db") from exc
 
     def calls(self, q: Query) -> list[CallRow]:
         """Calls matching ``q``, oldest first, each with its latest outcome (see query.py)."""
@@ -165,9 +167,10 @@ class PgJournalStore:
         return self._run(lambda conn: query.rules_in_force(_Qmark(conn), since, until))
 
     def verify(self) -> VerifyResult:
-        """Walk the one chain from the anchor; report the first entry whose link is broken."""
-        anchor = self.anchor()
-        return verify_chain(self.entries(), anchor)
+        """Walk the one chain from the anchor, both read in one snapshot; report the first
+        entry whose link is broken."""
+        with self._reading() as conn:
+            return verify_chain(_paged(conn, 0), _anchor(conn))
 
     def purge(self, now: datetime, retention_days: int) -> int:
         """Delete the chain prefix older than ``retention_days`` before ``now``; return count."""
@@ -194,6 +197,15 @@ def _create_schema(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))  # one creator at a time
     for statement in _DDL:
         conn.execute(statement)
+
+
+def _paged(conn: psycopg.Connection[Any], since_seq: int) -> Iterator[Entry]:
+    """Entries after ``since_seq`` in chain order, fetched 5,000 at a time."""
+    cur = conn.cursor(name="sipguard_entries")
+    cur.itersize = 5000
+    cur.execute(f"{query.SELECT} WHERE seq > %s ORDER BY seq", (since_seq,))
+    for row in cur:
+        yield row_entry(row)
 
 
 def _anchor(conn: psycopg.Connection[Any]) -> tuple[int, str]:

@@ -185,3 +185,32 @@ def test_commits_wait_for_the_wal_flush(url: str) -> None:
     assert setting(durable, "statement_timeout") == "30s"
     durable.close()
     fast.close()
+
+
+def test_verify_reads_one_snapshot_while_others_purge_and_append(url: str) -> None:
+    """Verifying while another node purges and appends always sees a whole chain: the anchor
+    and the entries come from one snapshot."""
+    now = T0 + timedelta(days=40)
+    writer, reader = PgJournalStore(url), PgJournalStore(url)
+    writer.append([decision(i, T0) for i in range(400)] + [decision(400, now)])
+    results: list[bool] = []
+    stop = threading.Event()
+
+    def verify_until_stopped() -> None:
+        while not stop.is_set() or not results:
+            results.append(reader.verify().ok)
+
+    thread = threading.Thread(target=verify_until_stopped)
+    thread.start()
+    try:
+        for i in range(5):
+            writer.append([decision(500 + i, now)])
+        assert writer.purge(now, 30) == 400
+        for i in range(5):
+            writer.append([decision(600 + i, now)])
+    finally:
+        stop.set()
+        thread.join(60)
+    assert results and all(results), results.count(False)
+    writer.close()
+    reader.close()
