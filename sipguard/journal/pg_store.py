@@ -121,21 +121,26 @@ class PgJournalStore:
         except psycopg.Error as exc:
             raise JournalUnavailable(f"journal database {self.path}: {exc}", "db") from exc
 
+    def _read(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work`` in one read-only snapshot (see :meth:`_reading`)."""
+        with self._reading() as conn:
+            return work(conn)
+
     def append(self, entries: Sequence[Entry]) -> list[Entry]:
         """Chain and insert ``entries`` in one durable transaction; return them as stored."""
         return self._run(lambda conn: _append_locked(conn, entries))
 
     def anchor(self) -> tuple[int, str]:
         """(seq, hash) of the last purged entry; (0, genesis) before any purge."""
-        return self._run(_anchor)
+        return self._read(_anchor)
 
     def head(self) -> tuple[int, str]:
         """(seq, hash) of the newest entry: the chain head an auditor quotes."""
-        return self._run(_head)
+        return self._read(_head)
 
     def count(self) -> int:
         """How many entries are stored."""
-        return self._run(_count)
+        return self._read(_count)
 
     def entries(self, since_seq: int = 0) -> Iterator[Entry]:
         """Every entry with ``seq > since_seq``, in chain order (read in pages)."""
@@ -156,15 +161,15 @@ class PgJournalStore:
 
     def calls(self, q: Query) -> list[CallRow]:
         """Calls matching ``q``, oldest first, each with its latest outcome (see query.py)."""
-        return self._run(lambda conn: query.calls(_Qmark(conn), q))
+        return self._read(lambda conn: query.calls(_Qmark(conn), q))
 
     def select(self, q: EntryQuery) -> list[Entry]:
         """Entries of any kind matching ``q``, oldest first (see query.py)."""
-        return self._run(lambda conn: query.select(_Qmark(conn), q))
+        return self._read(lambda conn: query.select(_Qmark(conn), q))
 
     def rules_in_force(self, since: datetime, until: datetime) -> list[RulesInForce]:
         """The rules hashes that decided calls in ``[since, until)`` (see query.py)."""
-        return self._run(lambda conn: query.rules_in_force(_Qmark(conn), since, until))
+        return self._read(lambda conn: query.rules_in_force(_Qmark(conn), since, until))
 
     def verify(self) -> VerifyResult:
         """Walk the one chain from the anchor, both read in one snapshot; report the first
