@@ -83,17 +83,15 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the matching calls; see the module docstring for exit codes."""
-    from sipguard.journal.store import JournalStore
-
     try:
         target = resolve_target(args)
         query = query_from_args(args, target)
+        store = target.open()
     except UsageError as exc:
         print_error(exc)
         return 2
     if target.rules is None:
         print("note: no --rules given, so times are shown and read in UTC", file=sys.stderr)
-    store = JournalStore(target.path)
     try:
         rows = [call_dict(r.decision, r.outcome, target.zone) for r in store.calls(query)]
     finally:

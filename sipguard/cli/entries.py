@@ -63,7 +63,7 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the matching entries."""
     from sipguard.cli.calls import parse_when
-    from sipguard.journal.store import EntryQuery, JournalStore
+    from sipguard.journal.store import EntryQuery
 
     try:
         target = resolve_target(args)
@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
             until=parse_when(args.until, zone, now) if args.until else None,
             limit=window_limit(args.limit),
         )
+        store = target.open()
     except UsageError as exc:
         print_error(exc)
         return 2
     if target.rules is None:
         print("note: no --rules given, so times are shown and read in UTC", file=sys.stderr)
-    store = JournalStore(target.path)
     try:
         rows = [entry_dict(e, zone) for e in store.select(query)]
     finally:

@@ -18,6 +18,7 @@ from sipguard.errors import RulesError
 
 if TYPE_CHECKING:
     from sipguard.cli._common import Subparsers
+    from sipguard.journal.backends import Store
     from sipguard.policy import Ruleset
 
 
@@ -37,10 +38,46 @@ def print_error(exc: UsageError) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The journal a command works on and, when ``--rules`` was given, the ruleset."""
+    """The journal a command works on and, when ``--rules`` was given, the ruleset.
 
-    path: Path
+    ``path`` is an SQLite file or a PostgreSQL URL (``journal.url``, or ``--journal URL``).
+    """
+
+    path: Path | str
     rules: Ruleset | None
+
+    @property
+    def name(self) -> str:
+        """How messages name the journal (a URL without its password)."""
+        from sipguard.journal.backends import is_pg_url
+
+        if is_pg_url(self.path):
+            from sipguard.journal.pg_store import redact
+
+            return redact(str(self.path))
+        return str(self.path)
+
+    def state_spec(self) -> str:
+        """The state this journal's commands change: the rules' (``state.url`` or the file
+        beside the journal), or without rules the file beside an SQLite journal."""
+        from sipguard.journal.backends import state_spec
+        from sipguard.journal.state import state_path_for
+
+        if self.rules is not None:
+            return state_spec(self.rules)
+        if isinstance(self.path, Path):
+            return f"sqlite:{state_path_for(self.path)}"
+        raise UsageError("with a PostgreSQL --journal, give --rules so that the state is known")
+
+    def open(self) -> Store:
+        """The journal's store (SQLite or PostgreSQL); UsageError if it cannot be reached."""
+        from sipguard.journal.backends import open_store
+        from sipguard.journal.writer import JournalUnavailable
+
+        try:
+            return open_store(self.path)
+        except JournalUnavailable as exc:
+            raise UsageError(str(exc)) from exc
 
     @property
     def zone(self) -> tzinfo:
@@ -58,8 +95,9 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     add_rules_arg(group)
     group.add_argument(
-        "--journal", metavar="FILE", help="the journal SQLite file (instead of the rules' one)"
-    )
+        "--journal", metavar="FILE|URL",
+        help="the journal: an SQLite file or a postgresql:// URL (instead of the rules' one)",
+    )  # fmt: skip
 
 
 def add_window_args(parser: argparse.ArgumentParser, things: str) -> None:
@@ -78,10 +116,13 @@ def window_limit(limit: int | None) -> int | None:
 
 
 def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Target:
-    """The journal named by ``--journal`` or by the rules' ``journal.path``."""
+    """The journal named by ``--journal`` or by the rules' ``journal.path`` or ``url``."""
+    from sipguard.journal.backends import is_pg_url, journal_target
+
     rules = None
+    path: Path | str
     if args.journal:
-        path = Path(args.journal)
+        path = args.journal if is_pg_url(args.journal) else Path(args.journal)
     else:
         from sipguard.policy import load_rules
 
@@ -91,10 +132,11 @@ def resolve_target(args: argparse.Namespace, *, must_exist: bool = True) -> Targ
         except RulesError as exc:
             report_rules_error(source, exc)
             raise RulesNotLoaded(str(source)) from exc
-        if rules.journal_path is None:
+        found = journal_target(rules)
+        if found is None:
             raise UsageError(f"{source}: the rules name no journal")
-        path = Path(rules.journal_path)
-    if must_exist and not path.is_file():
+        path = found
+    if must_exist and isinstance(path, Path) and not path.is_file():
         raise UsageError(f"{path}: no such journal")
     return Target(path, rules)
 
@@ -154,41 +196,37 @@ def register(subparsers: Subparsers) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Walk the chain; print the first broken link."""
-    from sipguard.journal.store import JournalStore
-
     try:
         target = resolve_target(args)
+        store = target.open()
     except UsageError as exc:
         print_error(exc)
         return 2
-    store = JournalStore(target.path)
     try:
         result = store.verify()
     finally:
         store.close()
     if result.ok:
-        print(f"{target.path}: chain intact, {result.checked} entries checked")
+        print(f"{target.name}: chain intact, {result.checked} entries checked")
         return 0
-    print(f"{target.path}: chain broken at entry {result.broken_seq}: {result.problem}")
+    print(f"{target.name}: chain broken at entry {result.broken_seq}: {result.problem}")
     return 1
 
 
 def run_purge(args: argparse.Namespace) -> int:
     """Delete entries older than the retention period (nothing younger)."""
-    from sipguard.journal.store import JournalStore
-
     try:
         target = resolve_target(args)
         days = _retention(args, target)
+        store = target.open()
     except UsageError as exc:
         print_error(exc)
         return 2
-    store = JournalStore(target.path)
     try:
         deleted = store.purge(datetime.now(UTC), days)
     finally:
         store.close()
-    print(f"{target.path}: {deleted} entries older than {days} days purged")
+    print(f"{target.name}: {deleted} entries older than {days} days purged")
     return 0
 
 

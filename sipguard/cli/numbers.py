@@ -31,6 +31,7 @@ from sipguard.cli.journal import (
 
 if TYPE_CHECKING:
     from sipguard.cli._common import Subparsers
+    from sipguard.policy.state import State
 
 SUSPEND = """\
 Refuse every later outbound call from NUMBER with NUMBER_SUSPENDED until it is resumed. The
@@ -93,18 +94,18 @@ def _who(args: argparse.Namespace) -> str:
 
 def run_suspended(args: argparse.Namespace) -> int:
     """Print every suspension in force."""
-    from sipguard.journal.state import SqliteState, state_path_for
+    from sipguard.journal.backends import close_state
 
     try:
         target = resolve_target(args, must_exist=False)
+        state = _open_state(target)
     except UsageError as exc:
         print_error(exc)
         return 2
-    state = SqliteState(state_path_for(target.path))
     try:
         suspended = state.suspensions()
     finally:
-        state.close()
+        close_state(state)
     if args.format == "json":
         for s in suspended:
             since = s.since.astimezone(target.zone).isoformat()
@@ -116,6 +117,19 @@ def run_suspended(args: argparse.Namespace) -> int:
         print(f"{s.number:<16} since {since:<25}  by {s.by:<12} {s.reason}")
     print(f"{len(suspended)} suspended")
     return 0
+
+
+def _open_state(target: Target) -> State:
+    """The state the rules (or the journal) name; memory holds nothing to change."""
+    from sipguard.journal.backends import open_state
+
+    spec = target.state_spec()
+    if spec == "memory":
+        raise UsageError("the rules keep the state in memory: nothing outside serve to change")
+    try:
+        return open_state(spec, target.rules)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run_suspend(args: argparse.Namespace) -> int:
@@ -142,20 +156,19 @@ def _check_filed(number: str, target: Target, *, force: bool) -> None:
 
 
 def _change(args: argparse.Namespace, action: str) -> int:
+    from sipguard.journal.backends import close_state
     from sipguard.journal.record import admin_entry
-    from sipguard.journal.state import SqliteState, state_path_for
-    from sipguard.journal.store import JournalStore
 
     try:
         target = resolve_target(args, must_exist=False)
         number = nsn(args.number, target.rules)
         if action == "suspend":
             _check_filed(number, target, force=args.force)
+        store, state = target.open(), _open_state(target)
     except UsageError as exc:
         print_error(exc)
         return 2
     now, who = datetime.now(UTC), _who(args)
-    state = SqliteState(state_path_for(target.path))
     try:
         if action == "suspend":
             changed = state.suspension(number) is None
@@ -165,11 +178,11 @@ def _change(args: argparse.Namespace, action: str) -> int:
             changed = state.resume(number)
             detail = {"by": who}
     finally:
-        state.close()
+        close_state(state)
     if not changed:
+        store.close()
         print(f"{number}: {'already' if action == 'suspend' else 'not'} suspended")
         return 1
-    store = JournalStore(target.path)
     try:
         store.append([admin_entry(action, now, number=number, detail=detail)])
     finally:

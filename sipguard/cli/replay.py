@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, load_rules_once, report_rules_error
-from sipguard.errors import RulesError
+from sipguard.errors import RulesError, SipguardError
 from sipguard.policy import MemoryState, Reason, Ruleset, State
 
 if TYPE_CHECKING:
@@ -45,8 +45,11 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--only", choices=("allow", "reject"), help="show only these verdicts")
     p.add_argument("--reason", choices=[r.value for r in Reason], help="show only this reason")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE")
-    p.add_argument("--journal", metavar="FILE", help="record every decision in this journal")
-    p.add_argument("--state", metavar="FILE", help="keep policy state in this SQLite file")
+    p.add_argument("--journal", metavar="FILE|URL",
+                   help="record every decision in this journal (an SQLite file or postgresql://)")
+    p.add_argument("--state", metavar="FILE|URL",
+                   help="keep policy state here: an SQLite file, or a state url as in the "
+                   "rules (sqlite:PATH, redis://HOST:PORT/DB, memory)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument(
         "--send-alerts",
@@ -71,9 +74,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     summary = ReplaySummary()
     with ExitStack() as stack:
-        state = _state(args, stack)
-        summary.calls = _calls(args, rules, state, stack)
-        sink = _journal(args, rules, stack)
+        try:
+            state = _state(args, stack)
+            summary.calls = _calls(args, rules, state, stack)
+            sink = _journal(args, rules, stack)
+        except (ValueError, SipguardError) as exc:  # a bad spec, or a journal out of reach
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         progress = _progress(args.captures, stack, disabled=args.no_progress)
         rows = replay(args.captures, rules, state, summary, progress)
         csv_file = stack.enter_context(open(args.csv, "w", newline="")) if args.csv else None
@@ -86,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
 def _state(args: argparse.Namespace, stack: ExitStack) -> State:
     if not args.state:
         return MemoryState()
-    from sipguard.journal import SqliteState
+    from sipguard.journal.backends import close_state, open_state
 
-    sqlite_state = SqliteState(args.state)
-    stack.callback(sqlite_state.close)
-    return sqlite_state
+    spec = args.state if ":" in args.state or args.state == "memory" else f"sqlite:{args.state}"
+    state = open_state(spec)
+    stack.callback(close_state, state)
+    return state
 
 
 def _calls(
@@ -114,9 +122,10 @@ def _journal(
     """A function that journals decisions in batches (None flushes), or None."""
     if not args.journal:
         return None
-    from sipguard.journal import JournalStore, decision_entry
+    from sipguard.journal import decision_entry
+    from sipguard.journal.backends import is_pg_url, open_store
 
-    store = JournalStore(args.journal)
+    store = open_store(args.journal if is_pg_url(args.journal) else Path(args.journal))
     stack.callback(store.close)
     pending: list[Any] = []
 

@@ -99,10 +99,8 @@ def _render(
         raise UsageError(
             f"the report needs {exc.name}: install sipguard with the report extra"
         ) from exc
-    from sipguard.journal.store import JournalStore
-
     numbers = _operator_numbers(args.operator, target)
-    store = JournalStore(target.path)
+    store = target.open()
     try:
         report = gather(store, since, until, target.zone, target.zone_name, args.operator, numbers)
     finally:

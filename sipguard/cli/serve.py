@@ -48,6 +48,9 @@ def register(sub: Subparsers) -> None:
                         help="a Kamailio front (kamailio run --front) whose "
                         "X-Sipguard-Source header names where a call came from "
                         "(repeatable)")  # fmt: skip
+    parser.add_argument("--state", metavar="URL",
+                        help="the state: sqlite:PATH, redis://HOST:PORT/DB or memory "
+                        "(overrides state.url in the rules)")  # fmt: skip
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )

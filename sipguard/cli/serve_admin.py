@@ -27,7 +27,7 @@ from sipguard.adapters.admin.wiring import CoreView, ServerView, WatcherView, se
 from sipguard.adapters.server.metrics import ServeCollector
 from sipguard.cli.calls import FIELDS, call_dict, query_from_args
 from sipguard.cli.journal import Target, UsageError
-from sipguard.journal.store import JournalStore
+from sipguard.journal.backends import open_store
 from sipguard.journal.supervise import ServiceJournal
 from sipguard.metrics import REGISTRY
 from sipguard.policy import Ruleset
@@ -50,7 +50,8 @@ def admin_config(address: str | None, ruleset: Ruleset) -> AdminConfig | None:
 
 async def start(
     admin: AdminConfig, rules_path: Path, parts: tuple[CoreView, ServerView, WatcherView],
-    journal: ServiceJournal | None, journal_path: Path | None, log: structlog.stdlib.BoundLogger,
+    journal: ServiceJournal | None, journal_path: Path | str | None,
+    log: structlog.stdlib.BoundLogger,
 ) -> AdminServer:  # fmt: skip
     """Start the admin API on this loop; OSError when its address cannot be bound."""
     core, server, watcher = parts
@@ -67,7 +68,9 @@ async def start(
     return api
 
 
-def admin_calls(path: Path, rules: Callable[[], RulesView]) -> Callable[[CallFilters], CallTable]:
+def admin_calls(
+    path: Path | str, rules: Callable[[], RulesView]
+) -> Callable[[CallFilters], CallTable]:
     """``GET /calls``: the filters and query of ``sipguard calls``, run against the journal.
 
     Times are shown and read in the rules' zone, as ``sipguard calls --rules`` does.
@@ -81,7 +84,7 @@ def admin_calls(path: Path, rules: Callable[[], RulesView]) -> Callable[[CallFil
             q = query_from_args(argparse.Namespace(**asdict(filters)), target)
         except UsageError as exc:
             raise BadRequest(str(exc)) from exc
-        store = JournalStore(path)
+        store = open_store(path)
         try:
             rows = [call_dict(r.decision, r.outcome, target.zone) for r in store.calls(q)]
         finally:

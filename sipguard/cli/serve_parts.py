@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import os
 import signal
 import sqlite3
 import time
@@ -32,14 +31,14 @@ from sipguard.alerts import AsyncAlertSender
 from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
 from sipguard.cli import serve_admin, serve_alerts
 from sipguard.cli.serve_admin import AdminConfig, admin_config
+from sipguard.cli.serve_journal import start_journal
 from sipguard.errors import SipguardError
-from sipguard.journal import launch
+from sipguard.journal.backends import journal_target
 from sipguard.journal.behind import WriteBehindState
-from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.supervise import ServiceJournal
-from sipguard.journal.wire import socket_path_for
 from sipguard.metrics import rules_loaded
 from sipguard.policy import Ruleset
+from sipguard.policy.state import State
 from sipguard.reloadguard import Hold, hold_for
 
 Address = tuple[str, int]
@@ -60,7 +59,7 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
     """Run the server until SIGTERM or SIGINT; 1 when it cannot start."""
     log = logger()
     try:
-        journal, state = await start_journal(ruleset)
+        journal, state = await start_journal(ruleset, getattr(args, "state", None))
     except SipguardError as exc:
         log.error("serve.journal_failed", error=str(exc))
         return 1
@@ -88,7 +87,7 @@ async def serve(args: argparse.Namespace, ruleset: Ruleset, plan: Plan) -> int:
 async def run(
     args: argparse.Namespace, ruleset: Ruleset, plan: Plan,
     parts: tuple[B2BUA, Server, AsyncAlertSender], journal: ServiceJournal | None,
-    state: WriteBehindState | None, bound: list[Address],
+    state: State | None, bound: list[Address],
 ) -> int:  # fmt: skip
     """The bound server's life: reload, metrics, admin API, then serve until stopped."""
     core, server, alerts = parts
@@ -121,7 +120,7 @@ async def start_admin(
         return None
     try:
         return await serve_admin.start(plan.admin, args.rules, parts, journal,
-                                       ruleset.journal_path, logger())  # fmt: skip
+                                       journal_target(ruleset), logger())  # fmt: skip
     except OSError as exc:
         logger().error("admin.bind_failed", error=str(exc))
         return None
@@ -171,7 +170,7 @@ async def stopped(watcher: RulesWatcher) -> None:
 
 
 def background(
-    server: Server, journal: ServiceJournal | None, state: WriteBehindState | None
+    server: Server, journal: ServiceJournal | None, state: State | None
 ) -> list[asyncio.Task[None]]:
     """The health watch and, with a journal, the service's supervisor."""
     loop = asyncio.get_running_loop()
@@ -181,31 +180,8 @@ def background(
     return tasks
 
 
-async def start_journal(
-    ruleset: Ruleset,
-) -> tuple[ServiceJournal | None, WriteBehindState | None]:
-    """The journal service (started and connected) and the write-behind state over it.
-
-    Both are None when the rules name no journal: counts are then kept in memory.  The
-    state file beside the journal stays shared with ``sipguard numbers``.
-    """
-    if ruleset.journal_path is None or ruleset.model.journal is None:
-        return None, None
-    argv = launch.command(ruleset.journal_path,
-                          retention_days=ruleset.model.journal.retention_days,
-                          watch_pid=os.getpid())  # fmt: skip
-    journal = ServiceJournal(argv, socket_path_for(ruleset.journal_path))
-    try:
-        await journal.start()
-    except SipguardError:
-        journal.close()
-        raise
-    state = WriteBehindState(SqliteState(state_path_for(ruleset.journal_path)), journal)
-    return journal, state
-
-
 def build_core(
-    ruleset: Ruleset, state: WriteBehindState | None, local: Address, args: argparse.Namespace
+    ruleset: Ruleset, state: State | None, local: Address, args: argparse.Namespace
 ) -> B2BUA:
     """The B2BUA call core."""
     config = B2BUAConfig(
@@ -216,21 +192,21 @@ def build_core(
     return B2BUA(ruleset, state=state, config=config)
 
 
-def close(journal: ServiceJournal | None, state: WriteBehindState | None) -> None:
+def close(journal: ServiceJournal | None, state: State | None) -> None:
     """Close the journal client (and the service it supervises) and the state."""
     if journal is not None:
         journal.close()
-    if state is not None:
+    if isinstance(state, WriteBehindState):
         state.close()
 
 
-async def watch_journal(server: Server, state: WriteBehindState | None) -> None:
+async def watch_journal(server: Server, state: State | None) -> None:
     """Every 0.5 s: mirror the journal's health into the core and refresh the state."""
     log = logger()
     while True:
         await asyncio.sleep(0.5)
         server.check_journal()
-        if state is not None:
+        if isinstance(state, WriteBehindState):
             try:
                 state.refresh()
             except sqlite3.Error as exc:

@@ -2,7 +2,9 @@
 
 Invariants:
 - ``python -m sipguard.journal.launch --journal PATH`` runs the service in the foreground;
-  it exits 3 at once if a service already holds that journal (see ``service``).
+  it exits 3 at once if a service already holds that journal (see ``service``).  With a
+  ``postgresql://`` URL instead of a path, ``--socket`` and ``--state`` are required (the
+  service is per node, see ``backends``); an unreachable database exits 1 at once.
 - :func:`spawn` starts it as a child and waits until its socket answers (``sipguard
   serve`` supervises that child).  :func:`ensure_running` is for a process that must not
   get a child of its own (Kamailio's main process shuts down when a child exits): it
@@ -21,9 +23,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sipguard.journal.backends import is_pg_url, pg_module
 from sipguard.journal.wire import socket_path_for
 from sipguard.journal.writer import JournalUnavailable
+
+if TYPE_CHECKING:
+    from sipguard.journal.service import JournalService
 
 ALREADY_RUNNING = 3  # the service's exit status when another one holds the journal
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last one a NUL
@@ -33,6 +40,7 @@ def command(
     journal: str | Path,
     *,
     state: str | Path | None = None,
+    socket: Path | None = None,
     sync: str = "full",
     retention_days: int | None = None,
     watch_pid: int | None = None,
@@ -41,6 +49,8 @@ def command(
     argv = [_python(), "-m", "sipguard.journal.launch", "--journal", str(journal), "--sync", sync]
     if state is not None:
         argv += ["--state", str(state)]
+    if socket is not None:
+        argv += ["--socket", str(socket)]
     if retention_days is not None:
         argv += ["--retention-days", str(retention_days)]
     if watch_pid is not None:
@@ -101,16 +111,19 @@ def ensure_running(argv: list[str], socket_path: Path, timeout: float = 15.0) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Run the service in the foreground until SIGTERM, SIGINT or the watched pid ends."""
-    from sipguard.journal.service import JournalService, serve, take_lock
+    from sipguard.journal.service import serve, take_lock
 
     p = argparse.ArgumentParser(prog="python -m sipguard.journal.launch")
-    p.add_argument("--journal", required=True, type=Path)
+    p.add_argument("--journal", required=True, help="an SQLite file or a postgresql:// URL")
     p.add_argument("--state", type=Path)
     p.add_argument("--socket", type=Path)
     p.add_argument("--sync", choices=("full", "normal"), default="full")
     p.add_argument("--retention-days", type=int)
     p.add_argument("--watch-pid", type=int)
     args = p.parse_args(argv)
+    if is_pg_url(args.journal) and (args.socket is None or args.state is None):
+        print("journal service: a PostgreSQL journal needs --socket and --state", file=sys.stderr)
+        return 2
     sock = args.socket or socket_path_for(args.journal)
     if len(os.fsencode(sock)) > MAX_SOCKET_PATH:
         print(f"journal service: socket path too long for AF_UNIX: {sock}", file=sys.stderr)
@@ -119,15 +132,31 @@ def main(argv: list[str] | None = None) -> int:
     if lock is None:
         return ALREADY_RUNNING
     _configure_logs()
-    service = JournalService(
-        args.journal, args.state, sync=args.sync, retention_days=args.retention_days
-    )
+    try:
+        service = _service(args)
+    except JournalUnavailable as exc:
+        print(f"journal service: {exc}", file=sys.stderr)
+        lock.close()
+        return 1
     try:
         _run(serve(service, sock, args.watch_pid))
     finally:
         service.close()
         lock.close()
     return 0
+
+
+def _service(args: argparse.Namespace) -> JournalService:
+    """The service for ``--journal``: an SQLite file, or a PostgreSQL database."""
+    from sipguard.journal.service import JournalService
+
+    store = None
+    if is_pg_url(args.journal):
+        durable = args.sync == "full"  # normal: synchronous_commit=off, as SQLite's NORMAL
+        store = pg_module().PgJournalStore(args.journal, timeout=1.0, durable=durable)
+    return JournalService(
+        args.journal, args.state, sync=args.sync, retention_days=args.retention_days, store=store
+    )
 
 
 def _run(main: object) -> None:

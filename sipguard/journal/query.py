@@ -10,11 +10,10 @@ Invariants:
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sipguard.journal.record import COLUMNS, Entry, Kind, to_ts
 
@@ -22,6 +21,25 @@ SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
 CALL_FILTERS = (
     "number", "caller", "callee", "reason", "direction", "operator", "trunk", "verdict",
 )  # fmt: skip
+
+
+_IN = "CASE WHEN ts >= ? AND ts < ? THEN 1 ELSE 0 END"  # portable: no SUM over booleans
+
+
+class Rows(Protocol):
+    """What a query returns: SQLite's and psycopg's cursors both are this."""
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection taking ``?`` placeholders: sqlite3's, or the PostgreSQL store's adapter."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows: ...
 
 
 def row_entry(row: Sequence[object]) -> Entry:
@@ -102,17 +120,18 @@ def _where(
     if until is not None:
         where.append("ts < ?")
         args.append(to_ts(until))
-    return " AND ".join(where) or "1", args
+    return " AND ".join(where) or "1 = 1", args
 
 
 def _newest(sql: str, limit: int | None) -> str:
     """``sql`` in time order, keeping only the newest ``limit`` rows when a limit is given."""
     if limit is None:
         return f"{sql} ORDER BY ts, seq"
-    return f"SELECT * FROM ({sql} ORDER BY ts DESC, seq DESC LIMIT {int(limit)}) ORDER BY ts, seq"
+    newest = f"{sql} ORDER BY ts DESC, seq DESC LIMIT {int(limit)}"
+    return f"SELECT * FROM ({newest}) AS newest ORDER BY ts, seq"
 
 
-def calls(conn: sqlite3.Connection, q: Query) -> list[CallRow]:
+def calls(conn: Connection, q: Query) -> list[CallRow]:
     """Decision entries matching ``q`` in time order, each with its latest outcome.
 
     With ``q.limit`` only the newest ``limit`` decisions are kept (still oldest first).
@@ -127,7 +146,7 @@ def calls(conn: sqlite3.Connection, q: Query) -> list[CallRow]:
     return [CallRow(d, _outcome(conn, d)) for d in decisions]
 
 
-def _outcome(conn: sqlite3.Connection, decision: Entry) -> Entry | None:
+def _outcome(conn: Connection, decision: Entry) -> Entry | None:
     row = conn.execute(
         f"{SELECT} WHERE call_id = ? AND kind = ? AND seq > ? ORDER BY seq DESC LIMIT 1",
         (decision.call_id, Kind.OUTCOME.value, decision.seq),
@@ -135,7 +154,7 @@ def _outcome(conn: sqlite3.Connection, decision: Entry) -> Entry | None:
     return row_entry(row) if row is not None else None
 
 
-def select(conn: sqlite3.Connection, q: EntryQuery) -> list[Entry]:
+def select(conn: Connection, q: EntryQuery) -> list[Entry]:
     """Entries of any kind matching ``q`` in time order (the newest ``limit`` with a limit)."""
     filters: dict[str, object] = {"kind": q.kind, "action": q.action, "number": q.number}
     where, args = _where(filters, q.since, q.until)
@@ -144,7 +163,7 @@ def select(conn: sqlite3.Connection, q: EntryQuery) -> list[Entry]:
 
 
 def rules_in_force(
-    conn: sqlite3.Connection, since: datetime, until: datetime
+    conn: Connection, since: datetime, until: datetime
 ) -> list[RulesInForce]:
     """Every rules hash that decided a call in ``[since, until)``, oldest first.
 
@@ -154,9 +173,9 @@ def rules_in_force(
     """
     sql = (
         "SELECT rules_hash, MIN(ts), MAX(CASE WHEN ts >= ? AND ts < ? THEN ts END), "
-        "SUM(ts >= ? AND ts < ?) FROM entries "
+        f"SUM({_IN}) FROM entries "
         "WHERE kind = ? AND rules_hash IS NOT NULL GROUP BY rules_hash "
-        "HAVING SUM(ts >= ? AND ts < ?) > 0 ORDER BY MIN(ts)"
+        f"HAVING SUM({_IN}) > 0 ORDER BY MIN(ts)"
     )
     lo, hi = to_ts(since), to_ts(until)
     rows = conn.execute(sql, (lo, hi, lo, hi, Kind.DECISION.value, lo, hi)).fetchall()

@@ -44,12 +44,13 @@ from typing import Any, TextIO
 import structlog
 
 from sipguard import metrics
+from sipguard.journal.backends import Store
 from sipguard.journal.cache import CachedState, apply_op, count_floor
 from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
 from sipguard.journal.wire import FrameReader, Op, ProtocolError, body_entry, frame
-from sipguard.journal.writer import error_class
+from sipguard.journal.writer import JournalUnavailable, error_class
 
 _log = structlog.get_logger("sipguard.journal.service")
 STATE_DELAY = 0.005  # a state change with no entry behind it is committed this soon
@@ -101,9 +102,10 @@ class JournalService:
         purge_every: float = 86_400.0,
         clock: Callable[[], datetime] | None = None,
         schedule: Callable[[Callable[[], None], float], object] | None = None,
+        store: Store | None = None,
     ) -> None:
-        self.store = JournalStore(journal_path)
-        if sync == "normal":
+        self.store = JournalStore(journal_path) if store is None else store
+        if sync == "normal" and isinstance(self.store, JournalStore):
             self.store.conn.execute("PRAGMA synchronous=NORMAL")
         self.state_db = SqliteState(state_path or state_path_for(journal_path))
         self.state = CachedState(persist=True)
@@ -164,6 +166,7 @@ class JournalService:
             stored = self.store.append([e for _, _, e in appends]) if appends else []
         except Exception as exc:  # every failure fails the batch, loudly, and the loop goes on
             kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
+            kind = exc.error if isinstance(exc, JournalUnavailable) else kind  # PostgreSQL's
             _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
             failed = frame_error(kind, str(exc))
             for conn, rid in [(c, r) for c, r, _ in appends] + acks:
@@ -214,7 +217,7 @@ class JournalService:
             return
         try:
             deleted = self.store.purge(self._clock(), self._retention)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, JournalUnavailable) as exc:
             _log.error("journal_service.purge_failed", detail=str(exc))
             return
         if deleted:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,20 +159,7 @@ class JournalStore:
 
     def verify(self) -> VerifyResult:
         """Walk the chain from the anchor; report the first entry whose link is broken."""
-        anchor_seq, prev = self.anchor()
-        expected, checked, last_purge = anchor_seq + 1, 0, None
-        for entry in self.entries():
-            problem = _link_problem(entry, expected, prev)
-            if problem:
-                seq = entry.seq
-                return VerifyResult(ok=False, checked=checked, broken_seq=seq, problem=problem)
-            if entry.kind == Kind.ADMIN.value and entry.action == "purge":
-                last_purge = entry
-            prev, expected, checked = entry.hash or "", expected + 1, checked + 1
-        if anchor_seq and not _anchor_recorded(last_purge, anchor_seq, self.anchor()[1]):
-            problem = "anchor not recorded by a purge entry"
-            return VerifyResult(ok=False, checked=checked, broken_seq=anchor_seq, problem=problem)
-        return VerifyResult(ok=True, checked=checked)
+        return verify_chain(self.entries(), self.anchor())
 
     def purge(self, now: datetime, retention_days: int) -> int:
         """Delete the chain prefix older than ``retention_days`` before ``now``; return count."""
@@ -205,6 +192,24 @@ class JournalStore:
         }
         self._append_locked([admin_entry("purge", now, detail=detail)])
         return int(deleted)
+
+
+def verify_chain(entries: Iterable[Entry], anchor: tuple[int, str]) -> VerifyResult:
+    """Walk ``entries`` (in chain order) from ``anchor``, the (seq, hash) of the last purged
+    entry; the first entry whose link is broken is reported (every store verifies so)."""
+    anchor_seq, prev = anchor
+    expected, checked, last_purge = anchor_seq + 1, 0, None
+    for entry in entries:
+        problem = _link_problem(entry, expected, prev)
+        if problem:
+            return VerifyResult(ok=False, checked=checked, broken_seq=entry.seq, problem=problem)
+        if entry.kind == Kind.ADMIN.value and entry.action == "purge":
+            last_purge = entry
+        prev, expected, checked = entry.hash or "", expected + 1, checked + 1
+    if anchor_seq and not _anchor_recorded(last_purge, anchor_seq, anchor[1]):
+        problem = "anchor not recorded by a purge entry"
+        return VerifyResult(ok=False, checked=checked, broken_seq=anchor_seq, problem=problem)
+    return VerifyResult(ok=True, checked=checked)
 
 
 def _link_problem(entry: Entry, expected_seq: int, prev: str) -> str:

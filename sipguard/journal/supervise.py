@@ -7,13 +7,19 @@ Invariants:
   health is False at once (requests in flight fail, so an allowed outbound call is refused
   with 503 as with any journal failure), the death is logged at ``critical``, and the
   service is started again and reconnected, with a growing pause between tries (capped).
+- With a ``probe`` (a PostgreSQL journal), a failed commit is watched too: while the service
+  runs but its last commit failed, the probe asks the database every ``every`` seconds;
+  once it answers, a ``sync`` through the service clears the failure, so outbound calls
+  (refused with 503 meanwhile, which writes nothing) are admitted again with no restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,10 @@ _log = structlog.get_logger("sipguard.journal")
 class ServiceJournal:
     """Starts, supervises and talks to one journal service process."""
 
-    def __init__(self, argv: list[str], socket_path: Path, *, start_timeout: float = 15.0):
+    def __init__(
+        self, argv: list[str], socket_path: Path, *, start_timeout: float = 15.0,
+        probe: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:  # fmt: skip
         self.argv = argv
         self.path = socket_path
         self.client = AsyncJournalClient(socket_path)
@@ -39,6 +48,7 @@ class ServiceJournal:
         self._proc: subprocess.Popen[bytes] | None = None
         self._timeout = start_timeout
         self._closed = False
+        self._probe = probe
 
     @property
     def healthy(self) -> bool:
@@ -75,6 +85,7 @@ class ServiceJournal:
             await asyncio.sleep(pause)
             if self.client.connected and self._running():  # a failed commit is no reason
                 pause = every
+                await self._recheck()
                 continue
             metrics.JOURNAL_HEALTHY.set(0)
             _log.critical("journal.service_down", code=self._code(), restarts=self.restarts)
@@ -85,6 +96,14 @@ class ServiceJournal:
                 pause = min(pause_max, pause * 2)
                 continue
             pause = every
+
+    async def _recheck(self) -> None:
+        """After a failed commit, clear the failure once the probe finds the store back."""
+        if self._probe is None or self.client.healthy or not await self._probe():
+            return
+        with contextlib.suppress(JournalUnavailable):
+            await self.client.sync()
+            _log.warning("journal.store_back")
 
     def _running(self) -> bool:
         """Our child runs, or it left at once because another service has this journal."""

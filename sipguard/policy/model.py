@@ -13,7 +13,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sipguard.policy.signalling import check_relay_header
 from sipguard.policy.values import (
@@ -27,6 +35,7 @@ from sipguard.policy.values import (
     TimeRange,
     check_display,
     check_listen,
+    check_state_url,
     check_zone,
 )
 
@@ -128,10 +137,17 @@ class Consents(_Strict):
 
 
 class Journal(_Strict):
-    """Where decisions are journaled, and for how long."""
+    """Where decisions are journaled (an SQLite file or a PostgreSQL URL), and how long."""
 
-    path: str
+    path: str | None = None
+    url: Annotated[str, Field(pattern=r"^postgres(ql)?://\S+$")] | None = None
     retention_days: int = 30
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Journal:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of path (an SQLite file) or url (postgresql://...)")
+        return self
 
     @field_validator("retention_days")
     @classmethod
@@ -139,6 +155,12 @@ class Journal(_Strict):
         if value < 30:
             raise ValueError(f"must be >= 30 (got {value})")
         return value
+
+
+class StateStore(_Strict):
+    """Where the counts and suspensions live: sqlite:PATH, redis://HOST:PORT/DB or memory."""
+
+    url: Annotated[str, AfterValidator(check_state_url)]
 
 
 class ReloadGuard(_Strict):
@@ -190,6 +212,7 @@ class Rules(_Strict):
     outbound: Outbound = Field(default_factory=Outbound)
     consents: Consents | None = None
     journal: Journal | None = None
+    state: StateStore | None = None
     listen: list[Annotated[str, AfterValidator(check_listen)]] = Field(default_factory=list)
     reload_guard: ReloadGuard = Field(default_factory=ReloadGuard)
     admin: Admin | None = None

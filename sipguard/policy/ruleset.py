@@ -26,7 +26,7 @@ from sipguard.policy.consents import ConsentIndex
 from sipguard.policy.facts import Direction, Reason
 from sipguard.policy.model import Rules
 from sipguard.policy.numbers import NumberIndex, nsn_function, strip_carrier_prefix
-from sipguard.policy.values import parse_duration, parse_time_range
+from sipguard.policy.values import parse_duration, parse_time_range, resolve_state_url
 
 Owner = tuple[Direction | None, str | None]
 _UNKNOWN: Owner = (None, None)
@@ -186,14 +186,9 @@ class Ruleset:
     """A loaded rules file: the model plus every index and table ``evaluate`` uses."""
 
     def __init__(
-        self,
-        model: Rules,
-        path: Path,
-        version_hash: str,
-        numbers: NumberIndex,
-        consents: ConsentIndex,
-        consents_path: Path | None,
-    ) -> None:
+        self, model: Rules, path: Path, version_hash: str, numbers: NumberIndex,
+        consents: ConsentIndex, consents_path: Path | None,
+    ) -> None:  # fmt: skip
         self.model = model
         self.path = path
         self.version_hash = version_hash
@@ -222,11 +217,13 @@ class Ruleset:
 
     def _places(self, model: Rules, base: Path) -> None:
         """Files and addresses, resolved against the rules file's folder."""
-        self.journal_path: Path | None = base / model.journal.path if model.journal else None
+        journal, state = model.journal, model.state  # journal: an SQLite path or a PG url
+        self.journal_path = base / journal.path if journal and journal.path else None
+        self.journal_url = journal.url if journal else None
+        self.state_url = resolve_state_url(state.url, base) if state else None
         self.listen: list[str] = list(model.listen)
-        admin = model.admin
-        self.admin_listen: str | None = admin.listen if admin else None
-        self.admin_token_path: Path | None = base / admin.token_file if admin else None
+        self.admin_listen = model.admin.listen if model.admin else None
+        self.admin_token_path = base / model.admin.token_file if model.admin else None
         self.unknown_sources: str = model.unknown_sources  # "reject" or "drop"
 
     def _trunks(self, model: Rules) -> None:

@@ -13,6 +13,7 @@ import difflib
 import ipaddress
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -108,6 +109,24 @@ def check_listen(text: str) -> str:
         raise ValueError(f"bad listen address {text!r}: {exc}") from exc
     if address.port is None:
         raise ValueError(f"bad listen address {text!r}: expected HOST:PORT or [V6]:PORT")
+    return text
+
+
+def check_state_url(text: str) -> str:
+    """``memory``, ``sqlite`` or ``sqlite:PATH``, or a ``redis://``, ``rediss://`` or
+    ``unix://`` URL."""
+    if text in ("memory", "sqlite") or (text.startswith("sqlite:") and len(text) > 7):
+        return text
+    if text.startswith(("redis://", "rediss://", "unix://")) and len(text.split("://", 1)[1]):
+        return text
+    expected = "sqlite:PATH, redis://HOST:PORT/DB or memory"
+    raise ValueError(f"bad state url {text!r}: expected {expected}")
+
+
+def resolve_state_url(text: str, base: Path) -> str:
+    """A checked state url with a relative ``sqlite:PATH`` made relative to ``base``."""
+    if text.startswith("sqlite:"):
+        return f"sqlite:{base / text[7:]}"
     return text
 
 

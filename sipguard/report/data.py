@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from sipguard.journal.backends import Store as JournalStore  # SQLite or PostgreSQL
 from sipguard.journal.record import Entry
-from sipguard.journal.store import CallRow, EntryQuery, JournalStore, Query, RulesInForce
+from sipguard.journal.store import CallRow, EntryQuery, Query, RulesInForce
 
 TIME_REASONS = ("QUIET_HOURS", "FREQUENCY_CAP")
 TOP = 10

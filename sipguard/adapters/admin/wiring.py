@@ -114,8 +114,8 @@ def serve_backend(
     journal: JournalView | None,
     watcher: WatcherView,
     rules_path: Path,
-    calls: Callable[[Path, Callable[[], RulesView]], Callable[[CallFilters], CallTable]],
-    journal_path: Path | None = None,
+    calls: Callable[[Path | str, Callable[[], RulesView]], Callable[[CallFilters], CallTable]],
+    journal_path: Path | str | None = None,  # an SQLite file or a PostgreSQL URL
 ) -> Backend:
     """The backend of a running server; ``calls(journal_path, rules)`` makes the query."""
 

@@ -35,13 +35,13 @@ from sipguard.adapters.kamailio.ksr import Ksr
 from sipguard.adapters.kamailio.outcomes import Outcomes
 from sipguard.adapters.kamailio.reload import RulesWatch
 from sipguard.adapters.kamailio.signalling import reject, strip_unlisted
-from sipguard.adapters.kamailio.state import open_state, service_command
+from sipguard.adapters.kamailio.state import open_state, service_command, state_for
 from sipguard.errors import RulesError, SipguardError
 from sipguard.gctune import tune_for_serving
 from sipguard.journal import decision_entry
+from sipguard.journal.backends import journal_target, service_socket
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import ensure_running
-from sipguard.journal.wire import socket_path_for
 from sipguard.policy import Ruleset, evaluate, load_rules
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
@@ -115,16 +115,17 @@ class SipguardKemi:
     def _setting(self, name: str, env: str) -> str | None:
         return self._param(name) or self.env.get(env)
 
-    def _state_spec(self) -> str:
-        return self._setting("state", "SIPGUARD_STATE") or "sqlite"
+    def _state_spec(self, rules: Ruleset) -> str:
+        return state_for(rules, self._setting("state", "SIPGUARD_STATE"))
 
     def start_service(self) -> None:
         """Make sure the journal service for the rules' journal runs (mod_init, workers)."""
         rules = self._ready_rules().rules
         sync = self._setting("journal_sync", "SIPGUARD_JOURNAL_SYNC")
-        argv = service_command(rules, self._state_spec(), sync, self.main_pid)
-        if argv is not None and rules.journal_path is not None:
-            ensure_running(argv, socket_path_for(rules.journal_path))
+        argv = service_command(rules, self._state_spec(rules), sync, self.main_pid)
+        target = journal_target(rules)
+        if argv is not None and target is not None:
+            ensure_running(argv, service_socket(target, self.main_pid))
 
     def _ready_rules(self) -> RulesWatch:
         path = self._param("rules") or self.env.get("SIPGUARD_RULES")
@@ -137,13 +138,13 @@ class SipguardKemi:
     def _ready(self) -> RulesWatch:
         """Rules, the journal service connection and the state for this worker."""
         watch = self._ready_rules()
-        jpath = watch.rules.journal_path
+        jpath = journal_target(watch.rules)
         if jpath is not None and (self.journal is None or not self.journal.connected):
             self.start_service()  # a no-op while the service runs; else starts it again
             if self.journal is None:
-                self.journal = ServiceClient(socket_path_for(jpath))
+                self.journal = ServiceClient(service_socket(jpath, self.main_pid))
             self.journal.sync()  # connected, and the service answers
-        spec = self._state_spec()
+        spec = self._state_spec(watch.rules)
         if self.state is None or spec != self._spec:
             self.state, self._spec = open_state(spec, watch.rules, self.journal), spec
         return watch

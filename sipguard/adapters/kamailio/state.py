@@ -8,7 +8,9 @@ Invariants:
   group commit (see ``sipguard.journal.service``), so workers never queue on SQLite's write
   lock.  Without a journal, ``sqlite`` is the file itself (``BEGIN IMMEDIATE`` per update).
   Redis is the option shared across nodes; ``memory`` keeps per-worker counts and is meant
-  for tests and single-worker setups.
+  for tests and single-worker setups.  The spec is the rules' ``state.url`` unless
+  ``sipguard.state`` / ``SIPGUARD_STATE`` names another (plain ``sqlite``, the front
+  end's default, defers to the rules).
 - The call ledger lives in Kamailio's shared-memory ``htable`` named ``sipguard``, read and
   written through ``KSR.pv``: a Call-ID maps to ``CALLER_IP|ANSWERED_ISO``.  Keys are hashes
   of the Call-ID, so no Call-ID text ever lands inside a pseudo-variable name.
@@ -24,6 +26,13 @@ from pathlib import Path
 from sipguard.adapters.kamailio.ksr import Ksr
 from sipguard.errors import SipguardError
 from sipguard.journal import SqliteState, state_path_for
+from sipguard.journal.backends import (
+    default_state_path,
+    is_pg_url,
+    journal_target,
+    service_socket,
+    state_spec,
+)
 from sipguard.journal.client import RemoteState, ServiceClient
 from sipguard.journal.launch import command
 from sipguard.policy import Ruleset
@@ -46,6 +55,13 @@ def sqlite_path(spec: str, rules: Ruleset) -> Path | None:
     return rules.path.with_name("state.db")
 
 
+def state_for(rules: Ruleset, override: str | None) -> str:
+    """The state spec: ``sipguard.state`` / ``SIPGUARD_STATE`` override the rules'
+    ``state.url``, except plain ``sqlite`` (what ``sipguard kamailio --state`` passes by
+    default), which defers to the rules."""
+    return state_spec(rules, None if override == "sqlite" else override)
+
+
 def service_command(
     rules: Ruleset, spec: str, sync: str | None, watch_pid: int
 ) -> list[str] | None:
@@ -54,12 +70,14 @@ def service_command(
     The service's state file is the one a ``sqlite`` spec names; ``sync=normal`` trades
     power-loss durability for speed (a record still survives a crash of Kamailio).
     """
-    if rules.journal_path is None:
+    target = journal_target(rules)
+    if target is None:
         return None
-    journal = rules.model.journal
+    journal, pg = rules.model.journal, is_pg_url(target)
     return command(
-        rules.journal_path,
-        state=sqlite_path(spec, rules),
+        target,
+        state=sqlite_path(spec, rules) or (default_state_path(rules) if pg else None),
+        socket=service_socket(target, watch_pid) if pg else None,
         sync="normal" if sync == "normal" else "full",
         retention_days=journal.retention_days if journal is not None else None,
         watch_pid=watch_pid,
