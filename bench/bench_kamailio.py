@@ -95,13 +95,22 @@ def main() -> int:
                         "4000,5000,6000")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-rate", type=int, default=12_000)
-    parser.add_argument("--journal-sync", choices=("full", "normal"), default="full",
-                        help="the plugin's journal durability (its default is full)")
+    parser.add_argument(
+        "--journal-sync",
+        choices=("full", "normal"),
+        default="full",
+        help="the plugin's journal durability (its default is full)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-kamailio-"))
     rules = write_rules(work / "rules", port=UAS_PORT, cap=10**9)
     plugin = start_kamailio(
-        rules, PLUGIN_PORT, children=4, debug=1, extra=("--journal-sync", args.journal_sync)
+        rules,
+        PLUGIN_PORT,
+        children=4,
+        debug=1,
+        extra=("--journal-sync", args.journal_sync),
+        log_calls=False,
     )
     plain = start_plain(work)
     try:

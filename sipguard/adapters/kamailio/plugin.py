@@ -14,10 +14,12 @@ Invariants:
   the service was away).  ``mod_init`` starts the service before the fork unless one runs;
   a worker that finds it gone starts it again.  Decisions, outcomes and (by default) the
   shared state go through it: no worker waits on SQLite's write lock.
-- Call outcomes: a final failure reply (failure route) or the BYE of an answered call adds
-  an outcome entry; answered calls are remembered in Kamailio's shared ``htable``.  An
-  outcome that cannot be written is counted (``lost_outcomes``) and logged with its full
-  record, never dropped quietly.
+- Each initial INVITE is decided and recorded in one round trip to the service
+  (``one_trip``): the decision is durable before the call is answered or relayed, and an
+  allowed outbound call whose record failed is answered 503.  One info line per call only
+  with ``sipguard.log_calls`` (or ``SIPGUARD_LOG_CALLS``) set: the journal has them all.
+- Call outcomes (``outcomes``): a final failure reply or the BYE of an answered call adds an
+  outcome entry; one that cannot be written is counted (``lost_outcomes``) and logged.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ from typing import Any
 
 from sipguard.adapters.kamailio.egress import rewrite
 from sipguard.adapters.kamailio.facts import facts_from_pv
+from sipguard.adapters.kamailio.one_trip import Decided, decide, entry_maker
+from sipguard.adapters.kamailio.outcomes import CallOutcomes
 from sipguard.adapters.kamailio.reload import RulesWatch
-from sipguard.adapters.kamailio.state import CallLedger, open_state, service_command
+from sipguard.adapters.kamailio.settings import Settings, yes
+from sipguard.adapters.kamailio.state import open_state, service_command
 from sipguard.errors import RulesError, SipguardError
 from sipguard.gctune import tune_for_serving
-from sipguard.journal import decision_entry, outcome_entry
+from sipguard.journal import decision_entry
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import ensure_running
 from sipguard.journal.wire import socket_path_for
-from sipguard.policy import Ruleset, evaluate, load_rules
+from sipguard.policy import Ruleset, load_rules
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
 
@@ -68,12 +73,14 @@ class SipguardKemi:
         self.watch: RulesWatch | None = None
         self.state: State | None = None
         self.journal: ServiceClient | None = None
-        self.ledger = CallLedger(ksr.pv)
+        self.outcomes = CallOutcomes(ksr, self._journal_now, _NOT_READY)
         self.rank = 0
-        self.lost_outcomes = 0
         self.main_pid = os.getpid()  # the process that outlives the workers
-        self.routing = False
-        self._spec = ""
+        self.settings = Settings(ksr, self.env, time.monotonic)
+        self._spec = self._rules_text = ""
+        #: One info line per decided call (sipguard.log_calls / SIPGUARD_LOG_CALLS); the
+        #: journal holds every decision, so it is off unless asked for.
+        self.log_calls = yes(self.env.get("SIPGUARD_LOG_CALLS"))
         path = self.env.get("SIPGUARD_RULES")
         if path:  # fail Kamailio's start-up on invalid rules, with located errors
             self.watch = self._watch(Path(path))
@@ -98,32 +105,26 @@ class SipguardKemi:
             self.ksr.err(f"sipguard: worker {rank} not ready yet ({exc})\n")
         return 0
 
-    def _param(self, name: str) -> str | None:
-        if not self.routing:  # cfg values cannot be read before the first route runs
-            return None
-        value = self.ksr.pv.get(f"$sel(cfg_get.sipguard.{name})")
-        return value if isinstance(value, str) and value else None
-
-    def _setting(self, name: str, env: str) -> str | None:
-        return self._param(name) or self.env.get(env)
-
     def _state_spec(self) -> str:
-        return self._setting("state", "SIPGUARD_STATE") or "sqlite"
+        return self.settings.get("state", "SIPGUARD_STATE") or "sqlite"
 
     def start_service(self) -> None:
         """Make sure the journal service for the rules' journal runs (mod_init, workers)."""
         rules = self._ready_rules().rules
-        sync = self._setting("journal_sync", "SIPGUARD_JOURNAL_SYNC")
+        sync = self.settings.get("journal_sync", "SIPGUARD_JOURNAL_SYNC")
         argv = service_command(rules, self._state_spec(), sync, self.main_pid)
         if argv is not None and rules.journal_path is not None:
             ensure_running(argv, socket_path_for(rules.journal_path))
 
     def _ready_rules(self) -> RulesWatch:
-        path = self._param("rules") or self.env.get("SIPGUARD_RULES")
+        path = self.settings.get("rules", "SIPGUARD_RULES")
         if path is None:
             raise FileNotFoundError("no rules: set sipguard.rules or SIPGUARD_RULES")
-        if self.watch is None or self.watch.path != Path(path):
-            self.watch = self._watch(Path(path))
+        if self.watch is None or path != self._rules_text:
+            if self.watch is None or self.watch.path != Path(path):
+                self.watch = self._watch(Path(path))
+            self._rules_text = path
+            self.log_calls = yes(self.settings.get("log_calls", "SIPGUARD_LOG_CALLS"))
         return self.watch
 
     def _ready(self) -> RulesWatch:
@@ -144,7 +145,7 @@ class SipguardKemi:
     def ksr_request_route(self, msg: object) -> int:
         """Route one request (Kamailio's ``request_route``)."""
         k = self.ksr
-        self.routing = True
+        self.settings.routing = True
         if k.maxfwd.process_maxfwd(10) < 0:
             k.sl.send_reply(483, "Too Many Hops")
             return 1
@@ -176,7 +177,7 @@ class SipguardKemi:
         k = self.ksr
         if k.rr.loose_route() > 0:
             if k.is_BYE():
-                self._bye_outcome()
+                self.outcomes.bye()
             self._relay()
         elif k.is_ACK():
             if k.tm.t_check_trans() > 0:
@@ -204,37 +205,41 @@ class SipguardKemi:
         now = datetime.now(UTC)
         assert self.state is not None
         try:
-            verdict = evaluate(facts, rules, self.state, now)
+            decided = decide(facts, rules, self.state, now, entry_maker(facts, rules, now))
         except SipguardError as exc:  # the service went away mid-call: no state, no decision
             k.err(f"sipguard: state unavailable ({exc}); answering 500\n")
             self.state = None
             k.sl.send_reply(500, "Server Error")
             return
-        k.info(
-            f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
-            f"{verdict.caller} -> {verdict.callee}\n"
-        )
-        if not self._journal_decision(facts, verdict, rules, now):
+        verdict = decided.verdict
+        if self.log_calls:
+            k.info(f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
+                   f"{verdict.caller} -> {verdict.callee}\n")  # fmt: skip
+        if decided.stored is None and not self._record(facts, verdict, rules, now, decided):
             return
         if not verdict.allowed:
             self._reject(verdict)
             return
         self._forward(facts, verdict, rules)
 
-    def _journal_decision(
-        self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime
+    def _record(
+        self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime, decided: Decided
     ) -> bool:
         """Record the decision; False (call answered 503) if an outbound record failed."""
         if self.journal is None:
             return True
         entry = decision_entry(facts, verdict, now, rules_hash=rules.version_hash)
-        try:
-            self.journal.append([entry])
-        except SipguardError as exc:
-            self.ksr.err(f"sipguard: journal write failed ({exc}): {entry.as_dict()}\n")
-            if verdict.direction is Direction.OUTBOUND and verdict.allowed:
-                self.ksr.sl.send_reply(503, "Service Unavailable")
-                return False
+        failed: SipguardError | None = decided.failed
+        if failed is None:
+            try:
+                self.journal.append([entry])
+                return True
+            except SipguardError as exc:
+                failed = exc
+        self.ksr.err(f"sipguard: journal write failed ({failed}): {entry.as_dict()}\n")
+        if verdict.direction is Direction.OUTBOUND and verdict.allowed:
+            self.ksr.sl.send_reply(503, "Service Unavailable")
+            return False
         return True
 
     def _reject(self, verdict: Verdict) -> None:
@@ -253,7 +258,7 @@ class SipguardKemi:
             return
         k.pv.sets("$du", target.uri)
         k.rr.record_route()
-        self.ledger.open(facts.call_id, facts.source_ip)
+        self.outcomes.opened(facts.call_id, facts.source_ip)
         k.tm.t_on_reply("ksr_onreply_sipguard")
         k.tm.t_on_failure("ksr_failure_sipguard")
         self._relay()
@@ -265,35 +270,19 @@ class SipguardKemi:
 
     def ksr_onreply_sipguard(self, msg: object) -> int:
         """tm reply route of an allowed INVITE: remember when it was answered."""
-        status = self.ksr.pv.get("$rs")
-        if self.ksr.pv.get("$rm") == "INVITE" and str(status).startswith("2"):
-            self.ledger.answered(str(self.ksr.pv.get("$ci")), datetime.now(UTC))
+        self.outcomes.reply()
         return 1
 
     def ksr_failure_sipguard(self, msg: object) -> int:
         """tm failure route: the allowed call ended without an answer."""
-        call_id = str(self.ksr.pv.get("$ci"))
-        code = self.ksr.pv.get("$T_reply_code")
-        status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 500
-        self.ledger.close(call_id)
-        self._outcome(call_id, None, status, "caller" if status == 487 else "callee")
+        self.outcomes.failure()
         return 1
 
-    def _bye_outcome(self) -> None:
-        call_id = str(self.ksr.pv.get("$ci"))
-        opened = self.ledger.close(call_id)
-        if opened is None or opened.answered_at is None:
-            return
-        by = "caller" if self.ksr.pv.get("$si") == opened.caller_ip else "callee"
-        self._outcome(call_id, opened.answered_at, 200, by)
+    @property
+    def lost_outcomes(self) -> int:
+        """Outcomes this worker could not write (each logged with its record)."""
+        return self.outcomes.lost
 
-    def _outcome(self, call_id: str, answered: datetime | None, status: int, by: str) -> None:
-        entry = outcome_entry(call_id, answered, datetime.now(UTC), status, by)
-        try:
-            self._ready()  # connects (or reconnects) a worker that has not screened a call
-            if self.journal is not None:
-                self.journal.append_later(entry)  # no answer waits for an outcome
-        except _NOT_READY as exc:
-            self.lost_outcomes += 1
-            lost = f"{self.lost_outcomes} lost in this worker"
-            self.ksr.err(f"sipguard: outcome not journaled ({exc}; {lost}): {entry.as_dict()}\n")
+    def _journal_now(self) -> ServiceClient | None:
+        self._ready()
+        return self.journal
