@@ -6,6 +6,7 @@ sipguard's dependencies come from the Python that Kamailio embeds, or from ``PYT
 as ``sipguard kamailio run`` sets it (see docs/kamailio.md).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,12 @@ for _entry in (str(_HERE.parent), str(Path(__file__).parent)):
 _ROOT = str(_HERE.parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+# Metrics (SIPGUARD_METRICS): prometheus-client must find its multiprocess directory set
+# before it is first imported, so it is chosen here, ahead of the plugin.
+from sipguard.adapters.kamailio.metrics_dir import prepare  # noqa: E402
+
+prepare(os.environ, os.getpid())
 
 from sipguard.adapters.kamailio.plugin import mod_init  # noqa: E402
 

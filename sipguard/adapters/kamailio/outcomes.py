@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sipguard.adapters.kamailio.metrics import PluginMetrics
 from sipguard.adapters.kamailio.state import CallLedger
 from sipguard.journal import outcome_entry
 from sipguard.journal.client import ServiceClient
@@ -25,8 +26,15 @@ Connect = Callable[[], ServiceClient | None]  # the worker's journal, connected 
 class CallOutcomes:
     """The outcome side of one worker: the ledger, and the outcome entries it writes."""
 
-    def __init__(self, ksr: Any, connect: Connect, not_ready: tuple[type[Exception], ...]):
+    def __init__(
+        self,
+        ksr: Any,
+        connect: Connect,
+        not_ready: tuple[type[Exception], ...],
+        metrics: PluginMetrics,
+    ) -> None:
         self.ksr = ksr
+        self.metrics = metrics
         self.ledger = CallLedger(ksr.htable)
         self.lost = 0
         self._connect = connect
@@ -35,6 +43,7 @@ class CallOutcomes:
     def opened(self, call_id: str, caller_ip: str) -> None:
         """An allowed call is relayed: track it."""
         self.ledger.open(call_id, caller_ip)
+        self.metrics.call_opened()
 
     def reply(self) -> None:
         """A reply to an allowed INVITE: remember when a 2xx answered it."""
@@ -47,13 +56,16 @@ class CallOutcomes:
         call_id = str(self.ksr.pv.get("$ci"))
         code = self.ksr.pv.get("$T_reply_code")
         status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 500
-        self.ledger.close(call_id)
+        if self.ledger.close(call_id) is not None:
+            self.metrics.call_closed()
         self._write(call_id, None, status, "caller" if status == 487 else "callee")
 
     def bye(self) -> None:
         """A BYE on a route set: the end of an answered call, if it is one we track."""
         call_id = str(self.ksr.pv.get("$ci"))
         opened = self.ledger.close(call_id)
+        if opened is not None:
+            self.metrics.call_closed()
         if opened is None or opened.answered_at is None:
             return
         by = "caller" if self.ksr.pv.get("$si") == opened.caller_ip else "callee"
@@ -67,5 +79,6 @@ class CallOutcomes:
                 journal.append_later(entry)
         except self._not_ready as exc:
             self.lost += 1
+            self.metrics.outcome_lost()
             lost = f"{self.lost} lost in this worker"
             self.ksr.err(f"sipguard: outcome not journaled ({exc}; {lost}): {entry.as_dict()}\n")

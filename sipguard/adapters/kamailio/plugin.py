@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.adapters.kamailio.egress import rewrite
+from sipguard.adapters.kamailio.exporter import start_exporter
 from sipguard.adapters.kamailio.facts import facts_from_pv
+from sipguard.adapters.kamailio.metrics import PluginMetrics
 from sipguard.adapters.kamailio.one_trip import Decided, decide, entry_maker
 from sipguard.adapters.kamailio.outcomes import CallOutcomes
 from sipguard.adapters.kamailio.reload import RulesWatch
@@ -60,6 +62,9 @@ def mod_init() -> SipguardKemi:
     kemi = SipguardKemi(KSR)
     if kemi.watch is not None:
         kemi.start_service()
+        problem = start_exporter(kemi.env, kemi.watch.rules.journal_path, kemi.main_pid)
+        if problem is not None:
+            KSR.err(f"sipguard: {problem}\n")
     tune_for_serving()  # before the fork: every worker inherits it, and the frozen rules
     return kemi
 
@@ -73,7 +78,8 @@ class SipguardKemi:
         self.watch: RulesWatch | None = None
         self.state: State | None = None
         self.journal: ServiceClient | None = None
-        self.outcomes = CallOutcomes(ksr, self._journal_now, _NOT_READY)
+        self.metrics = PluginMetrics.from_env(self.env)
+        self.outcomes = CallOutcomes(ksr, self._journal_now, _NOT_READY, self.metrics)
         self.rank = 0
         self.main_pid = os.getpid()  # the process that outlives the workers
         self.settings = Settings(ksr, self.env, time.monotonic)
@@ -100,7 +106,7 @@ class SipguardKemi:
         if rank <= 0:  # the main, timer and other helper processes route no SIP
             return 0
         try:
-            self._ready()
+            self.metrics.track(self._ready())
         except _NOT_READY as exc:
             self.ksr.err(f"sipguard: worker {rank} not ready yet ({exc})\n")
         return 0
@@ -201,6 +207,7 @@ class SipguardKemi:
             k.sl.send_reply(500, "Server Error")
             return
         rules = watch.current()
+        self.metrics.track(watch)
         facts = facts_from_pv(k.pv)
         now = datetime.now(UTC)
         assert self.state is not None
@@ -212,6 +219,7 @@ class SipguardKemi:
             k.sl.send_reply(500, "Server Error")
             return
         verdict = decided.verdict
+        self.metrics.decided(verdict)
         if self.log_calls:
             k.info(f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
                    f"{verdict.caller} -> {verdict.callee}\n")  # fmt: skip
@@ -237,7 +245,9 @@ class SipguardKemi:
             except SipguardError as exc:
                 failed = exc
         self.ksr.err(f"sipguard: journal write failed ({failed}): {entry.as_dict()}\n")
+        self.metrics.write_failed(getattr(failed, "error", "internal"))
         if verdict.direction is Direction.OUTBOUND and verdict.allowed:
+            self.metrics.refused_503("journal")
             self.ksr.sl.send_reply(503, "Service Unavailable")
             return False
         return True
