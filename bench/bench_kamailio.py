@@ -3,11 +3,11 @@
 For each setup a sipp callee (127.0.0.4) answers and a sipp caller (127.0.0.2) places full
 calls (INVITE, 200, ACK, BYE through the proxy).  Capacity follows ``bench/steps.py``: a
 step is clean only with no failed call and an INVITE-to-200 p99 of at most 50 ms, and each
-setup is stepped up until its own first unclean step (past the listed rates while it stays
-clean), so plain Kamailio's limit is found.  Reported per step: failed calls, delays, and
-the CPU (user + system, every process of the setup: Kamailio's and, for the plugin, the
-journal service's) per call, and at the end the two setups' CPU per call at the highest
-rate both ran clean, with their ratio.  Every plugin call is
+setup, after a 1 s warm-up at 50 CPS, is stepped up until its own first unclean step (past
+the listed rates while it stays clean), so plain Kamailio's limit is found.  Reported per
+step: failed calls, delays, and the CPU (user + system, every process of the setup:
+Kamailio's and, for the plugin, the journal service's) per call, and at the end the two
+setups' CPU per call at the highest rate both ran clean, with their ratio.  Every call is
 allowed, screened and journaled at the plugin's default durability (``--journal-sync
 full``: every decision durable before the INVITE is relayed), 4 workers.
 
@@ -85,6 +85,7 @@ def measure(name: str, pgid: int, port: int, args: argparse.Namespace, work: Pat
     """The setup's clean CPS and its CPU per call (us) at each clean rate; every step's
     row is printed as a JSON line."""
     rates = [int(r) for r in args.rates.split(",")]
+    run_calls(port, pgid, 50, 1, work)  # warm-up: first imports, connections, caches
     best, steps = ramp(lambda rate: run_calls(port, pgid, rate, args.seconds, work), rates,
                        name, args.max_rate)  # fmt: skip
     for step in steps:
@@ -105,8 +106,8 @@ def cpu_ratio(plugin: dict[int, float], plain: dict[int, float]) -> dict[str, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000,2500,3000,"
-                        "4000,5000,6000")  # fmt: skip
+    parser.add_argument("--rates", default="100,200,400,600,800,1000,1200,1500,2000,2500,"
+                        "3000,4000,5000,6000")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-rate", type=int, default=12_000)
     parser.add_argument(
