@@ -113,6 +113,8 @@ def main() -> int:
         for _ in range(args.rounds):  # in turns, so both see the same machine
             runs["old"].append(measure(old_root, args.calls))
             runs["new"].append(measure(ROOT, args.calls))
+    for side, rows in runs.items():
+        print(side, [{k: round(v) for k, v in r.items()} for r in rows])
     print(f"per call (median of {args.rounds} runs of {args.calls} calls), old = {args.old}")
     print(f"{'':14}{'old':>10}{'new':>10}{'new/old':>10}")
     for key in ("worker_us", "service_us", "wall_us"):
