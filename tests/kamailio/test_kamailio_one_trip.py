@@ -15,13 +15,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fake_ksr import FakeKSR
 from rulesdata import write_rules
 
+from sipguard.adapters.kamailio.metrics import REJECTED_503
 from sipguard.adapters.kamailio.one_trip import OneTripState, decide, entry_maker
+from sipguard.adapters.kamailio.plugin import SipguardKemi
 from sipguard.journal import JournalStore, decision_entry
 from sipguard.journal.client import RemoteState, ServiceClient
 from sipguard.journal.launch import command, spawn
 from sipguard.journal.wire import socket_path_for
+from sipguard.journal.writer import JournalUnavailable
+from sipguard.metrics import JOURNAL_WRITE_FAILURES
 from sipguard.policy import Ruleset, evaluate, load_rules
 from sipguard.policy.facts import CallFacts, Reason
 
@@ -156,3 +161,57 @@ def test_a_wrong_guess_records_nothing_and_the_decision_is_made_again(
     assert state._guess(["suspension", "4008001234"]) == state.cache.get("4008001234")
     second = decide(again, rules, state, later, entry_maker(again, rules, later))
     assert second.verdict.reason is Reason.NUMBER_SUSPENDED and second.stored is not None
+
+
+def _kemi_invite(tmp_path: Path, caller: str) -> tuple[FakeKSR, SipguardKemi]:
+    rules = write_rules(tmp_path / "kemi")
+    ksr = FakeKSR()
+    env = {"SIPGUARD_RULES": str(rules), "SIPGUARD_METRICS": "127.0.0.1:1",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}  # fmt: skip
+    kemi = SipguardKemi(ksr, environ=env)
+    kemi.child_init(1)
+    ksr.method, ksr.totag, ksr.loose = "INVITE", False, False
+    uris = {"$fu": f"sip:{caller}@127.0.0.2", "$ru": "sip:13800138000@127.0.0.1"}
+    ksr.request(**{"$si": "127.0.0.2", "$sp": 5060, "$pr": "udp", "$ci": f"k-{caller}", **uris})
+    ksr.pv.values["$sel(cfg_get.sipguard.state)"] = "sqlite"  # the service's state: one trip
+    return ksr, kemi
+
+
+def _record_fails(kemi: SipguardKemi, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert kemi.journal is not None
+    real = kemi.journal.decide
+
+    def decide(ops: list[list[object]], entry: object) -> object:
+        if entry is not None:  # the decision's own round trip: its commit fails
+            raise JournalUnavailable("journal write failed: disk full", "full")
+        return real(ops, entry)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kemi.journal, "decide", decide)
+
+
+def test_an_allowed_outbound_call_whose_record_fails_is_answered_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one trip's record fails: the allowed call is not relayed but answered 503, the
+    failure is logged with the record and counted (503 by cause, write failure by class)."""
+    ksr, kemi = _kemi_invite(tmp_path, "4008001234")
+    _record_fails(kemi, monkeypatch)
+    before_503 = REJECTED_503.labels(cause="journal")._value.get()
+    failures = JOURNAL_WRITE_FAILURES.labels(error="full")._value.get()
+    kemi.ksr_request_route(None)
+    assert isinstance(kemi.state, OneTripState)
+    assert [r.status for r in ksr.replies] == [503] and ksr.relayed == []
+    assert any("journal write failed" in e and "k-4008001234" in e for e in ksr.errors())
+    assert REJECTED_503.labels(cause="journal")._value.get() == before_503 + 1
+    assert JOURNAL_WRITE_FAILURES.labels(error="full")._value.get() == failures + 1
+
+
+def test_a_refusal_whose_record_fails_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused call is answered with its own status even when its record fails."""
+    ksr, kemi = _kemi_invite(tmp_path, "4008009999")  # not filed: CALLER_UNREGISTERED
+    _record_fails(kemi, monkeypatch)
+    kemi.ksr_request_route(None)
+    assert [r.status for r in ksr.replies] == [403] and ksr.relayed == []
+    assert any("journal write failed" in e for e in ksr.errors())
