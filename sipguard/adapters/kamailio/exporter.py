@@ -7,7 +7,8 @@ Invariants:
   ``sipguard_serve_rules_age_seconds`` (now less the latest load time of any worker) and
   ``sipguard_journal_healthy`` (1 when the journal service answers a ``sync``).  Series a
   multiprocess file keeps at 0 only because a process imported the metric (old rules
-  hashes, load times never set, health never set) are left out.
+  hashes, load times never set, health never set) are left out, and so are serve's
+  journal-client families, which no Kamailio process sets.
 - It never writes metric files itself: it runs without ``PROMETHEUS_MULTIPROC_DIR``.
 - :func:`start` is called from ``mod_init``; like the journal service it is started
   through an intermediate process (Kamailio's main process shuts down when a child of its
@@ -38,6 +39,13 @@ from sipguard.policy.hostport import parse_hostport
 
 _ZEROS_LEFT_OUT = frozenset({"sipguard_rules_info", "sipguard_rules_loaded_timestamp_seconds"})
 _PROBED = "sipguard_journal_healthy"
+# serve's journal-client metrics: every process imports them, no Kamailio process sets them,
+# so they would read 0 whatever the journal does.
+_NOT_KAMAILIOS = frozenset({
+    "sipguard_journal_queue_depth", "sipguard_journal_batch_size",
+    "sipguard_journal_commit_seconds", "sipguard_journal_records",
+    "sipguard_journal_service_restarts", "sipguard_state_writes_lost", "sipguard_journal_purged",
+})  # fmt: skip
 
 
 class KamailioCollector(Collector):
@@ -54,7 +62,7 @@ class KamailioCollector(Collector):
         """Yield the merged families, then the computed ones."""
         loaded: list[float] = []
         for family in self._merged.collect():  # type: ignore[no-untyped-call]
-            if family.name == _PROBED:
+            if family.name == _PROBED or family.name.removesuffix("_total") in _NOT_KAMAILIOS:
                 continue
             if family.name in _ZEROS_LEFT_OUT:
                 family.samples = [s for s in family.samples if s.value != 0]
