@@ -3,9 +3,11 @@
 For each setup a sipp callee (127.0.0.4) answers and a sipp caller (127.0.0.2) places full
 calls (INVITE, 200, ACK, BYE through the proxy).  Capacity follows ``bench/steps.py``: a
 step is clean only with no failed call and an INVITE-to-200 p99 of at most 50 ms, and each
-setup is stepped up until its own first unclean step (past the listed rates while it stays
-clean), so plain Kamailio's limit is found.  Reported per step: failed calls, delays, and
-the CPU (user + system, every process of the setup) per call.  Every plugin call is
+setup, after a 1 s warm-up at 50 CPS, is stepped up until its own first unclean step (past
+the listed rates while it stays clean), so plain Kamailio's limit is found.  Reported per
+step: failed calls, delays, and the CPU (user + system, every process of the setup:
+Kamailio's and, for the plugin, the journal service's) per call, and at the end the two
+setups' CPU per call at the highest rate both ran clean, with their ratio.  Every call is
 allowed, screened and journaled at the plugin's default durability (``--journal-sync
 full``: every decision durable before the INVITE is relayed), 4 workers.
 
@@ -79,34 +81,56 @@ def run_calls(port: int, pgid: int, rate: int, seconds: float, work: Path) -> St
 
 
 def measure(name: str, pgid: int, port: int, args: argparse.Namespace, work: Path
-            ) -> int:  # fmt: skip
-    """The setup's clean CPS; every step's row is printed as a JSON line."""
+            ) -> tuple[int, dict[int, float]]:  # fmt: skip
+    """The setup's clean CPS and its CPU per call (us) at each clean rate; every step's
+    row is printed as a JSON line."""
     rates = [int(r) for r in args.rates.split(",")]
+    run_calls(port, pgid, 50, 1, work)  # warm-up: first imports, connections, caches
     best, steps = ramp(lambda rate: run_calls(port, pgid, rate, args.seconds, work), rates,
                        name, args.max_rate)  # fmt: skip
     for step in steps:
         print(json.dumps({"setup": name, **step.row()}), flush=True)
-    return best
+    cpu = {s.rate: s.cpu_s / max(1, s.ok) * 1e6 for s in steps if s.clean}
+    return best, cpu
+
+
+def cpu_ratio(plugin: dict[int, float], plain: dict[int, float]) -> dict[str, float]:
+    """CPU per call of both setups at the highest rate both ran clean, and their ratio."""
+    common = sorted(set(plugin) & set(plain))
+    if not common:
+        return {}
+    rate = common[-1]
+    return {"rate": rate, "plugin_us": round(plugin[rate]), "plain_us": round(plain[rate]),
+            "plugin / plain": round(plugin[rate] / plain[rate], 2)}  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000,2500,3000,"
-                        "4000,5000,6000")  # fmt: skip
+    parser.add_argument("--rates", default="100,200,400,600,800,1000,1200,1500,2000,2500,"
+                        "3000,4000,5000,6000")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-rate", type=int, default=12_000)
-    parser.add_argument("--journal-sync", choices=("full", "normal"), default="full",
-                        help="the plugin's journal durability (its default is full)")
+    parser.add_argument(
+        "--journal-sync",
+        choices=("full", "normal"),
+        default="full",
+        help="the plugin's journal durability (its default is full)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-kamailio-"))
     rules = write_rules(work / "rules", port=UAS_PORT, cap=10**9)
     plugin = start_kamailio(
-        rules, PLUGIN_PORT, children=4, debug=1, extra=("--journal-sync", args.journal_sync)
+        rules,
+        PLUGIN_PORT,
+        children=4,
+        debug=1,
+        extra=("--journal-sync", args.journal_sync),
+        log_calls=False,
     )
     plain = start_plain(work)
     try:
-        plugin_cps = measure("plugin", plugin.proc.pid, PLUGIN_PORT, args, work)
-        plain_cps = measure("plain", plain.pid, PLAIN_PORT, args, work)
+        plugin_cps, plugin_cpu = measure("plugin", plugin.proc.pid, PLUGIN_PORT, args, work)
+        plain_cps, plain_cpu = measure("plain", plain.pid, PLAIN_PORT, args, work)
     finally:
         plugin.stop()
         os.killpg(plain.pid, signal.SIGTERM)
@@ -114,7 +138,8 @@ def main() -> int:
     ratio = round(plugin_cps / plain_cps, 2) if plain_cps else float("nan")
     print(json.dumps({"clean_cps": {"plugin": plugin_cps, "plain": plain_cps},
                       "journal_sync": args.journal_sync,
-                      "plugin / plain clean CPS (>= 0.8)": ratio}, indent=2))  # fmt: skip
+                      "plugin / plain clean CPS (>= 0.8)": ratio,
+                      "cpu_per_call": cpu_ratio(plugin_cpu, plain_cpu)}, indent=2))  # fmt: skip
     return 0
 
 

@@ -11,6 +11,8 @@ Invariants:
 - :class:`RemoteState` runs every State op in the service, in memory, one round trip each;
   mutations are persisted in the service's next group commit, which is before the ack of
   any entry this client appends afterwards (a count rides its decision's commit).
+  :meth:`ServiceClient.decide` carries guessed state ops and the decision's entry in one
+  round trip (see ``adapters.kamailio.one_trip``).
 """
 
 from __future__ import annotations
@@ -134,6 +136,19 @@ class ServiceClient:
         """Run one wire state op in the service; with ``durable`` wait for its commit."""
         kind = Op.PUT if durable else Op.DO
         return self._result(self._exchange([[kind.value, op]])[0])[0]
+
+    def decide(self, ops: list[list[Any]], entry: Entry | None) -> tuple[list[Any], Entry | None]:
+        """Run ``[op, expected?]`` items, then append ``entry`` if every expectation held.
+
+        Returns the ops' results and ``entry`` as stored, once durable; when a result was not
+        the one expected, the results of the ops run up to it and None (nothing recorded).
+        """
+        body = entry_body(entry) if entry is not None else None
+        result = self._result(self._exchange([[Op.DECIDE.value, ops, body]])[0])
+        if entry is None or isinstance(result[0], list):
+            return list(result[0]), None
+        seq, prev, digest = result
+        return [item[1] for item in ops], stored(entry, int(seq), str(prev), str(digest))
 
     def sync(self) -> None:
         """Wait until everything sent before is durable."""

@@ -111,7 +111,8 @@ def ensure_running(argv: list[str], socket_path: Path, timeout: float = 15.0) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Run the service in the foreground until SIGTERM, SIGINT or the watched pid ends."""
-    from sipguard.journal.service import serve, take_lock
+    from sipguard.journal.listener import serve
+    from sipguard.journal.service import take_lock
 
     p = argparse.ArgumentParser(prog="python -m sipguard.journal.launch")
     p.add_argument("--journal", required=True, help="an SQLite file or a postgresql:// URL")

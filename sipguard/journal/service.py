@@ -15,15 +15,20 @@ Invariants:
   that entry's ack (while the state file can be written at all).
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
   state file at start) and are answered at once; a change they make is committed with the
-  next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a ``do``
-  with id 0 gets no answer.  ``put`` and ``sync`` wait for the commit.
-  Another process writing the state file (``sipguard numbers``) is noticed through SQLite's
-  ``data_version`` and the memory reloaded.
+  next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a request
+  with id 0 gets no answer (an ``append`` then waits at most :data:`LATER_DELAY`).  ``put``
+  and ``sync`` wait for the commit.  Another process writing the state file (``sipguard
+  numbers``) is noticed through SQLite's ``data_version`` and the memory reloaded.
+- ``decide`` (``[id, "decide", [[op, expected?], ...], entry body or null]``) runs its ops
+  like ``do``, up to the first whose result is not its ``expected``.  If all held and there
+  is an entry, that is queued like an ``append`` (acked once durable, the ops' changes in
+  its commit); else the answer is at once ``[id, "ok", results of the ops run]`` and no
+  entry is written: one round trip for a decision and its counts, nothing on a wrong guess.
 - After a commit with entries, each connection that had a request in it also gets
   ``[0, "stats", entries, seconds]`` (the batch size and commit time, for the metrics).
-- Nothing kills the loop: a failed commit (full disk, locked, I/O, or anything unexpected)
-  fails exactly that batch's requests with ``[id, "error", kind, detail]`` and is logged;
-  a malformed frame closes only its connection.
+- Nothing kills the loop: a failed commit (full disk, locked, I/O, anything) fails exactly
+  that batch's requests with ``[id, "error", kind, detail]``, logged; a malformed frame
+  closes only its connection.
 - It stops on SIGTERM (and SIGINT, unless it has a ``--watch-pid``) or when the process
   named by ``--watch-pid`` is gone, after committing what it holds.
 """
@@ -31,62 +36,36 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
-import signal
 import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 import structlog
 
 from sipguard import metrics
 from sipguard.journal.backends import Store
 from sipguard.journal.cache import CachedState, apply_op, count_floor
+from sipguard.journal.lockfile import alive, take_lock
 from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
-from sipguard.journal.wire import FrameReader, Op, ProtocolError, body_entry, frame
+from sipguard.journal.wire import Op, ProtocolError, body_entry, frame
 from sipguard.journal.writer import JournalUnavailable, error_class
 
+__all__ = ["Conn", "JournalService", "take_lock"]
 _log = structlog.get_logger("sipguard.journal.service")
 STATE_DELAY = 0.005  # a state change with no entry behind it is committed this soon
+LATER_DELAY = 0.02  # an entry nobody waits for rides the next commit, at most this late
 
 
-class _Conn(asyncio.Protocol):
-    """One client connection."""
-
-    def __init__(self, service: JournalService) -> None:
-        self.service = service
-        self.reader = FrameReader()
-        self.transport: asyncio.WriteTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            messages = self.reader.feed(data)
-        except ProtocolError as exc:
-            _log.warning("journal_service.bad_frame", detail=str(exc))
-            self.close()
-            return
-        for message in messages:
-            self.service.handle(self, message)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
+class Conn(Protocol):
+    """A client connection, as the service answers it (see ``journal.listener``)."""
 
     def send(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """Write ``data`` to the client (dropped once it is gone)."""
 
 
 class JournalService:
@@ -111,20 +90,23 @@ class JournalService:
         self.state = CachedState(persist=True)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.state_db.load(self.state, counts_from=count_floor(self._clock()))
-        self._appends: list[tuple[_Conn, int, Entry]] = []
-        self._acks: list[tuple[_Conn, int]] = []
+        self._appends: list[tuple[Conn, int, Entry]] = []
+        self._acks: list[tuple[Conn, int]] = []
         self._scheduled = self._delayed = False
         self._retention = retention_days
         self._purge_every = purge_every
         self.commits = 0
         self._call_soon = schedule or _on_loop
 
-    def handle(self, conn: _Conn, message: list[Any]) -> None:
+    def handle(self, conn: Conn, message: list[Any]) -> None:
         """Take one request; answer it now or queue it for the next commit."""
         try:
             rid, op = int(message[0]), message[1]
             if op == Op.APPEND:
                 self._appends.append((conn, rid, body_entry(message[2])))
+                if not rid:  # nobody waits for it: it rides the next commit
+                    self._schedule(LATER_DELAY)
+                    return
             elif op == Op.DO:
                 result = apply_op(self.state, message[2])
                 if rid:  # id 0: the client wants no answer
@@ -137,6 +119,9 @@ class JournalService:
                 self._acks.append((conn, rid))
             elif op == Op.SYNC:
                 self._acks.append((conn, rid))
+            elif op == Op.DECIDE:
+                if not self._decide(conn, rid, message[2], message[3]):
+                    return
             else:
                 raise ProtocolError(f"unknown op {op!r}")
         except (ProtocolError, ValueError, TypeError, IndexError) as exc:
@@ -144,6 +129,24 @@ class JournalService:
             conn.send(frame([rid, "error", "request", str(exc)]))
             return
         self._schedule()
+
+    def _decide(self, conn: Conn, rid: int, ops: list[Any], body: list[Any] | None) -> bool:
+        """Run a ``decide``; True when its entry was queued for the next commit."""
+        entry = body_entry(body) if body is not None else None  # refused before any op runs
+        results = []
+        for item in ops:
+            result = apply_op(self.state, item[0])
+            results.append(result)
+            if len(item) > 1 and result != item[1]:
+                entry = None  # a wrong guess: nothing is recorded on it
+                break
+        if entry is not None:
+            self._appends.append((conn, rid, entry))
+            return True
+        conn.send(frame([rid, "ok", results]))
+        if self.state.dirty:
+            self._schedule(STATE_DELAY)
+        return False
 
     def _schedule(self, delay: float = 0.0) -> None:
         """Commit at the end of this loop pass (or after ``delay``, for state alone)."""
@@ -159,7 +162,7 @@ class JournalService:
             return
         appends, acks = self._appends, self._acks
         self._appends, self._acks = [], []
-        replies: dict[_Conn, list[bytes]] = {}
+        replies: dict[Conn, list[bytes]] = {}
         started = time.perf_counter()
         try:
             self._commit_state()
@@ -168,13 +171,14 @@ class JournalService:
             kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
             kind = exc.error if isinstance(exc, JournalUnavailable) else kind  # PostgreSQL's
             _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
-            failed = frame_error(kind, str(exc))
             for conn, rid in [(c, r) for c, r, _ in appends] + acks:
-                replies.setdefault(conn, []).append(failed(rid))
+                replies.setdefault(conn, []).append(frame([rid, "error", kind, str(exc)]))
         else:
             self.commits += 1
             for (conn, rid, _), e in zip(appends, stored, strict=True):
-                replies.setdefault(conn, []).append(frame([rid, "ok", e.seq, e.prev_hash, e.hash]))
+                if rid:  # id 0 wants no answer (a failure is still answered, to be counted)
+                    ok = frame([rid, "ok", e.seq, e.prev_hash, e.hash])
+                    replies.setdefault(conn, []).append(ok)
             for conn, rid in acks:
                 replies.setdefault(conn, []).append(frame([rid, "ok", None]))
             if appends:
@@ -233,7 +237,7 @@ class JournalService:
             if not self._scheduled and not self.state.dirty:
                 self._reload_if_changed()
             self.state.forget_counts_before(count_floor(self._clock()))
-            if watch_pid is not None and not _alive(watch_pid):
+            if watch_pid is not None and not alive(watch_pid):
                 stop.set()
             await asyncio.sleep(0.5)
 
@@ -246,54 +250,3 @@ class JournalService:
 def _on_loop(callback: Callable[[], None], delay: float) -> object:
     loop = asyncio.get_running_loop()
     return loop.call_later(delay, callback) if delay else loop.call_soon(callback)
-
-
-def frame_error(kind: str, detail: str) -> Callable[[int], bytes]:
-    """A maker of error replies for one failure."""
-    return lambda rid: frame([rid, "error", kind, detail])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def take_lock(socket_path: Path) -> TextIO | None:
-    """The service's lock file, held, with this pid in it; None if another service holds it."""
-    handle = open(f"{socket_path}.lock", "a")  # noqa: SIM115 - held for the process's life
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    handle.truncate(0)
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
-async def serve(service: JournalService, socket_path: Path, watch_pid: int | None) -> None:
-    """Listen on ``socket_path`` until stopped, then commit what is left."""
-    loop = asyncio.get_running_loop()
-    socket_path.unlink(missing_ok=True)
-    server = await loop.create_unix_server(lambda: _Conn(service), str(socket_path))
-    os.chmod(socket_path, 0o600)  # only this user may write records
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    # A Ctrl-C reaches the whole process group: a service that follows its starter leaves
-    # when the starter is gone (or tells it to), so the starter can drain first.
-    loop.add_signal_handler(signal.SIGINT, (lambda: None) if watch_pid else stop.set)
-    house = loop.create_task(service.housekeeping(watch_pid, stop))
-    _log.info("journal_service.ready", socket=str(socket_path), pid=os.getpid())
-    await stop.wait()
-    house.cancel()
-    server.close()
-    await asyncio.sleep(0)
-    service.commit()
-    socket_path.unlink(missing_ok=True)
-    _log.info("journal_service.stopped")

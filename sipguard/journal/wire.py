@@ -11,7 +11,9 @@ Invariants:
 - Ops (see :class:`Op`): ``append`` (one entry body; acked with ``seq, prev_hash, hash``
   once durable), ``do`` (a state op, answered at once, persisted in the next group commit,
   before any entry that arrives after it), ``put`` (a state op answered once durable),
-  ``sync`` (answered once everything before it is durable).
+  ``sync`` (answered once everything before it is durable), ``decide`` (state ops, each
+  with the result its sender expects, then an entry appended only if every expectation
+  held: one round trip for a decision and its counts, see ``service``).
 - :class:`FrameReader` takes bytes as they arrive (any split) and yields whole messages.
 """
 
@@ -44,6 +46,7 @@ class Op(StrEnum):
     DO = "do"
     PUT = "put"
     SYNC = "sync"
+    DECIDE = "decide"
 
 
 def frame(message: list[Any]) -> bytes:

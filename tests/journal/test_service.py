@@ -17,8 +17,9 @@ from sipguard import metrics
 from sipguard.journal import launch
 from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.client import ServiceClient
+from sipguard.journal.listener import serve
 from sipguard.journal.record import Entry
-from sipguard.journal.service import JournalService, serve
+from sipguard.journal.service import JournalService
 from sipguard.journal.store import JournalStore
 from sipguard.journal.wire import FrameReader, entry_body, socket_path_for
 from sipguard.journal.writer import JournalUnavailable

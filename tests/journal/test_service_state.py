@@ -18,7 +18,8 @@ from sipguard.journal import launch
 from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.behind import WriteBehindState
 from sipguard.journal.client import RemoteState, ServiceClient
-from sipguard.journal.service import JournalService, serve
+from sipguard.journal.listener import serve
+from sipguard.journal.service import JournalService
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.wire import socket_path_for
 

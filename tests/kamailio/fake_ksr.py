@@ -181,6 +181,12 @@ class FakeKSR:
         self.siputils = _Ns(has_totag=lambda: 1 if self.totag else -1)
         self.tmx = _Ns(t_precheck_trans=lambda: -1)
         self.rr = _Ns(loose_route=lambda: 1 if self.loose else -1, record_route=self._rr)
+        table = self.pv.htable  # Kamailio's htable module, on the same table as $sht()
+        self.htable = _Ns(
+            sht_get=lambda ht, key: table.get(f"$sht({ht}=>{key})"),
+            sht_sets=lambda ht, key, value: table.__setitem__(f"$sht({ht}=>{key})", value) or 1,
+            sht_rm=lambda ht, key: 1 if table.pop(f"$sht({ht}=>{key})", None) is not None else -1,
+        )
 
     def _rr(self) -> int:
         self.record_routed += 1

@@ -68,16 +68,24 @@ def start_kamailio(
     state: str = "sqlite",
     debug: int = 2,
     extra: tuple[str, ...] = (),
+    *,
+    log_calls: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Kamailio:
-    """Start Kamailio with the plugin on 127.0.0.1:``port`` and wait until it answers."""
+    """Start Kamailio with the plugin on 127.0.0.1:``port`` and wait until it answers.
+
+    ``log_calls`` turns on the plugin's info line per decided call (off by default in the
+    plugin; the tests read it to see which worker decided).
+    """
     workdir = rules.parent
     log = workdir / "kamailio.log"
     argv = [sys.executable, "-m", "sipguard", "kamailio", "run", "--rules", str(rules),
             "--listen", f"127.0.0.1:{port}", "--children", str(children), "--no-tcp",
             "--state", state, "--workdir", str(workdir), "--debug", str(debug), *extra]  # fmt: skip
+    environ = {**os.environ, **(env or {}), "SIPGUARD_LOG_CALLS": "1" if log_calls else "0"}
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                start_new_session=True)  # fmt: skip
+                                env=environ, start_new_session=True)  # fmt: skip
     k = Kamailio(proc, workdir, log)
     try:
         _wait_udp("127.0.0.1", port, time.monotonic() + 15)

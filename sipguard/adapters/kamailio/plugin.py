@@ -9,15 +9,17 @@ Invariants:
   retransmission is absorbed by tm and never decided, counted or journaled twice.
 - A rejection answers ``status`` with ``Reason: SIP;cause=NNN;text="REASON"`` (RFC 3326);
   an allowed outbound call carries the identity of ``egress.asserted_identity`` only.
-  Relayed messages and their replies keep only the headers ``signalling`` lets through.
 - Each worker holds its own rules (reloaded from the files, see kamailio_reload) and its
   own connection to the journal service, opened in ``child_init`` (again on a request if
   the service was away).  ``mod_init`` starts the service before the fork unless one runs;
   a worker that finds it gone starts it again.  Decisions, outcomes and (by default) the
   shared state go through it: no worker waits on SQLite's write lock.
-- Call outcomes: a final failure reply (failure route) or the BYE of an answered call adds
-  an outcome entry (``outcomes.Outcomes``).  Trunk slots, inbound calls, short calls and
-  alerts are ``calls.CallTracker``'s, fed by small hooks.
+- Each initial INVITE is decided and recorded in one round trip to the service
+  (``one_trip``): the decision is durable before the call is answered or relayed, and an
+  allowed outbound call whose record failed is answered 503.  One info line per call only
+  with ``sipguard.log_calls`` (or ``SIPGUARD_LOG_CALLS``) set: the journal has them all.
+- Call outcomes (``outcomes``): a final failure reply or the BYE of an answered call adds an
+  outcome entry; one that cannot be written is counted (``lost_outcomes``) and logged.
 """
 
 from __future__ import annotations
@@ -32,33 +34,24 @@ from sipguard.adapters.kamailio.calls import CallTracker
 from sipguard.adapters.kamailio.egress import rewrite
 from sipguard.adapters.kamailio.facts import facts_from_pv
 from sipguard.adapters.kamailio.ksr import Ksr
+from sipguard.adapters.kamailio.metrics import PluginMetrics
+from sipguard.adapters.kamailio.one_trip import Decided, append_decision, decide, entry_maker
 from sipguard.adapters.kamailio.outcomes import Outcomes
 from sipguard.adapters.kamailio.reload import RulesWatch
+from sipguard.adapters.kamailio.settings import Settings, yes
 from sipguard.adapters.kamailio.signalling import reject, strip_unlisted
 from sipguard.adapters.kamailio.state import open_state, service_command, state_for
 from sipguard.errors import RulesError, SipguardError
-from sipguard.gctune import tune_for_serving
 from sipguard.journal import decision_entry
 from sipguard.journal.backends import journal_target, service_socket
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import ensure_running
-from sipguard.policy import Ruleset, evaluate, load_rules
+from sipguard.policy import Ruleset, load_rules
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
 
 DONE = -255
 _NOT_READY = (RulesError, OSError, sqlite3.Error, SipguardError)
-
-
-def mod_init() -> SipguardKemi:
-    """app_python3's entry point: build the plugin in Kamailio's main process."""
-    import KSR  # provided by Kamailio's app_python3
-
-    kemi = SipguardKemi(KSR)
-    if kemi.watch is not None:
-        kemi.start_service()
-    tune_for_serving()  # before the fork: every worker inherits it, and the frozen rules
-    return kemi
 
 
 class SipguardKemi:
@@ -70,20 +63,19 @@ class SipguardKemi:
         self.watch: RulesWatch | None = None
         self.state: State | None = None
         self.journal: ServiceClient | None = None
+        self.metrics = PluginMetrics.from_env(self.env)
         self.calls = CallTracker(ksr)  # trunk slots, inbound calls, short calls, alerts
-        self.outcomes = Outcomes(ksr, self.calls, self._ready, _NOT_READY)
+        self.outcomes = Outcomes(ksr, self.calls, self._ready, _NOT_READY, self.metrics)
         self.rank = 0
         self.main_pid = os.getpid()  # the process that outlives the workers
-        self.routing = False
-        self._spec = ""
+        self.settings = Settings(ksr, self.env, time.monotonic)
+        self._spec = self._rules_text = ""
+        #: One info line per decided call (sipguard.log_calls / SIPGUARD_LOG_CALLS); the
+        #: journal holds every decision, so it is off unless asked for.
+        self.log_calls = yes(self.env.get("SIPGUARD_LOG_CALLS"))
         path = self.env.get("SIPGUARD_RULES")
         if path:  # fail Kamailio's start-up on invalid rules, with located errors
             self.watch = self._watch(Path(path))
-
-    @property
-    def lost_outcomes(self) -> int:
-        """Outcomes this worker could not journal (each was logged with its record)."""
-        return self.outcomes.lost
 
     # -- set-up -----------------------------------------------------------------
     def _watch(self, path: Path) -> RulesWatch:
@@ -101,38 +93,32 @@ class SipguardKemi:
         if rank <= 0:  # the main, timer and other helper processes route no SIP
             return 0
         try:
-            self._ready()
+            self.metrics.track(self._ready())
         except _NOT_READY as exc:
             self.ksr.err(f"sipguard: worker {rank} not ready yet ({exc})\n")
         return 0
 
-    def _param(self, name: str) -> str | None:
-        if not self.routing:  # cfg values cannot be read before the first route runs
-            return None
-        value = self.ksr.pv.get(f"$sel(cfg_get.sipguard.{name})")
-        return value if isinstance(value, str) and value else None
-
-    def _setting(self, name: str, env: str) -> str | None:
-        return self._param(name) or self.env.get(env)
-
     def _state_spec(self, rules: Ruleset) -> str:
-        return state_for(rules, self._setting("state", "SIPGUARD_STATE"))
+        return state_for(rules, self.settings.get("state", "SIPGUARD_STATE"))
 
     def start_service(self) -> None:
         """Make sure the journal service for the rules' journal runs (mod_init, workers)."""
         rules = self._ready_rules().rules
-        sync = self._setting("journal_sync", "SIPGUARD_JOURNAL_SYNC")
+        sync = self.settings.get("journal_sync", "SIPGUARD_JOURNAL_SYNC")
         argv = service_command(rules, self._state_spec(rules), sync, self.main_pid)
         target = journal_target(rules)
         if argv is not None and target is not None:
             ensure_running(argv, service_socket(target, self.main_pid))
 
     def _ready_rules(self) -> RulesWatch:
-        path = self._param("rules") or self.env.get("SIPGUARD_RULES")
+        path = self.settings.get("rules", "SIPGUARD_RULES")
         if path is None:
             raise FileNotFoundError("no rules: set sipguard.rules or SIPGUARD_RULES")
-        if self.watch is None or self.watch.path != Path(path):
-            self.watch = self._watch(Path(path))
+        if self.watch is None or path != self._rules_text:
+            if self.watch is None or self.watch.path != Path(path):
+                self.watch = self._watch(Path(path))
+            self._rules_text = path
+            self.log_calls = yes(self.settings.get("log_calls", "SIPGUARD_LOG_CALLS"))
         return self.watch
 
     def _ready(self) -> RulesWatch:
@@ -153,7 +139,7 @@ class SipguardKemi:
     def ksr_request_route(self, msg: object) -> int:
         """Route one request (Kamailio's ``request_route``)."""
         k = self.ksr
-        self.routing = True
+        self.settings.routing = True
         if k.maxfwd.process_maxfwd(10) < 0:
             k.sl.send_reply(483, "Too Many Hops")
             return 1
@@ -172,6 +158,11 @@ class SipguardKemi:
         if k.tm.t_check_trans() == 0:
             return 1
         k.hdr.remove("Route")
+        self._out_of_dialog()
+        return 1
+
+    def _out_of_dialog(self) -> None:
+        k = self.ksr
         if k.is_INVITE():
             self._initial_invite()
         elif k.is_OPTIONS():
@@ -179,7 +170,6 @@ class SipguardKemi:
         elif not k.is_ACK():
             k.hdr.append_to_reply("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n")
             k.sl.send_reply(405, "Method Not Allowed")
-        return 1
 
     def _in_dialog(self) -> None:
         k = self.ksr
@@ -212,45 +202,49 @@ class SipguardKemi:
             k.sl.send_reply(500, "Server Error")
             return
         rules = watch.current()
+        self.metrics.track(watch)
         facts = facts_from_pv(k.pv)
         if not self.calls.admit(rules, facts.source_ip):
             return  # the call center's trunk is full: 503 before any count is spent
         now = datetime.now(UTC)
         assert self.state is not None
         try:
-            verdict = evaluate(facts, rules, self.state, now)
+            decided = decide(facts, rules, self.state, now, entry_maker(facts, rules, now))
         except SipguardError as exc:  # the service went away mid-call: no state, no decision
             k.err(f"sipguard: state unavailable ({exc}); answering 500\n")
             self.state = None
             k.sl.send_reply(500, "Server Error")
             return
+        verdict = decided.verdict
+        self.metrics.decided(verdict)
         self.calls.alerts.decided(facts, verdict, rules, self.state, now)
-        k.info(
-            f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
-            f"{verdict.caller} -> {verdict.callee}\n"
-        )
-        if not self._journal_decision(facts, verdict, rules, now):
+        if self.log_calls:
+            k.info(f"sipguard: {verdict.verdict} {verdict.status} {verdict.reason.value} "
+                   f"{verdict.caller} -> {verdict.callee}\n")  # fmt: skip
+        if decided.stored is None and not self._record(facts, verdict, rules, now, decided):
             return
         if not verdict.allowed:
             reject(k, verdict, rules)
             return
         self._forward(facts, verdict, rules, now)
 
-    def _journal_decision(
-        self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime
+    def _record(
+        self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime, decided: Decided
     ) -> bool:
         """Record the decision; False (call answered 503) if an outbound record failed."""
         if self.journal is None:
             return True
         entry = decision_entry(facts, verdict, now, rules_hash=rules.version_hash)
-        try:
-            self.journal.append([entry])
-        except SipguardError as exc:
-            self.ksr.err(f"sipguard: journal write failed ({exc}): {entry.as_dict()}\n")
-            self.calls.alerts.journal_failed(rules, now, str(exc))
-            if verdict.direction is Direction.OUTBOUND and verdict.allowed:
-                self.ksr.sl.send_reply(503, "Service Unavailable")
-                return False
+        failed = append_decision(self.journal, entry, decided)
+        if failed is None:
+            return True
+        self.ksr.err(f"sipguard: journal write failed ({failed}): {entry.as_dict()}\n")
+        self.metrics.write_failed(getattr(failed, "error", "internal"))
+        self.calls.alerts.journal_failed(rules, now, str(failed))
+        if verdict.direction is Direction.OUTBOUND and verdict.allowed:
+            self.metrics.refused_503("journal")
+            self.ksr.sl.send_reply(503, "Service Unavailable")
+            return False
         return True
 
     def _forward(self, facts: CallFacts, verdict: Verdict, rules: Ruleset, now: datetime) -> None:
@@ -268,7 +262,7 @@ class SipguardKemi:
             return
         k.pv.sets("$du", target.uri)
         k.rr.record_route()
-        self.outcomes.ledger.open(facts.call_id, facts.source_ip)
+        self.outcomes.opened(facts.call_id, facts.source_ip)
         k.tm.t_on_reply("ksr_onreply_sipguard")
         k.tm.t_on_failure("ksr_failure_sipguard")
         self._relay()
@@ -288,3 +282,8 @@ class SipguardKemi:
         """tm failure route: the allowed call ended without an answer."""
         self.outcomes.failed(self)
         return 1
+
+    @property
+    def lost_outcomes(self) -> int:
+        """Outcomes this worker could not write (each logged with its record)."""
+        return self.outcomes.lost

@@ -55,6 +55,7 @@ class RulesWatch:
         self._next_check = clock() + interval
         self.reloads = 0
         self.failed: Callable[[list[str]], None] | None = None
+        self.failures = 0  # reloads refused (invalid, unreadable or held files)
 
     def _signature(self, rules: Ruleset) -> tuple[Signature, ...]:
         return files_signature(self.path, *data_files(rules), confirm_path(self.path))
@@ -76,6 +77,7 @@ class RulesWatch:
             fresh = self._loader(self.path)
         except RulesError as exc:
             self._failed = sig
+            self.failures += 1
             self._err(f"sipguard: rules reload failed, keeping {self.rules.version_hash[:12]}\n")
             for issue in exc.issues:
                 self._err(f"sipguard: {issue}\n")
@@ -83,6 +85,7 @@ class RulesWatch:
             return False
         except OSError as exc:
             self._failed = sig
+            self.failures += 1
             self._err(f"sipguard: rules reload failed ({exc}), keeping the rules in force\n")
             self._tell([str(exc)])
             return False
@@ -105,6 +108,7 @@ class RulesWatch:
         if hold is None or confirmed(self.path, fresh.version_hash):
             return False
         self._failed = sig
+        self.failures += 1
         self._err(
             f"sipguard: rules reload held ({hold}); keeping {self.rules.version_hash[:12]}; "
             f"confirm with: echo {fresh.version_hash[:16]} > {confirm_path(self.path)}\n"

@@ -12,8 +12,9 @@ Invariants:
   ``sipguard.state`` / ``SIPGUARD_STATE`` names another (plain ``sqlite``, the front
   end's default, defers to the rules).
 - The call ledger lives in Kamailio's shared-memory ``htable`` named ``sipguard``, read and
-  written through ``KSR.pv``: a Call-ID maps to ``CALLER_IP|ANSWERED_ISO``.  Keys are hashes
-  of the Call-ID, so no Call-ID text ever lands inside a pseudo-variable name.
+  written through ``KSR.htable`` (no pseudo-variable name is built per call): a Call-ID
+  maps to ``CALLER_IP|ANSWERED_ISO``.  Keys are hashes of the Call-ID, so no Call-ID text
+  ever becomes a key.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sipguard.adapters.kamailio.ksr import Ksr
+from sipguard.adapters.kamailio.one_trip import OneTripState
 from sipguard.errors import SipguardError
 from sipguard.journal import SqliteState, state_path_for
 from sipguard.journal.backends import (
@@ -33,10 +35,12 @@ from sipguard.journal.backends import (
     service_socket,
     state_spec,
 )
-from sipguard.journal.client import RemoteState, ServiceClient
+from sipguard.journal.client import ServiceClient
 from sipguard.journal.launch import command
 from sipguard.policy import Ruleset
 from sipguard.policy.state import MemoryState, State
+
+TABLE = "sipguard"  # the htable the generated kamailio.cfg defines
 
 
 class StateSpecError(SipguardError):
@@ -88,13 +92,13 @@ def open_state(spec: str, rules: Ruleset, service: ServiceClient | None = None) 
     """Open the State backend named by ``spec``: sqlite[:PATH], memory or redis://URL.
 
     With ``service`` (the journal service, which was started with this spec's file), the
-    ``sqlite`` state is the service's.
+    ``sqlite`` state is the service's, asked once per decision (``one_trip``).
     """
     if spec == "memory":
         return MemoryState()
     path = sqlite_path(spec, rules)
     if path is not None:
-        return RemoteState(service) if service is not None else SqliteState(path)
+        return OneTripState(service) if service is not None else SqliteState(path)
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return _redis_state(spec)
     raise StateSpecError(f"unknown state backend {spec!r}: use sqlite[:PATH], memory or redis://")
@@ -120,35 +124,40 @@ class OpenCall:
 class CallLedger:
     """Allowed calls in flight, shared by every worker through the ``sipguard`` htable."""
 
-    def __init__(self, pv: Ksr) -> None:
-        self._pv = pv
+    def __init__(self, htable: Ksr) -> None:
+        self._ht = htable  # KSR.htable: sht_get, sht_sets, sht_rm
 
     @staticmethod
-    def _name(call_id: str) -> str:
-        key = hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-        return f"$sht(sipguard=>{key})"
+    def _key(call_id: str) -> str:
+        return hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
     def open(self, call_id: str, caller_ip: str) -> None:
         """Start tracking an allowed call from ``caller_ip``."""
-        self._pv.sets(self._name(call_id), f"{caller_ip}|")
+        self._ht.sht_sets(TABLE, self._key(call_id), f"{caller_ip}|")
 
     def get(self, call_id: str) -> OpenCall | None:
         """The tracked call, or None."""
-        raw = self._pv.get(self._name(call_id))
-        if not isinstance(raw, str) or "|" not in raw:
-            return None
-        ip, _, answered = raw.partition("|")
-        return OpenCall(ip, datetime.fromisoformat(answered) if answered else None)
+        return _open_call(self._ht.sht_get(TABLE, self._key(call_id)))
 
     def answered(self, call_id: str, at: datetime) -> None:
         """Mark the call answered at ``at`` (the first 2xx wins)."""
-        call = self.get(call_id)
+        key = self._key(call_id)
+        raw = self._ht.sht_get(TABLE, key)
+        call = _open_call(raw)
         if call is not None and call.answered_at is None:
-            self._pv.sets(self._name(call_id), f"{call.caller_ip}|{at.isoformat()}")
+            self._ht.sht_sets(TABLE, key, f"{raw}{at.isoformat()}")
 
     def close(self, call_id: str) -> OpenCall | None:
         """Stop tracking the call and return what was known about it."""
-        call = self.get(call_id)
+        key = self._key(call_id)
+        call = _open_call(self._ht.sht_get(TABLE, key))
         if call is not None:
-            self._pv.unset(self._name(call_id))
+            self._ht.sht_rm(TABLE, key)
         return call
+
+
+def _open_call(raw: object) -> OpenCall | None:
+    if not isinstance(raw, str) or "|" not in raw:
+        return None
+    ip, _, answered = raw.partition("|")
+    return OpenCall(ip, datetime.fromisoformat(answered) if answered else None)
