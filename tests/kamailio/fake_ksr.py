@@ -29,7 +29,7 @@ class _Pv:
     def __init__(self, owner: FakeKSR) -> None:
         self.o = owner
         self.values: dict[str, PvValue] = {}
-        self.htable: dict[str, str] = {}
+        self.htable: dict[str, PvValue] = {}
 
     def get(self, name: str) -> PvValue:
         if name.startswith("$sht(sipguard=>"):
@@ -101,21 +101,35 @@ class _Tm:
 
 
 class _Htable:
-    """``KSR.htable``: integer items with atomic inc/dec, as Kamailio's shared tables."""
+    """``KSR.htable`` over the same items as ``$sht()`` in ``KSR.pv``, as Kamailio's shared
+    tables: text items, and integer ones with atomic inc/dec."""
 
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], int] = {}
+    def __init__(self, items: dict[str, PvValue]) -> None:
+        self.items = items
 
-    def sht_get(self, table: str, key: str) -> int | None:
-        return self.items.get((table, key))
+    @staticmethod
+    def _name(table: str, key: str) -> str:
+        return f"$sht({table}=>{key})"
+
+    def sht_get(self, table: str, key: str) -> PvValue:
+        return self.items.get(self._name(table, key))
+
+    def sht_sets(self, table: str, key: str, value: str) -> int:
+        self.items[self._name(table, key)] = value
+        return 1
+
+    def sht_rm(self, table: str, key: str) -> int:
+        return 1 if self.items.pop(self._name(table, key), None) is not None else -1
 
     def sht_inc(self, table: str, key: str) -> int:
-        self.items[(table, key)] = self.items.get((table, key), 0) + 1
-        return self.items[(table, key)]
+        value = int(self.items.get(self._name(table, key)) or 0) + 1
+        self.items[self._name(table, key)] = value
+        return value
 
     def sht_dec(self, table: str, key: str) -> int:
-        self.items[(table, key)] = self.items.get((table, key), 0) - 1
-        return self.items[(table, key)]
+        value = int(self.items.get(self._name(table, key)) or 0) - 1
+        self.items[self._name(table, key)] = value
+        return value
 
 
 class _Uac:
@@ -173,7 +187,6 @@ class FakeKSR:
         self.hdr = _Hdr(self)
         self.sl = _Sl(self)
         self.tm = _Tm(self)
-        self.htable = _Htable()
         self.uac = _Uac()
         self.textops = _Textops()
         self.maxfwd = _Ns(process_maxfwd=lambda n: 1 if self.maxfwd_ok else -1)
@@ -181,12 +194,7 @@ class FakeKSR:
         self.siputils = _Ns(has_totag=lambda: 1 if self.totag else -1)
         self.tmx = _Ns(t_precheck_trans=lambda: -1)
         self.rr = _Ns(loose_route=lambda: 1 if self.loose else -1, record_route=self._rr)
-        table = self.pv.htable  # Kamailio's htable module, on the same table as $sht()
-        self.htable = _Ns(
-            sht_get=lambda ht, key: table.get(f"$sht({ht}=>{key})"),
-            sht_sets=lambda ht, key, value: table.__setitem__(f"$sht({ht}=>{key})", value) or 1,
-            sht_rm=lambda ht, key: 1 if table.pop(f"$sht({ht}=>{key})", None) is not None else -1,
-        )
+        self.htable = _Htable(self.pv.htable)  # the same items as $sht() in KSR.pv
 
     def _rr(self) -> int:
         self.record_routed += 1

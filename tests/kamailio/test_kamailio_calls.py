@@ -50,6 +50,7 @@ def fail(kemi: SipguardKemi, ksr: FakeKSR, call_id: str, status: int = 486) -> N
 def sharing(ksr: FakeKSR) -> FakeKSR:
     """Another worker's KSR: its own process, the same shared-memory htables."""
     other = FakeKSR()
+    other.pv.htable = ksr.pv.htable
     other.htable = ksr.htable
     return other
 

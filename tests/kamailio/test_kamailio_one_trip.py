@@ -215,3 +215,16 @@ def test_a_refusal_whose_record_fails_is_still_refused(
     kemi.ksr_request_route(None)
     assert [r.status for r in ksr.replies] == [403] and ksr.relayed == []
     assert any("journal write failed" in e for e in ksr.errors())
+
+
+def test_an_op_outside_a_decision_is_asked_at_once(
+    one: tuple[Ruleset, ServiceClient], plain: tuple[Ruleset, ServiceClient]
+) -> None:
+    """An inbound call started between decisions (the plugin does so after relaying it)
+    reaches the service before the next decision, which sees it, as on the plain path."""
+    for (_, client), state in ((one, OneTripState(one[1])), (plain, RemoteState(plain[1]))):
+        state.inbound_started("call-in-1", "13800138000", "95123", T0)
+        other = RemoteState(client)  # another worker, on the same service
+        assert other.inbound_up("13800138000", "95123", T0 - timedelta(seconds=5))
+        state.inbound_ended("call-in-1")
+        assert not other.inbound_up("13800138000", "95123", T0 - timedelta(seconds=5))

@@ -15,6 +15,8 @@ Invariants:
   (``evaluate`` is deterministic, so the same facts, rules, time and answers ask the same
   ops); its entry is then appended on its own.  So the verdict and the counts are always
   what the plain, one-op-a-trip :class:`~sipguard.journal.client.RemoteState` would give.
+- Guesses are made only inside :func:`decide`: an op outside a decision (an inbound call
+  starting or ending, a short-call suspension) is asked in turn, as RemoteState asks it.
 - The cache holds only suspensions this worker has seen, at most :data:`CACHE_MAX`; a stale
   one (another worker suspended, an operator resumed) costs one wrong guess, never a wrong
   verdict.
@@ -91,16 +93,25 @@ class OneTripState(RemoteState):
         self._ran: list[Any] = []  # results of this decision's ops the service ran, in order
         self._replay: list[Any] | None = None  # answers for a decision made again
         self._asked = 0
+        self.deciding = False  # guesses are made only inside a decision
 
     def start(self) -> None:
         """Begin a decision."""
         self.pending, self._ran, self._replay, self._asked = [], [], None, 0
+        self.deciding = True
+
+    def end(self) -> None:
+        """End the decision: from now on every op is asked in turn, as RemoteState does
+        (a call's later ops, such as an inbound call starting or ending, are never held)."""
+        self.deciding = False
 
     def again(self) -> None:
         """Make the decision again: the ops the service ran answer from their results."""
         self.pending, self._replay, self._asked = [], self._ran, 0
 
     def _do(self, name: str, *args: Any) -> Any:
+        if not self.deciding:
+            return super()._do(name, *args)
         op = encode_op(name, *args)
         self._asked += 1
         if self._replay is not None:
@@ -178,6 +189,19 @@ def decide(
     if not isinstance(state, OneTripState):
         return Decided(evaluate(facts, rules, state, now))
     state.start()
+    try:
+        return _one_trip(facts, rules, state, now, make)
+    finally:
+        state.end()
+
+
+def _one_trip(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: OneTripState,
+    now: datetime,
+    make: Callable[[Verdict], Entry],
+) -> Decided:
     try:
         verdict = evaluate(facts, rules, state, now)
     except WrongGuess:
