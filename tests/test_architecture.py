@@ -101,7 +101,6 @@ MODULE_LINES, FUNCTION_LINES, MEDIAN_LINES, P90_LINES = 300, 40, 10, 25
 # Over the limit today, to be split; a function that is split must leave this table.
 LONG_FUNCTIONS = {
     "b2bua/call_setup.py:_place",
-    "policy/evaluate.py:_filed",
 }
 
 
