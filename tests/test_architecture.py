@@ -99,11 +99,7 @@ def test_nothing_imports_the_cli() -> None:
 # lines) and none over 40.  A function counts from its ``def`` line to its last line.
 MODULE_LINES, FUNCTION_LINES, MEDIAN_LINES, P90_LINES = 300, 40, 10, 25
 # Over the limit today, to be split; a function that is split must leave this table.
-LONG_FUNCTIONS = {
-    "b2bua/call_setup.py:_place",
-    "b2bua/leg_b.py:b_invite",
-    "policy/evaluate.py:_filed",
-}
+LONG_FUNCTIONS: set[str] = set()
 
 
 def function_sizes() -> dict[str, int]:

@@ -24,12 +24,12 @@ from datetime import datetime
 from sipguard.b2bua.call import Call, Leg, Side
 from sipguard.b2bua.call_table import CallTable
 from sipguard.b2bua.config import B2BUAConfig
-from sipguard.b2bua.effects import Addr, Decided, Effects
+from sipguard.b2bua.effects import Addr, Decided, Effect, Effects
 from sipguard.b2bua.front import origin
 from sipguard.b2bua.headers import make_response, refusal_status_phrase, relay_keys
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
-from sipguard.b2bua.leg_b import b_invite
+from sipguard.b2bua.leg_b import LegB, b_invite
 from sipguard.b2bua.overload import Cause, Overload, Rejected
 from sipguard.b2bua.transactions import Transactions, TxEntry
 from sipguard.policy.evaluate import evaluate
@@ -171,38 +171,50 @@ class CallSetup:
     ) -> Effects:
         """Register the call and start leg B's INVITE, held back until the decision is kept."""
         peer = Addr(target.host, target.port, target.transport)
-        filed = None
-        if verdict.number and not verdict.forwarded:  # a forward is the user's own call
-            filed = self.rules.numbers.get(verdict.number)
-        leg_b = b_invite(
-            req, verdict, target, self.ids, self.allow, self.rules.country_code,
-            filed.display_name if filed is not None else None,
-        )  # fmt: skip
-        b_req = leg_b.invite
+        leg_b = self._leg_b(req, verdict, target)
         call = Call(
             key=self.table.next_key(),
             a=Leg(Side.A, entry.peer, req.call_id, a_tag, req, entry.key, req.cseq.seq),
-            b=Leg(Side.B, peer, leg_b.call_id, leg_b.tag, b_req, leg_b.key, leg_b.seq),
+            b=Leg(Side.B, peer, leg_b.call_id, leg_b.tag, leg_b.invite, leg_b.key, leg_b.seq),
             facts=facts,
             verdict=verdict,
             relay=self.allow,
         )
+        self._register(call, wall)
+        place = self._start_b(call, now, wall)
+        legs = (req.call_id, leg_b.call_id)
+        return [Decided(facts, verdict, wall, legs, place, call.key)]
+
+    def _leg_b(self, req: Request, verdict: Verdict, target: Target) -> LegB:
+        """Leg B's INVITE; an outbound call's From shows its filed number's display name."""
+        filed = None
+        if verdict.number and not verdict.forwarded:  # a forward is the user's own call
+            filed = self.rules.numbers.get(verdict.number)
+        display = filed.display_name if filed is not None else None
+        country = self.rules.country_code
+        return b_invite(req, verdict, target, self.ids, self.allow, country, display)
+
+    def _register(self, call: Call, wall: datetime) -> None:
+        """Put the call in the table; an allowed inbound call is noted as up."""
         self.table.register(call)
+        verdict = call.verdict
         if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:
             # rules 1.1 section 3: a forward of this call is verified while it is up
-            self.state.inbound_started(req.call_id, verdict.caller, verdict.number, wall)
+            self.state.inbound_started(call.a.call_id, verdict.caller, verdict.number, wall)
+
+    def _start_b(self, call: Call, now: float, wall: datetime) -> tuple[Effect, ...]:
+        """Start leg B's INVITE transaction; its effects are held until the decision is kept."""
         relay = self.relay
         b_entry = self.txs.new_client(
-            b_req,
-            peer,
+            call.b.invite,
+            call.b.peer,
             lambda msg, n, w: relay.on_b_response(call, msg, n, w),
             lambda n, w: relay.on_b_timeout(call, n, w),
-            leg_b.key,
+            call.b.invite_tx,
         )
         place = self.txs.run(b_entry, b_entry.tx.start(now), now, wall)
         self.table.held[call.key] = b_entry
-        legs = (req.call_id, b_req.call_id)
-        return [Decided(facts, verdict, wall, legs, tuple(place), call.key)]
+        return tuple(place)
 
     def _admission(self, source: Addr, now: float) -> tuple[tuple[str, str], ...]:
         """Headers of a 503 when the call may not start now, else ()."""

@@ -50,6 +50,7 @@ from sipguard.b2bua.overload import Cause
 from sipguard.b2bua.reply_route import stamp, stateless
 from sipguard.b2bua.strangers import CoreStats, Strangers, listed
 from sipguard.b2bua.transactions import Transactions
+from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
 from sipguard.sip.message import Request, Response
@@ -61,10 +62,10 @@ _ALLOW = (("Allow", ALLOW_METHODS),)
 
 
 def _listen_addr(rules: Ruleset) -> Addr:
-    """Our address from the rules' first ``listen`` entry (default 127.0.0.1:5060)."""
-    text = rules.listen[0] if rules.listen else "127.0.0.1:5060"
-    host, _, port = text.rpartition(":")
-    return Addr(host.strip("[]"), int(port))
+    """Our address from the rules' first ``listen`` entry (default ``DEFAULT_LISTEN``)."""
+    text = rules.listen[0] if rules.listen else DEFAULT_LISTEN
+    host, port = parse_hostport(text).with_port(SIP_PORT)
+    return Addr(host, port)
 
 
 class B2BUA:

@@ -28,14 +28,14 @@ from sipguard.b2bua.headers import allowed_fields, display_of, host_uri, user_pa
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.outgoing import headers_of
 from sipguard.policy.facts import Direction, Verdict
+from sipguard.policy.identity import HIDING
 from sipguard.policy.ruleset import Target
 from sipguard.screening import privacy_values
 from sipguard.sip.dialog import Dialog, DialogId
-from sipguard.sip.message import Request, Response
+from sipguard.sip.keys import hop_request
+from sipguard.sip.message import MAX_FORWARDS, Request, Response
 from sipguard.sip.transaction import TxKey
 
-# Privacy values that ask for the caller's identity to be withheld (RFC 3323, RFC 3325).
-_HIDING = frozenset({"id", "user", "header"})
 # A verified forward passes its history on (rules 1.1 section 3).
 _FORWARD_KEYS = frozenset({"diversion", "history-info"})
 # Identity headers leg A may not pass to leg B of an outbound call, even if allow-listed.
@@ -78,14 +78,12 @@ def b_invite(
     if outbound:
         from_user = f"+{country_code}{verdict.caller}"
         display = f'"{display_name}" ' if display_name else ""
-        allow = allow - _IDENTITY_KEYS
-        if verdict.forwarded:  # rules 1.1 section 3: the forward's history goes on
-            allow = allow | _FORWARD_KEYS
+        allow = _outbound_allow(allow, forwarded=verdict.forwarded)
     else:
         from_user, display = user_part(str(a_req.from_.uri)), display_of(a_from)
     pairs = [
         ("Via", ids.via(target.transport, branch)),
-        ("Max-Forwards", str((70 if mf is None else mf) - 1)),
+        ("Max-Forwards", str((MAX_FORWARDS if mf is None else mf) - 1)),
         ("From", f"{display}<{host_uri(from_user, host)}>;tag={tag}"),
         ("To", f"{display_of(a_to)}<{host_uri(to_user, target.host)}>"),
         ("Call-ID", call_id),
@@ -97,6 +95,12 @@ def b_invite(
     ruri = host_uri(user_part(a_req.uri), target.host, target.port)
     invite = Request("INVITE", ruri, headers_of(pairs), a_req.body)
     return LegB(invite, tag, (branch, "INVITE"), call_id)
+
+
+def _outbound_allow(allow: frozenset[str], *, forwarded: bool) -> frozenset[str]:
+    """The allow-list of an outbound call: no identity headers; a forward's history goes on."""
+    allow = allow - _IDENTITY_KEYS
+    return allow | _FORWARD_KEYS if forwarded else allow  # rules 1.1 section 3
 
 
 def b_dialog(leg: Leg, resp: Response) -> Dialog:
@@ -126,16 +130,11 @@ def _identity(
         return [("P-Asserted-Identity", f"{display}<tel:+{country_code}{verdict.caller}>")]
     out: list[tuple[str, str]] = []
     privacy = privacy_values(a_req.headers.get_all("privacy"))
-    if _HIDING.isdisjoint(privacy):
+    if HIDING.isdisjoint(privacy):
         out += [("P-Asserted-Identity", v) for v in a_req.headers.get_fields("p-asserted-identity")]
     return out + [("Privacy", value) for value in a_req.headers.get_fields("privacy")]
 
 
 def cancel_for(invite: Request) -> Request:
     """The CANCEL of ``invite`` (section 9.1): same branch, Request-URI and identifiers."""
-    h = invite.headers
-    pairs = [("Via", h.get_all("via")[0])]
-    pairs += [("Route", route) for route in h.get_fields("route")]
-    pairs += [("Max-Forwards", "70"), ("From", h.get("from") or ""), ("To", h.get("to") or "")]
-    pairs += [("Call-ID", invite.call_id), ("CSeq", f"{invite.cseq.seq} CANCEL")]
-    return Request("CANCEL", invite.uri, headers_of(pairs))
+    return hop_request(invite, "CANCEL", invite.headers.get("to") or "")

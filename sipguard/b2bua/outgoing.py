@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from sipguard.sip.dialog import Dialog
 from sipguard.sip.headers import Headers, canonical
-from sipguard.sip.message import Request
+from sipguard.sip.message import MAX_FORWARDS_TEXT, Request
 
 _KEYS: dict[str, str] = {}
 
@@ -56,7 +56,7 @@ def dialog_request(
     """What ``dialog.request(method, via, contact, seq, body, extra)`` returns."""
     if seq is None:
         seq = dialog.next_seq()
-    pairs = [("Via", via), ("Max-Forwards", "70")]
+    pairs = [("Via", via), ("Max-Forwards", MAX_FORWARDS_TEXT)]
     pairs += [("Route", route) for route in dialog.route_set]
     pairs += [("From", dialog.local), ("To", dialog.remote), ("Call-ID", dialog.id.call_id)]
     pairs.append(("CSeq", f"{seq} {method}"))

@@ -23,8 +23,10 @@ from sipguard.adapters.admin.backend import BadRequest, CallFilters, CallTable
 from sipguard.adapters.admin.serve_backend import RulesView
 from sipguard.adapters.admin.server import DEFAULT_PORT, AdminServer, is_loopback, start_admin
 from sipguard.adapters.admin.tokens import Tokens, load_tokens
-from sipguard.adapters.admin.wiring import CoreView, ServerView, WatcherView, serve_backend
+from sipguard.adapters.admin.wiring import CoreView, serve_backend
 from sipguard.adapters.server.metrics import ServeCollector
+from sipguard.adapters.server.reload import RulesWatcher
+from sipguard.adapters.server.shell import Server
 from sipguard.cli.calls import FIELDS, call_dict, query_from_args
 from sipguard.cli.journal import Target, UsageError
 from sipguard.journal.backends import open_store
@@ -49,7 +51,7 @@ def admin_config(address: str | None, ruleset: Ruleset) -> AdminConfig | None:
 
 
 async def start(
-    admin: AdminConfig, rules_path: Path, parts: tuple[CoreView, ServerView, WatcherView],
+    admin: AdminConfig, rules_path: Path, parts: tuple[CoreView, Server, RulesWatcher],
     journal: ServiceJournal | None, journal_path: Path | str | None,
     log: structlog.stdlib.BoundLogger,
 ) -> AdminServer:  # fmt: skip

@@ -158,19 +158,19 @@ class AsyncJournalClient:
             return
         if reply[1] != "ok":
             kind = str(reply[2]) if len(reply) > 2 else "internal"
-            self._set_failed(True)
+            self._set_failed(failed=True)
             metrics.JOURNAL_WRITE_FAILURES.labels(error=kind).inc()
             detail = reply[3] if len(reply) > 3 else ""
             fut.set_exception(JournalUnavailable(f"journal write failed: {detail}", kind))
             return
-        self._set_failed(False)
+        self._set_failed(failed=False)
         if entry is None:
             fut.set_result(reply[2] if len(reply) > 2 else None)
             return
         metrics.JOURNAL_RECORDS.inc()
         fut.set_result(stored(entry, int(reply[2]), str(reply[3]), str(reply[4])))
 
-    def _set_failed(self, failed: bool) -> None:
+    def _set_failed(self, *, failed: bool) -> None:
         if failed != self._failed:
             self._failed = failed
             metrics.JOURNAL_HEALTHY.set(int(not failed))

@@ -142,7 +142,7 @@ def _escaped_only(text: str) -> bool:
     return all(not 0xD800 <= ord(c) < 0xDC80 and not 0xDD00 <= ord(c) <= 0xDFFF for c in text)
 
 
-def _entry(**values: Any) -> Entry:
+def _entry(**values: str | int | None) -> Entry:
     """An entry whose text fields are all safe to encode (see :func:`safe_text`)."""
     return Entry(**{k: safe_text(v) if isinstance(v, str) else v for k, v in values.items()})  # type: ignore[arg-type]
 

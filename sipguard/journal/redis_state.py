@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sipguard.journal.record import to_ts
 from sipguard.policy.instant import epoch_ns, window_ns
 from sipguard.policy.state import Suspension
+
+if TYPE_CHECKING:
+    import redis
 
 _TAKE_SLOT = """
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -67,7 +70,11 @@ class RedisState:
     """Implements :class:`sipguard.policy.state.State` on a Redis server."""
 
     def __init__(
-        self, client: Any, *, prefix: str = "sipguard:", count_ttl: timedelta = timedelta(days=3)
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "sipguard:",
+        count_ttl: timedelta = timedelta(days=3),
     ) -> None:
         self._r = client
         self._prefix = prefix
@@ -78,11 +85,13 @@ class RedisState:
         self._resume = client.register_script(_RESUME)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisState:
+    def from_url(
+        cls, url: str, *, prefix: str = "sipguard:", count_ttl: timedelta = timedelta(days=3)
+    ) -> RedisState:
         """Connect to ``redis://host:port/db``."""
         import redis
 
-        return cls(redis.Redis.from_url(url), **kwargs)
+        return cls(redis.Redis.from_url(url), prefix=prefix, count_ttl=count_ttl)
 
     def _calls_key(self, operator: str, callee: str, day: date) -> str:
         return f"{self._prefix}calls:{operator}:{callee}:{day.isoformat()}"

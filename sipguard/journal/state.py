@@ -6,9 +6,9 @@ Invariants:
   each fsync, and a decision's count update must never wait behind one.  Measured with
   ``bench/bench_serve.py`` at 300 bridged calls/s, one shared file put the post-dial
   delay at 424 ms p50; separate files, 12 ms.
-- Every read-modify-write runs inside ``BEGIN IMMEDIATE``, which takes SQLite's single
-  write lock before reading, so several processes (or nodes sharing one file system that
-  honours POSIX locks) never count past a limit.
+- Every read-modify-write runs inside ``BEGIN IMMEDIATE`` (``store.immediate``), which
+  takes SQLite's single write lock before reading, so several processes (or nodes sharing
+  one file system that honours POSIX locks) never count past a limit.
 - The connection uses WAL with ``synchronous=NORMAL``: a commit survives a crash of the
   process (the counts are in the WAL), and only an OS crash or power loss may lose the last
   few counts.  The journal's own connection stays at ``FULL``.
@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from sipguard.journal.cache import CachedState, Statement
 from sipguard.journal.record import to_ts
-from sipguard.journal.store import connect
+from sipguard.journal.store import connect, immediate
 from sipguard.policy.instant import epoch_ns, window_ns
 from sipguard.policy.state import Suspension
 
@@ -135,16 +135,8 @@ class SqliteState:
         self._conn.close()
 
     def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._conn)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-            return result
+        with self._lock, immediate(self._conn) as conn:
+            return work(conn)
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         """Count one allowed call unless ``limit`` calls are already counted (atomic)."""

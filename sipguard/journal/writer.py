@@ -102,7 +102,7 @@ class JournalWriter:
     def healthy(self) -> bool:
         """False after a failed write (until the next batch commits) or once the thread died."""
         if self._healthy and not self._thread.is_alive() and not self._closed:
-            self._set_healthy(False)
+            self._set_healthy(healthy=False)
         return self._healthy
 
     def submit(self, entry: Entry) -> Future[Entry | None]:
@@ -148,7 +148,7 @@ class JournalWriter:
         finally:
             self._dead = True
             if not self._closed:
-                self._set_healthy(False)
+                self._set_healthy(healthy=False)
                 _log.critical("journal.writer_died", path=str(self.path))
             self._fail_queued()
 
@@ -218,7 +218,7 @@ class JournalWriter:
             metrics.JOURNAL_COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.JOURNAL_BATCH_SIZE.observe(len(entries))
             metrics.JOURNAL_RECORDS.inc(len(entries))
-            self._set_healthy(True)
+            self._set_healthy(healthy=True)
         done = iter(stored)
         for entry, fut in batch:
             fut.set_result(next(done) if entry is not None else None)
@@ -226,7 +226,7 @@ class JournalWriter:
     def _fail(self, batch: list[_Item], exc: Exception) -> None:
         kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
         metrics.JOURNAL_WRITE_FAILURES.labels(error=kind).inc()
-        self._set_healthy(False)
+        self._set_healthy(healthy=False)
         if self._fail_log.allow(time.monotonic()):
             _log.error(
                 "journal.write_failed",
@@ -244,7 +244,7 @@ class JournalWriter:
             else:
                 fut.set_exception(JournalUnavailable(f"journal write failed: {exc}", kind))
 
-    def _set_healthy(self, healthy: bool) -> None:
+    def _set_healthy(self, *, healthy: bool) -> None:
         if healthy != self._healthy:
             self._healthy = healthy
             metrics.JOURNAL_HEALTHY.set(int(healthy))

@@ -77,9 +77,8 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     caller, header = ident[0], ident[1]
     if direction is None:
         return new_verdict(
-            _UNKNOWN_SOURCE, None, caller, callee, None, None, None, None, False, None, None,
-            header,
-        )  # fmt: skip
+            _UNKNOWN_SOURCE, None, caller, callee, None, None, None, identity_header=header
+        )
     return _inbound(rules, now, caller, callee, header)
 
 
@@ -94,9 +93,7 @@ def _inbound(
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
-        return new_verdict(
-            reason, _IN, caller, callee, None, None, None, None, False, None, None, header
-        )
+        return new_verdict(reason, _IN, caller, callee, None, None, None, identity_header=header)
     if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
@@ -104,8 +101,8 @@ def _inbound(
     else:
         reason = _ALLOWED
     return new_verdict(
-        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk, None, False,
-        None, None, header,
+        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk,
+        identity_header=header,
     )  # fmt: skip
 
 
@@ -123,9 +120,8 @@ def _outbound(
     caller, header = ident[0], ident[1]
     if caller is None or hidden(facts):
         return new_verdict(
-            _CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk, None, False, None, None,
-            header,
-        )  # fmt: skip
+            _CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk, identity_header=header
+        )
     if applies(facts, rules, trunk):
         fwd = (trunk, operator, caller, callee, header)
         return forwarded_call(facts, rules, state, now, fwd, _count_violation)
@@ -138,9 +134,8 @@ def _outbound(
         related = rules.numbers.length_related(caller)
         unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
         return new_verdict(
-            unfiled, _OUT, caller, callee, None, operator, trunk, None, False, None, None,
-            header,
-        )  # fmt: skip
+            unfiled, _OUT, caller, callee, None, operator, trunk, identity_header=header
+        )
     # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
     # (the index key; load.py rejects a number filed under another trunk's operator): the
     # entry's own strings are cold objects in a large index.
@@ -157,38 +152,48 @@ def _filed(
     call: tuple[str, str, str, str | None],
     ident: CallerIdentity,
 ) -> Verdict:
-    """Checks 5 to 12 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
+    """Checks 5 and 6 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
+    if entry.trunk == call[0] and not ident[2]:
+        return _on_trunk(facts, rules, state, now, entry, call, ident[1])
     trunk, operator, caller, callee = call
-    header = ident[1]
-    if entry.trunk != trunk:
-        reason = _CALLER_NOT_ON_TRUNK
-    elif ident[2]:
-        reason = _IDENTITY_MISMATCH  # check 6: two identity headers carry other numbers
-    else:
-        t, (ordinal, minute, day) = rules.clock.at(now)
-        if ordinal > entry.licence_until:
-            reason = _LICENCE_INVALID
-        elif not entry.outbound:
-            reason = _INBOUND_ONLY
-        else:
-            limited, credential = _limits(
-                facts, rules, state, (t, minute, day), caller, callee, operator
-            )
-            if limited is None:
-                return new_verdict(
-                    _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential, False,
-                    None, None, header,
-                )  # fmt: skip
-            reason = limited
-        if reason in _COUNTED:
-            suspended = _count_violation(rules, state, now, caller, reason)
-            return new_verdict(
-                reason, _OUT, caller, callee, caller, operator, trunk, None, suspended, None,
-                None, header,
-            )  # fmt: skip
+    # check 6: two identity headers carry other numbers
+    reason = _CALLER_NOT_ON_TRUNK if entry.trunk != trunk else _IDENTITY_MISMATCH
     return new_verdict(
-        reason, _OUT, caller, callee, caller, operator, trunk, None, False, None, None, header
+        reason, _OUT, caller, callee, caller, operator, trunk, identity_header=ident[1]
     )
+
+
+def _on_trunk(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    entry: NumberEntry,
+    call: tuple[str, str, str, str | None],
+    header: str | None,
+) -> Verdict:
+    """Checks 7 to 12 for a filed caller on its own trunk; a counted rejection is recorded."""
+    trunk, operator, caller, callee = call
+    t, (ordinal, minute, day) = rules.clock.at(now)
+    if ordinal > entry.licence_until:
+        reason = _LICENCE_INVALID
+    elif not entry.outbound:
+        reason = _INBOUND_ONLY
+    else:
+        limited, credential = _limits(
+            facts, rules, state, (t, minute, day), caller, callee, operator
+        )
+        if limited is None:
+            return new_verdict(
+                _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential,
+                identity_header=header,
+            )  # fmt: skip
+        reason = limited
+    suspended = reason in _COUNTED and _count_violation(rules, state, now, caller, reason)
+    return new_verdict(
+        reason, _OUT, caller, callee, caller, operator, trunk, None, suspended, None, None,
+        header,
+    )  # fmt: skip
 
 
 def _limits(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipguard.sip.headers import Headers
-from sipguard.sip.message import Request, Response
+from sipguard.sip.message import MAX_FORWARDS_TEXT, Request, Response
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class Dialog:
         )
 
     @classmethod
-    def as_uas(cls, request: Request, local_tag: str, early: bool = False) -> Dialog:
+    def as_uas(cls, request: Request, local_tag: str, *, early: bool = False) -> Dialog:
         """The dialog a UAS gets by answering ``request`` with To tag ``local_tag``."""
         from_tag = request.from_.tag or ""
         return cls(
@@ -122,7 +122,7 @@ class Dialog:
         """
         if seq is None:
             seq = self.next_seq()
-        headers = Headers([("Via", via), ("Max-Forwards", "70")])
+        headers = Headers([("Via", via), ("Max-Forwards", MAX_FORWARDS_TEXT)])
         for route in self.route_set:
             headers.add("Route", route)
         headers.add("From", self.local)
@@ -140,7 +140,7 @@ class Dialog:
         return self.request("ACK", via, seq=invite_seq, body=body)
 
 
-def dialog_id_of(request: Request, as_uas: bool = True) -> DialogId:
+def dialog_id_of(request: Request, *, as_uas: bool = True) -> DialogId:
     """The dialog id an in-dialog request points to, seen from the receiving side."""
     to_tag = request.to.tag or ""
     from_tag = request.from_.tag or ""

@@ -1,17 +1,20 @@
-"""Transaction keys and the ACK of a non-2xx (RFC 3261 sections 17.1.1.3, 17.1.3, 17.2.3).
+"""Transaction keys, the ACK of a non-2xx and the CANCEL (RFC 3261 sections 9.1, 17.1.1.3,
+17.1.3, 17.2.3).
 
 Invariants:
 - a client key is (top Via branch, CSeq method), so a CANCEL never matches its INVITE;
 - a server key is (branch, sent-by host, port, method) with ACK folded onto INVITE; a
   branch without the magic cookie falls back to an RFC 2543 style key;
 - keys only read accessors that ``classify`` guarantees after ``process`` (top Via, CSeq,
-  Call-ID, From), so computing one never raises for a processed message.
+  Call-ID, From), so computing one never raises for a processed message;
+- the ACK of a non-2xx and the CANCEL are one builder (``hop_request``): both copy the
+  INVITE's top Via, Request-URI, Route set, From, Call-ID and CSeq number.
 """
 
 from __future__ import annotations
 
 from sipguard.sip.headers import Headers
-from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.message import MAX_FORWARDS_TEXT, Message, Request, Response
 from sipguard.sip.transaction_table import Kind
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -20,20 +23,28 @@ MAGIC_COOKIE = "z9hG4bK"
 def build_ack(request: Request, response: Response) -> Request:
     """The ACK for a 300-699 response to ``request`` (section 17.1.1.3).
 
-    It reuses the INVITE's top Via, Request-URI, From, Call-ID, CSeq number and Route set,
-    takes To (with its tag) from the response, and carries no body.
+    It takes To (with its tag) from the response and carries no body.
     """
-    headers = Headers()
-    headers.add("Via", request.headers.get_all("via")[0])
-    for route in request.headers.get_fields("route"):
+    return hop_request(request, "ACK", response.headers.get("to") or "")
+
+
+def hop_request(invite: Request, method: str, to: str) -> Request:
+    """A request of ``invite``'s own transaction: the ACK of a non-2xx or the CANCEL (9.1).
+
+    It copies the INVITE's top Via (branch included), Request-URI, Route set, From,
+    Call-ID and CSeq number, with ``method`` in CSeq, ``to`` as To and no body.
+    """
+    h = invite.headers
+    headers = Headers([("Via", h.get_all("via")[0])])
+    for route in h.get_fields("route"):
         headers.add("Route", route)
-    headers.add("Max-Forwards", "70")
-    headers.add("From", request.headers.get("from") or "")
-    headers.add("To", response.headers.get("to") or "")
-    headers.add("Call-ID", request.call_id)
-    headers.add("CSeq", f"{request.cseq.seq} ACK")
+    headers.add("Max-Forwards", MAX_FORWARDS_TEXT)
+    headers.add("From", h.get("from") or "")
+    headers.add("To", to)
+    headers.add("Call-ID", invite.call_id)
+    headers.add("CSeq", f"{invite.cseq.seq} {method}")
     headers.add("Content-Length", "0")
-    return Request("ACK", request.uri, headers)
+    return Request(method, invite.uri, headers)
 
 
 TxKey = tuple[str, ...]

@@ -21,6 +21,9 @@ from sipguard.sip.uri import Uri, parse_uri
 from sipguard.sip.via import Via, parse_via
 
 CSEQ_MAX = 2**32 - 1  # RFC 3261 section 20.16: a 32-bit unsigned integer
+#: The Max-Forwards of a request we originate (RFC 3261 section 8.1.1.6), and as a field value.
+MAX_FORWARDS = 70
+MAX_FORWARDS_TEXT = str(MAX_FORWARDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ class TimerConfig:
     t2: float = 4.0
     t4: float = 5.0
 
-    def duration(self, timer: Timer, reliable: bool) -> float:
+    def duration(self, timer: Timer, *, reliable: bool) -> float:
         """Initial duration of ``timer`` (the first interval for A, E and G)."""
         if timer in RETRANSMIT:
             return self.t1

@@ -67,6 +67,7 @@ _SEND, _RESEND_REQUEST, _RESEND_RESPONSE, _SEND_ACK = (
 _PASS_UP, _ARM, _DISARM, _TIMEOUT = Op.PASS_UP, Op.ARM, Op.DISARM, Op.TIMEOUT
 _TERMINATED, _PROCEEDING, _TIMER_E = TxState.TERMINATED, TxState.PROCEEDING, Timer.E
 _CLIENT_KINDS = (Kind.INVITE_CLIENT, Kind.NON_INVITE_CLIENT)
+_MESSAGE_OPS = frozenset({_SEND, _RESEND_REQUEST, _RESEND_RESPONSE, _SEND_ACK, _PASS_UP})
 
 
 class TransactionError(SipguardError):
@@ -117,7 +118,7 @@ class Terminated:
 TxEffect = Send | PassUp | Arm | Disarm | TimedOut | Terminated
 
 
-def response_event(status: int, sending: bool) -> Event:
+def response_event(status: int, *, sending: bool) -> Event:
     """The event a response of ``status`` raises, received (client) or sent (server)."""
     if status < 200:
         return Event.SEND_1XX if sending else Event.RECV_1XX
@@ -174,7 +175,7 @@ class Transaction:
 
     def receive_response(self, response: Response, now: float) -> list[TxEffect]:
         """Client: a response matched this transaction."""
-        return self.handle(response_event(response.status, False), now, response)
+        return self.handle(response_event(response.status, sending=False), now, response)
 
     def receive_request(self, request: Request, now: float) -> list[TxEffect]:
         """Server: the request, a retransmission of it, or (INVITE) its ACK arrived."""
@@ -183,7 +184,7 @@ class Transaction:
 
     def respond(self, response: Response, now: float) -> list[TxEffect]:
         """Server: the TU sends ``response``."""
-        return self.handle(response_event(response.status, True), now, response)
+        return self.handle(response_event(response.status, sending=True), now, response)
 
     def acked(self, now: float) -> list[TxEffect]:
         """Server INVITE: the TU matched the ACK of our 2xx (RFC 6026 Accepted state)."""
@@ -207,23 +208,8 @@ class Transaction:
         out: list[TxEffect],
         due: list[Timer],
     ) -> None:
-        if op is _SEND:
-            if isinstance(message, Response):
-                self.last_response = message
-                out.append(Send(message))
-            else:
-                out.append(Send(self.request))
-        elif op is _RESEND_REQUEST:
-            out.append(Send(self.request))
-        elif op is _RESEND_RESPONSE:
-            if self.last_response is not None:
-                out.append(Send(self.last_response))
-        elif op is _SEND_ACK:
-            assert isinstance(message, Response)
-            out.append(Send(build_ack(self.request, message)))
-        elif op is _PASS_UP:
-            if message is not None:
-                out.append(PassUp(message))
+        if op in _MESSAGE_OPS:
+            self._run_message(op, message, out)
         elif op is _ARM:
             assert timer is not None
             self._arm(timer, now, out, due)
@@ -238,20 +224,39 @@ class Transaction:
             self.armed.clear()
             out.append(Terminated())
 
+    def _run_message(self, op: Op, message: Message | None, out: list[TxEffect]) -> None:
+        """The actions that send a message or hand one up."""
+        if op is _SEND:
+            if isinstance(message, Response):
+                self.last_response = message
+                out.append(Send(message))
+            else:
+                out.append(Send(self.request))
+        elif op is _RESEND_REQUEST:
+            out.append(Send(self.request))
+        elif op is _RESEND_RESPONSE:
+            if self.last_response is not None:
+                out.append(Send(self.last_response))
+        elif op is _SEND_ACK:
+            assert isinstance(message, Response)
+            out.append(Send(build_ack(self.request, message)))
+        elif message is not None:  # PASS_UP
+            out.append(PassUp(message))
+
     def _arm(self, timer: Timer, now: float, out: list[TxEffect], due: list[Timer]) -> None:
         if timer in RETRANSMIT:
             if self.reliable:
                 return
             previous = self._intervals.get(timer)
             if previous is None:
-                interval = self.config.duration(timer, False)
+                interval = self.config.duration(timer, reliable=False)
             elif timer is _TIMER_E and self.state is _PROCEEDING:
                 interval = self.config.t2
             else:
                 interval = self.config.next_interval(timer, previous)
             self._intervals[timer] = interval
         else:
-            interval = self.config.duration(timer, self.reliable)
+            interval = self.config.duration(timer, reliable=self.reliable)
         if interval <= 0:
             due.append(timer)
             self.armed[timer] = now

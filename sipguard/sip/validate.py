@@ -206,7 +206,7 @@ def _no_broadcast(via: Via) -> None:
         raise SipParseError("Via sent-by is a broadcast address")
 
 
-def _counts_ok(h: Headers, first: dict[str, str], unique: bool) -> bool:
+def _counts_ok(h: Headers, first: dict[str, str], *, unique: bool) -> bool:
     """Exactly one Call-ID, From, To and CSeq; at most one Max-Forwards; a Via."""
     present = (
         "via" in first and "cseq" in first and "call-id" in first
@@ -222,7 +222,7 @@ def _plain_response(resp: Response) -> bool:
     h = resp.headers
     first = h.first()
     unique = h.unique()
-    if resp.version != "SIP/2.0" or not _counts_ok(h, first, unique):
+    if resp.version != "SIP/2.0" or not _counts_ok(h, first, unique=unique):
         return False
     via = first["via"]
     if _BROADCAST in via or (not unique and any(_BROADCAST in v for v in h.get_fields("via"))):
@@ -236,7 +236,9 @@ def _plain_request(req: Request) -> bool:
     h = req.headers
     first = h.first()
     unique = h.unique()
-    if req.version != "SIP/2.0" or not _counts_ok(h, first, unique) or "proxy-require" in first:
+    if req.version != "SIP/2.0" or "proxy-require" in first:
+        return False
+    if not _counts_ok(h, first, unique=unique):
         return False
     if req.method == "INVITE" and "accept" in first:
         return False
@@ -252,7 +254,7 @@ def _plain_request(req: Request) -> bool:
         and shapes.REQUEST_URI.fullmatch(req.uri) is not None
         and shapes.ADDRESS.fullmatch(first["from"]) is not None
         and shapes.ADDRESS.fullmatch(first["to"]) is not None
-        and _plain_lists(h, first, unique)
+        and _plain_lists(h, first, unique=unique)
     )
 
 
@@ -260,7 +262,7 @@ def _plain_max_forwards(value: str) -> bool:
     return shapes.MAX_FORWARDS.fullmatch(value) is not None and 0 < int(value) <= 255
 
 
-def _plain_lists(h: Headers, first: dict[str, str], unique: bool) -> bool:
+def _plain_lists(h: Headers, first: dict[str, str], *, unique: bool) -> bool:
     """Via, Contact and P-Asserted-Identity: every field a plain list (Contact may be *)."""
     if unique:
         contact = first.get("contact")

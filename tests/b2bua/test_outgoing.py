@@ -217,3 +217,42 @@ def test_stamp_equals_a_request_rebuilt_with_the_stamped_via(
     for view in _VIEWS:
         assert getattr(got, view) == getattr(plain, view), view
     assert got.addresses("contact") == plain.addresses("contact")
+
+
+def test_the_core_takes_its_address_from_the_first_listen_entry() -> None:
+    """``listen`` is read with ``policy.hostport``: brackets, a port, or the default."""
+    from b2bua_harness import rules
+
+    from sipguard.b2bua import B2BUA, Addr
+
+    ruleset = copy.copy(rules())
+    for listen, local in (
+        (["[::1]:5070"], Addr("::1", 5070)),
+        (["10.0.0.5"], Addr("10.0.0.5", 5060)),
+        ([], Addr("127.0.0.1", 5060)),
+    ):
+        ruleset.listen = listen
+        assert B2BUA(ruleset).ids.local == local
+
+
+def test_cancel_and_the_ack_of_a_non_2xx_are_one_request_but_method_and_to() -> None:
+    """Both copy the INVITE's top Via, Request-URI, Route, From, Call-ID and CSeq number."""
+    from sipguard.b2bua.leg_b import cancel_for
+    from sipguard.sip.keys import build_ack
+
+    req = parse(invite().replace(b"Record-Route:", b"Route:"))
+    assert isinstance(req, Request)
+    answer = make_response(req, 486, to_tag="b-tag")
+    cancel, ack = cancel_for(req), build_ack(req, answer)
+    assert (cancel.method, ack.method) == ("CANCEL", "ACK")
+    assert cancel.headers.get("to") == req.headers.get("to")
+    assert ack.to.tag == "b-tag"
+    for msg in (cancel, ack):
+        assert msg.uri == req.uri and msg.body == b""
+        assert msg.top_via.branch == req.top_via.branch
+        assert msg.headers.get_fields("route") == req.headers.get_fields("route")
+        assert msg.headers.get("from") == req.headers.get("from")
+        assert msg.call_id == req.call_id and msg.cseq.seq == req.cseq.seq
+        assert msg.max_forwards == 70
+    drop_to = [(n, v) for n, v in cancel.headers.items() if n not in ("CSeq", "To")]
+    assert drop_to == [(n, v) for n, v in ack.headers.items() if n not in ("CSeq", "To")]

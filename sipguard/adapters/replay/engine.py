@@ -116,7 +116,7 @@ class ReplaySummary:
             "partial": self.partial,
         }
 
-    def warn(self, message: str, partial: bool = True) -> None:
+    def warn(self, message: str, *, partial: bool = True) -> None:
         """Record a warning about the input; it makes the result partial by default."""
         self.warnings.append(message)
         self.partial = self.partial or partial

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import structlog
 
 from sipguard.alerts import Alert, Event, suspended
-from sipguard.b2bua.effects import CallEnded, Decided, Malformed
+from sipguard.b2bua.effects import CallEnded, Decided, Effect, Effects, Malformed
 from sipguard.journal.record import (
     Entry,
     admin_entry,
@@ -40,6 +40,8 @@ from sipguard.journal.record import (
 from sipguard.logs import log_call_end, log_decision
 from sipguard.policy import limits, shortcalls
 from sipguard.policy.facts import Direction
+from sipguard.policy.ruleset import Ruleset
+from sipguard.policy.state import State
 
 _AnyFuture = concurrent.futures.Future[Any] | asyncio.Future[Any]
 
@@ -57,6 +59,39 @@ class Journal(Protocol):
         ...
 
 
+class GateSetup(Protocol):
+    """The core's call set-up, read for the limits of an allowed call."""
+
+    @property
+    def state(self) -> State:
+        """Counts, violations and suspensions."""
+        ...
+
+
+class GateCore(Protocol):
+    """What the gate needs from the call core: its journal flag, rules, state, held calls."""
+
+    journal_ok: bool
+
+    @property
+    def rules(self) -> Ruleset:
+        """The rules in force."""
+        ...
+
+    @property
+    def setup(self) -> GateSetup:
+        """Its call set-up (holds the state)."""
+        ...
+
+    def release(self, call_key: int | None) -> bool:
+        """Whether a decided call's held effects may run (False: it was refused meanwhile)."""
+        ...
+
+    def unrecorded(self, call_key: int | None, now: float, wall: datetime) -> Effects:
+        """The effects that refuse an allowed outbound call whose record was not made."""
+        ...
+
+
 class JournalGate:
     """Journals decisions and call ends, then logs them and releases the held effects."""
 
@@ -64,8 +99,8 @@ class JournalGate:
         self,
         loop: asyncio.AbstractEventLoop,
         journal: Journal | None,
-        core: Any,
-        execute: Callable[[Iterable[Any]], None],
+        core: GateCore,
+        execute: Callable[[Iterable[Effect]], None],
     ) -> None:
         self.journal = journal
         self.rules_hash: str | None = None

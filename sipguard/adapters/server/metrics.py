@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sipguard.metrics import rules_age
 
+if TYPE_CHECKING:
+    from sipguard.adapters.server.reload import RulesWatcher
+    from sipguard.adapters.server.shell import Core, Server
+
 
 class ServeCollector(Collector):
     """Exposes a running ``Server`` and ``RulesWatcher``."""
 
-    def __init__(self, server: Any, watcher: Any | None = None) -> None:
+    def __init__(self, server: Server, watcher: RulesWatcher | None = None) -> None:
         self._server = server
         self._watcher = watcher
 
@@ -65,7 +69,7 @@ class ServeCollector(Collector):
             )
 
 
-def _core_families(core: Any) -> Iterator[Metric]:
+def _core_families(core: Core) -> Iterator[Metric]:
     """The call core's gauges and counters: calls, transactions, 503s, unlisted sources."""
     calls = GaugeMetricFamily("sipguard_serve_calls_in_progress", "Calls set up or being set up.")
     calls.add_metric([], core.active_calls)

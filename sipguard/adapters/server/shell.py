@@ -20,10 +20,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol, assert_never
+from typing import Protocol, assert_never
 
-from sipguard.adapters.server.journal_gate import Journal, JournalGate
+from structlog.typing import BindableLogger
+
+from sipguard.adapters.server.journal_gate import GateCore, Journal, JournalGate
 from sipguard.adapters.server.tcp import TcpLimits, TcpPool
+from sipguard.adapters.server.tcp_conn import TcpStats
 from sipguard.adapters.server.timers import TimerHeap
 from sipguard.adapters.server.udp import UdpEndpoint, UdpStats, bind_udp
 from sipguard.b2bua.effects import (
@@ -38,16 +41,15 @@ from sipguard.b2bua.effects import (
     TimerKey,
     Transmit,
 )
+from sipguard.b2bua.strangers import CoreStats
 from sipguard.logs import log_garbage
 from sipguard.ratelimit import RateLimiter
 
 _FREE_PORT_TRIES = 20
 
 
-class Core(Protocol):
-    """What the shell needs from the B2BUA core."""
-
-    journal_ok: bool
+class Core(GateCore, Protocol):
+    """What the shell (and its journal gate and metrics) needs from the B2BUA core."""
 
     def on_message(self, data: bytes, source: Addr, now: float, wall: datetime) -> Effects:
         """Handle one datagram or framed stream message."""
@@ -55,6 +57,21 @@ class Core(Protocol):
 
     def on_timer(self, key: TimerKey, now: float, wall: datetime) -> Effects:
         """Handle a timer that came due."""
+        ...
+
+    @property
+    def active_calls(self) -> int:
+        """Calls set up or being set up (for the metrics)."""
+        ...
+
+    @property
+    def transactions(self) -> int:
+        """Live transactions of both legs (for the metrics)."""
+        ...
+
+    @property
+    def stats(self) -> CoreStats:
+        """503s by cause and unlisted sources (for the metrics)."""
         ...
 
 
@@ -65,7 +82,7 @@ class Server:
         self,
         core: Core,
         journal: Journal | None,
-        log: Any,
+        log: BindableLogger | None,
         queue_limit: int = 8192,
         *,
         tcp: TcpLimits | None = None,
@@ -85,7 +102,7 @@ class Server:
         self._garbage = RateLimiter("serve.errors", rate=1.0, burst=10)
 
     @property
-    def tcp_stats(self) -> Any:
+    def tcp_stats(self) -> TcpStats:
         """The TCP counters."""
         return self._tcp.stats
 

@@ -49,7 +49,7 @@ def bind_udp(host: str, port: int) -> socket.socket:
             with contextlib.suppress(OSError):  # capped by net.core.rmem_max anyway
                 sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
         sock.bind((host, port))
-        sock.setblocking(False)
+        sock.settimeout(0.0)  # non-blocking, as setblocking(False)
     except OSError:
         sock.close()
         raise

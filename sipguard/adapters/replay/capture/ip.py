@@ -37,7 +37,7 @@ class _Pending:
         self.total: int | None = None
         self.size = 0
 
-    def add(self, offset: int, data: bytes, last: bool) -> bytes | None:
+    def add(self, offset: int, data: bytes, *, last: bool) -> bytes | None:
         """Store one fragment; return the whole payload once it is complete."""
         self.parts.append((offset, data))
         self.size += len(data)
@@ -90,8 +90,9 @@ class IpDecoder:
         frag = ((data[6] << 8) | data[7]) & 0x3FFF
         if frag:  # MF set or non-zero offset
             ident = (data[4] << 8) | data[5]
+            offset, last = (frag & 0x1FFF) * 8, not frag & 0x2000
             whole = self._fragment(
-                (4, src, dst, ident, proto), (frag & 0x1FFF) * 8, payload, not frag & 0x2000, ts_ns
+                (4, src, dst, ident, proto), offset, payload, last=last, ts_ns=ts_ns
             )
             if whole is None:
                 return None
@@ -112,7 +113,8 @@ class IpDecoder:
         proto, payload, fragment = walked
         if fragment is not None and (fragment[0] or not fragment[2]):
             offset, ident, last = fragment
-            whole = self._fragment((6, src, dst, ident, proto), offset, payload, last, ts_ns)
+            key = (6, src, dst, ident, proto)
+            whole = self._fragment(key, offset, payload, last=last, ts_ns=ts_ns)
             if whole is None:
                 return None
             rest = _walk_v6(proto, whole)  # headers inside the fragmentable part
@@ -122,7 +124,7 @@ class IpDecoder:
         return (src, dst, proto, payload)
 
     def _fragment(
-        self, key: tuple[object, ...], offset: int, data: bytes, last: bool, ts_ns: int
+        self, key: tuple[object, ...], offset: int, data: bytes, *, last: bool, ts_ns: int
     ) -> bytes | None:
         self._expire(ts_ns)
         pending = self._pending.get(key)
@@ -135,7 +137,7 @@ class IpDecoder:
         if offset + len(data) > _MAX_DATAGRAM:
             del self._pending[key]
             return None
-        whole = pending.add(offset, data, last)
+        whole = pending.add(offset, data, last=last)
         if whole is not None:
             del self._pending[key]
             self.reassembled += 1

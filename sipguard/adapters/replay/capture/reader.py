@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Protocol, cast
 
 from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapNgReader, RawPcapReader
@@ -41,6 +41,15 @@ _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLOCK = 1 << 20
 _MAX_RECORD = 1 << 24
+
+
+class _NgMeta(Protocol):
+    """The fields of scapy's pcapng record metadata that are read here."""
+
+    tshigh: int
+    tslow: int
+    tsresol: int
+    linktype: int
 
 
 class CaptureError(SipguardError):
@@ -116,7 +125,7 @@ class CaptureReader:
         self._reader = self._open_reader()
         self.format = "pcapng" if isinstance(self._reader, RawPcapNgReader) else "pcap"
 
-    def _open_reader(self) -> Any:
+    def _open_reader(self) -> RawPcapReader | RawPcapNgReader:
         magic = self._file.read(4)
         self._file.truncated = False
         if not magic:
@@ -185,7 +194,9 @@ class CaptureReader:
                 return
 
     def _iter_pcapng(self) -> Iterator[Frame]:
-        for data, meta in self._reader:
+        # scapy types a pcapng record's metadata as a pcap one's; it is the pcapng namedtuple.
+        records = cast(Iterator[tuple[bytes, _NgMeta]], self._reader)
+        for data, meta in records:
             ticks = (meta.tshigh << 32) | meta.tslow
             resol = meta.tsresol
             ts = (

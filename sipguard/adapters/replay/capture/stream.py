@@ -105,21 +105,30 @@ class SipStream:
         return True
 
     def _next_message(self) -> bytes | None:
-        if self._ws is not None:
+        if self._ws is not None or not self._at_start_line():
             return None
+        return self._take_message()
+
+    def _at_start_line(self) -> bool:
+        """Skip keep-alive CRLFs and resync; True when the buffer starts with a start line."""
         buf = self._buf
         while buf[:2] == b"\r\n":
             del buf[:2]
         if not buf:
-            return None
+            return False
         if not self._synced and not self._resync():
-            return None
+            return False
         buf = self._buf
         if START_LINE.match(buf[:200]) is None:
             if len(buf) < 200 and b"\n" not in buf:
-                return None  # the start line is still arriving
+                return False  # the start line is still arriving
             self._synced = False
-            return self._next_message() if self._resync() else None
+            return self._resync() and self._at_start_line()
+        return True
+
+    def _take_message(self) -> bytes | None:
+        """Cut one whole message (head and Content-Length body) off the buffer, if it is in."""
+        buf = self._buf
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             if len(buf) > _MAX_HEADER:
