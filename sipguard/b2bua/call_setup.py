@@ -175,6 +175,7 @@ class CallSetup:
             verdict=verdict,
         )
         self.table.register(call)
+        entry.on_timeout = lambda n, w: self.relay.on_a_unacked(call, n, w)
         if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:
             # rules 1.1 section 3: a forward of this call is verified while it is up
             self.state.inbound_started(req.call_id, verdict.caller, verdict.number, wall)

@@ -9,6 +9,8 @@ Invariants:
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
 - a transaction is reliable when its peer's transport is not UDP;
+- an INVITE client transaction we CANCELled is forgotten 64*T1 after the CANCEL if it is
+  still waiting for a final response (RFC 3261 section 9.1), so a lost 487 leaks nothing;
 - a server transaction's peer is where its responses go (``reply_route.reply_to``).
 """
 
@@ -23,7 +25,7 @@ from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Trans
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
 from sipguard.sip.message import Message, Request, Response
-from sipguard.sip.timers import TimerConfig
+from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
     Arm,
     Disarm,
@@ -34,6 +36,7 @@ from sipguard.sip.transaction import (
     Transaction,
     TxEffect,
     TxKey,
+    TxState,
     client_key,
     kind_for,
     server_key,
@@ -54,6 +57,7 @@ class TxEntry:
     key: TxKey
     on_up: UpHandler | None = None
     on_timeout: TimeoutHandler | None = None
+    cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
 
     @property
     def answered(self) -> bool:
@@ -145,10 +149,23 @@ class Transactions:
         out = self.receive(entry, req, now, wall)
         return out + self.reply(entry, make_response(req, status, tag, extra), now, wall)
 
+    def give_up_later(self, entry: TxEntry | None, now: float) -> Effects:
+        """RFC 3261 9.1: an INVITE we CANCELled that has no final response 64*T1 later is
+        destroyed (its peer may never send the 487).  Timer B is the engine's own only while
+        it is Calling; from Proceeding on the key is free for this give-up."""
+        if entry is None or entry.tx.state is not TxState.PROCEEDING:
+            return []
+        entry.cancelled = True
+        return [StartTimer(TxTimer(entry.id, Timer.B), now + self.config.duration(Timer.B, False))]
+
     def fire(self, timer: TxTimer, now: float, wall: datetime) -> Effects:
         """A transaction timer came due (ignored when the transaction is gone)."""
         entry = self.by_id.get(timer.tx_id)
         if entry is None:
+            return []
+        if entry.cancelled and timer.timer is Timer.B and Timer.B not in entry.tx.armed:
+            if entry.tx.state is TxState.PROCEEDING:  # still no final response: give up
+                self._forget(entry)
             return []
         return self.run(entry, entry.tx.fire(timer.timer, now), now, wall)
 
