@@ -9,9 +9,13 @@ Acme trunk's address, the carrier network's address and an unlisted address, in 
 whatever rate the server keeps up with (bounded by ``--minutes``).
 
 Reported: whether the server is still alive, Python tracebacks and error lines in its log,
-its RSS before the flood and after it (once its transactions have timed out), and whether
-a sipp call placed afterwards succeeds.  Targets: 0 crashes, 0 tracebacks, a working call,
-RSS growth under 10%.
+its RSS before the flood, at its peak and after it, and whether a sipp call placed
+afterwards succeeds.  "After" is measured once the server has worked off its backlog (its
+CPU use has fallen idle) and ``--settle`` more seconds have passed, so that every
+transaction and call the flood started has timed out; the live transactions, calls and
+timers are read from its metrics then.  Targets: 0 crashes, 0 tracebacks, a working call,
+RSS growth under 10%.  The datagrams per second are the sender's: on a shared machine the
+sender and the server compete for the same cores.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,14 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serve import (
     CALLEE,
     CALLER,
+    CONSENTS,
+    RULES,
     SUT_IP,
     UAS_IP,
+    System,
     _mk,
     free_port,
     run_step,
-    start_sipguard,
     start_uas,
 )
+from steps import group_cpu
 
 SOURCES = ("127.0.0.2", "127.0.0.4", "127.0.0.9")
 INVITE = (
@@ -167,27 +178,96 @@ def flood(target: tuple[str, int], count: int, deadline: float, seed: int) -> in
     return sent
 
 
+def start_server(folder: Path, net_port: int) -> tuple[System, str]:
+    """``sipguard serve`` with its metrics endpoint; waits for readiness."""
+    (folder / "rules.yaml").write_text(RULES.format(net_port=net_port))
+    (folder / "consents.csv").write_text(CONSENTS)
+    port, metrics = free_port(SUT_IP), f"{SUT_IP}:{free_port(SUT_IP)}"
+    exe = Path(sys.executable).with_name("sipguard")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "sipguard"]
+    log = folder / "serve.log"
+    proc = subprocess.Popen(
+        [*cmd, "serve", "--rules", str(folder / "rules.yaml"), "--listen", f"{SUT_IP}:{port}",
+         "--metrics", metrics],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while b"serve.ready" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"sipguard did not start:\n{log.read_text()}")
+        time.sleep(0.05)
+    return System("sipguard", port, proc), metrics
+
+
+def tables(metrics: str) -> dict[str, float]:
+    """Live transactions, calls and timers from the server's metrics."""
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    out = {}
+    for key, name in (("transactions", "sipguard_serve_transactions"),
+                      ("calls", "sipguard_serve_calls_in_progress"),
+                      ("timers", "sipguard_serve_timers")):  # fmt: skip
+        found = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)
+        out[key] = float(found.group(1)) if found else -1.0
+    return out
+
+
+class Peak(threading.Thread):
+    """Samples a process's RSS every 0.5 s and keeps the highest."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                self.peak = max(self.peak, rss_kb(self.pid))
+            except OSError:
+                return
+
+
+def wait_idle(pgid: int, limit: float) -> float:
+    """Wait (at most ``limit`` s) until the server uses under 10% of a core; seconds waited."""
+    start = time.monotonic()
+    last = group_cpu(pgid)
+    while time.monotonic() - start < limit:
+        time.sleep(2.0)
+        now = group_cpu(pgid)
+        if now - last < 0.2:
+            break
+        last = now
+    return time.monotonic() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datagrams", type=int, default=1_000_000)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--settle", type=float, default=40.0,
-                        help="seconds for transactions to time out before the RSS check")
+    parser.add_argument("--settle", type=float, default=75.0,
+                        help="seconds after the backlog for transactions and calls to end")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="fuzz-serve-"))
     net_port = free_port(UAS_IP)
     uas = start_uas(folder, net_port)
-    server = start_sipguard(_mk(folder / "sg"), net_port)
+    server, metrics = start_server(_mk(folder / "sg"), net_port)
     try:
         warm = run_step(folder, server, "bridge", 20, 2)
+        time.sleep(args.settle)  # the warm-up calls' transactions end, as the flood's will
         before = rss_kb(server.proc.pid)
+        peak = Peak(server.proc.pid)
+        peak.start()
         started = time.monotonic()
         sent = flood((SUT_IP, server.port), args.datagrams, started + args.minutes * 60, args.seed)
         elapsed = time.monotonic() - started
+        backlog = wait_idle(server.proc.pid, 600.0)
         time.sleep(args.settle)
+        peak.done.set()
         alive = server.proc.poll() is None
         after = rss_kb(server.proc.pid) if alive else 0
+        left = tables(metrics) if alive else {}
         call = run_step(folder, server, "bridge", 5, 1) if alive else None
     finally:
         server.stop()
@@ -196,10 +276,12 @@ def main() -> int:
     log = (folder / "sg" / "serve.log").read_text(errors="replace")
     report = {
         "datagrams_sent": sent, "seconds": round(elapsed, 1),
-        "datagrams_per_s": round(sent / max(elapsed, 1e-9)), "server_alive": alive,
+        "datagrams_per_s": round(sent / max(elapsed, 1e-9)),
+        "backlog_s": round(backlog, 1), "server_alive": alive,
         "tracebacks": log.count("Traceback"), "error_lines": log.count('"level": "error"'),
-        "rss_kb_before": before, "rss_kb_after": after,
+        "rss_kb_before": before, "rss_kb_peak": peak.peak, "rss_kb_after": after,
         "rss_growth": round(after / before - 1, 3) if before and after else None,
+        "left_after_settle": left,
         "warm_up_calls_ok": f"{warm.ok}/{warm.created}",
         "call_after": f"{call.ok}/{call.created}" if call else "server dead",
     }  # fmt: skip

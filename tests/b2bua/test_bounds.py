@@ -96,6 +96,6 @@ def test_503s_are_counted_by_cause() -> None:
         net.send(invite(call_id=f"c{i}", branch=f"z9hG4bK-{i}"), TRUNK)
     assert net.core.stats.rejected.counts[Cause.MAX_CPS] == 1
     net = Net()
-    net.core.journal_ok = False
+    net.journal_fails = True
     net.send(invite(), TRUNK)
     assert net.core.stats.rejected.counts[Cause.JOURNAL] == 1
