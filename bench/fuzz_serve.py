@@ -178,11 +178,18 @@ def flood(target: tuple[str, int], count: int, deadline: float, seed: int) -> in
     return sent
 
 
+def free_tcp_port(host: str) -> int:
+    """A free TCP port on ``host`` (for the metrics endpoint)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def start_server(folder: Path, net_port: int) -> tuple[System, str]:
     """``sipguard serve`` with its metrics endpoint; waits for readiness."""
     (folder / "rules.yaml").write_text(RULES.format(net_port=net_port))
     (folder / "consents.csv").write_text(CONSENTS)
-    port, metrics = free_port(SUT_IP), f"{SUT_IP}:{free_port(SUT_IP)}"
+    port, metrics = free_port(SUT_IP), f"{SUT_IP}:{free_tcp_port(SUT_IP)}"
     exe = Path(sys.executable).with_name("sipguard")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "sipguard"]
     log = folder / "serve.log"
