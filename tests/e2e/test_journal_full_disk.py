@@ -2,9 +2,10 @@
 calls with 503, loses nothing, and recovers by itself once space is freed.
 
 The journal and the state live on a 4 MiB tmpfs mounted for the test (root is needed to
-mount one), the log elsewhere; a filler file then takes every free block.  Calls are plain UDP SIP from the Acme trunk's
-address; a callee on the network address answers every INVITE it gets with 486, so "the
-call reached the callee" and "the call was refused" are told apart by the final status.
+mount one), the log elsewhere; a filler file then takes every free block.  Calls are plain
+UDP SIP from the Acme trunk's address; a callee on the network address answers every INVITE
+it gets with 486, so "the call reached the callee" and "the call was refused" are told
+apart by the final status.
 """
 
 from __future__ import annotations
