@@ -8,6 +8,9 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
+  once it has sent one (other than an INVITE's 2xx, whose ACK the TU matches) it keeps only
+  the fields that name its request (``slim``): the response is what a retransmission or
+  the ACK needs, and a flood of big requests must not stay whole until Timer H or J;
 - a transaction is reliable when its peer's transport is not UDP;
 - an INVITE client transaction we CANCELled is forgotten 64*T1 after the CANCEL if it is
   still waiting for a final response (RFC 3261 section 9.1), so a lost 487 leaks nothing;
@@ -18,12 +21,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
+from sipguard.sip.headers import Headers, canonical
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
@@ -45,6 +49,20 @@ from sipguard.sip.wire import serialise
 
 UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
+_NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
+def slim(request: Request) -> Request:
+    """``request`` with only the fields that name it (its top Via field, From, To, Call-ID
+    and CSeq) and no body."""
+    fields: list[tuple[str, str]] = []
+    via = False
+    for name, value in request.headers.items():
+        low = canonical(name)
+        if low in _NAMING and not (low == "via" and via):
+            via = via or low == "via"
+            fields.append((name, value))
+    return replace(request, headers=Headers(fields), body=b"")
 
 
 @dataclass(slots=True)
@@ -124,7 +142,10 @@ class Transactions:
         """Send ``response`` on a server transaction unless it already sent a final one."""
         if entry.answered:
             return []
-        return self.run(entry, entry.tx.respond(response, now), now, wall)
+        out = self.run(entry, entry.tx.respond(response, now), now, wall)
+        if response.status >= 200 and entry.tx.state is not TxState.ACCEPTED:
+            entry.tx.request = slim(entry.tx.request)
+        return out
 
     def respond(
         self, entry: TxEntry | None, status: int, tag: str | None, now: float, wall: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from b2bua_harness import NET_IN, TRUNK, Net, invite, reply
 
-from sipguard.sip.message import Request
+from sipguard.sip.message import Request, Response
 
 
 def _cancelled_while_ringing(net: Net) -> tuple[Request, Request]:
@@ -53,3 +53,25 @@ def test_a_487_after_the_cancel_still_ends_the_invite_the_plain_way() -> None:
     assert [m.method for m in net.take(NET_IN) if isinstance(m, Request)] == ["ACK"]
     net.advance(100.0)
     assert net.idle()
+
+
+def test_a_rejected_invite_keeps_only_its_naming_fields_and_answers_the_same() -> None:
+    """After its final response a server transaction keeps a slim request, not a 20 KB one;
+    a retransmitted INVITE still gets the very same answer, and the ACK still ends it."""
+    net = Net()
+    big = invite(caller="4001112222", extra="X-Big: " + "A" * 20_000)
+    net.send(big, TRUNK)
+    first = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert [m.status for m in first] == [100, 403]
+    (entry,) = net.core.txs.server.values()
+    kept = entry.tx.request
+    assert kept.body == b"" and "x-big" not in kept.headers
+    assert len(kept.headers.items()) == 5 and kept.call_id == "a-call-1"
+    sent = len(net.raw)
+    net.send(big, TRUNK)  # a retransmission: answered from the transaction, byte for byte
+    assert net.raw[sent:] == [net.raw[sent - 1]]
+    net.take(TRUNK)
+    ack = big.replace(b"INVITE sip:", b"ACK sip:", 1).replace(b"1 INVITE", b"1 ACK")
+    net.send(ack, TRUNK)
+    net.advance(60.0)
+    assert net.take(TRUNK) == [] and net.idle()
