@@ -147,43 +147,57 @@ def wait_for(predicate: object, seconds: float) -> bool:
     return False
 
 
-def test_full_disk_keeps_deciding_refuses_outbound_and_recovers_alone(small_disk: Path) -> None:
+def run_through_a_full_disk(server: Served, disk: Path, callee: Callee, logged: bool) -> list[str]:
+    """The calls of the scenario; returns their Call-IDs.  ``logged``: the log is readable."""
+    sent = ["before-1"]
+    assert call(server, FILED, "before-1") == 486  # journaled, then reached the callee
+    filler = fill(disk)
+    refused = None
+    for i in range(300):  # the journal's files have some slack: write until they fail
+        sent.append(f"full-{i}")
+        status = call(server, FILED, f"full-{i}")
+        assert status in (486, 503), status
+        if status == 503:
+            refused = f"full-{i}"
+            break
+    assert refused is not None, "the journal never failed on a full disk"
+    sent.append("reject-1")
+    assert call(server, UNFILED, "reject-1") == 403  # still decided, still answered
+    if logged:
+        event = decisions_logged(server)["reject-1"]
+        assert event["reason"] == "CALLER_UNREGISTERED" and event.get("journal") == "unavailable"
+    sent.append("full-again")
+    assert call(server, FILED, "full-again") == 503
+    reached = len(callee.invites)
+    time.sleep(1.0)  # the outcomes sent behind the calls fail too: nothing is pending
+    filler.unlink()
+    # no call in between: the probe finds the journal writable again by itself
+    if logged:
+        assert wait_for(lambda: "journal.recovered" in server.log_text(), 20.0)
+    else:
+        time.sleep(5.0)  # the probe runs every 2 s
+    sent.append("after-1")
+    assert call(server, FILED, "after-1") == 486
+    assert len(callee.invites) == reached + 1
+    return sent
+
+
+@pytest.mark.parametrize("log_on", ["another disk", "the full disk"])
+def test_full_disk_keeps_deciding_refuses_outbound_and_recovers_alone(
+    small_disk: Path, log_on: str
+) -> None:
+    """With the log elsewhere every decision is on record somewhere; with the log on the
+    same full disk log lines are lost, but never an answer or the recovery."""
     trunk_port, net_port, port = free_port(ACME), free_port(NETWORK), free_port()
     rules = write_rules(small_disk, trunk_port, net_port)
     callee = Callee(net_port)
     callee.start()
-    logs = small_disk.parent / "run"  # the log is on another disk, as in production
-    logs.mkdir()
+    logged = log_on == "another disk"
+    logs = small_disk.parent / "run" if logged else small_disk
+    logs.mkdir(exist_ok=True)
     server = start_serve(logs, rules, port, trunk_port, net_port)
-    sent: list[str] = []
     try:
-        sent.append("before-1")
-        assert call(server, FILED, "before-1") == 486  # journaled, then reached the callee
-        filler = fill(small_disk)
-        refused = None
-        for i in range(300):  # the journal's files have some slack: write until they fail
-            sent.append(f"full-{i}")
-            status = call(server, FILED, f"full-{i}")
-            assert status in (486, 503), status
-            if status == 503:
-                refused = f"full-{i}"
-                break
-        assert refused is not None, "the journal never failed on a full disk"
-        sent.append("reject-1")
-        assert call(server, UNFILED, "reject-1") == 403  # still decided, still answered
-        logged = decisions_logged(server)
-        assert logged["reject-1"]["reason"] == "CALLER_UNREGISTERED"
-        assert logged["reject-1"].get("journal") == "unavailable"
-        sent.append("full-again")
-        assert call(server, FILED, "full-again") == 503
-        reached = len(callee.invites)
-        time.sleep(1.0)  # the outcomes sent behind the calls fail too: nothing is pending
-        filler.unlink()
-        # no call in between: the probe finds the journal writable again by itself
-        assert wait_for(lambda: "journal.recovered" in server.log_text(), 20.0)
-        sent.append("after-1")
-        assert call(server, FILED, "after-1") == 486
-        assert len(callee.invites) == reached + 1
+        sent = run_through_a_full_disk(server, small_disk, callee, logged)
     finally:
         code = server.stop()
         callee.stop.set()
@@ -194,7 +208,10 @@ def test_full_disk_keeps_deciding_refuses_outbound_and_recovers_alone(small_disk
         journaled = {row[0] for row in db.execute("SELECT call_id FROM entries")}
         actions = [row[0] for row in db.execute("SELECT action FROM entries WHERE kind='admin'")]
     assert "journal_recovered" in actions  # the probe, the first record written again
-    unjournaled = {cid for cid, e in decisions_logged(server).items() if e.get("journal")}
-    for call_id in sent:  # nothing lost: on record in the journal or, in full, in the log
-        assert call_id in journaled or call_id in unjournaled, call_id
-    assert "Traceback" not in server.log_text()
+    if logged:
+        unjournaled = {cid for cid, e in decisions_logged(server).items() if e.get("journal")}
+        for call_id in sent:  # nothing lost: on record in the journal or, in full, in the log
+            assert call_id in journaled or call_id in unjournaled, call_id
+        assert "Traceback" not in server.log_text()
+    else:
+        assert "before-1" in journaled and "after-1" in journaled
