@@ -259,7 +259,12 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="fuzz-serve-"))
     net_port = free_port(UAS_IP)
     uas = start_uas(folder, net_port)
-    server, metrics = start_server(_mk(folder / "sg"), net_port)
+    try:
+        server, metrics = start_server(_mk(folder / "sg"), net_port)
+    except RuntimeError:
+        uas.kill()
+        uas.wait()
+        raise
     try:
         warm = run_step(folder, server, "bridge", 20, 2)
         time.sleep(args.settle)  # the warm-up calls' transactions end, as the flood's will
