@@ -23,33 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serve import (
-    CALLEE,
-    CALLER,
-    CONSENTS,
-    RULES,
-    SUT_IP,
-    UAS_IP,
-    System,
-    _mk,
-    free_port,
-    run_step,
-    start_uas,
-)
-from steps import group_cpu
+from bench_serve import CALLEE, CALLER, SUT_IP, UAS_IP, System, _mk, free_port, run_step, start_uas
+from served import Peak, rss_kb, start_server, tables, wait_idle
 
 SOURCES = ("127.0.0.2", "127.0.0.4", "127.0.0.9")
 INVITE = (
@@ -146,14 +131,6 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(out[:65000])
 
 
-def rss_kb(pid: int) -> int:
-    """The resident set size of ``pid`` in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def flood(target: tuple[str, int], count: int, deadline: float, seed: int) -> int:
     """Send up to ``count`` mutated datagrams before ``deadline``; return how many went."""
     rng = random.Random(seed)
@@ -178,74 +155,32 @@ def flood(target: tuple[str, int], count: int, deadline: float, seed: int) -> in
     return sent
 
 
-def free_tcp_port(host: str) -> int:
-    """A free TCP port on ``host`` (for the metrics endpoint)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(folder: Path, net_port: int) -> tuple[System, str]:
-    """``sipguard serve`` with its metrics endpoint; waits for readiness."""
-    (folder / "rules.yaml").write_text(RULES.format(net_port=net_port))
-    (folder / "consents.csv").write_text(CONSENTS)
-    port, metrics = free_port(SUT_IP), f"{SUT_IP}:{free_tcp_port(SUT_IP)}"
-    exe = Path(sys.executable).with_name("sipguard")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "sipguard"]
-    log = folder / "serve.log"
-    proc = subprocess.Popen(
-        [*cmd, "serve", "--rules", str(folder / "rules.yaml"), "--listen", f"{SUT_IP}:{port}",
-         "--metrics", metrics],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 15
-    while b"serve.ready" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"sipguard did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return System("sipguard", port, proc), metrics
-
-
-def tables(metrics: str) -> dict[str, float]:
-    """Live transactions, calls and timers from the server's metrics."""
-    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    out = {}
-    for key, name in (("transactions", "sipguard_serve_transactions"),
-                      ("calls", "sipguard_serve_calls_in_progress"),
-                      ("timers", "sipguard_serve_timers")):  # fmt: skip
-        found = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)
-        out[key] = float(found.group(1)) if found else -1.0
-    return out
-
-
-class Peak(threading.Thread):
-    """Samples a process's RSS every 0.5 s and keeps the highest."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.done = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(0.5):
-            try:
-                self.peak = max(self.peak, rss_kb(self.pid))
-            except OSError:
-                return
-
-
-def wait_idle(pgid: int, limit: float) -> float:
-    """Wait (at most ``limit`` s) until the server uses under 10% of a core; seconds waited."""
-    start = time.monotonic()
-    last = group_cpu(pgid)
-    while time.monotonic() - start < limit:
-        time.sleep(2.0)
-        now = group_cpu(pgid)
-        if now - last < 0.2:
-            break
-        last = now
-    return time.monotonic() - start
+def run(folder: Path, server: System, metrics: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, flood, wait out the backlog and the settle, then place a call; the report."""
+    warm = run_step(folder, server, "bridge", 20, 2)
+    time.sleep(args.settle)  # the warm-up calls' transactions end, as the flood's will
+    before, peak = rss_kb(server.proc.pid), Peak(server.proc.pid)
+    peak.start()
+    started = time.monotonic()
+    sent = flood((SUT_IP, server.port), args.datagrams, started + args.minutes * 60, args.seed)
+    elapsed = time.monotonic() - started
+    backlog = wait_idle(server.proc.pid, 600.0)
+    time.sleep(args.settle)
+    peak.done.set()
+    alive = server.proc.poll() is None
+    after = rss_kb(server.proc.pid) if alive else 0
+    left = tables(metrics) if alive else {}
+    call = run_step(folder, server, "bridge", 5, 1) if alive else None
+    return {
+        "datagrams_sent": sent, "seconds": round(elapsed, 1),
+        "datagrams_per_s": round(sent / max(elapsed, 1e-9)),
+        "backlog_s": round(backlog, 1), "server_alive": alive,
+        "rss_kb_before": before, "rss_kb_peak": peak.peak, "rss_kb_after": after,
+        "rss_growth": round(after / before - 1, 3) if before and after else None,
+        "left_after_settle": left, "warm_up_calls_ok": f"{warm.ok}/{warm.created}",
+        "call_after": f"{call.ok}/{call.created}" if call else "server dead",
+        "call_failed": call.failed if call else None,
+    }  # fmt: skip
 
 
 def main() -> int:
@@ -261,44 +196,19 @@ def main() -> int:
     uas = start_uas(folder, net_port)
     try:
         server, metrics = start_server(_mk(folder / "sg"), net_port)
-    except RuntimeError:
-        uas.kill()
-        uas.wait()
-        raise
-    try:
-        warm = run_step(folder, server, "bridge", 20, 2)
-        time.sleep(args.settle)  # the warm-up calls' transactions end, as the flood's will
-        before = rss_kb(server.proc.pid)
-        peak = Peak(server.proc.pid)
-        peak.start()
-        started = time.monotonic()
-        sent = flood((SUT_IP, server.port), args.datagrams, started + args.minutes * 60, args.seed)
-        elapsed = time.monotonic() - started
-        backlog = wait_idle(server.proc.pid, 600.0)
-        time.sleep(args.settle)
-        peak.done.set()
-        alive = server.proc.poll() is None
-        after = rss_kb(server.proc.pid) if alive else 0
-        left = tables(metrics) if alive else {}
-        call = run_step(folder, server, "bridge", 5, 1) if alive else None
+        try:
+            report = run(folder, server, metrics, args)
+        finally:
+            server.stop()
     finally:
-        server.stop()
         uas.kill()
         uas.wait()
     log = (folder / "sg" / "serve.log").read_text(errors="replace")
-    report = {
-        "datagrams_sent": sent, "seconds": round(elapsed, 1),
-        "datagrams_per_s": round(sent / max(elapsed, 1e-9)),
-        "backlog_s": round(backlog, 1), "server_alive": alive,
-        "tracebacks": log.count("Traceback"), "error_lines": log.count('"level": "error"'),
-        "rss_kb_before": before, "rss_kb_peak": peak.peak, "rss_kb_after": after,
-        "rss_growth": round(after / before - 1, 3) if before and after else None,
-        "left_after_settle": left,
-        "warm_up_calls_ok": f"{warm.ok}/{warm.created}",
-        "call_after": f"{call.ok}/{call.created}" if call else "server dead",
-    }  # fmt: skip
+    report["tracebacks"] = log.count("Traceback")
+    report["error_lines"] = log.count('"level": "error"')
     print(json.dumps(report, indent=2))
-    return 0 if alive and not report["tracebacks"] and call and call.failed == 0 else 1
+    ok = report["server_alive"] and not report["tracebacks"] and report["call_failed"] == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
