@@ -12,7 +12,8 @@ loss on send):
 Every 10 s the server's RSS, open file descriptors, live transactions, calls and armed
 timers are sampled (the last three from its metrics endpoint).  A call whose sipp gave up
 under loss without a BYE stays up until the server's maximum call duration, which the soak
-sets to 60 s, so that every timer has run out by the final sample.  Targets: RSS within 5%
+sets to 60 s, and one left ringing (its CANCEL lost) until the ring timeout, set to 30 s, so
+that every timer has run out by the final sample.  Targets: RSS within 5%
 from the end of the first minute (warm-up) to the end of the traffic, and no transaction
 or timer left once the traffic has stopped and its timers have run out.
 """
@@ -96,7 +97,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=20, help="calls per second of each flow")
     parser.add_argument("--loss", type=float, default=5.0, help="percent of packets lost")
-    parser.add_argument("--settle", type=float, default=75.0,
+    parser.add_argument("--settle", type=float, default=100.0,
                         help="seconds after the traffic for timers to run out")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -105,7 +106,8 @@ def main() -> int:
     metrics_at = f"127.0.0.1:{ports['metrics']}"
     server = subprocess.Popen(
         [*sipguard_command(), "serve", "--rules", str(rules), "--listen",
-         f"127.0.0.1:{ports['sut']}", "--metrics", metrics_at, "--max-duration", "60"],
+         f"127.0.0.1:{ports['sut']}", "--metrics", metrics_at, "--max-duration", "60",
+         "--ring-timeout", "30"],
         cwd=work, stdout=(work / "serve.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     time.sleep(2)

@@ -7,6 +7,8 @@ Invariants:
   bound at import (structlog's filtering logger drops disabled levels before any work);
   other code may still bind ``call_id`` through ``structlog.contextvars``, which
   ``configure`` merges into every line.
+- Writing a line never raises: a log on a full disk (or a closed stream) loses that line,
+  counted in ``LINES_LOST``, and whatever was being logged (a call's answer) goes on;
 - Events about untrusted garbage (unparseable datagrams, unknown sources) go through a
   ``sipguard.ratelimit.RateLimiter``, so a flood cannot flood the log; what it drops is
   counted and reported with the next event it lets through.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -43,6 +45,30 @@ _DECISION_FIELDS = (
 _OUTCOME_FIELDS = ("answered_at", "ended_at", "duration_ms", "final_status", "ended_by")
 
 
+class _Unfailing:
+    """A text stream for the log whose write and flush never raise; failures are counted."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lost = 0
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self.stream.write(text))
+        except (OSError, ValueError):
+            self.lost += 1
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.lost += 1
+
+
+LINES_LOST = _Unfailing(sys.stderr)  # ``.lost``: lines the log could not write
+
+
 def configure(*, json: bool = True, level: int | str = "info") -> None:
     """Set up structlog: contextvars merged, ISO UTC timestamps, JSON (or console) lines."""
     numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
@@ -58,9 +84,16 @@ def configure(*, json: bool = True, level: int | str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _stream())),
         cache_logger_on_first_use=True,
     )
+
+
+def _stream() -> _Unfailing:
+    """The log's stream: stderr as it is now (tests swap it), wrapped so it never raises."""
+    if LINES_LOST.stream is not sys.stderr:
+        LINES_LOST.stream = sys.stderr
+    return LINES_LOST
 
 
 _calls = structlog.get_logger("sipguard.calls")

@@ -9,8 +9,11 @@ Invariants:
   or an allowed call's INVITE on leg B, travels in ``Decided.after`` so it leaves only
   once the decision is journaled;
 - a call carries the header allow-list of the rules it was placed under (``Call.relay``);
-- admission (Max-Forwards, journal health for outbound calls, overload) answers before the
-  policy runs and is not a policy decision;
+- admission (Max-Forwards, trunk capacity, overload) answers before the policy runs and is
+  not a policy decision; journal health is not part of it: while the journal fails, every
+  INVITE is still decided, a rejection still answered and logged, and an allowed outbound
+  call refused 503 only when its own record fails (``unrecorded``), so the first record
+  that is written again brings the journal back without a restart;
 - an allowed inbound call is in the state's inbound calls from its placing until it ends,
   so forwards of it can be verified (rules 1.1 section 3);
 - leg B's INVITE stays in ``CallTable.held`` until ``release`` or ``unrecorded``; a call
@@ -181,6 +184,7 @@ class CallSetup:
             relay=self.allow,
         )
         self._register(call, wall)
+        entry.on_timeout = lambda n, w: self.relay.on_a_unacked(call, n, w)
         place = self._start_b(call, now, wall)
         legs = (req.call_id, leg_b.call_id)
         return [Decided(facts, verdict, wall, legs, place, call.key)]
@@ -219,10 +223,8 @@ class CallSetup:
     def _admission(self, source: Addr, now: float) -> tuple[tuple[str, str], ...]:
         """Headers of a 503 when the call may not start now, else ()."""
         direction, trunk = self.rules.classify_source(source.host)
-        if direction is Direction.OUTBOUND and not self.journal_ok:
-            cause: Cause | None = Cause.JOURNAL
-        elif direction is Direction.OUTBOUND and trunk is not None and self._trunk_full(trunk):
-            cause = Cause.TRUNK_FULL
+        if direction is Direction.OUTBOUND and trunk is not None and self._trunk_full(trunk):
+            cause: Cause | None = Cause.TRUNK_FULL
         else:
             cause = self.overload.refusal(trunk, len(self.table), now)
         if cause is None:

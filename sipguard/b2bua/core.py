@@ -16,7 +16,10 @@ Invariants:
   answered 503 with Retry-After statelessly (retransmissions still reach their own);
 - a request first goes to the server transaction it matches (absorbing retransmissions, and
   an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
-  a 2xx, CANCEL, in-dialog requests (To tag), initial INVITEs, and OPTIONS for ourselves;
+  a 2xx, CANCEL, in-dialog requests (To tag) and initial INVITEs;
+- an out-of-dialog request that no call can own (OPTIONS keep-alives, REGISTER, a BYE
+  without a To tag) is answered statelessly (200, 405 or 501), before the transaction
+  bound, so keep-alives hold through a flood; so is a 481 for a dialog we do not know;
 - a response goes to the client transaction it matches; a 2xx that outlived its
   transaction is ACKed again from the call; anything else is dropped;
 - ``reload`` swaps the ruleset for new calls only: a call keeps the target it got;
@@ -42,12 +45,12 @@ from sipguard.b2bua.effects import (
     TxTimer,
 )
 from sipguard.b2bua.front import origin, own
-from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response
+from sipguard.b2bua.headers import ALLOW_METHODS, KNOWN_METHODS, error_response, make_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.malformed import MalformedLog
 from sipguard.b2bua.overload import Cause
-from sipguard.b2bua.reply_route import stamp, stateless
+from sipguard.b2bua.reply_route import reply_to, stamp, stateless
 from sipguard.b2bua.strangers import CoreStats, Strangers, listed
 from sipguard.b2bua.transactions import Transactions
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
@@ -194,17 +197,23 @@ class B2BUA:
             return self.txs.receive(entry, req, now, wall)
         if req.method == "ACK":
             return self.dialog_relay.on_ack(req, now, wall)
+        if not req.to.tag and req.method not in ("INVITE", "CANCEL"):
+            return self._out_of_dialog(req, source)
         if len(self.txs) >= self.config.max_transactions:
             self.setup.rejected.count(Cause.TRANSACTIONS)
             return [stateless(req, source, 503, self._busy)]
         if req.method == "CANCEL":
             return self.invite_relay.on_cancel(req, key, source, now, wall)
-        if req.to.tag:
-            return self.dialog_relay.in_dialog(req, source, now, wall)
-        if req.method == "INVITE":
+        if req.method == "INVITE" and not req.to.tag:
             return self.setup.initial_invite(req, source, now, wall)
+        return self.dialog_relay.in_dialog(req, source, now, wall)
+
+    def _out_of_dialog(self, req: Request, source: Addr) -> Effects:
+        """OPTIONS (200), or another method we take only in a dialog (405, 501): answered
+        statelessly, since no call owns it and a retransmission is simply answered again."""
         status = 200 if req.method == "OPTIONS" else 405 if req.method in KNOWN_METHODS else 501
-        return self.txs.answer(req, source, status, self.ids.token(), now, wall, _ALLOW)
+        resp = make_response(req, status, self.ids.token(), _ALLOW)
+        return [Transmit(serialise(resp), reply_to(req, source))]
 
     def _may_answer_bad(self, source: Addr, now: float) -> bool:
         """May bytes that failed validation from ``source`` be answered (unlisted: limited)?"""

@@ -9,7 +9,8 @@ Invariants:
 - a BYE is answered 200 at once and sent to the other leg; the call then ends;
 - other in-dialog requests are relayed through a server transaction on one leg and a client
   transaction on the other; their responses come back the same way;
-- an in-dialog request for no known leg gets 481, one out of CSeq order 500 (12.2.2);
+- an in-dialog request for no known leg gets 481 statelessly (no call owns it), one out of
+  CSeq order 500 (12.2.2);
 - every path that ends a call goes through ``CallTable.end`` exactly once.
 """
 
@@ -24,6 +25,7 @@ from sipguard.b2bua.effects import Addr, Effects, Transmit
 from sipguard.b2bua.headers import allowed_fields, relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.outgoing import dialog_request
+from sipguard.b2bua.reply_route import stateless
 from sipguard.b2bua.transactions import Transactions, TxEntry
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.wire import serialise
@@ -73,8 +75,8 @@ class DialogRelay:
     def in_dialog(self, req: Request, source: Addr, now: float, wall: datetime) -> Effects:
         """A request with a To tag: relay it to the other leg, or answer 481."""
         found = self.table.leg(req.call_id, req.to.tag)
-        if found is None:
-            return self._answer(req, source, 481, now, wall)
+        if found is None:  # no call owns it: answered statelessly, like Kamailio's sl
+            return [stateless(req, source, 481)]
         call, side = found
         leg, other = call.leg(side), call.leg(side.other)
         if leg.dialog is None or other.dialog is None:

@@ -12,6 +12,8 @@ Invariants:
 - leg B's 2xx is ACKed by us (a late-offer 2xx waits for the caller's ACK and its body);
 - a CANCEL is answered 200 at once (481 when nothing matches), the caller's INVITE 487, and
   leg B is cancelled; a 2xx from B that races the CANCEL is ACKed and BYEd;
+- a 2xx the caller never ACKs ends the call when its transaction gives up (Timer L): BYE on
+  both legs, ended by ``timeout``;
 - every path that ends a call goes through ``CallTable.end`` exactly once.
 """
 
@@ -98,6 +100,18 @@ class InviteRelay:
     def on_b_timeout(self, call: Call, now: float, wall: datetime) -> Effects:
         """Leg B never answered (Timer B) or could not be reached: 408 to the caller."""
         return self._fail_a(call, 408, "timeout", now, wall)
+
+    def on_a_unacked(self, call: Call, now: float, wall: datetime) -> Effects:
+        """The caller never ACKed the 2xx (Timer L): BYE both legs (RFC 3261 13.3.1.4)."""
+        if call.ended or call.state is not CallState.CONFIRMED:
+            return []  # Timer H after a failure, or a transport error while ringing
+        out: Effects = []
+        for leg in (call.a, call.b):
+            if leg.dialog is not None:
+                branch = self.ids.branch()
+                bye = dialog_request(leg.dialog, "BYE", self.ids.via(leg.peer.transport, branch))
+                out += self.txs.send(bye, leg.peer, now, wall, (branch, "BYE"))
+        return out + self.table.end(call, 200, "timeout", wall)
 
     def on_cancel(
         self, req: Request, key: TxKey, source: Addr, now: float, wall: datetime
@@ -199,7 +213,8 @@ class InviteRelay:
     def _cancel_b(self, call: Call, now: float, wall: datetime) -> Effects:
         """Send the CANCEL of leg B's INVITE in a client transaction of its own."""
         key = (call.b.invite_tx[0], "CANCEL")
-        return self.txs.send(cancel_for(call.b.invite), call.b.peer, now, wall, key)
+        out = self.txs.send(cancel_for(call.b.invite), call.b.peer, now, wall, key)
+        return out + self.txs.give_up_later(self.txs.client.get(call.b.invite_tx), now)
 
     def _ringing(self, call: Call, now: float) -> Effects:
         """(Re)start the ring timer: each provisional from the callee buys it more time."""

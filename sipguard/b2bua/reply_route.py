@@ -54,7 +54,7 @@ def _stamped(via: Via, source: Addr) -> Via | None:
 
 def stamp(req: Request, source: Addr) -> Request:
     """``req`` with its top Via stamped per section 18.2.1 and RFC 3581 (or ``req`` itself)."""
-    top = _stamped(req.vias[0], source)  # parsed once already by classify
+    top = _stamped(req.top_via, source)  # the top one only: a chain may be long
     if top is None:
         return req
     h = req.headers
@@ -66,7 +66,7 @@ def reply_to(req: Request, source: Addr) -> Addr:
     """Where responses to ``req`` (received from ``source``) are sent (section 18.2.2)."""
     if source.transport != "udp":
         return source
-    via = req.vias[0]
+    via = req.top_via
     if via.has_rport:
         return source
     return Addr(source.host, via.port or 5060, source.transport)

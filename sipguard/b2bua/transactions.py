@@ -8,26 +8,32 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
+  once it has sent one (other than an INVITE's 2xx, whose ACK the TU matches) it keeps only
+  the fields that name its request (``slim``): the response is what a retransmission or
+  the ACK needs, and a flood of big requests must not stay whole until Timer H or J;
 - a transaction is reliable when its peer's transport is not UDP;
 - a server transaction's peer is where its responses go (``reply_route.reply_to``);
 - a transaction that has settled (``_SETTLED``: it only waits out its timers, absorbing
   or answering retransmissions from the bytes it keeps) drops the parsed values memoised
   on its request and last response: they would otherwise live on through its timers (up
   to 32 s) and every collector pass would walk them again; any later read parses afresh.
+- an INVITE client transaction we CANCELled is forgotten 64*T1 after the CANCEL if it is
+  still waiting for a final response (RFC 3261 section 9.1), so a lost 487 leaks nothing;
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
+from sipguard.sip.headers import Headers, canonical
 from sipguard.sip.message import Message, Request, Response
-from sipguard.sip.timers import TimerConfig
+from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
     Arm,
     Disarm,
@@ -38,16 +44,30 @@ from sipguard.sip.transaction import (
     Transaction,
     TxEffect,
     TxKey,
+    TxState,
     client_key,
     kind_for,
     server_key,
 )
-from sipguard.sip.transaction_table import TxState
 from sipguard.sip.wire import serialise
 
 _SETTLED = frozenset({TxState.COMPLETED, TxState.CONFIRMED, TxState.ACCEPTED})
 UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
+_NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
+def slim(request: Request) -> Request:
+    """``request`` with only the fields that name it (its top Via field, From, To, Call-ID
+    and CSeq) and no body."""
+    fields: list[tuple[str, str]] = []
+    via = False
+    for name, value in request.headers.items():
+        low = canonical(name)
+        if low in _NAMING and not (low == "via" and via):
+            via = via or low == "via"
+            fields.append((name, value))
+    return replace(request, headers=Headers(fields), body=b"")
 
 
 @dataclass(slots=True)
@@ -60,6 +80,7 @@ class TxEntry:
     key: TxKey
     on_up: UpHandler | None = None
     on_timeout: TimeoutHandler | None = None
+    cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
 
     @property
     def answered(self) -> bool:
@@ -126,7 +147,10 @@ class Transactions:
         """Send ``response`` on a server transaction unless it already sent a final one."""
         if entry.answered:
             return []
-        return self.run(entry, entry.tx.respond(response, now), now, wall)
+        out = self.run(entry, entry.tx.respond(response, now), now, wall)
+        if response.status >= 200 and entry.tx.state is not TxState.ACCEPTED:
+            entry.tx.request = slim(entry.tx.request)
+        return out
 
     def respond(
         self, entry: TxEntry | None, status: int, tag: str | None, now: float, wall: datetime
@@ -151,10 +175,24 @@ class Transactions:
         out = self.receive(entry, req, now, wall)
         return out + self.reply(entry, make_response(req, status, tag, extra), now, wall)
 
+    def give_up_later(self, entry: TxEntry | None, now: float) -> Effects:
+        """RFC 3261 9.1: an INVITE we CANCELled that has no final response 64*T1 later is
+        destroyed (its peer may never send the 487).  Timer B is the engine's own only while
+        it is Calling; from Proceeding on the key is free for this give-up."""
+        if entry is None or entry.tx.state is not TxState.PROCEEDING:
+            return []
+        entry.cancelled = True
+        give_up = now + self.config.duration(Timer.B, reliable=False)
+        return [StartTimer(TxTimer(entry.id, Timer.B), give_up)]
+
     def fire(self, timer: TxTimer, now: float, wall: datetime) -> Effects:
         """A transaction timer came due (ignored when the transaction is gone)."""
         entry = self.by_id.get(timer.tx_id)
         if entry is None:
+            return []
+        if entry.cancelled and timer.timer is Timer.B and Timer.B not in entry.tx.armed:
+            if entry.tx.state is TxState.PROCEEDING:  # still no final response: give up
+                self._forget(entry)
             return []
         return self.run(entry, entry.tx.fire(timer.timer, now), now, wall)
 

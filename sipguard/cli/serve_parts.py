@@ -24,6 +24,7 @@ import structlog
 
 from sipguard import logs
 from sipguard.adapters.admin.server import AdminServer
+from sipguard.adapters.server.memory import trim_every
 from sipguard.adapters.server.reload import RulesWatcher
 from sipguard.adapters.server.shell import Server
 from sipguard.adapters.server.tcp import TcpLimits
@@ -172,9 +173,9 @@ async def stopped(watcher: RulesWatcher) -> None:
 def background(
     server: Server, journal: ServiceJournal | None, state: State | None
 ) -> list[asyncio.Task[None]]:
-    """The health watch and, with a journal, the service's supervisor."""
+    """The health watch, the heap trim and, with a journal, the service's supervisor."""
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(watch_journal(server, state))]
+    tasks = [loop.create_task(watch_journal(server, state)), loop.create_task(trim_every())]
     if journal is not None:
         tasks.append(loop.create_task(journal.supervise()))
     return tasks

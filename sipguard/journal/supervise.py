@@ -7,7 +7,11 @@ Invariants:
   health is False at once (requests in flight fail, so an allowed outbound call is refused
   with 503 as with any journal failure), the death is logged at ``critical``, and the
   service is started again and reconnected, with a growing pause between tries (capped).
-- With a ``probe`` (a PostgreSQL journal), a failed commit is watched too: while the service
+- While the service runs but its last commit failed (a full disk, say), a probe record is
+  tried every :data:`PROBE_EVERY` seconds, one at a time: the admin entry
+  ``journal_recovered``, which is on record only once the journal writes again.  So health
+  comes back by itself, however quiet the edge, and the gap is visible in the journal.
+- With a ``probe`` (a PostgreSQL journal), the database is asked too: while the service
   runs but its last commit failed, the probe asks the database every ``every`` seconds;
   once it answers, a ``sync`` through the service clears the failure, so outbound calls
   (refused with 503 meanwhile, which writes nothing) are admitted again with no restart.
@@ -20,6 +24,7 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +33,11 @@ import structlog
 from sipguard import metrics
 from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.launch import ALREADY_RUNNING, answers
-from sipguard.journal.record import Entry
+from sipguard.journal.record import Entry, admin_entry
 from sipguard.journal.writer import JournalUnavailable
 
 _log = structlog.get_logger("sipguard.journal")
+PROBE_EVERY = 2.0  # seconds between probe records while the journal cannot write
 
 
 class ServiceJournal:
@@ -49,6 +55,10 @@ class ServiceJournal:
         self._timeout = start_timeout
         self._closed = False
         self._probe = probe
+        self.probes = 0  # probe records tried
+        self._probing: asyncio.Future[Entry | None] | None = None
+        self._probe_at = 0.0
+        self._failed_since: datetime | None = None
 
     @property
     def healthy(self) -> bool:
@@ -86,6 +96,7 @@ class ServiceJournal:
             if self.client.connected and self._running():  # a failed commit is no reason
                 pause = every
                 await self._recheck()
+                self.probe()
                 continue
             metrics.JOURNAL_HEALTHY.set(0)
             _log.critical("journal.service_down", code=self._code(), restarts=self.restarts)
@@ -104,6 +115,30 @@ class ServiceJournal:
         with contextlib.suppress(JournalUnavailable):
             await self.client.sync()
             _log.warning("journal.store_back")
+
+    def probe(self, every: float = PROBE_EVERY) -> None:
+        """While connected but failing, try one probe record if none is out and it is time."""
+        if self.client.healthy or not self.client.connected:
+            self._failed_since = None if self.client.healthy else self._failed_since
+            return
+        now = time.monotonic()
+        if self._probing is not None or now < self._probe_at:
+            return
+        self._probe_at = now + every
+        if self._failed_since is None:
+            self._failed_since = datetime.now(UTC)
+        detail = {"failing_since": self._failed_since.isoformat()}
+        self.probes += 1
+        self._probing = self.client.submit(admin_entry("journal_recovered", datetime.now(UTC),
+                                                       detail=detail))  # fmt: skip
+        self._probing.add_done_callback(self._probed)
+
+    def _probed(self, fut: asyncio.Future[Entry | None]) -> None:
+        self._probing = None
+        if fut.cancelled() or fut.exception() is not None:
+            return  # still failing (the client counted it); the next probe comes later
+        _log.warning("journal.probe_recovered", failing_since=str(self._failed_since))
+        self._failed_since = None
 
     def _running(self) -> bool:
         """Our child runs, or it left at once because another service has this journal."""

@@ -23,18 +23,25 @@ def options(i: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def cancel(i: int) -> bytes:
+    """A CANCEL for no INVITE: answered 481 through a transaction of its own."""
+    text = options(i).decode().replace("OPTIONS", "CANCEL").replace("-opt", "-cxl")
+    return text.encode()
+
+
 def bounded_net(limit: int) -> Net:
     return Net(B2BUAConfig(local=Addr("127.0.0.1", 5060), max_transactions=limit))
 
 
 def test_requests_past_the_bound_get_a_stateless_503_with_retry_after() -> None:
-    """An OPTIONS flood stops at the bound: later requests get 503, no transaction."""
+    """A flood of requests that each start a transaction stops at the bound: later requests
+    get 503, no transaction."""
     net = bounded_net(50)
     for i in range(500):
-        net.send(options(i), TRUNK)
+        net.send(cancel(i), TRUNK)
     assert net.core.transactions == 50
     got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
-    assert [m.status for m in got].count(200) == 50
+    assert [m.status for m in got].count(481) == 50
     busy = [m for m in got if m.status == 503]
     assert len(busy) == 450 and all(m.headers.get("retry-after") == "5" for m in busy)
     assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 450
@@ -46,8 +53,8 @@ def test_requests_past_the_bound_get_a_stateless_503_with_retry_after() -> None:
 def test_a_call_goes_through_once_the_flood_has_drained() -> None:
     net = bounded_net(50)
     for i in range(100):
-        net.send(options(i), TRUNK)
-    net.advance(net.now + 40.0)  # Timer J (64 * T1) ends the OPTIONS transactions
+        net.send(cancel(i), TRUNK)
+    net.advance(net.now + 40.0)  # Timer J (64 * T1) ends the CANCEL transactions
     net.take(TRUNK)
     assert net.core.transactions == 0
     net.send(invite(), TRUNK)
@@ -56,11 +63,24 @@ def test_a_call_goes_through_once_the_flood_has_drained() -> None:
 
 
 def test_retransmissions_still_reach_their_transaction_at_the_bound() -> None:
-    """At the bound, a retransmitted OPTIONS is answered from its transaction, not 503."""
+    """At the bound, a retransmitted CANCEL is answered from its transaction, not 503."""
     net = bounded_net(1)
-    net.send(options(0), TRUNK)
-    net.send(options(0), TRUNK)
-    assert [m.status for m in net.take(TRUNK)] == [200, 200]  # type: ignore[union-attr]
+    net.send(cancel(0), TRUNK)
+    net.send(cancel(0), TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [481, 481]  # type: ignore[union-attr]
+    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
+
+
+def test_keep_alives_are_answered_statelessly_even_at_the_bound() -> None:
+    """OPTIONS from a listed peer never takes a transaction, so a full table refuses none."""
+    net = bounded_net(1)
+    net.send(cancel(0), TRUNK)
+    for i in range(20):
+        net.send(options(i), TRUNK)
+    got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert [m.status for m in got] == [481] + [200] * 20
+    assert all(m.to.tag for m in got[1:])  # a 200 carries our To tag (RFC 3261 8.2.6.2)
+    assert net.core.transactions == 1
     assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
 
 
@@ -76,6 +96,6 @@ def test_503s_are_counted_by_cause() -> None:
         net.send(invite(call_id=f"c{i}", branch=f"z9hG4bK-{i}"), TRUNK)
     assert net.core.stats.rejected.counts[Cause.MAX_CPS] == 1
     net = Net()
-    net.core.journal_ok = False
+    net.journal_fails = True
     net.send(invite(), TRUNK)
     assert net.core.stats.rejected.counts[Cause.JOURNAL] == 1

@@ -290,13 +290,30 @@ def test_overload_answers_503_with_retry_after() -> None:
 
 
 def test_journal_down_refuses_outbound_only() -> None:
-    """With the journal unhealthy outbound calls get 503 while inbound calls still go through."""
+    """With the journal failing allowed outbound calls get 503 while inbound calls still go
+    through, and outbound rejections are still decided and answered with their reason."""
     net = Net()
     net.core.journal_ok = False
+    net.journal_fails = True
     net.send(invite(), TRUNK)
     assert net.take(TRUNK)[-1].status == 503  # type: ignore[union-attr]
     net.send(invite(caller="13900139000", callee="95123", src=NET, call_id="in-2"), NET)
     assert net.one(CC_IN).method == "INVITE"  # type: ignore[union-attr]
+    net.send(invite(caller="4001112222", call_id="rej-3", branch="z9hG4bK-r3"), TRUNK)
+    final = net.take(TRUNK)[-1]
+    assert isinstance(final, Response) and final.status == 403
+    assert "CALLER_UNREGISTERED" in (final.headers.get("reason") or "")
+    assert [d.verdict.reason.value for d in net.decided][-1] == "CALLER_UNREGISTERED"
+
+
+def test_an_unhealthy_journal_that_writes_again_lets_outbound_calls_through() -> None:
+    """The record of the next allowed call is itself the probe: once it is durable the call
+    goes on, with no restart and no inbound call needed."""
+    net = Net()
+    net.core.journal_ok = False  # the last write failed; this one succeeds
+    net.send(invite(), TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [100]  # type: ignore[union-attr]
+    assert net.one(NET_IN).method == "INVITE"  # type: ignore[union-attr]
 
 
 def test_options_parse_error_and_max_forwards() -> None:

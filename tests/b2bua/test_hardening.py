@@ -164,3 +164,37 @@ def test_call_timers_are_cancelled_only_when_armed() -> None:
     ]
     max_d = CallTimerKind.MAX_DURATION
     assert call_timers == [("StartTimer", max_d), ("CancelTimer", max_d)]
+
+
+def test_a_200_the_caller_never_acks_ends_the_call_with_a_bye_on_both_legs() -> None:
+    """RFC 3261 13.3.1.4: once leg A's 2xx gives up unACKed (Timer L), both legs get a BYE
+    and the call ends, instead of holding its state until the maximum duration."""
+    net = Net()
+    b_inv = ringing(net)
+    net.send(reply(b_inv, 200, body=SDP), NET_IN)
+    assert statuses(net.take(TRUNK)) == [200]
+    assert methods(net.take(NET_IN)) == ["ACK"]
+    net.advance(40.0)  # 64 * T1 = 32 s
+    to_a, to_b = net.take(TRUNK), net.take(NET_IN)
+    assert set(statuses(to_a)) == {200} and set(methods(to_a)) == {"BYE"}  # and resends
+    assert set(methods(to_b)) == {"BYE"}
+    assert [(e.final_status, e.ended_by) for e in net.ended] == [(200, "timeout")]
+    for bye, peer in ((to_a[-1], TRUNK), (to_b[-1], NET_IN)):
+        assert isinstance(bye, Request)
+        net.send(reply(bye, 200), peer)
+    net.advance(100.0)
+    assert net.idle()
+
+
+def test_an_acked_call_outlives_timer_l() -> None:
+    """The plain case the rule above must not touch: an ACKed call stays up."""
+    net = Net()
+    b_inv = ringing(net)
+    net.send(reply(b_inv, 200, body=SDP), NET_IN)
+    ok = net.one(TRUNK)
+    assert isinstance(ok, Response)
+    net.send(in_dialog("ACK", ok, 1, TRUNK, "z9hG4bK-ack"), TRUNK)
+    net.take(NET_IN)
+    net.advance(100.0)
+    assert net.take(TRUNK) == [] and net.take(NET_IN) == []
+    assert net.ended == [] and net.core.active_calls == 1

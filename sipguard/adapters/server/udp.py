@@ -7,8 +7,10 @@ bounded queue that a separate step hands to the core in batches, so timers and T
 turn under load.
 
 Invariants:
-- The queue never holds more than ``queue_limit`` datagrams; when full, datagrams are still
-  read (so the kernel buffer keeps draining) but dropped and counted in ``stats.udp_dropped``.
+- The queue never holds more than ``queue_limit`` datagrams nor more than ``queue_bytes``
+  octets (a flood of 60 KB datagrams must not hold 8,192 of them); when full, datagrams are
+  still read (so the kernel buffer keeps draining) but dropped and counted in
+  ``stats.dropped``.
 - A socket error on receive or send is counted and never propagates into the loop.
 - IPv6 sockets are v6-only, so one IPv4 and one IPv6 endpoint may share a port.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 RCVBUF = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
+QUEUE_BYTES = 8 * 1024 * 1024  # about 8,192 ordinary 1 KB requests
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class UdpEndpoint:
         stats: UdpStats,
         queue_limit: int = 8192,
         batch: int = 128,
+        queue_bytes: int = QUEUE_BYTES,
     ) -> None:
         self.sock = sock
         self.family = sock.family
@@ -75,6 +79,8 @@ class UdpEndpoint:
         self._stats = stats
         self._queue: deque[tuple[bytes, tuple[str, int]]] = deque()
         self._limit = queue_limit
+        self._max_bytes = queue_bytes
+        self._bytes = 0  # octets in the queue
         self._batch = batch
         self._scheduled = False
         self._closed = False
@@ -102,6 +108,7 @@ class UdpEndpoint:
         self._loop.remove_reader(self.sock.fileno())
         self.sock.close()
         self._queue.clear()
+        self._bytes = 0
 
     def _on_readable(self) -> None:
         recv = self.sock.recvfrom
@@ -116,9 +123,10 @@ class UdpEndpoint:
                 stats.recv_errors += 1
                 break
             stats.received += 1
-            if len(queue) >= self._limit:
+            if len(queue) >= self._limit or self._bytes + len(data) > self._max_bytes:
                 stats.dropped += 1
                 continue
+            self._bytes += len(data)
             queue.append((data, addr))
         if queue and not self._scheduled:
             self._scheduled = True
@@ -130,6 +138,7 @@ class UdpEndpoint:
         deliver = self._deliver
         for _ in range(min(self._batch, len(queue))):
             data, addr = queue.popleft()
+            self._bytes -= len(data)
             deliver(data, addr[0], addr[1])
         if queue and not self._closed:
             self._scheduled = True
