@@ -18,7 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ class ServiceClient:
         self._next = 0
         #: Entries sent with :meth:`append_later` whose commit the service reported failed.
         self.failed_later = 0
+        #: Called with (entries, seconds) of each commit a request of ours was in.
+        self.on_stats: Callable[[int, float], None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -92,6 +94,8 @@ class ServiceClient:
                         replies[ids[reply[0]]] = reply
                     elif reply[0] == 0 and reply[1] == "error":
                         self.failed_later += 1
+                    elif reply[0] == 0 and reply[1] == "stats" and self.on_stats is not None:
+                        self.on_stats(int(reply[2]), float(reply[3]))
         except (OSError, ProtocolError) as exc:
             self.close()
             raise JournalUnavailable(f"journal service failed: {exc}", "down") from exc

@@ -39,10 +39,10 @@ from sipguard.policy.hostport import parse_hostport
 _ZEROS_LEFT_OUT = frozenset({"sipguard_rules_info", "sipguard_rules_loaded_timestamp_seconds"})
 _PROBED = "sipguard_journal_healthy"
 # serve's journal-client metrics: every process imports them, no Kamailio process sets them,
-# so they would read 0 whatever the journal does.
+# so they would read 0 whatever the journal does.  (The batch size and commit time are the
+# workers' own: PluginMetrics.committed.)
 _NOT_KAMAILIOS = frozenset({
-    "sipguard_journal_queue_depth", "sipguard_journal_batch_size",
-    "sipguard_journal_commit_seconds", "sipguard_journal_records",
+    "sipguard_journal_queue_depth", "sipguard_journal_records",
     "sipguard_journal_service_restarts", "sipguard_state_writes_lost", "sipguard_journal_purged",
 })  # fmt: skip
 

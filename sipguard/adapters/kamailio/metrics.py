@@ -10,7 +10,10 @@ Invariants:
 - The names and labels are serve's (``sipguard.metrics`` and
   ``adapters.server.metrics``): decisions by reason, by reason, trunk and operator, and
   monitored; calls in progress; 503s by cause; reloads and reload failures; the rules in
-  force and when they were loaded; journal write failures.  Added for the plugin:
+  force and when they were loaded; journal write failures; the size and time of the group
+  commits the worker's requests were in (the service's ``stats`` frames).  A worker waits
+  for each answer, so it has no queue: serve's queue depth has no counterpart here.
+  Added for the plugin:
   ``sipguard_kamailio_lost_outcomes_total``.  Counters are summed over the workers, so a
   rules change read by four workers counts four reloads.
 - A call in progress is counted up by the worker that relays it and down by the one that
@@ -94,6 +97,12 @@ class PluginMetrics:
         """A journal write that failed, by the error class the service reported."""
         if self.enabled:
             shared.JOURNAL_WRITE_FAILURES.labels(error=error).inc()
+
+    def committed(self, entries: int, seconds: float) -> None:
+        """A group commit the worker's requests were in: its size and how long it took."""
+        if self.enabled:
+            shared.JOURNAL_BATCH_SIZE.observe(entries)
+            shared.JOURNAL_COMMIT_SECONDS.observe(seconds)
 
     def call_opened(self) -> None:
         if self.enabled:

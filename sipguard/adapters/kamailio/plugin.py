@@ -129,6 +129,7 @@ class SipguardKemi:
             self.start_service()  # a no-op while the service runs; else starts it again
             if self.journal is None:
                 self.journal = ServiceClient(service_socket(jpath, self.main_pid))
+                self.journal.on_stats = self.metrics.committed
             self.journal.sync()  # connected, and the service answers
         spec = self._state_spec(watch.rules)
         if self.state is None or spec != self._spec:
