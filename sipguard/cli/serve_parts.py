@@ -94,11 +94,11 @@ async def run(
     core, server, alerts = parts
     log = logger()
     watcher = watch_rules(args, ruleset, core, server, alerts)
-    if plan.metrics is not None:
-        expose_metrics(plan.metrics, server, watcher)
+    exposed = plan.metrics is None or expose_metrics(plan.metrics, server, watcher)
     tasks = background(server, journal, state)
     api = await start_admin(plan, args, (core, server, watcher), journal, ruleset)
-    if plan.admin is None or api is not None:
+    bound_all = exposed and (plan.admin is None or api is not None)
+    if bound_all:
         log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules))
         await stopped(watcher)
     log.info("serve.stopping")
@@ -109,7 +109,7 @@ async def run(
     watcher.stop()
     await server.close()
     await serve_alerts.stop(alerts)
-    return 1 if plan.admin is not None and api is None else 0
+    return 0 if bound_all else 1
 
 
 async def start_admin(
@@ -214,8 +214,8 @@ async def watch_journal(server: Server, state: State | None) -> None:
                 log.error("serve.state_refresh_failed", error=str(exc))
 
 
-def expose_metrics(at: Address, server: Server, watcher: RulesWatcher) -> None:
-    """Serve the Prometheus exposition on ``at``."""
+def expose_metrics(at: Address, server: Server, watcher: RulesWatcher) -> bool:
+    """Serve the Prometheus exposition on ``at``; False (logged) when it cannot bind."""
     from prometheus_client import start_http_server
 
     from sipguard.adapters.server.metrics import ServeCollector
@@ -223,7 +223,12 @@ def expose_metrics(at: Address, server: Server, watcher: RulesWatcher) -> None:
 
     with contextlib.suppress(ValueError):  # registered already (a second server in-process)
         REGISTRY.register(ServeCollector(server, watcher))
-    start_http_server(at[1], addr=at[0], registry=REGISTRY)
+    try:
+        start_http_server(at[1], addr=at[0], registry=REGISTRY)
+    except OSError as exc:
+        logger().error("metrics.bind_failed", address=show(*at), error=str(exc))
+        return False
+    return True
 
 
 def logger() -> structlog.stdlib.BoundLogger:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -148,3 +149,24 @@ def test_dashboard_charts_every_metric_operators_need() -> None:
     assert set(NOC) <= drawn, sorted(set(NOC) - drawn)
     causes = [p for p in board["panels"] if "sipguard_serve_rejected_503_total" in str(p)]
     assert "by (cause)" in causes[0]["targets"][0]["expr"]
+
+
+def test_a_metrics_address_in_use_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    """``--metrics`` on a port another process holds: serve logs ``metrics.bind_failed``
+    with the address, stops cleanly and exits 1 (as with an admin address in use)."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    mport = holder.getsockname()[1]
+    rules = write_rules(tmp_path, free_port("127.0.0.2"), free_port("127.0.0.4"))
+    args = ["serve", "--rules", str(rules), "--listen", f"127.0.0.1:{free_port()}",
+            "--metrics", f"127.0.0.1:{mport}"]  # fmt: skip
+    try:
+        done = subprocess.run([*sipguard_command(), *args], cwd=tmp_path, capture_output=True,
+                              timeout=60, text=True)  # fmt: skip
+    finally:
+        holder.close()
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert "metrics.bind_failed" in out and f"127.0.0.1:{mport}" in out
+    assert "Traceback" not in out
