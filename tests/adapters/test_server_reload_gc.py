@@ -110,3 +110,19 @@ def test_loading_shortens_the_switch_interval_only_meanwhile(tmp_path: Path) -> 
     assert loading(load, tmp_path / "r.yaml") == "r.yaml"
     assert seen == [(pytest.approx(LOAD_SWITCH), False)]
     assert sys.getswitchinterval() == was and gc.isenabled()
+
+
+def test_what_a_load_made_is_frozen_so_no_collection_follows(tmp_path: Path) -> None:
+    """The young generation's count is reset and the loaded objects are out of it."""
+
+    def load(path: Path) -> list[list[str]]:
+        return [[path.name] for _ in range(5000)]
+
+    before = gc.get_freeze_count()
+    try:
+        made = paused_gc(load, tmp_path / "r.yaml")
+        assert gc.get_freeze_count() >= before + len(made)
+        assert gc.get_count()[0] < 100
+        assert not any(o is made for o in gc.get_objects(generation=0))
+    finally:
+        gc.unfreeze()

@@ -16,8 +16,10 @@ Invariants:
   10^5 to 10^6 number entries otherwise sets off full collections that hold the GIL for
   tens of milliseconds each, and every call in flight waits on the loop meanwhile
   (``bench/reload_stall.py``).  Reference counting still frees everything; the pause ends
-  with the load, and the interpreter's switch interval is lowered to ``LOAD_SWITCH``
-  meanwhile (``loading``), so the loop waits less for the GIL each time it wants it.
+  with the load, once a successful load is frozen out of later collections (as serve
+  freezes the rules it swaps in; a reload then held or unstable leaves its rules frozen,
+  still freed by reference counting).  The interpreter's switch interval is lowered to
+  ``LOAD_SWITCH`` meanwhile (``loading``), so the loop waits less for the GIL it asks for.
 - The old rules are let go in a worker thread too (``release_rules``): once no one else
   holds them (calls in flight get ``RELEASE_GRACE`` seconds), their number index is emptied
   there in short steps, so the loop never runs the one long deallocation of 10^6 entries.
@@ -201,11 +203,18 @@ def loading(load: Callable[[Path], Any], path: Path) -> Any:
 
 
 def paused_gc(load: Callable[[Path], Any], path: Path) -> Any:
-    """``load(path)`` with the cyclic collector paused (left as it was found afterwards)."""
+    """``load(path)`` with the cyclic collector paused (left as it was found afterwards).
+
+    What a successful load made is frozen before the collector resumes: its allocation
+    count would otherwise start, at the next allocation, one young-generation pass over
+    every object of the new rules (hundreds of milliseconds for 10^6 numbers).
+    """
     was = gc.isenabled()
     gc.disable()
     try:
-        return load(path)
+        loaded = load(path)
+        gc.freeze()
+        return loaded
     finally:
         if was:
             gc.enable()
