@@ -171,7 +171,8 @@ class RulesWatcher:
         self._data = data_files(ruleset)
         self._seen = self._signatures()
         self._log.info("rules.reloaded", trigger=trigger, rules=str(self._rules_path))
-        await loop.run_in_executor(None, release_rules, old)
+        emptied = await loop.run_in_executor(None, release_rules, old)
+        self._log.debug("rules.old_released", emptied_in_reload_thread=emptied)
         return True
 
     def _held(self, ruleset: Any, trigger: str) -> bool:
