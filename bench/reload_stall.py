@@ -1,17 +1,20 @@
 """The event-loop stall of a hot reload of a registry-scale numbers CSV in ``serve``.
 
-    .venv/bin/python bench/reload_stall.py [--numbers 1000000] [--trunks 10000]
+    .venv/bin/python bench/reload_stall.py [--numbers 1000000] [--trunks 10000] [--trace MS]
 
 Starts serve's reload watcher (``adapters.server.reload.RulesWatcher``, the one serve runs)
 on an asyncio loop with the rules loaded and the collector tuned as serve has them, and a probe task
 that wakes every millisecond and records how late it woke.  A call in flight is answered
 by that same loop, so a probe that wakes N ms late means every call in flight waited up to
 N ms more: the probe's lateness bounds the post-dial delay the reload adds.  Halfway
-through, a new numbers.csv export (one more row) is written by atomic rename; the watcher
+through, a new numbers.csv export (one more row) is written by atomic rename (in a thread,
+as another process would write it, so the loop does not copy 40 MB itself); the watcher
 loads it in a worker thread and swaps it in on the loop, as serve does (``gc.freeze``
 after the swap).  It prints the probe's lateness before and during the reload (p50, p99,
 max), split into the load (worker thread) and the swap with the freeing of the old rules
-(on the loop), and whether the max stays under 50 ms.  Bounded: one reload, at most 120 s.
+(on the loop), and whether the max stays under 50 ms.  ``--trace MS`` also lists every
+wake-up later than MS ms, in seconds since the new export, with the swap marked, to line
+the stalls up with a profile.  Bounded: one reload, at most 120 s.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ async def measure(rules_path: Path) -> dict[str, object]:
     watcher.start()
     await asyncio.sleep(2.0)
     began = asyncio.get_running_loop().time()
-    _new_export(rules_path.with_name("numbers.csv"))
+    await asyncio.to_thread(_new_export, rules_path.with_name("numbers.csv"))
     deadline = began + 100
     while not swapped and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
@@ -79,7 +82,8 @@ async def measure(rules_path: Path) -> dict[str, object]:
     after = [ms for t, ms in lateness if t >= swap]  # the swap, and freeing the old rules
     return {"swapped": bool(swapped), "reload_s": (swapped[0] - began) if swapped else None,
             "before": _stats(before), "during": _stats(during), "loading": _stats(loading),
-            "swap": _stats(after)}  # fmt: skip
+            "swap": _stats(after), "began": began, "swap_at": swap,
+            "lateness": lateness}  # fmt: skip
 
 
 def _new_export(csv: Path) -> None:
@@ -97,10 +101,21 @@ def _stats(values: list[float]) -> dict[str, float]:
             "max": ordered[-1]}  # fmt: skip
 
 
+def _trace(got: dict[str, object], over: float) -> None:
+    began, swap, lateness = got["began"], got["swap_at"], got["lateness"]
+    assert isinstance(began, float) and isinstance(swap, float) and isinstance(lateness, list)
+    print(f"swap at {swap - began:.3f} s; wake-ups later than {over:g} ms:")
+    for t, ms in lateness:
+        if ms > over:
+            print(f"  {t - began:8.3f} s  {ms:7.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--numbers", type=int, default=1_000_000)
     ap.add_argument("--trunks", type=int, default=10_000)
+    ap.add_argument("--trace", type=float, default=None, metavar="MS",
+                    help="list every wake-up later than MS ms")  # fmt: skip
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rules = write(Path(tmp), args.numbers, args.trunks, inline=False)
@@ -116,6 +131,8 @@ def main() -> None:
         assert isinstance(s, dict)
         print(f"probe lateness {label:20}: p50 {s['p50']:6.2f} ms  "
               f"p99 {s['p99']:6.2f} ms  max {s['max']:7.2f} ms")  # fmt: skip
+    if args.trace is not None:
+        _trace(got, args.trace)
     during = got["during"]
     assert isinstance(during, dict)
     print(f"max lateness during the reload under {LIMIT_MS:.0f} ms: "

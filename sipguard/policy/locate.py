@@ -1,8 +1,9 @@
 """YAML text to plain Python data plus a map from every data path to its place in the file.
 
 Invariants:
-- The document is composed once with ``yaml.compose`` (libyaml's safe loader when present);
-  the data is built by walking the node graph.
+- The document is composed once with ``yaml.compose`` (libyaml's safe loader when present,
+  composing a large text event by event: ``yaml_steps``); the data is built by walking the
+  node graph.
 - Positions are 1-based ``(line, col)`` and found on demand by walking the node graph
   along a data path.  A mapping entry has two: its key (for "unknown key" messages) and
   its value (for everything else).
@@ -22,7 +23,8 @@ from typing import TypeAlias
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from sipguard.policy.yaml_steps import loader_for
+
 Mark = tuple[int, int]
 # What a document builds to: the safe loader's scalars, lists and maps keyed by text.
 Yaml: TypeAlias = "str | int | float | bool | date | bytes | list[Yaml] | dict[str, Yaml] | None"
@@ -113,7 +115,7 @@ class _Builder:
 
 def locate_yaml(text: str) -> Located:
     """Compose ``text`` and return its data and marks; raise ``yaml.YAMLError`` on syntax."""
-    node = yaml.compose(text, Loader=_LOADER)
+    node = yaml.compose(text, Loader=loader_for(text))
     located = Located(data={}, root=node)
     if node is not None:
         located.data = _Builder(located).build(node)

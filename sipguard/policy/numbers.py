@@ -14,6 +14,8 @@ Invariants:
   once per proper prefix of ``nsn`` (a filed number inside it) and bisects one sorted list
   of the filed NSNs (a filed number starting with it): O(len(nsn) + log n), with no table
   of prefixes, so 10^6 filed numbers cost one string, one entry and two slots each.
+- The sorted list is built and ``release`` empties the index in short C calls
+  (``stepwise``), so a reload thread doing either never holds the GIL for long.
 - A filing period is held as proleptic ordinals ``valid_from``/``valid_until``, inclusive;
   an entry without one has ``0`` and ``FOREVER``, so one comparison pair covers both.
 """
@@ -24,6 +26,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
+
+from sipguard.policy.stepwise import empty_in_steps, sorted_in_steps
 
 #: ``valid_until`` of an entry filed without an end date (later than any real ordinal).
 FOREVER = 2**31
@@ -229,7 +233,7 @@ class NumberIndex:
             self._entries: dict[str, NumberEntry] = entries
         else:
             self._entries = {entry.nsn: entry for entry in entries}
-        self._sorted: list[str] = sorted(self._entries)
+        self._sorted: list[str] = sorted_in_steps(list(self._entries))
         #: ``lookup`` as a bound ``dict.get``, for the hot path of ``evaluate``.
         self.get: Callable[[str], NumberEntry | None] = self._entries.get
 
@@ -253,6 +257,10 @@ class NumberIndex:
         if at < len(ordered) and ordered[at].startswith(nsn):
             return True
         return any(nsn[:cut] in entries for cut in range(1, len(nsn)))
+
+    def release(self) -> None:
+        """Empty the index in short steps; only for an index no one else can reach."""
+        empty_in_steps(self._entries, self._sorted)
 
     def entries(self) -> list[NumberEntry]:
         """Every filed entry, in filing order."""

@@ -9,6 +9,10 @@ Invariants:
   number of an operator without ``outbound_commitment``; plus booleans, dates and a period
   whose end comes before its start.  An optional ``display_name`` column (rules 1.1
   section 1) is checked as the inline field is; without the column no entry has one.
+- The file is decoded ``_CHUNK`` bytes at a time, one system call each: every read lets
+  the GIL go and takes it straight back, and a reload thread doing that every 8 KiB (the
+  text layer's default) resets the wait after which the event loop may ask for the GIL, so
+  the loop starves for as long as the file is read.
 - Bad rows are collected as ``Issue``s located ``FILE:LINE:COL`` (1-based, the column is the
   character offset of the field in its line) and left out of the index.
 """
@@ -33,6 +37,7 @@ COLUMNS = (
     "number", "operator", "trunk", "inbound", "outbound", "usage", "valid_from", "valid_until",
 )  # fmt: skip
 OPTIONAL = ("display_name",)
+_CHUNK = 4 << 20  # bytes read and decoded per system call
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -78,6 +83,7 @@ def read_numbers(
         handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         return found, [Issue(name, 1, 1, f"cannot read numbers file: {exc.strerror}")]
+    handle._CHUNK_SIZE = _CHUNK  # type: ignore[attr-defined]
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)

@@ -41,3 +41,25 @@ def test_a_changed_numbers_csv_is_reloaded(tmp_path: Path) -> None:
     assert len(applied) == 1
     assert applied[0].numbers.get("4008009999") is not None
     assert first.numbers.get("4008009999") is None
+
+
+def test_the_old_rules_are_emptied_in_the_reload_thread(tmp_path: Path) -> None:
+    """Held by the watcher alone, the old rules' index is emptied off the loop, and said so;
+    rules someone still holds are left whole."""
+    rules_path = write_csv_rules(tmp_path)
+    kept = load_rules(rules_path)
+    applied: list[Ruleset] = []
+
+    async def main() -> None:
+        log = structlog.get_logger()
+        watcher = RulesWatcher(rules_path, None, load_rules, applied.append, log, 60,
+                               current=load_rules(rules_path))  # fmt: skip
+        assert await watcher.reload("test")  # the first rules: held by nobody else
+        watcher._current = kept  # rules a call in flight still holds
+        assert await watcher.reload("test")
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(main())
+    released = [e["emptied_in_reload_thread"] for e in logs if e["event"] == "rules.old_released"]
+    assert released == [True, False] and len(applied) == 2
+    assert kept.numbers.get("4008001234") is not None

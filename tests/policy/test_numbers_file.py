@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipguard.errors import RulesError
-from sipguard.policy import MemoryState, Reason, evaluate, load_rules
+from sipguard.policy import MemoryState, Reason, evaluate, load_rules, numbers_csv
 from sipguard.policy.facts import NumberState
 
 from .conftest import BASE, Write, at, inc, out
@@ -224,3 +224,22 @@ def test_an_optional_display_name_column(write_rules: Write, tmp_path: Path) -> 
     problems = _issues(_file_rules(write_rules, tmp_path, quoted, header))
     assert len(problems) == 1 and "numbers.csv:2:" in problems[0], problems
     assert "display_name" in problems[0]
+
+
+def test_reading_in_tiny_chunks_gives_the_same_index_and_issues(
+    write_rules: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The large read chunk is only a speed setting: with 3-byte chunks (rows, multi-byte
+    names and a bad row all cut across chunks) the entries and located issues are alike."""
+    header = HEADER.rstrip("\n") + ",display_name\n"
+    first, *rest = ROWS.splitlines()
+    body = f"{first},客服中心\n" + "".join(f"{row},\n" for row in rest) + "95x,acme,acme-1,,,,,,\n"
+    bad = _file_rules(write_rules, tmp_path, body, header)
+    wide = _issues(bad)
+    monkeypatch.setattr(numbers_csv, "_CHUNK", 3)
+    assert _issues(bad) == wide and len(wide) == 1 and "numbers.csv:5:1" in wide[0]
+    good = _file_rules(write_rules, tmp_path, body.rsplit("95x", 1)[0], header)
+    tiny = load_rules(good).numbers.entries()
+    monkeypatch.undo()
+    assert load_rules(good).numbers.entries() == tiny
+    assert len(tiny) == 3 and tiny[0].display_name == "客服中心"
