@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from sipguard.errors import Issue, RulesError
 from sipguard.policy.numbers import normalise
+from sipguard.policy.numbers_csv import open_csv
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -149,7 +150,7 @@ def read_consents(
     name = str(path) if display is None else display
     index = ConsentIndex()
     try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
+        handle = open_csv(path)  # large reads: a reload does not starve serve's loop
     except OSError as exc:
         return index, [Issue(name, 1, 1, f"cannot read consents file: {exc.strerror}")]
     with handle:

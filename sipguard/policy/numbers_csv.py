@@ -23,7 +23,7 @@ import csv
 import os
 from datetime import date
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from sipguard.errors import Issue
 from sipguard.policy.crosscheck import Parts
@@ -73,6 +73,14 @@ class Filing:
         self.trunk_operator = trunk_operator
 
 
+def open_csv(path: str | os.PathLike[str]) -> TextIO:
+    """``path`` opened for ``csv.reader``, decoded :data:`_CHUNK` bytes per system call
+    (numbers and consents files alike; see the module invariants)."""
+    handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
+    handle._CHUNK_SIZE = _CHUNK  # type: ignore[attr-defined]
+    return handle
+
+
 def read_numbers(
     path: str | os.PathLike[str], filing: Filing, display: str | None = None
 ) -> tuple[dict[str, NumberEntry], list[Issue]]:
@@ -80,10 +88,9 @@ def read_numbers(
     name = str(path) if display is None else display
     found: dict[str, NumberEntry] = {}
     try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
+        handle = open_csv(path)
     except OSError as exc:
         return found, [Issue(name, 1, 1, f"cannot read numbers file: {exc.strerror}")]
-    handle._CHUNK_SIZE = _CHUNK  # type: ignore[attr-defined]
     with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
