@@ -56,6 +56,9 @@ def _cpu(pid: int) -> float:
 def child(calls: int) -> dict[str, float]:
     """Measure this interpreter's sipguard (whatever PYTHONPATH gives) on ``calls`` calls."""
     sys.path.insert(0, str(TESTS))
+    # The test helpers write the rules from this tree's ``tests.rulesets``; ``tests`` is a
+    # namespace package, so appending this tree finds it whichever revision is measured.
+    sys.path.append(str(TESTS.parents[1]))
     from fake_ksr import FakeKSR
     from rulesdata import write_rules
 

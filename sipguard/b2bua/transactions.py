@@ -107,7 +107,8 @@ class Transactions:
         go where section 18.2.2 says (``reply_to``)."""
         key = server_key(request)
         peer = reply_to(request, peer)
-        tx = Transaction(kind_for(request, False), request, peer.transport != "udp", self.config)
+        kind = kind_for(request, client=False)
+        tx = Transaction(kind, request, peer.transport != "udp", self.config)
         entry = TxEntry(next(self._ids), tx, peer, key)
         self.server[key] = entry
         self.by_id[entry.id] = entry
@@ -126,7 +127,8 @@ class Transactions:
         ``key`` is ``client_key(request)`` when the caller knows it (the branch it minted).
         """
         key = key or client_key(request)
-        tx = Transaction(kind_for(request, True), request, peer.transport != "udp", self.config)
+        kind = kind_for(request, client=True)
+        tx = Transaction(kind, request, peer.transport != "udp", self.config)
         entry = TxEntry(next(self._ids), tx, peer, key, on_up, on_timeout)
         self.client[key] = entry
         self.by_id[entry.id] = entry

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sipguard.journal.record import safe_text, to_ts
+from sipguard.journal.wire import Wire
 from sipguard.policy.state import MemoryState, Suspension
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -52,6 +53,8 @@ OPS: dict[str, str] = {
     "inbound_ended": "s",
     "inbound_up": "ssT",
 }
+# Ops whose last arguments a State takes by keyword (flags and their companions).
+KEYWORDS: dict[str, tuple[str, ...]] = {"record_outcome": ("short", "keep")}
 MUTATIONS = frozenset({"take_call_slot", "add_violation", "suspend", "resume"})
 _ENCODE: dict[str, Callable[[Any], Any]] = {
     "s": str,
@@ -91,7 +94,7 @@ class CachedState:
         self._log: list[Statement] | None = [] if persist else None
         self._floor = date.min
 
-    def _write(self, sql: str, *args: Any) -> None:
+    def _write(self, sql: str, *args: object) -> None:
         if self._log is not None:
             self._log.append((sql, tuple(safe_text(a) if isinstance(a, str) else a for a in args)))
 
@@ -183,8 +186,8 @@ class CachedState:
     def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
         self.windows.record_call(number, callee, at, keep)
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
-        return self.windows.record_outcome(number, short, keep)
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
+        return self.windows.record_outcome(number, short=short, keep=keep)
 
     def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
         self.windows.inbound_started(call_id, caller, number, at)
@@ -196,13 +199,13 @@ class CachedState:
         return self.windows.inbound_up(caller, number, since)
 
 
-def encode_op(name: str, *args: Any) -> list[Any]:
+def encode_op(name: str, *args: object) -> list[Wire]:
     """A state op as it travels: ``[name, *args]`` with dates and times as text."""
     codes = OPS[name]
     return [name, *(_ENCODE[c](a) for c, a in zip(codes, args, strict=True))]
 
 
-def apply_op(state: Any, op: list[Any]) -> Any:
+def apply_op(state: object, op: list[Wire]) -> Wire:
     """Run a wire state op on ``state``; the result as it travels (ValueError if malformed)."""
     if not op or op[0] not in OPS:
         raise ValueError(f"unknown state op {op[:1]!r}")
@@ -213,12 +216,18 @@ def apply_op(state: Any, op: list[Any]) -> Any:
         args = [_DECODE[c](a) for c, a in zip(codes, op[1:], strict=True)]
     except (TypeError, AttributeError) as exc:
         raise ValueError(f"bad arguments to {name}: {exc}") from exc
-    result = getattr(state, name)(*args)
+    keywords = KEYWORDS.get(name, ())
+    given = len(args) - len(keywords)
+    named = dict(zip(keywords, args[given:], strict=True))
+    result = getattr(state, name)(*args[:given], **named)
     if isinstance(result, Suspension):
-        return suspension_out(result)
+        one: list[Wire] = list(suspension_out(result))
+        return one
     if isinstance(result, list):
-        return [suspension_out(s) for s in result]
-    return result
+        many: list[Wire] = [list(suspension_out(s)) for s in result]
+        return many
+    plain: Wire = result  # the ops' other results are JSON scalars and pairs
+    return plain
 
 
 def suspension_out(s: Suspension) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sipguard.journal.cache import encode_op, suspension_in
 from sipguard.journal.record import Entry
-from sipguard.journal.wire import FrameReader, Op, ProtocolError, entry_body, frame, stored
+from sipguard.journal.wire import FrameReader, Op, ProtocolError, Wire, entry_body, frame, stored
 from sipguard.journal.writer import JournalUnavailable
 from sipguard.policy.state import Suspension
 
@@ -136,10 +136,11 @@ class ServiceClient:
         """Append one entry and return it as stored, once durable."""
         return self.append([entry])[0]
 
-    def state_op(self, op: list[Any], *, durable: bool = False) -> Any:
+    def state_op(self, op: list[Wire], *, durable: bool = False) -> Wire:
         """Run one wire state op in the service; with ``durable`` wait for its commit."""
         kind = Op.PUT if durable else Op.DO
-        return self._result(self._exchange([[kind.value, op]])[0])[0]
+        answer: Wire = self._result(self._exchange([[kind.value, op]])[0])[0]
+        return answer
 
     def decide(self, ops: list[list[Any]], entry: Entry | None) -> tuple[list[Any], Entry | None]:
         """Run ``[op, expected?]`` items, then append ``entry`` if every expectation held.
@@ -165,21 +166,21 @@ class RemoteState:
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
 
-    def _do(self, name: str, *args: Any) -> Any:
+    def _do(self, name: str, *args: object) -> Wire:
         return self.client.state_op(encode_op(name, *args))
 
     def take_call_slot(self, operator: str, callee: str, day: date, limit: int | None) -> bool:
         return bool(self._do("take_call_slot", operator, callee, day, limit))
 
     def calls_on(self, operator: str, callee: str, day: date) -> int:
-        return int(self._do("calls_on", operator, callee, day))
+        return _number(self._do("calls_on", operator, callee, day))
 
     def add_violation(self, number: str, at: datetime, window: timedelta) -> int:
-        return int(self._do("add_violation", number, at, window))
+        return _number(self._do("add_violation", number, at, window))
 
     def suspension(self, number: str) -> Suspension | None:
         raw = self._do("suspension", number)
-        return suspension_in(raw) if raw is not None else None
+        return suspension_in(_texts(raw)) if raw is not None else None
 
     def suspend(self, number: str, since: datetime, reason: str, by: str) -> None:
         self._do("suspend", number, since, reason, by)
@@ -188,22 +189,22 @@ class RemoteState:
         return bool(self._do("resume", number))
 
     def suspensions(self) -> list[Suspension]:
-        return [suspension_in(raw) for raw in self._do("suspensions")]
+        return [suspension_in(_texts(raw)) for raw in _items(self._do("suspensions"))]
 
     # The behavioural windows live in the service's memory, shared by every worker.
     def calls_since(self, number: str, since: float) -> int:
-        return int(self._do("calls_since", number, since))
+        return _number(self._do("calls_since", number, since))
 
     def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
-        seen, distinct = self._do("callee_seen", number, callee, since)
-        return bool(seen), int(distinct)
+        seen, distinct = _items(self._do("callee_seen", number, callee, since), 2)
+        return bool(seen), _number(distinct)
 
     def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
         self._do("record_call", number, callee, at, keep)
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
-        ended, short_ones = self._do("record_outcome", number, short, keep)
-        return int(ended), int(short_ones)
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
+        ended, short_ones = _items(self._do("record_outcome", number, short, keep), 2)
+        return _number(ended), _number(short_ones)
 
     # So do the inbound calls that are up, for verifying forwards (rules 1.1 section 3).
     def inbound_started(self, call_id: str, caller: str, number: str, at: datetime) -> None:
@@ -214,3 +215,25 @@ class RemoteState:
 
     def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
         return bool(self._do("inbound_up", caller, number, since))
+
+
+def _number(value: Wire) -> int:
+    """A count the service answered (ProtocolError when the answer is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"journal service answered {value!r} where a number was due")
+    return int(value)
+
+
+def _items(value: Wire, size: int | None = None) -> list[Wire]:
+    """A list the service answered (of ``size`` items, when given)."""
+    if not isinstance(value, list) or (size is not None and len(value) != size):
+        raise ProtocolError(f"journal service answered {value!r} where a list was due")
+    return value
+
+
+def _texts(value: Wire) -> list[str]:
+    """A suspension as it travels: four texts."""
+    raw = _items(value, 4)
+    if not all(isinstance(v, str) for v in raw):
+        raise ProtocolError(f"journal service answered {value!r} where a suspension was due")
+    return [str(v) for v in raw]

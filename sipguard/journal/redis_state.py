@@ -178,7 +178,7 @@ class RedisState:
     def _r_seq(self) -> int:
         return int(self._r.incr(f"{self._prefix}callseq"))
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
         """Record an answered call's end in a list trimmed to the last ``keep``."""
         key = f"{self._prefix}outcomes:{number}"
         pipe = self._r.pipeline(transaction=True)

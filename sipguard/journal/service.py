@@ -101,34 +101,36 @@ class JournalService:
     def handle(self, conn: Conn, message: list[Any]) -> None:
         """Take one request; answer it now or queue it for the next commit."""
         try:
-            rid, op = int(message[0]), message[1]
-            if op == Op.APPEND:
-                self._appends.append((conn, rid, body_entry(message[2])))
-                if not rid:  # nobody waits for it: it rides the next commit
-                    self._schedule(LATER_DELAY)
-                    return
-            elif op == Op.DO:
-                result = apply_op(self.state, message[2])
-                if rid:  # id 0: the client wants no answer
-                    conn.send(frame([rid, "ok", result]))
-                if self.state.dirty:  # rides the next commit, or its own shortly
-                    self._schedule(STATE_DELAY)
-                return
-            elif op == Op.PUT:
-                apply_op(self.state, message[2])
-                self._acks.append((conn, rid))
-            elif op == Op.SYNC:
-                self._acks.append((conn, rid))
-            elif op == Op.DECIDE:
-                if not self._decide(conn, rid, message[2], message[3]):
-                    return
-            else:
-                raise ProtocolError(f"unknown op {op!r}")
+            waits = self._take(conn, int(message[0]), message[1], message)
         except (ProtocolError, ValueError, TypeError, IndexError) as exc:
             rid = message[0] if message and isinstance(message[0], int) else 0
             conn.send(frame([rid, "error", "request", str(exc)]))
             return
-        self._schedule()
+        if waits:
+            self._schedule()
+
+    def _take(self, conn: Conn, rid: int, op: object, message: list[Any]) -> bool:
+        """Run or queue request ``rid``; True when it waits for the next commit."""
+        if op == Op.APPEND:
+            self._appends.append((conn, rid, body_entry(message[2])))
+            if not rid:  # nobody waits for it: it rides the next commit
+                self._schedule(LATER_DELAY)
+            return bool(rid)
+        if op == Op.DO:
+            result = apply_op(self.state, message[2])
+            if rid:  # id 0: the client wants no answer
+                conn.send(frame([rid, "ok", result]))
+            if self.state.dirty:  # rides the next commit, or its own shortly
+                self._schedule(STATE_DELAY)
+            return False
+        if op == Op.PUT:
+            apply_op(self.state, message[2])
+        elif op == Op.DECIDE:
+            return self._decide(conn, rid, message[2], message[3])
+        elif op != Op.SYNC:
+            raise ProtocolError(f"unknown op {op!r}")
+        self._acks.append((conn, rid))
+        return True
 
     def _decide(self, conn: Conn, rid: int, ops: list[Any], body: list[Any] | None) -> bool:
         """Run a ``decide``; True when its entry was queued for the next commit."""
@@ -162,29 +164,15 @@ class JournalService:
             return
         appends, acks = self._appends, self._acks
         self._appends, self._acks = [], []
-        replies: dict[Conn, list[bytes]] = {}
         started = time.perf_counter()
         try:
             self._commit_state()
             stored = self.store.append([e for _, _, e in appends]) if appends else []
         except Exception as exc:  # every failure fails the batch, loudly, and the loop goes on
-            kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
-            kind = exc.error if isinstance(exc, JournalUnavailable) else kind  # PostgreSQL's
-            _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
-            for conn, rid in [(c, r) for c, r, _ in appends] + acks:
-                replies.setdefault(conn, []).append(frame([rid, "error", kind, str(exc)]))
+            replies = _failures(appends, acks, exc)
         else:
             self.commits += 1
-            for (conn, rid, _), e in zip(appends, stored, strict=True):
-                if rid:  # id 0 wants no answer (a failure is still answered, to be counted)
-                    ok = frame([rid, "ok", e.seq, e.prev_hash, e.hash])
-                    replies.setdefault(conn, []).append(ok)
-            for conn, rid in acks:
-                replies.setdefault(conn, []).append(frame([rid, "ok", None]))
-            if appends:
-                stats = frame([0, "stats", len(appends), time.perf_counter() - started])
-                for parts in replies.values():
-                    parts.append(stats)
+            replies = _answers(appends, stored, acks, time.perf_counter() - started)
         for conn, parts in replies.items():
             conn.send(b"".join(parts))
         self._reload_if_changed()
@@ -245,6 +233,38 @@ class JournalService:
         """Close both files."""
         self.store.close()
         self.state_db.close()
+
+
+Appends = list[tuple[Conn, int, Entry]]
+Acks = list[tuple[Conn, int]]
+
+
+def _failures(appends: Appends, acks: Acks, exc: Exception) -> dict[Conn, list[bytes]]:
+    """Every request of a failed commit answered with the failure's kind (logged once)."""
+    kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
+    kind = exc.error if isinstance(exc, JournalUnavailable) else kind  # PostgreSQL's
+    _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
+    replies: dict[Conn, list[bytes]] = {}
+    for conn, rid in [(c, r) for c, r, _ in appends] + acks:
+        replies.setdefault(conn, []).append(frame([rid, "error", kind, str(exc)]))
+    return replies
+
+
+def _answers(
+    appends: Appends, stored: list[Entry], acks: Acks, seconds: float
+) -> dict[Conn, list[bytes]]:
+    """The acks of a commit, and its statistics to every connection that had a request in it."""
+    replies: dict[Conn, list[bytes]] = {}
+    for (conn, rid, _), e in zip(appends, stored, strict=True):
+        if rid:  # id 0 wants no answer (a failure is still answered, to be counted)
+            replies.setdefault(conn, []).append(frame([rid, "ok", e.seq, e.prev_hash, e.hash]))
+    for conn, rid in acks:
+        replies.setdefault(conn, []).append(frame([rid, "ok", None]))
+    if appends:
+        stats = frame([0, "stats", len(appends), seconds])
+        for parts in replies.values():
+            parts.append(stats)
+    return replies
 
 
 def _on_loop(callback: Callable[[], None], delay: float) -> object:

@@ -233,7 +233,7 @@ class SqliteState:
 
         self._tx(work)
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
         """Record an answered call's end; keep only the number's last ``keep`` outcomes."""
 
         def work(conn: sqlite3.Connection) -> tuple[int, int]:

@@ -35,6 +35,10 @@ _decode = json.JSONDecoder().decode
 BODY = COLUMNS[:-3]
 
 
+#: A value as it travels in a frame: JSON's scalars and lists (state op results included).
+Wire = None | bool | int | float | str | list["Wire"]
+
+
 class ProtocolError(SipguardError):
     """Bytes on the journal socket that are not a valid frame."""
 

@@ -177,7 +177,7 @@ class MemoryState:
         """How many numbers the behavioural windows hold (for the memory bound test)."""
         return len(self._recent)
 
-    def record_outcome(self, number: str, short: bool, keep: int) -> tuple[int, int]:
+    def record_outcome(self, number: str, *, short: bool, keep: int) -> tuple[int, int]:
         last = self._outcomes.get(number)
         if last is None or last.maxlen != keep:
             last = self._outcomes[number] = deque(last or (), maxlen=keep)

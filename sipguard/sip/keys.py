@@ -80,7 +80,7 @@ def server_key(request: Request) -> TxKey:
     )
 
 
-def kind_for(request: Request, client: bool) -> Kind:
+def kind_for(request: Request, *, client: bool) -> Kind:
     """The transaction kind ``request`` needs on the client or the server side."""
     if request.method == "INVITE":
         return Kind.INVITE_CLIENT if client else Kind.INVITE_SERVER

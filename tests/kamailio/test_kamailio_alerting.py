@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from sipguard.adapters.kamailio.alerting import _deliver, deliver_detached
 from sipguard.alerts import Alert, Delivery, Event
+from sipguard.metrics import REGISTRY
 
 AT = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 
@@ -35,11 +36,15 @@ def test_a_server_that_is_down_gets_retries_then_a_logged_failure() -> None:
     """Every attempt is retried with back-off and the final failure is logged."""
     url = f"http://127.0.0.1:{_closed_port()}/alerts"
     delivery = Delivery(url, frozenset(Event), timeout=0.5, attempts=3, backoff=0.01)
+    labels = {"event": Event.SHORT_CALLS.value}
+    before = REGISTRY.get_sample_value("sipguard_alerts_undelivered_total", labels) or 0.0
     with capture_logs() as logs:
         assert _deliver(delivery, Alert(Event.SHORT_CALLS, AT, {"number": "1"})) == 1
     events = [entry["event"] for entry in logs]
     assert events == ["alert.retry", "alert.retry", "alert.retry", "alert.undelivered"]
     assert logs[-1]["attempts"] == 3
+    after = REGISTRY.get_sample_value("sipguard_alerts_undelivered_total", labels)
+    assert after == before + 1  # and counted, as serve counts it
 
 
 def test_delivery_never_waits_for_the_webhook() -> None:

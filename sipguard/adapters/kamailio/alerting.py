@@ -7,7 +7,9 @@ Invariants:
   exits at once), which POSTs with the retries and back-off of ``sipguard.alerts`` and
   exits.  An alert never delays a call by more than that fork; alerts are rare events.
 - A delivery that fails in the end is logged (``alert.undelivered``, on Kamailio's
-  stderr) by the process that tried it; a fork that fails is logged by the worker.
+  stderr) and counted (``sipguard_alerts_undelivered_total``: with metrics on, the process
+  that tried it writes its own multiprocess file, which the exporter merges) by that
+  process; a fork that fails is logged by the worker.
 - The delivery follows the rules in force: a reload that changes the ``alerts`` block
   changes where the next alert goes; rules without one send nothing.
 - ``number_suspended`` for a verdict that suspended its number, ``short_calls`` and
@@ -30,7 +32,7 @@ from datetime import datetime
 import structlog
 
 from sipguard.adapters.kamailio.ksr import Ksr
-from sipguard.alerts import Alert, Delivery, Event, delivery_of, post, suspended
+from sipguard.alerts import UNDELIVERED, Alert, Delivery, Event, delivery_of, post, suspended
 from sipguard.policy import Ruleset, limits
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
@@ -138,4 +140,5 @@ def _deliver(delivery: Delivery, alert: Alert) -> int:
             delay *= 2
     _log.error("alert.undelivered", alert=alert.event.value, problem=problem,
                attempts=delivery.attempts)  # fmt: skip
+    UNDELIVERED.labels(event=alert.event.value).inc()  # a file of its own (multiprocess mode)
     return 1

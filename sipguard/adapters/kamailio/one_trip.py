@@ -33,15 +33,22 @@ from sipguard.errors import SipguardError
 from sipguard.journal.cache import encode_op
 from sipguard.journal.client import RemoteState, ServiceClient
 from sipguard.journal.record import Entry, decision_entry
+from sipguard.journal.wire import Wire
 from sipguard.journal.writer import JournalUnavailable
 from sipguard.policy import Ruleset, evaluate
 from sipguard.policy.facts import CallFacts, Verdict
 from sipguard.policy.state import State
 
 CACHE_MAX = 100_000
-NO_GUESS = object()
+
+
+class _NoGuess:
+    """The answer of an op that cannot be guessed: it is asked at once."""
+
+
+NO_GUESS = _NoGuess()
 # Ops whose answer is known without asking (the suspension's is the cache's; see _guess).
-_GUESSES: dict[str, Any] = {
+_GUESSES: dict[str, Wire] = {
     "take_call_slot": True,
     "suspend": None,
     "record_call": None,
@@ -58,23 +65,24 @@ class SuspensionCache:
     """A worker's view of suspensions (wire form), learned from the service's answers."""
 
     def __init__(self) -> None:
-        self._known: dict[str, list[str]] = {}
+        self._known: dict[str, list[Wire]] = {}
 
-    def get(self, number: str) -> list[str] | None:
+    def get(self, number: str) -> list[Wire] | None:
         """The suspension last seen for ``number`` (None: not suspended, as far as known)."""
         return self._known.get(number)
 
-    def learn(self, op: list[Any], result: Any) -> None:
+    def learn(self, op: list[Wire], result: Wire) -> None:
         """Take in what the service answered to ``op``."""
         name, number = op[0], op[1] if len(op) > 1 else None
         if name == "suspension" and isinstance(number, str):
             self._set(number, result if isinstance(result, list) else None)
         elif name == "suspend" and isinstance(number, str) and number not in self._known:
-            self._set(number, [str(v) for v in op[1:5]])
+            seen: list[Wire] = [str(v) for v in op[1:5]]
+            self._set(number, seen)
         elif name == "resume" and isinstance(number, str):
             self._known.pop(number, None)
 
-    def _set(self, number: str, value: list[str] | None) -> None:
+    def _set(self, number: str, value: list[Wire] | None) -> None:
         if value is None:
             self._known.pop(number, None)
             return
@@ -109,27 +117,30 @@ class OneTripState(RemoteState):
         """Make the decision again: the ops the service ran answer from their results."""
         self.pending, self._replay, self._asked = [], self._ran, 0
 
-    def _do(self, name: str, *args: Any) -> Any:
+    def _do(self, name: str, *args: object) -> Wire:
         if not self.deciding:
             return super()._do(name, *args)
         op = encode_op(name, *args)
         self._asked += 1
         if self._replay is not None:
             if self._asked <= len(self._replay):
-                return self._replay[self._asked - 1]
+                replayed: Wire = self._replay[self._asked - 1]
+                return replayed
             return self.client.state_op(op)  # past the wrong guess: one op a trip
         guess = self._guess(op)
-        if guess is not NO_GUESS:
+        if not isinstance(guess, _NoGuess):
             self.pending.append([op, guess])
             return guess
         results, _ = self.client.decide([*self.pending, [op]], None)
         self._settle([*self.pending, [op]], results)
-        return results[-1]
+        last: Wire = results[-1]
+        return last
 
-    def _guess(self, op: list[Any]) -> Any:
-        if op[0] == "suspension":
-            return self.cache.get(op[1])
-        return _GUESSES.get(op[0], NO_GUESS)
+    def _guess(self, op: list[Wire]) -> Wire | _NoGuess:
+        name, number = str(op[0]), op[1] if len(op) > 1 else None
+        if name == "suspension":
+            return self.cache.get(number) if isinstance(number, str) else NO_GUESS
+        return _GUESSES.get(name, NO_GUESS)
 
     def _settle(self, sent: list[list[Any]], results: list[Any]) -> None:
         """Record what the service ran; WrongGuess when it stopped at a wrong guess."""

@@ -9,7 +9,9 @@ Invariants:
 - only the process root (``sipguard serve``) runs the task; library code never calls it;
 - trimming frees nothing that is in use; where the C library has no ``malloc_trim`` (not
   glibc) the task does nothing, and ``trim`` says so by returning False;
-- the task runs on the event loop every ``period`` seconds and costs a few milliseconds.
+- the task wakes on the event loop every ``period`` seconds and trims in a worker thread:
+  a trim walks the whole heap (about 10 ms after a 100 MB burst), and ctypes lets the GIL
+  go for it, so the loop goes on serving while it runs.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ async def trim_every(period: float = PERIOD) -> None:
     """Trim the heap every ``period`` seconds until cancelled."""
     if _TRIM is None:
         return
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(period)
-        trim()
+        await loop.run_in_executor(None, trim)

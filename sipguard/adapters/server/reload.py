@@ -38,14 +38,18 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
+
+import structlog
 
 from sipguard.errors import RulesError
 from sipguard.filesig import Signature, files_signature
 from sipguard.policy.numbers import NumberIndex
+from sipguard.policy.ruleset import Ruleset
 from sipguard.reloadguard import Hold, confirm_path, confirmed, data_files
 
-Guard = Callable[[Any, Any], Hold | None]
+Guard = Callable[[Ruleset, Ruleset], Hold | None]
+R = TypeVar("R")
 #: How long the thread letting old rules go waits for calls in flight to drop them.
 RELEASE_GRACE = 2.0
 #: The switch interval while rules load (CPython's default is 5 ms).
@@ -69,12 +73,12 @@ class RulesWatcher:
         self,
         rules_path: Path,
         consents_path: Path | None,
-        load: Callable[[Path], Any],
-        apply: Callable[[Any], None],
-        log: Any,
+        load: Callable[[Path], Ruleset],
+        apply: Callable[[Ruleset], None],
+        log: structlog.stdlib.BoundLogger,
         interval: float = 1.0,
         *,
-        current: Any = None,
+        current: Ruleset | None = None,
         guard: Guard | None = None,
     ) -> None:
         self.stats = ReloadStats()
@@ -164,7 +168,7 @@ class RulesWatcher:
             return False
         if self._held(ruleset, trigger):
             return False
-        old: list[Any] = [self._current]
+        old: list[Ruleset | None] = [self._current]
         self._apply(ruleset)
         self._current = ruleset
         self.stats.ok += 1
@@ -175,7 +179,7 @@ class RulesWatcher:
         self._log.debug("rules.old_released", emptied_in_reload_thread=emptied)
         return True
 
-    def _held(self, ruleset: Any, trigger: str) -> bool:
+    def _held(self, ruleset: Ruleset, trigger: str) -> bool:
         """True (and logged) when the guard holds ``ruleset`` and no one confirmed it."""
         if self._guard is None or self._current is None:
             return False
@@ -193,7 +197,7 @@ class RulesWatcher:
         return True
 
 
-def loading(load: Callable[[Path], Any], path: Path) -> Any:
+def loading(load: Callable[[Path], R], path: Path) -> R:
     """``paused_gc(load, path)`` with the switch interval at ``LOAD_SWITCH`` (restored)."""
     was = sys.getswitchinterval()
     sys.setswitchinterval(min(was, LOAD_SWITCH))
@@ -203,7 +207,7 @@ def loading(load: Callable[[Path], Any], path: Path) -> Any:
         sys.setswitchinterval(was)
 
 
-def paused_gc(load: Callable[[Path], Any], path: Path) -> Any:
+def paused_gc(load: Callable[[Path], R], path: Path) -> R:
     """``load(path)`` with the cyclic collector paused (left as it was found afterwards).
 
     What a successful load made is frozen before the collector resumes: its allocation
@@ -221,7 +225,7 @@ def paused_gc(load: Callable[[Path], Any], path: Path) -> Any:
             gc.enable()
 
 
-def release_rules(box: list[Any], grace: float = RELEASE_GRACE) -> bool:
+def release_rules(box: list[Ruleset | None], grace: float = RELEASE_GRACE) -> bool:
     """Drop the rules in ``box`` (its only reference) here, emptying their number index.
 
     True when the index was emptied in this thread: no one else held the rules within
