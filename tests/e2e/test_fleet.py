@@ -146,7 +146,7 @@ def test_calls_spread_over_both_nodes_and_all_are_journaled(
 
 def test_cancel_and_a_callee_hangup_cross_the_front(fleet: fl.Fleet, tmp_path: Path) -> None:
     """A CANCEL follows its INVITE to the node; the callee's BYE returns along the front's route."""
-    for uac, uas_scenario in (("uac_cancel.xml", "uas_cancel.xml"),
+    for uac, uas_scenario in (("uac_cancel_either_order.xml", "uas_cancel.xml"),
                               ("uac_callee_hangs_up.xml", "uas_hangs_up.xml")):  # fmt: skip
         uas = Uas(tmp_path, uas_scenario, NETWORK, fleet.net_port, "-m", "1", "-d", "0")
         try:
