@@ -144,22 +144,28 @@ def _core(opts: KamailioOptions) -> list[str]:
         f'sipguard.journal_sync = "{opts.journal_sync}" desc "journal fsync: full or normal"',
     ]
     lines += [f'sipguard.{k} = "{v}" desc "sipguard option"' for k, v in opts.extra.items()]
-    lines += [
-        f"debug={opts.debug}",
+    lines += process_lines(opts.debug, opts.children, opts.listen, tcp=opts.tcp)
+    lines += ['kemi.onsend_route_callback="none"', 'kemi.reply_route_callback="none"',
+              f'mpath="{opts.module_dir}"']  # fmt: skip
+    return lines
+
+
+def process_lines(debug: int, children: int, listen: tuple[Listen, ...], *, tcp: bool) -> list[str]:
+    """Kamailio's core settings and listen sockets, as every generated config writes them."""
+    lines = [
+        f"debug={debug}",
         "log_stderror=yes",
-        f"children={opts.children}",
-        f"tcp_children={opts.children if opts.tcp else 0}",
-        f"disable_tcp={'no' if opts.tcp else 'yes'}",
+        f"children={children}",
+        f"tcp_children={children if tcp else 0}",
+        f"disable_tcp={'no' if tcp else 'yes'}",
         "auto_aliases=no",
         "server_signature=no",
     ]
-    for addr in opts.listen:
+    for addr in listen:
         lines.append(f"listen={addr.socket('udp')}")
-        if opts.tcp:
+        if tcp:
             lines.append(f"listen={addr.socket('tcp')}")
         lines.append(f"alias={addr.host}:{addr.port}")
-    lines += ['kemi.onsend_route_callback="none"', 'kemi.reply_route_callback="none"',
-              f'mpath="{opts.module_dir}"']  # fmt: skip
     return lines
 
 
