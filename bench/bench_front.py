@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from live import SCENARIOS  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
-from steps import Step, group_cpu, run_sipp  # noqa: E402
+from steps import Step, group_cpu, run_sipp, start_plain  # noqa: E402
 
 from sipguard.adapters.kamailio.front_cfg import find_module_dir  # noqa: E402
 from tests.e2e.harness import free_port  # noqa: E402
@@ -96,24 +96,6 @@ def start_front(work: Path, ports: tuple[int, ...]) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_plain(work: Path) -> subprocess.Popen[bytes]:
-    """The baseline Kamailio from kamailio_plugin/plain.cfg, 4 children."""
-    text = (Path(__file__).with_name("kamailio_plugin") / "plain.cfg").read_text()
-    for key, value in {"@LISTEN@": f"127.0.0.1:{PLAIN_PORT}", "@CHILDREN@": "4",
-                       "@MPATH@": find_module_dir(),
-                       "@TARGET@": f"sip:127.0.0.4:{UAS_PORT}"}.items():  # fmt: skip
-        text = text.replace(key, value)
-    cfg = work / "plain.cfg"
-    cfg.write_text(text)
-    argv = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "64", "-M", "8", "-w", str(work)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
-    time.sleep(1.5)
-    if proc.poll() is not None:
-        raise RuntimeError(f"plain Kamailio did not start (exit {proc.returncode})")
-    return proc
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -158,7 +140,8 @@ def row(name: str, step: Step, cpu: dict[str, float]) -> dict[str, object]:
 
 
 def measure_plain(work: Path, rate: int, seconds: float) -> dict[str, object]:
-    proc = start_plain(work)
+    proc = start_plain(work, PLAIN_PORT, f"sip:127.0.0.4:{UAS_PORT}", find_module_dir(),
+                       memory=(64, 8))  # fmt: skip
     try:
         step, cpu = run_calls(PLAIN_PORT, {"kamailio": [proc.pid]}, rate, seconds, work)
     finally:
@@ -199,8 +182,7 @@ def summary(pairs: list[tuple[dict[str, object], dict[str, object]]]) -> dict[st
             part(two, "nodes") / part(one, "nodes"), 2
         ),
         "whole fleet CPU per call / plain Kamailio's, 1 and 2 nodes": [
-            round((part(f, "front") + part(f, "nodes")) / part(p, "kamailio"), 2)
-            for p, f in pairs
+            round((part(f, "front") + part(f, "nodes")) / part(p, "kamailio"), 2) for p, f in pairs
         ],
         "failed calls": {str(r["setup"]): r["failed"] for pair in pairs for r in pair},
     }
@@ -211,8 +193,11 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=100,
                         help="calls per second per node (default 100)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds per setup")
-    parser.add_argument("--state", metavar="URL",
-                        help="the nodes share this state (redis://...; default: SQLite each)")
+    parser.add_argument(
+        "--state",
+        metavar="URL",
+        help="the nodes share this state (redis://...; default: SQLite each)",
+    )
     parser.add_argument("--journal", metavar="URL",
                         help="the nodes share this journal (postgresql://...; default: "
                         "SQLite each)")  # fmt: skip

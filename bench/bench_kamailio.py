@@ -33,27 +33,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from live import SCENARIOS, start_kamailio  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
-from steps import Step, group_cpu, ramp, run_sipp  # noqa: E402
+from steps import Step, group_cpu, ramp, run_sipp, start_plain  # noqa: E402
 
 from sipguard.adapters.kamailio.cfg import find_module_dir  # noqa: E402
 
 PLUGIN_PORT, PLAIN_PORT, UAS_PORT = 5280, 5281, 5290
-
-
-def start_plain(work: Path) -> subprocess.Popen[bytes]:
-    """Start the baseline Kamailio from kamailio_plugin/plain.cfg."""
-    text = (Path(__file__).with_name("kamailio_plugin") / "plain.cfg").read_text()
-    for key, value in {"@LISTEN@": f"127.0.0.1:{PLAIN_PORT}", "@CHILDREN@": "4",
-                       "@MPATH@": find_module_dir(),
-                       "@TARGET@": f"sip:127.0.0.4:{UAS_PORT}"}.items():  # fmt: skip
-        text = text.replace(key, value)
-    cfg = work / "plain.cfg"
-    cfg.write_text(text)
-    argv = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "256", "-M", "16", "-w", str(work)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
-    time.sleep(1.5)
-    return proc
 
 
 def run_calls(port: int, pgid: int, rate: int, seconds: float, work: Path) -> Step:
@@ -127,7 +111,7 @@ def main() -> int:
         extra=("--journal-sync", args.journal_sync),
         log_calls=False,
     )
-    plain = start_plain(work)
+    plain = start_plain(work, PLAIN_PORT, f"sip:127.0.0.4:{UAS_PORT}", find_module_dir())
     try:
         plugin_cps, plugin_cpu = measure("plugin", plugin.proc.pid, PLUGIN_PORT, args, work)
         plain_cps, plain_cpu = measure("plain", plain.pid, PLAIN_PORT, args, work)

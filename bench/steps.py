@@ -135,3 +135,24 @@ def ramp(
         best = rate
         time.sleep(1.5)
     return best, runs
+
+
+def start_plain(
+    work: Path, port: int, target: str, module_dir: str, *, memory: tuple[int, int] = (256, 16)
+) -> subprocess.Popen[bytes]:
+    """The baseline Kamailio of kamailio_plugin/plain.cfg (4 children) on 127.0.0.1:``port``,
+    relaying to ``target``; ``memory`` is its shared and private memory in MB."""
+    text = (Path(__file__).with_name("kamailio_plugin") / "plain.cfg").read_text()
+    for key, value in {"@LISTEN@": f"127.0.0.1:{port}", "@CHILDREN@": "4",
+                       "@MPATH@": module_dir, "@TARGET@": target}.items():  # fmt: skip
+        text = text.replace(key, value)
+    cfg = work / "plain.cfg"
+    cfg.write_text(text)
+    argv = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", str(memory[0]), "-M", str(memory[1]),
+            "-w", str(work)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    time.sleep(1.5)
+    if proc.poll() is not None:
+        raise RuntimeError(f"plain Kamailio did not start (exit {proc.returncode})")
+    return proc
