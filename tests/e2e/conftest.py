@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import redis_url  # noqa: F401  (a private redis-server per module)
+
 from .harness import Served, environment_ok, serve_in
 
 SIPP_MODULES = {

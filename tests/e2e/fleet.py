@@ -25,7 +25,6 @@ from tests.rulesets import loopback
 from .harness import ACME, BETA, NETWORK, free_port, sipguard_command
 
 KAMAILIO = shutil.which("kamailio")
-REDIS = shutil.which("redis-server")
 CALLEES = [f"1380013{n:04d}" for n in range(200)]  # every one consented to 4008001234
 DAILY_CAP = 3
 
@@ -199,20 +198,6 @@ def wait_options(host: str, port: int, proc: subprocess.Popen[bytes], deadline: 
             except OSError:
                 time.sleep(0.2)
     raise TimeoutError(f"nothing answered OPTIONS on {host}:{port}")
-
-
-def wait_redis(port: int, proc: subprocess.Popen[bytes]) -> None:
-    """Until redis-server answers PING on ``port`` (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"redis-server did not start on port {port}")
 
 
 @dataclass

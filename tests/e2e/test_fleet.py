@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from sipguard.policy.model import Journal, Rules
+from tests.redis_server import REDIS
 
 from . import fleet as fl
 from .harness import (
@@ -41,24 +42,8 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(environment_ok() is not None, reason=str(environment_ok())),
     pytest.mark.skipif(fl.KAMAILIO is None, reason="kamailio is not installed"),
-    pytest.mark.skipif(fl.REDIS is None, reason="redis-server is not installed"),
+    pytest.mark.skipif(REDIS is None, reason="redis-server is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private redis-server on a loopback port, without persistence."""
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [str(fl.REDIS), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    fl.wait_redis(port, proc)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
 
 
 def postgres() -> object | None:

@@ -3,13 +3,13 @@ per-callee daily cap, and ``serve --state`` overrides the rules."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.redis_server import REDIS
 
 from .harness import (
     ACME,
@@ -23,36 +23,12 @@ from .harness import (
     write_rules,
 )
 
-REDIS = shutil.which("redis-server")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(environment_ok() is not None, reason=str(environment_ok())),
     pytest.mark.skipif(REDIS is None, reason="redis-server binary not installed"),
 ]
 redis = pytest.importorskip("redis")
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server on a loopback port, without persistence."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(REDIS), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
 
 
 def _node(folder: Path, ports: tuple[int, int], state: str, *extra: str) -> Served:

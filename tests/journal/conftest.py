@@ -9,6 +9,7 @@ import pytest
 
 from sipguard.journal.record import Entry, decision_entry
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
+from tests.redis_server import redis_url  # noqa: F401  (a private redis-server per module)
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 6, 1, 10, 0, 0, tzinfo=CST)

@@ -6,7 +6,6 @@ outside ``(at - window, at]``; one nanosecond later the oldest is inside and fiv
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,8 +16,7 @@ import pytest
 from sipguard.journal import SqliteState
 from sipguard.policy.instant import Instant
 from sipguard.policy.state import MemoryState, State
-
-from .test_redis_state import redis_url  # noqa: F401  (the shared redis-server fixture)
+from tests.redis_server import REDIS
 
 HOUR = timedelta(hours=1)
 T0 = 1_780_000_000 * 10**9 + 123_456_789  # a time whose nanoseconds are not zero
@@ -39,7 +37,7 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], State]:
     """A factory of empty states of one backend."""
     kind = request.param
     if kind == "redis":
-        if shutil.which("redis-server") is None:
+        if REDIS is None:
             pytest.skip("redis-server binary not installed")
         url = request.getfixturevalue("redis_url")
     counter = iter(range(100))
