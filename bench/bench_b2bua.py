@@ -150,7 +150,7 @@ class Driver:
             if live.get(key) == seq:
                 del live[key]
                 self.now = max(self.now, at)
-                self._timed(lambda k=key: self.core.on_timer(k, self.now, WALL))
+                self._timed(lambda k=key: self.core.on_timer(k, self.now, WALL))  # type: ignore[misc]
         self.now = to
 
     def _timed(self, step: Callable[[], Effects]) -> None:

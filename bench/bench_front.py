@@ -134,7 +134,7 @@ def run_calls(port: int, groups: dict[str, list[int]], rate: int, seconds: float
 
 def row(name: str, step: Step, cpu: dict[str, float]) -> dict[str, object]:
     per_call = {k: round(v / max(1, step.ok) * 1e6, 1) for k, v in cpu.items()}
-    out = {"setup": name, **step.row(), "cpu_us_per_call_by_part": per_call}
+    out: dict[str, object] = {"setup": name, **step.row(), "cpu_us_per_call_by_part": per_call}
     print(json.dumps(out), flush=True)
     return out
 

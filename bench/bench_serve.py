@@ -183,7 +183,7 @@ def fixed(folder: Path, system: System, mode: str, rate: int, seconds: float) ->
     """Delays and CPU per call at one fixed rate."""
     step = run_step(folder, system, mode, rate, seconds)
     print(f"  {system.name:8} {mode:6} fixed {json.dumps(step.row())}", flush=True)
-    return step.row()
+    return {**step.row()}
 
 
 def _ratio(a: float, b: float) -> float:

@@ -28,9 +28,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_numbers import write
+
+if TYPE_CHECKING:
+    from sipguard.policy.ruleset import Ruleset
 
 LIMIT_MS = 50.0
 
@@ -54,8 +58,8 @@ async def measure(rules_path: Path) -> dict[str, object]:
     tune_for_serving()  # as serve starts: the loaded rules frozen, the same thresholds
     swapped: list[float] = []
 
-    def apply(new: object) -> None:
-        current[0] = new  # type: ignore[assignment]
+    def apply(new: Ruleset) -> None:
+        current[0] = new
         gc.freeze()
         swapped.append(asyncio.get_running_loop().time())
 

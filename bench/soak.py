@@ -134,7 +134,7 @@ def main() -> int:
             proc.kill()
         server.terminate()
         server.wait(15)
-    warm = next((s for s in samples if s["t"] >= 60), samples[0])
+    warm = next((s for s in samples if s["t"] >= 60), samples[0])  # type: ignore[operator]
     growth = round(samples[-1]["rss_kb"] / warm["rss_kb"] - 1, 4)  # type: ignore[operator]
     log = (work / "serve.log").read_text(errors="replace")
     report = {"calls": results, "rss_growth_after_warm_up": growth, "final": final,
