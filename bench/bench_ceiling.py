@@ -7,14 +7,17 @@ The responders of ``bench/bare/responder.py`` go through exactly what ``bench_se
 puts ``sipguard serve`` through, in the same run as Kamailio (``bench/kamailio/kamailio.cfg``,
 4 children) and on the same sipp pair: the same scenarios, the same step ramp and clean rule
 of ``bench/steps.py`` (no failed call, INVITE-to-final p99 of at most 50 ms), and the same
-CPU per call of each system's whole process group at ``--fixed-rate``:
+CPU per call of each system's whole process group at ``--fixed-rate`` (measured before the
+ramp, on a system no overload has touched yet):
 - ``bare-403``: a uvloop UDP responder that answers each INVITE with a 403 built from its
   copied header lines, against Kamailio's stateless 403 (reject-only load);
 - ``bare-403+fsync``: the same, after appending a line per INVITE to a file made durable with
   one fdatasync per event-loop wakeup (the floor of a decision durable before its answer);
-- ``bare-relay``: a stateless relay to the sipp UAS, against Kamailio's tm relay (bridged).
-A Python edge that does real work cannot beat these figures on this machine: they bound what
-the issue's ratios can reach.  Everything shares the machine's cores; compare the ratios.
+- ``bare-relay``: a stateless relay to the sipp UAS, against Kamailio's stateful tm relay
+  (bridged calls); it keeps no transaction, so it does less per call than Kamailio does.
+Each does far less than a policy edge must, so a Python process doing the edge's work is
+unlikely to beat them: they bound what ``bench_serve.py``'s ratios can reach on the machine.
+Everything shares the machine's cores; compare the ratios.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from bench_serve import (
     start_kamailio,
     start_uas,
 )
-from steps import MAX_RATE, ramp
+from steps import MAX_RATE, ramp, wait_for_line
 
 HERE = Path(__file__).resolve().parent
 RESPONDER = HERE / "bare" / "responder.py"
@@ -63,11 +66,7 @@ def start_bare(name: str, folder: Path, net_port: int) -> System:
         argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         cwd=folder, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while b"ready" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{name} did not start:\n{log.read_text()}")
-        time.sleep(0.05)
+    wait_for_line(proc, log, b"ready", 10)
     return System(name, port, proc)
 
 
@@ -85,13 +84,17 @@ class Measured:
 
 
 def measure(folder: Path, system: System, mode: str, args: argparse.Namespace) -> Measured:
-    """The system's clean CPS for ``mode`` and its CPU per call at the fixed rate."""
+    """The system's CPU per call at the fixed rate, then its clean CPS for ``mode``.
+
+    The fixed step comes first, so that no overloaded step's retransmissions and timers are
+    still running in it."""
+    fixed = run_step(folder, system, mode, args.fixed_rate, max(6.0, args.seconds)).row()
+    print(f"  {system.name:14} {mode:6} fixed {json.dumps(fixed)}", flush=True)
+    time.sleep(1.5)
     steps = [int(s) for s in args.steps.split(",")]
     best, _ = ramp(lambda rate: run_step(folder, system, mode, rate, args.seconds), steps,
                    f"{system.name} {mode}", args.max_rate)  # fmt: skip
-    time.sleep(2)  # let a collapsed last step drain before the fixed one
-    fixed = run_step(folder, system, mode, args.fixed_rate, max(6.0, args.seconds)).row()
-    print(f"  {system.name:14} {mode:6} fixed {json.dumps(fixed)}", flush=True)
+    time.sleep(2)  # let a collapsed last step drain before the next load
     return Measured(best, fixed)
 
 

@@ -1,6 +1,7 @@
 """Rate steps with sipp: what counts as a clean step, and how a ramp finds a system's capacity.
 
-Shared by ``bench_serve.py`` and ``bench_kamailio.py`` so both count capacity the same way:
+Shared by ``bench_serve.py``, ``bench_kamailio.py`` and ``bench_ceiling.py`` so all count
+capacity the same way:
 - a step is *clean* only when no call failed AND the INVITE-to-final-response p99 is at
   most ``P99_LIMIT_MS`` (50 ms): a rate at which calls queue for seconds is not capacity;
 - a ramp steps the rate up until the system's first unclean step (each unclean step is tried
@@ -135,6 +136,17 @@ def ramp(
         best = rate
         time.sleep(1.5)
     return best, runs
+
+
+def wait_for_line(proc: subprocess.Popen[bytes], log: Path, marker: bytes, seconds: float) -> None:
+    """Until ``marker`` shows in ``log``, the started process's output; RuntimeError (with
+    the log) if the process exits first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while marker not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{proc.args!r} did not start:\n{tail}")
+        time.sleep(0.05)
 
 
 def start_plain(
