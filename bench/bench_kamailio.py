@@ -9,7 +9,8 @@ step: failed calls, delays, and the CPU (user + system, every process of the set
 Kamailio's and, for the plugin, the journal service's) per call, and at the end the two
 setups' CPU per call at the highest rate both ran clean, with their ratio.  Every call is
 allowed, screened and journaled at the plugin's default durability (``--journal-sync
-full``: every decision durable before the INVITE is relayed), 4 workers.
+full``: every decision durable before the INVITE is relayed), 4 workers.  Both setups
+start with the same allocators (the plugin's ``cfg.MEMORY_MANAGERS``, TLSF).
 
     .venv/bin/python bench/bench_kamailio.py [--rates 200,400,...] [--seconds 4]
 """
@@ -35,7 +36,7 @@ from live import SCENARIOS, start_kamailio  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
 from steps import Step, group_cpu, ramp, run_sipp, start_plain  # noqa: E402
 
-from sipguard.adapters.kamailio.cfg import find_module_dir  # noqa: E402
+from sipguard.adapters.kamailio.cfg import MEMORY_MANAGERS, find_module_dir  # noqa: E402
 
 PLUGIN_PORT, PLAIN_PORT, UAS_PORT = 5280, 5281, 5290
 
@@ -111,7 +112,9 @@ def main() -> int:
         extra=("--journal-sync", args.journal_sync),
         log_calls=False,
     )
-    plain = start_plain(work, PLAIN_PORT, f"sip:127.0.0.4:{UAS_PORT}", find_module_dir())
+    # The baseline starts with the plugin's allocators, so the two differ only by the plugin.
+    plain = start_plain(work, PLAIN_PORT, f"sip:127.0.0.4:{UAS_PORT}", find_module_dir(),
+                        managers=MEMORY_MANAGERS)  # fmt: skip
     try:
         plugin_cps, plugin_cpu = measure("plugin", plugin.proc.pid, PLUGIN_PORT, args, work)
         plain_cps, plain_cpu = measure("plain", plain.pid, PLAIN_PORT, args, work)

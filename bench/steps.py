@@ -138,10 +138,17 @@ def ramp(
 
 
 def start_plain(
-    work: Path, port: int, target: str, module_dir: str, *, memory: tuple[int, int] = (256, 16)
+    work: Path,
+    port: int,
+    target: str,
+    module_dir: str,
+    *,
+    memory: tuple[int, int] = (256, 16),
+    managers: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """The baseline Kamailio of kamailio_plugin/plain.cfg (4 children) on 127.0.0.1:``port``,
-    relaying to ``target``; ``memory`` is its shared and private memory in MB."""
+    relaying to ``target``; ``memory`` is its shared and private memory in MB, ``managers``
+    the allocator options it starts with (``-x``/``-X``; none: Kamailio's default)."""
     text = (Path(__file__).with_name("kamailio_plugin") / "plain.cfg").read_text()
     for key, value in {"@LISTEN@": f"127.0.0.1:{port}", "@CHILDREN@": "4",
                        "@MPATH@": module_dir, "@TARGET@": target}.items():  # fmt: skip
@@ -149,7 +156,7 @@ def start_plain(
     cfg = work / "plain.cfg"
     cfg.write_text(text)
     argv = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", str(memory[0]), "-M", str(memory[1]),
-            "-w", str(work)]  # fmt: skip
+            *managers, "-w", str(work)]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     time.sleep(1.5)
