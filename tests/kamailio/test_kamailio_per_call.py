@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fake_ksr import FakeKSR
 from livecalls import write_call_rules
 from test_kamailio_calls import answer, bye, place, worker
@@ -14,6 +15,7 @@ from sipguard.adapters.kamailio import cfg
 from sipguard.adapters.kamailio.plugin import SipguardKemi
 from sipguard.adapters.kamailio.settings import Settings
 from sipguard.adapters.kamailio.state import state_for
+from sipguard.cli import main
 from sipguard.policy import load_rules
 
 
@@ -86,3 +88,12 @@ def test_kamailio_starts_with_the_tlsf_allocators(tmp_path: Path) -> None:
     assert cfg.MEMORY_MANAGERS == ("-x", "tlsf", "-X", "tlsf")
     start = argv.index("-x")
     assert argv[start : start + 4] == list(cfg.MEMORY_MANAGERS)
+
+
+def test_the_printed_config_says_to_start_with_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sipguard kamailio config`` tells an operator the same allocators ``run`` uses."""
+    assert main(["kamailio", "config", "--rules", str(write_call_rules(tmp_path))]) == 0
+    start = next(line for line in capsys.readouterr().out.splitlines() if "Start with" in line)
+    assert start.endswith("kamailio -DD -E -x tlsf -X tlsf -f kamailio.cfg")
