@@ -6,9 +6,9 @@ Invariants:
   its end is kept in Kamailio's shared ``sipguard`` htable under a hash of its Call-ID, as
   ``DIRECTION|TRUNK|COUNTED|NAMED|NUMBER|CALLER``, so any worker can end a call another started.
   It is read and written through ``KSR.htable`` with the key as a value, never through a
-  ``$sht(...)`` pseudo-variable named per call: Kamailio caches every pseudo-variable name
-  it parses, in the worker's private memory, for good, so a name per call would grow that
-  cache (and slow every later allocation) with each call.
+  ``$sht(...)`` pseudo-variable named per call: Kamailio parses each pseudo-variable name
+  it is given and keeps it in the worker's cache of names, so a name per call would cost a
+  parse and one more cache entry with every call.
 - Trunk capacity (rules 1.1 section 5): a call on a trunk with ``max_concurrent_calls``
   takes a slot (``capacity.TrunkSlots``) when it starts and gives it back when it ends.
   An outbound trunk that is full is refused before the policy runs (no daily cap or limit
