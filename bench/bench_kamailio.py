@@ -6,10 +6,12 @@ step is clean only with no failed call and an INVITE-to-200 p99 of at most 50 ms
 setup, after a 1 s warm-up at 50 CPS, is stepped up until its own first unclean step (past
 the listed rates while it stays clean), so plain Kamailio's limit is found.  Reported per
 step: failed calls, delays, and the CPU (user + system, every process of the setup:
-Kamailio's and, for the plugin, the journal service's) per call, and at the end the two
+Kamailio's and, for the plugin, the journal service's, in all and by process name:
+``kamailio``, and ``python3`` for the service) per call, and at the end the two
 setups' CPU per call at the highest rate both ran clean, with their ratio.  Every call is
 allowed, screened and journaled at the plugin's default durability (``--journal-sync
-full``: every decision durable before the INVITE is relayed), 4 workers.
+full``: every decision durable before the INVITE is relayed), 4 workers.  Both setups
+start with the same allocators (the plugin's ``cfg.MEMORY_MANAGERS``, TLSF).
 
     .venv/bin/python bench/bench_kamailio.py [--rates 200,400,...] [--seconds 4]
 """
@@ -33,9 +35,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from live import SCENARIOS, start_kamailio  # noqa: E402
 from rulesdata import write_rules  # noqa: E402
-from steps import Step, group_cpu, ramp, run_sipp, start_plain  # noqa: E402
+from steps import Step, group_cpu_by_name, ramp, run_sipp, start_plain  # noqa: E402
 
-from sipguard.adapters.kamailio.cfg import find_module_dir  # noqa: E402
+from sipguard.adapters.kamailio.cfg import MEMORY_MANAGERS, find_module_dir  # noqa: E402
 
 PLUGIN_PORT, PLAIN_PORT, UAS_PORT = 5280, 5281, 5290
 
@@ -54,38 +56,43 @@ def run_calls(port: int, pgid: int, rate: int, seconds: float, work: Path) -> St
             str(calls), "-l", str(max(1000, rate * 4)), "-buff_size", "4194304", "-nostdin",
             "-trace_rtt", "-rtt_freq", "1", "-max_socket", "20000",
             "-timeout", f"{int(seconds) + 30}s", f"127.0.0.1:{port}"]  # fmt: skip
-    before = group_cpu(pgid)
+    before = group_cpu_by_name(pgid)
     try:
         step = run_sipp(args, step_dir, rate, timeout=seconds + 60)
     finally:
         uas.terminate()
         uas.wait(10)
-    step.cpu_s = group_cpu(pgid) - before
+    after = group_cpu_by_name(pgid)
+    step.cpu_by_name = {name: cpu - before.get(name, 0.0) for name, cpu in after.items()}
+    step.cpu_s = sum(step.cpu_by_name.values())
     return step
 
 
 def measure(name: str, pgid: int, port: int, args: argparse.Namespace, work: Path
-            ) -> tuple[int, dict[int, float]]:  # fmt: skip
-    """The setup's clean CPS and its CPU per call (us) at each clean rate; every step's
-    row is printed as a JSON line."""
+            ) -> tuple[int, dict[int, Step]]:  # fmt: skip
+    """The setup's clean CPS and its last step at each clean rate; every step's row is
+    printed as a JSON line."""
     rates = [int(r) for r in args.rates.split(",")]
     run_calls(port, pgid, 50, 1, work)  # warm-up: first imports, connections, caches
     best, steps = ramp(lambda rate: run_calls(port, pgid, rate, args.seconds, work), rates,
                        name, args.max_rate)  # fmt: skip
     for step in steps:
         print(json.dumps({"setup": name, **step.row()}), flush=True)
-    cpu = {s.rate: s.cpu_s / max(1, s.ok) * 1e6 for s in steps if s.clean}
-    return best, cpu
+    return best, {s.rate: s for s in steps if s.clean}
 
 
-def cpu_ratio(plugin: dict[int, float], plain: dict[int, float]) -> dict[str, float]:
-    """CPU per call of both setups at the highest rate both ran clean, and their ratio."""
+def cpu_ratio(plugin: dict[int, Step], plain: dict[int, Step]) -> dict[str, object]:
+    """CPU per call of both setups at the highest rate both ran clean, their ratio, and the
+    plugin's by process."""
     common = sorted(set(plugin) & set(plain))
     if not common:
         return {}
     rate = common[-1]
-    return {"rate": rate, "plugin_us": round(plugin[rate]), "plain_us": round(plain[rate]),
-            "plugin / plain": round(plugin[rate] / plain[rate], 2)}  # fmt: skip
+    ours, base = plugin[rate].row(), plain[rate].row()
+    mine, theirs = float(ours["cpu_us_per_call"]), float(base["cpu_us_per_call"])
+    return {"rate": rate, "plugin_us": round(mine), "plain_us": round(theirs),
+            "plugin / plain": round(mine / theirs, 2),
+            "plugin_by_process": ours.get("cpu_us_per_call_by_process")}  # fmt: skip
 
 
 def main() -> int:
@@ -111,7 +118,9 @@ def main() -> int:
         extra=("--journal-sync", args.journal_sync),
         log_calls=False,
     )
-    plain = start_plain(work, PLAIN_PORT, f"sip:127.0.0.4:{UAS_PORT}", find_module_dir())
+    # The baseline starts with the plugin's allocators, so the two differ only by the plugin.
+    plain = start_plain(work, PLAIN_PORT, f"sip:127.0.0.4:{UAS_PORT}", find_module_dir(),
+                        managers=MEMORY_MANAGERS)  # fmt: skip
     try:
         plugin_cps, plugin_cpu = measure("plugin", plugin.proc.pid, PLUGIN_PORT, args, work)
         plain_cps, plain_cpu = measure("plain", plain.pid, PLAIN_PORT, args, work)

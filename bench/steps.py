@@ -8,7 +8,8 @@ capacity the same way:
   once more, since near the knee a run either stays clean or collapses), through the listed
   steps and then on past them by 25% at a time while the system stays clean, up to
   ``MAX_RATE``, so the baseline's own limit is found rather than a top step it still passes;
-- CPU is the user + system time of a whole process group (a server and its children).
+- CPU is the user + system time of a whole process group (a server and its children), in
+  all and by process name.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Step:
     ok: int
     rtts_ms: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
+    cpu_by_name: dict[str, float] = field(default_factory=dict)  # CPU seconds by process
 
     @property
     def failed(self) -> int:
@@ -62,7 +64,10 @@ class Step:
         return {"rate": self.rate, "created": self.created, "ok": self.ok,
                 "failed": self.failed, "p50_ms": round(self.percentile(0.5), 2),
                 "p99_ms": round(self.percentile(0.99), 2), "clean": self.clean,
-                "cpu_us_per_call": round(self.cpu_s / max(1, self.ok) * 1e6, 1)}  # fmt: skip
+                "cpu_us_per_call": round(self.cpu_s / max(1, self.ok) * 1e6, 1),
+                **({"cpu_us_per_call_by_process": {name: round(cpu / max(1, self.ok) * 1e6)
+                    for name, cpu in sorted(self.cpu_by_name.items())}}
+                   if self.cpu_by_name else {})}  # fmt: skip
 
 
 def run_sipp(args: list[str], work: Path, rate: int, timeout: float) -> Step:
@@ -97,15 +102,22 @@ def _rtts(work: Path) -> list[float]:
 
 def group_cpu(pgid: int) -> float:
     """CPU seconds (user + system) used so far by every process in group ``pgid``."""
-    total = 0
+    return sum(group_cpu_by_name(pgid).values())
+
+
+def group_cpu_by_name(pgid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far in group ``pgid``, by process name."""
+    totals: dict[str, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            head, rest = stat.read_text().rsplit(")", 1)
+            fields = rest.split()
+        except (OSError, ValueError):
             continue
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+            name = head.partition("(")[2]
+            totals[name] = totals.get(name, 0) + int(fields[11]) + int(fields[12])
+    return {name: ticks / TICKS for name, ticks in totals.items()}
 
 
 def rates_from(steps: list[int], top: int = MAX_RATE) -> list[int]:
@@ -150,10 +162,17 @@ def wait_for_line(proc: subprocess.Popen[bytes], log: Path, marker: bytes, secon
 
 
 def start_plain(
-    work: Path, port: int, target: str, module_dir: str, *, memory: tuple[int, int] = (256, 16)
+    work: Path,
+    port: int,
+    target: str,
+    module_dir: str,
+    *,
+    memory: tuple[int, int] = (256, 16),
+    managers: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """The baseline Kamailio of kamailio_plugin/plain.cfg (4 children) on 127.0.0.1:``port``,
-    relaying to ``target``; ``memory`` is its shared and private memory in MB."""
+    relaying to ``target``; ``memory`` is its shared and private memory in MB, ``managers``
+    the allocator options it starts with (``-x``/``-X``; none: Kamailio's default)."""
     text = (Path(__file__).with_name("kamailio_plugin") / "plain.cfg").read_text()
     for key, value in {"@LISTEN@": f"127.0.0.1:{port}", "@CHILDREN@": "4",
                        "@MPATH@": module_dir, "@TARGET@": target}.items():  # fmt: skip
@@ -161,7 +180,7 @@ def start_plain(
     cfg = work / "plain.cfg"
     cfg.write_text(text)
     argv = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", str(memory[0]), "-M", str(memory[1]),
-            "-w", str(work)]  # fmt: skip
+            *managers, "-w", str(work)]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     time.sleep(1.5)

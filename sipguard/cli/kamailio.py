@@ -121,7 +121,8 @@ def config_command(args: argparse.Namespace) -> int:
     keys = ("PYTHONPATH", "SIPGUARD_RULES", "SIPGUARD_STATE")
     run = " ".join(f"{k}={shlex.quote(env[k])}" for k in keys)
     print(head)
-    print(f"# Start with: {run} kamailio -DD -E -f kamailio.cfg")
+    managers = " ".join(kc.MEMORY_MANAGERS)
+    print(f"# Start with: {run} kamailio -DD -E {managers} -f kamailio.cfg")
     print(rest, end="")
     return 0
 

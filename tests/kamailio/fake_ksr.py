@@ -30,19 +30,24 @@ class _Pv:
         self.o = owner
         self.values: dict[str, PvValue] = {}
         self.htable: dict[str, PvValue] = {}
+        #: Every pseudo-variable name the plugin used (Kamailio caches each one it parses).
+        self.names: set[str] = set()
 
     def get(self, name: str) -> PvValue:
+        self.names.add(name)
         if name.startswith("$sht(sipguard=>"):
             return self.htable.get(name)
         return self.values.get(name)
 
     def sets(self, name: str, value: str) -> None:
+        self.names.add(name)
         if name.startswith("$sht(sipguard=>"):
             self.htable[name] = value
         else:
             self.values[name] = value
 
     def unset(self, name: str) -> None:
+        self.names.add(name)
         self.htable.pop(name, None)
         self.values.pop(name, None)
 

@@ -71,11 +71,13 @@ def start_kamailio(
     *,
     log_calls: bool = True,
     env: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> Kamailio:
     """Start Kamailio with the plugin on 127.0.0.1:``port`` and wait until it answers.
 
     ``log_calls`` turns on the plugin's info line per decided call (off by default in the
-    plugin; the tests read it to see which worker decided).
+    plugin; the tests read it to see which worker decided).  ``root`` is the tree whose
+    ``sipguard`` runs (another revision's, for a benchmark; put it on ``PYTHONPATH`` too).
     """
     workdir = rules.parent
     log = workdir / "kamailio.log"
@@ -84,7 +86,7 @@ def start_kamailio(
             "--state", state, "--workdir", str(workdir), "--debug", str(debug), *extra]  # fmt: skip
     environ = {**os.environ, **(env or {}), "SIPGUARD_LOG_CALLS": "1" if log_calls else "0"}
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=root,
                                 env=environ, start_new_session=True)  # fmt: skip
     k = Kamailio(proc, workdir, log)
     try:

@@ -5,6 +5,10 @@ Invariants:
   failure reply (tm failure route) or at the BYE of the answered call.  What it needs at
   its end is kept in Kamailio's shared ``sipguard`` htable under a hash of its Call-ID, as
   ``DIRECTION|TRUNK|COUNTED|NAMED|NUMBER|CALLER``, so any worker can end a call another started.
+  It is read and written through ``KSR.htable`` with the key as a value, never through a
+  ``$sht(...)`` pseudo-variable named per call: Kamailio parses each pseudo-variable name
+  it is given and keeps it in the worker's cache of names, so a name per call would cost a
+  parse and one more cache entry with every call.
 - Trunk capacity (rules 1.1 section 5): a call on a trunk with ``max_concurrent_calls``
   takes a slot (``capacity.TrunkSlots``) when it starts and gives it back when it ends.
   An outbound trunk that is full is refused before the policy runs (no daily cap or limit
@@ -43,6 +47,7 @@ from sipguard.policy import Ruleset, shortcalls
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.state import State
 
+TABLE = "sipguard"  # the htable the generated kamailio.cfg defines
 RETRY_AFTER = 5  # seconds, the Retry-After of a 503 for a full trunk
 
 
@@ -80,9 +85,9 @@ class CallTracker:
         self.alerts = WorkerAlerts(ksr.htable, ksr.err)
 
     @staticmethod
-    def _name(call_id: str) -> str:
+    def _key(call_id: str) -> str:
         key = hashlib.blake2b(call_id.encode("utf-8", "surrogatepass"), digest_size=12)
-        return f"$sht(sipguard=>c:{key.hexdigest()})"
+        return f"c:{key.hexdigest()}"
 
     def watched(self, watch: RulesWatch) -> RulesWatch:
         """``watch``, its failed reloads alerted (``rules_reload_failed``)."""
@@ -129,7 +134,7 @@ class CallTracker:
         kind = direction.value if direction is not None else ""
         named = bool(display_name(verdict, rules)) if direction is Direction.OUTBOUND else False
         started = Started(kind, trunk, cap is not None and bool(trunk), named, number, caller)
-        self.ksr.pv.sets(self._name(facts.call_id), started.text())
+        self.ksr.htable.sht_sets(TABLE, self._key(facts.call_id), started.text())
         return True
 
     def in_dialog(self, watch: RulesWatch | None) -> None:
@@ -143,7 +148,7 @@ class CallTracker:
             Direction.OUTBOUND
         ):
             return
-        started = Started.parse(pv.get(self._name(str(pv.get("$ci")))))
+        started = Started.parse(self.ksr.htable.sht_get(TABLE, self._key(str(pv.get("$ci")))))
         if started is None or started.direction != Direction.OUTBOUND.value:
             return
         filed = watch.rules.numbers.get(started.number) if started.named else None
@@ -153,11 +158,11 @@ class CallTracker:
 
     def ended(self, call_id: str, answered: datetime | None, at: datetime, worker: Worker) -> None:
         """The call ended: give back its slot, forget it, feed short-call suspension."""
-        name = self._name(call_id)
-        started = Started.parse(self.ksr.pv.get(name))
+        key = self._key(call_id)
+        started = Started.parse(self.ksr.htable.sht_get(TABLE, key))
         if started is None:
             return
-        self.ksr.pv.unset(name)
+        self.ksr.htable.sht_rm(TABLE, key)
         if started.counted:
             self.slots.release(started.trunk)
         state, watch = worker.state, worker.watch

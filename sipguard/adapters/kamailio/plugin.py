@@ -70,6 +70,8 @@ class SipguardKemi:
         self.main_pid = os.getpid()  # the process that outlives the workers
         self.settings = Settings(ksr, self.env, time.monotonic)
         self._spec = self._rules_text = ""
+        #: (rules, override, spec) of the last state spec worked out: a call pays no paths.
+        self._spec_memo: tuple[Ruleset, str | None, str] | None = None
         #: One info line per decided call (sipguard.log_calls / SIPGUARD_LOG_CALLS); the
         #: journal holds every decision, so it is off unless asked for.
         self.log_calls = yes(self.env.get("SIPGUARD_LOG_CALLS"))
@@ -99,7 +101,12 @@ class SipguardKemi:
         return 0
 
     def _state_spec(self, rules: Ruleset) -> str:
-        return state_for(rules, self.settings.get("state", "SIPGUARD_STATE"))
+        """``state_for`` of these rules and the ``state`` setting, worked out once for each."""
+        override = self.settings.get("state", "SIPGUARD_STATE")
+        memo = self._spec_memo
+        if memo is None or memo[0] is not rules or memo[1] != override:
+            memo = self._spec_memo = (rules, override, state_for(rules, override))
+        return memo[2]
 
     def start_service(self) -> None:
         """Make sure the journal service for the rules' journal runs (mod_init, workers)."""
@@ -179,7 +186,8 @@ class SipguardKemi:
             if k.is_BYE():
                 self.outcomes.bye(self)
             strip_unlisted(k, self.watch)
-            k.tm.t_on_reply("ksr_onreply_sipguard")
+            if not k.is_ACK():  # an ACK has no response (RFC 3261 section 17.1.1.3)
+                k.tm.t_on_reply("ksr_onreply_sipguard")
             self._relay()
         elif k.is_ACK():
             if k.tm.t_check_trans() > 0:
