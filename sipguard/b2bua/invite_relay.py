@@ -14,7 +14,9 @@ Invariants:
   leg B is cancelled; a 2xx from B that races the CANCEL is ACKed and BYEd;
 - a 2xx the caller never ACKs ends the call when its transaction gives up (Timer L): BYE on
   both legs, ended by ``timeout``;
-- every path that ends a call goes through ``CallTable.end`` exactly once.
+- every path that ends a call goes through ``CallTable.end`` exactly once;
+- once the caller has the 2xx, leg A keeps only the fields that name its INVITE (``slim``):
+  the dialog holds what the rest of the call needs.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.leg_b import b_dialog, cancel_for
 from sipguard.b2bua.outgoing import dialog_ack, dialog_request
-from sipguard.b2bua.transactions import Transactions
+from sipguard.b2bua.transactions import Transactions, slim
 from sipguard.errors import SipguardError
 from sipguard.sip.dialog import Dialog, DialogId
 from sipguard.sip.message import Message, Request, Response
@@ -174,6 +176,7 @@ class InviteRelay:
         else:
             call.pending_ack[Side.A] = (call.b.invite_seq, True)
         out += self._to_a(call, resp, None, now, wall)
+        call.a.invite = slim(call.a.invite)
         if self.config.max_duration is not None:
             at = now + self.config.max_duration
             out.append(self.table.arm(call, CallTimerKind.MAX_DURATION, at))

@@ -8,9 +8,13 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
-  once it has sent one (other than an INVITE's 2xx, whose ACK the TU matches) it keeps only
-  the fields that name its request (``slim``): the response is what a retransmission or
-  the ACK needs, and a flood of big requests must not stay whole until Timer H or J;
+  once it has sent one (a 2xx too: the TU matches its ACK by the dialog) it keeps only the
+  fields that name its request (``slim``): the response is what a retransmission or the ACK
+  needs, and a flood of big requests must not stay whole until Timer H, J or L;
+- a response a server transaction sends is kept as its wire bytes (``TxEntry.wire``) and a
+  stand-in with only its status line (``stand_in``); a retransmission sends those bytes:
+  the response copies every Via of its request, so kept parsed it would cost a few Python
+  objects per header field until the transaction ends;
 - a transaction is reliable when its peer's transport is not UDP;
 - a server transaction's peer is where its responses go (``reply_route.reply_to``);
 - a transaction that has settled (``_SETTLED``: it only waits out its timers, absorbing
@@ -32,7 +36,7 @@ from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Trans
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
 from sipguard.sip.headers import Headers, canonical
-from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.message import Message, Request, Response, build_response
 from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
     Arm,
@@ -70,6 +74,12 @@ def slim(request: Request) -> Request:
     return replace(request, headers=Headers(fields), body=b"")
 
 
+def stand_in(response: Response) -> Response:
+    """What a server transaction keeps of a response it sent, beside its bytes: the status
+    line, no header fields, no body."""
+    return build_response(response.status, response.reason, Headers(), b"", response.version)
+
+
 @dataclass(slots=True)
 class TxEntry:
     """A live transaction, its peer and what the TU does with its results."""
@@ -81,6 +91,8 @@ class TxEntry:
     on_up: UpHandler | None = None
     on_timeout: TimeoutHandler | None = None
     cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
+    sent: Response | None = None  # the stand-in of the response we last sent (server)
+    wire: bytes = b""  # the bytes of that response, for its retransmissions
 
     @property
     def answered(self) -> bool:
@@ -150,7 +162,7 @@ class Transactions:
         if entry.answered:
             return []
         out = self.run(entry, entry.tx.respond(response, now), now, wall)
-        if response.status >= 200 and entry.tx.state is not TxState.ACCEPTED:
+        if response.status >= 200:
             entry.tx.request = slim(entry.tx.request)
         return out
 
@@ -215,7 +227,7 @@ class Transactions:
         """Append to ``out`` what one transaction effect means for the shell."""
         match e:
             case Send(message=message):
-                out.append(Transmit(serialise(message), entry.peer))
+                out.append(Transmit(self._wire(entry, message), entry.peer))
             case Arm(timer=timer, at=at):
                 out.append(StartTimer(TxTimer(entry.id, timer), at))
             case Disarm(timer=timer):
@@ -228,6 +240,18 @@ class Transactions:
                     out.extend(entry.on_timeout(now, wall))
             case Terminated():
                 self._forget(entry)
+
+    @staticmethod
+    def _wire(entry: TxEntry, message: Message) -> bytes:
+        """The bytes of ``message``; a response the server transaction sends now is kept
+        as those bytes and a ``stand_in`` (see the module header)."""
+        if message is entry.sent:
+            return entry.wire
+        data = serialise(message)
+        if message is entry.tx.last_response:
+            entry.sent = entry.tx.last_response = stand_in(message)
+            entry.wire = data
+        return data
 
     def discard(self, entry: TxEntry) -> None:
         """Forget a transaction that never reached the wire (its effects were not run)."""
