@@ -15,8 +15,8 @@ Invariants:
 - a 2xx the caller never ACKs ends the call when its transaction gives up (Timer L): BYE on
   both legs, ended by ``timeout``;
 - every path that ends a call goes through ``CallTable.end`` exactly once;
-- once the caller has the 2xx, leg A keeps only the fields that name its INVITE (``slim``):
-  the dialog holds what the rest of the call needs.
+- once the caller has the 2xx, each leg keeps only the fields that name its INVITE
+  (``slim``, with the Request-URI): the dialogs hold what the rest of the call needs.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class InviteRelay:
         else:
             call.pending_ack[Side.A] = (call.b.invite_seq, True)
         out += self._to_a(call, resp, None, now, wall)
-        call.a.invite = slim(call.a.invite)
+        call.a.invite, call.b.invite = slim(call.a.invite), slim(call.b.invite)
         if self.config.max_duration is not None:
             at = now + self.config.max_duration
             out.append(self.table.arm(call, CallTimerKind.MAX_DURATION, at))

@@ -10,7 +10,9 @@ Invariants:
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
   once it has sent one (a 2xx too: the TU matches its ACK by the dialog) it keeps only the
   fields that name its request (``slim``): the response is what a retransmission or the ACK
-  needs, and a flood of big requests must not stay whole until Timer H, J or L;
+  needs, and a flood of big requests must not stay whole until Timer H, J or L; an INVITE
+  client transaction that took a 2xx (Accepted) is slimmed too: the TU re-ACKs from the
+  dialog, and a non-2xx's ACK, which needs the Route fields, never comes after it;
 - a response a server transaction sends is kept as its wire bytes (``TxEntry.wire``) and a
   stand-in with only its status line (``stand_in``); a retransmission sends those bytes:
   the response copies every Via of its request, so kept parsed it would cost a few Python
@@ -35,7 +37,7 @@ from datetime import datetime
 from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
-from sipguard.sip.headers import Headers, canonical
+from sipguard.sip.headers import Headers
 from sipguard.sip.message import Message, Request, Response, build_response
 from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
@@ -56,6 +58,7 @@ from sipguard.sip.transaction import (
 from sipguard.sip.wire import serialise
 
 _SETTLED = frozenset({TxState.COMPLETED, TxState.CONFIRMED, TxState.ACCEPTED})
+_ACCEPTED = TxState.ACCEPTED
 UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
 _NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
@@ -63,15 +66,18 @@ _NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 def slim(request: Request) -> Request:
     """``request`` with only the fields that name it (its top Via field, From, To, Call-ID
-    and CSeq) and no body."""
-    fields: list[tuple[str, str]] = []
+    and CSeq) and no body; the kept fields share the original's strings."""
+    names: list[str] = []
+    values: list[str] = []
+    keys: list[str] = []
     via = False
-    for name, value in request.headers.items():
-        low = canonical(name)
-        if low in _NAMING and not (low == "via" and via):
-            via = via or low == "via"
-            fields.append((name, value))
-    return replace(request, headers=Headers(fields), body=b"")
+    for name, value, key in request.headers.triples():
+        if key in _NAMING and not (key == "via" and via):
+            via = via or key == "via"
+            names.append(name)
+            values.append(value)
+            keys.append(key)
+    return replace(request, headers=Headers.from_lists(names, values, keys), body=b"")
 
 
 def stand_in(response: Response) -> Response:
@@ -91,6 +97,7 @@ class TxEntry:
     on_up: UpHandler | None = None
     on_timeout: TimeoutHandler | None = None
     cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
+    slimmed: bool = False  # its request was cut to the naming fields (``slim``)
     sent: Response | None = None  # the stand-in of the response we last sent (server)
     wire: bytes = b""  # the bytes of that response, for its retransmissions
 
@@ -162,8 +169,8 @@ class Transactions:
         if entry.answered:
             return []
         out = self.run(entry, entry.tx.respond(response, now), now, wall)
-        if response.status >= 200:
-            entry.tx.request = slim(entry.tx.request)
+        if response.status >= 200 and not entry.slimmed:
+            entry.tx.request, entry.slimmed = slim(entry.tx.request), True
         return out
 
     def respond(
@@ -217,7 +224,10 @@ class Transactions:
         out: Effects = []
         for e in effects:
             self._apply(entry, e, now, wall, out)
-        if entry.tx.state in _SETTLED:
+        state = entry.tx.state
+        if state in _SETTLED:
+            if state is _ACCEPTED and not entry.slimmed and entry.tx.is_client:
+                entry.tx.request, entry.slimmed = slim(entry.tx.request), True
             _forget_parsed(entry.tx)
         return out
 

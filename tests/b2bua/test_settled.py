@@ -86,7 +86,7 @@ def test_a_sent_response_is_kept_as_its_bytes_and_a_bare_status_line() -> None:
 def test_an_unacked_2xx_is_retransmitted_byte_for_byte_from_a_slim_transaction() -> None:
     """The caller's INVITE transaction, once its 2xx is sent, keeps a slim request and the
     2xx's bytes; Timer G's retransmissions are those very bytes, and leg A keeps only the
-    fields that name its INVITE."""
+    fields that name its INVITE; so does leg B, and its INVITE client transaction."""
     net = Net()
     net.send(invite(extra="X-Pad: " + "p" * 3000), TRUNK)
     net.take(TRUNK)
@@ -97,8 +97,11 @@ def test_an_unacked_2xx_is_retransmitted_byte_for_byte_from_a_slim_transaction()
     entry = net.core.txs.server[call.a.invite_tx]
     assert entry.tx.state is TxState.ACCEPTED
     names = {"via", "from", "to", "call-id", "cseq"}
-    for req in (entry.tx.request, call.a.invite):
+    client = net.core.txs.client[call.b.invite_tx]
+    assert client.tx.state is TxState.ACCEPTED
+    for req in (entry.tx.request, call.a.invite, client.tx.request, call.b.invite):
         assert {k for _, _, k in req.headers.triples()} == names and req.body == b""
+    assert call.b.invite.uri == b_inv.uri  # type: ignore[union-attr]
     net.advance(net.now + 2.0)  # Timer G fires (0.5 s, then 1 s)
     again = [m for m in net.take(TRUNK) if isinstance(m, Response)]
     assert len(again) >= 2 and {serialise(m) for m in again} == {serialise(ok)}
