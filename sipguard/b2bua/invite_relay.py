@@ -176,11 +176,24 @@ class InviteRelay:
         else:
             call.pending_ack[Side.A] = (call.b.invite_seq, True)
         out += self._to_a(call, resp, None, now, wall)
-        call.a.invite, call.b.invite = slim(call.a.invite), slim(call.b.invite)
+        self._slim_legs(call)
         if self.config.max_duration is not None:
             at = now + self.config.max_duration
             out.append(self.table.arm(call, CallTimerKind.MAX_DURATION, at))
         return out
+
+    def _slim_legs(self, call: Call) -> None:
+        """Both legs' INVITEs, answered, keep their naming fields only (the module header);
+        each is cut once and shared with its transaction."""
+        server = self.txs.server.get(call.a.invite_tx)
+        if server is not None and server.slimmed:
+            call.a.invite = server.tx.request
+        else:
+            call.a.invite = slim(call.a.invite)
+        call.b.invite = slim(call.b.invite)
+        client = self.txs.client.get(call.b.invite_tx)
+        if client is not None:
+            client.tx.request, client.slimmed = call.b.invite, True
 
     def _refuse_2xx(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
         """A 2xx that forms no usable dialog: ACK and BYE leg B, 502 to the caller."""

@@ -13,10 +13,11 @@ Invariants:
   needs, and a flood of big requests must not stay whole until Timer H, J or L; an INVITE
   client transaction that took a 2xx (Accepted) is slimmed too: the TU re-ACKs from the
   dialog, and a non-2xx's ACK, which needs the Route fields, never comes after it;
-- a response a server transaction sends is kept as its wire bytes (``TxEntry.wire``) and a
-  stand-in with only its status line (``stand_in``); a retransmission sends those bytes:
-  the response copies every Via of its request, so kept parsed it would cost a few Python
-  objects per header field until the transaction ends;
+- the response a server transaction sends is kept as its wire bytes too (``TxEntry.wire``),
+  and a retransmission sends those bytes; once the transaction settles the response itself
+  gives way to a stand-in with only its status line (``stand_in``): it copies every Via of
+  its request, so kept parsed it would cost a few Python objects per header field until
+  Timer H, I, J or L;
 - a transaction is reliable when its peer's transport is not UDP;
 - a server transaction's peer is where its responses go (``reply_route.reply_to``);
 - a transaction that has settled (``_SETTLED``: it only waits out its timers, absorbing
@@ -83,7 +84,8 @@ def slim(request: Request) -> Request:
 def stand_in(response: Response) -> Response:
     """What a server transaction keeps of a response it sent, beside its bytes: the status
     line, no header fields, no body."""
-    return build_response(response.status, response.reason, Headers(), b"", response.version)
+    bare = Headers.from_lists([], [], [])
+    return build_response(response.status, response.reason, bare, b"", response.version)
 
 
 @dataclass(slots=True)
@@ -98,7 +100,7 @@ class TxEntry:
     on_timeout: TimeoutHandler | None = None
     cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
     slimmed: bool = False  # its request was cut to the naming fields (``slim``)
-    sent: Response | None = None  # the stand-in of the response we last sent (server)
+    sent: Response | None = None  # the response we last sent (server), or its stand-in
     wire: bytes = b""  # the bytes of that response, for its retransmissions
 
     @property
@@ -228,6 +230,9 @@ class Transactions:
         if state in _SETTLED:
             if state is _ACCEPTED and not entry.slimmed and entry.tx.is_client:
                 entry.tx.request, entry.slimmed = slim(entry.tx.request), True
+            sent = entry.sent
+            if sent is not None and sent is entry.tx.last_response and len(sent.headers):
+                entry.sent = entry.tx.last_response = stand_in(sent)
             _forget_parsed(entry.tx)
         return out
 
@@ -253,14 +258,13 @@ class Transactions:
 
     @staticmethod
     def _wire(entry: TxEntry, message: Message) -> bytes:
-        """The bytes of ``message``; a response the server transaction sends now is kept
-        as those bytes and a ``stand_in`` (see the module header)."""
+        """The bytes of ``message``; those of the response a server transaction sends now
+        are kept for its retransmissions (``run`` swaps in the ``stand_in`` once it settles)."""
         if message is entry.sent:
             return entry.wire
         data = serialise(message)
         if message is entry.tx.last_response:
-            entry.sent = entry.tx.last_response = stand_in(message)
-            entry.wire = data
+            entry.sent, entry.wire = message, data
         return data
 
     def discard(self, entry: TxEntry) -> None:
