@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_serve import CALLEE, CALLER, SUT_IP, UAS_IP, System, _mk, free_port, run_step, start_uas
-from served import Peak, rss_kb, start_server, tables, wait_idle
+from served import Peak, memory_map, rss_kb, start_server, tables, wait_idle
 
 SOURCES = ("127.0.0.2", "127.0.0.4", "127.0.0.9")
 INVITE = (
@@ -159,7 +159,8 @@ def run(folder: Path, server: System, metrics: str, args: argparse.Namespace) ->
     """Warm up, flood, wait out the backlog and the settle, then place a call; the report."""
     warm = run_step(folder, server, "bridge", 20, 2)
     time.sleep(args.settle)  # the warm-up calls' transactions end, as the flood's will
-    before, peak = rss_kb(server.proc.pid), Peak(server.proc.pid)
+    before, peak = rss_kb(server.proc.pid), Peak(server.proc.pid, metrics)
+    map_before = memory_map(server.proc.pid)
     peak.start()
     started = time.monotonic()
     sent = flood((SUT_IP, server.port), args.datagrams, started + args.minutes * 60, args.seed)
@@ -169,6 +170,7 @@ def run(folder: Path, server: System, metrics: str, args: argparse.Namespace) ->
     peak.done.set()
     alive = server.proc.poll() is None
     after = rss_kb(server.proc.pid) if alive else 0
+    map_after = memory_map(server.proc.pid) if alive else {}
     left = tables(metrics) if alive else {}
     call = run_step(folder, server, "bridge", 5, 1) if alive else None
     return {
@@ -176,6 +178,8 @@ def run(folder: Path, server: System, metrics: str, args: argparse.Namespace) ->
         "datagrams_per_s": round(sent / max(elapsed, 1e-9)),
         "backlog_s": round(backlog, 1), "server_alive": alive,
         "rss_kb_before": before, "rss_kb_peak": peak.peak, "rss_kb_after": after,
+        "memory_before": map_before, "memory_after": map_after,
+        "tables_near_peak": peak.at_peak, "tables_highest": peak.most,
         "rss_growth": round(after / before - 1, 3) if before and after else None,
         "left_after_settle": left, "warm_up_calls_ok": f"{warm.ok}/{warm.created}",
         "call_after": f"{call.ok}/{call.created}" if call else "server dead",

@@ -24,6 +24,22 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def memory_map(pid: int) -> dict[str, int]:
+    """``pid``'s resident KiB by kind of mapping: the main heap, other anonymous memory
+    (the interpreter's small-object arenas, large blocks, threads' heaps) and files."""
+    out = {"heap_kb": 0, "anon_kb": 0, "file_kb": 0}
+    kind = "file_kb"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            name = fields[5] if len(fields) > 5 else ""
+            kind = "heap_kb" if name == "[heap]" else "anon_kb" if not name else "file_kb"
+            kind = "anon_kb" if name.startswith("[anon") else kind
+        elif fields and fields[0] == "Rss:":
+            out[kind] += int(fields[1])
+    return out
+
+
 def free_tcp_port(host: str) -> int:
     """A free TCP port on ``host`` (for the metrics endpoint)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -53,9 +69,9 @@ def start_server(folder: Path, net_port: int) -> tuple[System, str]:
     return System("sipguard", port, proc), metrics
 
 
-def tables(metrics: str) -> dict[str, float]:
+def tables(metrics: str, timeout: float = 10.0) -> dict[str, float]:
     """Live transactions, calls and timers from the server's metrics."""
-    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as reply:
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=timeout) as reply:
         text = reply.read().decode()
     out = {}
     for key, name in (("transactions", "sipguard_serve_transactions"),
@@ -67,18 +83,39 @@ def tables(metrics: str) -> dict[str, float]:
 
 
 class Peak(threading.Thread):
-    """Samples a process's RSS every 0.5 s and keeps the highest."""
+    """Samples a process's RSS every 0.5 s and keeps the highest; with ``metrics``, also
+    reads the live tables every ``every`` s, keeping those read nearest the highest RSS
+    (``at_peak``) and the highest of each (``most``)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, metrics: str | None = None, every: float = 2.0) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.metrics, self.every = metrics, every
+        self.at_peak: dict[str, float] = {}
+        self.most: dict[str, float] = {}
+        self._read_at_kb = 0
 
     def run(self) -> None:
+        last = 0.0
         while not self.done.wait(0.5):
             try:
-                self.peak = max(self.peak, rss_kb(self.pid))
+                rss = rss_kb(self.pid)
             except OSError:
                 return
+            self.peak = max(self.peak, rss)
+            if self.metrics and time.monotonic() - last >= self.every:
+                last = time.monotonic()
+                self._read_tables(rss)
+
+    def _read_tables(self, rss: int) -> None:
+        try:
+            live = tables(self.metrics or "", timeout=2.0)
+        except OSError:
+            return  # the endpoint is slow under the flood: the next sample will do
+        for key, value in live.items():
+            self.most[key] = max(self.most.get(key, value), value)
+        if rss >= self._read_at_kb:
+            self._read_at_kb, self.at_peak = rss, {"rss_kb": float(rss), **live}
 
 
 def wait_idle(pgid: int, limit: float) -> float:

@@ -14,7 +14,9 @@ Invariants:
   leg B is cancelled; a 2xx from B that races the CANCEL is ACKed and BYEd;
 - a 2xx the caller never ACKs ends the call when its transaction gives up (Timer L): BYE on
   both legs, ended by ``timeout``;
-- every path that ends a call goes through ``CallTable.end`` exactly once.
+- every path that ends a call goes through ``CallTable.end`` exactly once;
+- once the caller has the 2xx, each leg keeps only the fields that name its INVITE
+  (``slim``, with the Request-URI): the dialogs hold what the rest of the call needs.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.leg_b import b_dialog, cancel_for
 from sipguard.b2bua.outgoing import dialog_ack, dialog_request
-from sipguard.b2bua.transactions import Transactions
+from sipguard.b2bua.transactions import Transactions, slim
 from sipguard.errors import SipguardError
 from sipguard.sip.dialog import Dialog, DialogId
 from sipguard.sip.message import Message, Request, Response
@@ -174,10 +176,24 @@ class InviteRelay:
         else:
             call.pending_ack[Side.A] = (call.b.invite_seq, True)
         out += self._to_a(call, resp, None, now, wall)
+        self._slim_legs(call)
         if self.config.max_duration is not None:
             at = now + self.config.max_duration
             out.append(self.table.arm(call, CallTimerKind.MAX_DURATION, at))
         return out
+
+    def _slim_legs(self, call: Call) -> None:
+        """Both legs' INVITEs, answered, keep their naming fields only (the module header);
+        each is cut once and shared with its transaction."""
+        server = self.txs.server.get(call.a.invite_tx)
+        if server is not None and server.slimmed:
+            call.a.invite = server.tx.request
+        else:
+            call.a.invite = slim(call.a.invite)
+        call.b.invite = slim(call.b.invite)
+        client = self.txs.client.get(call.b.invite_tx)
+        if client is not None:
+            client.tx.request, client.slimmed = call.b.invite, True
 
     def _refuse_2xx(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
         """A 2xx that forms no usable dialog: ACK and BYE leg B, 502 to the caller."""

@@ -8,6 +8,8 @@ Invariants:
 - an unlisted request never creates transaction state and never gets 100 Trying: it gets
   one stateless answer (``unknown_sources: reject``) or nothing (``drop``); an ACK never
   gets one; so no more packets leave toward an unlisted address than arrived from it;
+- ``stats.by_method`` counts the methods of ``KNOWN_METHODS`` by name and every other
+  method under "other", so a flood of invented methods adds no entries;
 - answers are rate-limited per source prefix (/24 for IPv4, /64 for IPv6); every answer
   refused is counted in ``stats.suppressed``; the prefix table is bounded (oldest out);
   the buckets are the core's own ``overload.TokenBucket`` (the core imports no metrics);
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sipguard.b2bua.effects import Addr, Decided, Effects
-from sipguard.b2bua.headers import refusal_status_phrase
+from sipguard.b2bua.headers import KNOWN_METHODS, refusal_status_phrase
 from sipguard.b2bua.overload import Rejected, TokenBucket
 from sipguard.b2bua.reply_route import stateless
 from sipguard.policy.evaluate import evaluate
@@ -100,7 +102,8 @@ class Strangers:
         """The effects of one request from an unlisted ``source`` (relayed by ``via``)."""
         stats = self.stats
         stats.requests += 1
-        stats.by_method[req.method] = stats.by_method.get(req.method, 0) + 1
+        method = req.method if req.method in KNOWN_METHODS else "other"
+        stats.by_method[method] = stats.by_method.get(method, 0) + 1
         if req.method == "ACK" or rules.unknown_sources == "drop":
             stats.dropped += 1
             return []

@@ -8,9 +8,16 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a server transaction takes at most one final response: ``respond`` is a no-op after one;
-  once it has sent one (other than an INVITE's 2xx, whose ACK the TU matches) it keeps only
-  the fields that name its request (``slim``): the response is what a retransmission or
-  the ACK needs, and a flood of big requests must not stay whole until Timer H or J;
+  once it has sent one (a 2xx too: the TU matches its ACK by the dialog) it keeps only the
+  fields that name its request (``slim``): the response is what a retransmission or the ACK
+  needs, and a flood of big requests must not stay whole until Timer H, J or L; an INVITE
+  client transaction that took a 2xx (Accepted) is slimmed too: the TU re-ACKs from the
+  dialog, and a non-2xx's ACK, which needs the Route fields, never comes after it;
+- the response a server transaction sends is kept as its wire bytes too (``TxEntry.wire``),
+  and a retransmission sends those bytes; once the transaction settles the response itself
+  gives way to a stand-in with only its status line (``stand_in``): it copies every Via of
+  its request, so kept parsed it would cost a few Python objects per header field until
+  Timer H, I, J or L;
 - a transaction is reliable when its peer's transport is not UDP;
 - a server transaction's peer is where its responses go (``reply_route.reply_to``);
 - a transaction that has settled (``_SETTLED``: it only waits out its timers, absorbing
@@ -31,8 +38,8 @@ from datetime import datetime
 from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
-from sipguard.sip.headers import Headers, canonical
-from sipguard.sip.message import Message, Request, Response
+from sipguard.sip.headers import Headers
+from sipguard.sip.message import Message, Request, Response, build_response
 from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
     Arm,
@@ -52,6 +59,7 @@ from sipguard.sip.transaction import (
 from sipguard.sip.wire import serialise
 
 _SETTLED = frozenset({TxState.COMPLETED, TxState.CONFIRMED, TxState.ACCEPTED})
+_ACCEPTED = TxState.ACCEPTED
 UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
 _NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
@@ -59,15 +67,25 @@ _NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 def slim(request: Request) -> Request:
     """``request`` with only the fields that name it (its top Via field, From, To, Call-ID
-    and CSeq) and no body."""
-    fields: list[tuple[str, str]] = []
+    and CSeq) and no body; the kept fields share the original's strings."""
+    names: list[str] = []
+    values: list[str] = []
+    keys: list[str] = []
     via = False
-    for name, value in request.headers.items():
-        low = canonical(name)
-        if low in _NAMING and not (low == "via" and via):
-            via = via or low == "via"
-            fields.append((name, value))
-    return replace(request, headers=Headers(fields), body=b"")
+    for name, value, key in request.headers.triples():
+        if key in _NAMING and not (key == "via" and via):
+            via = via or key == "via"
+            names.append(name)
+            values.append(value)
+            keys.append(key)
+    return replace(request, headers=Headers.from_lists(names, values, keys), body=b"")
+
+
+def stand_in(response: Response) -> Response:
+    """What a server transaction keeps of a response it sent, beside its bytes: the status
+    line, no header fields, no body."""
+    bare = Headers.from_lists([], [], [])
+    return build_response(response.status, response.reason, bare, b"", response.version)
 
 
 @dataclass(slots=True)
@@ -81,6 +99,9 @@ class TxEntry:
     on_up: UpHandler | None = None
     on_timeout: TimeoutHandler | None = None
     cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
+    slimmed: bool = False  # its request was cut to the naming fields (``slim``)
+    sent: Response | None = None  # the response we last sent (server), or its stand-in
+    wire: bytes = b""  # the bytes of that response, for its retransmissions
 
     @property
     def answered(self) -> bool:
@@ -150,8 +171,8 @@ class Transactions:
         if entry.answered:
             return []
         out = self.run(entry, entry.tx.respond(response, now), now, wall)
-        if response.status >= 200 and entry.tx.state is not TxState.ACCEPTED:
-            entry.tx.request = slim(entry.tx.request)
+        if response.status >= 200 and not entry.slimmed:
+            entry.tx.request, entry.slimmed = slim(entry.tx.request), True
         return out
 
     def respond(
@@ -205,7 +226,13 @@ class Transactions:
         out: Effects = []
         for e in effects:
             self._apply(entry, e, now, wall, out)
-        if entry.tx.state in _SETTLED:
+        state = entry.tx.state
+        if state in _SETTLED:
+            if state is _ACCEPTED and not entry.slimmed and entry.tx.is_client:
+                entry.tx.request, entry.slimmed = slim(entry.tx.request), True
+            sent = entry.sent
+            if sent is not None and sent is entry.tx.last_response and len(sent.headers):
+                entry.sent = entry.tx.last_response = stand_in(sent)
             _forget_parsed(entry.tx)
         return out
 
@@ -215,7 +242,7 @@ class Transactions:
         """Append to ``out`` what one transaction effect means for the shell."""
         match e:
             case Send(message=message):
-                out.append(Transmit(serialise(message), entry.peer))
+                out.append(Transmit(self._wire(entry, message), entry.peer))
             case Arm(timer=timer, at=at):
                 out.append(StartTimer(TxTimer(entry.id, timer), at))
             case Disarm(timer=timer):
@@ -228,6 +255,17 @@ class Transactions:
                     out.extend(entry.on_timeout(now, wall))
             case Terminated():
                 self._forget(entry)
+
+    @staticmethod
+    def _wire(entry: TxEntry, message: Message) -> bytes:
+        """The bytes of ``message``; those of the response a server transaction sends now
+        are kept for its retransmissions (``run`` swaps in the ``stand_in`` once it settles)."""
+        if message is entry.sent:
+            return entry.wire
+        data = serialise(message)
+        if message is entry.tx.last_response:
+            entry.sent, entry.wire = message, data
+        return data
 
     def discard(self, entry: TxEntry) -> None:
         """Forget a transaction that never reached the wire (its effects were not run)."""

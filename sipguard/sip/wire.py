@@ -33,10 +33,14 @@ from sipguard.sip.message import (
 )
 
 # Peers send the same header names in the same order message after message, so the checked
-# lookup keys of a name sequence are memoised (bounded in entries and in key length).
+# lookup keys of a name sequence are memoised (bounded in entries and in key length).  A
+# sequence enters on its second sighting (``_SEEN`` holds the hashes of those seen once):
+# a flood of ever new sequences leaves nothing in the memo to outlive it.
 _KEYS: dict[str, list[str]] = {}
 _KEYS_MAX = 256
 _KEYS_MAX_NAMES = 1024
+_SEEN: set[int] = set()
+_SEEN_MAX = 1024
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
 
@@ -115,8 +119,20 @@ def _headers(names: list[str], values: list[str]) -> Headers:
             return Headers.from_lists(names, values, _checked_keys(names))
         keys = _checked_keys(names)
         if len(joined) <= _KEYS_MAX_NAMES and len(_KEYS) < _KEYS_MAX:
-            _KEYS[joined] = keys
+            _remember(joined, keys)
     return Headers.from_lists(names, values, keys.copy())
+
+
+def _remember(joined: str, keys: list[str]) -> None:
+    """Memoise ``keys`` for the name sequence ``joined`` if it was seen once before."""
+    seen = hash(joined)
+    if seen in _SEEN:
+        _SEEN.discard(seen)
+        _KEYS[joined] = keys
+    else:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN.add(seen)
 
 
 def _checked_keys(names: list[str]) -> list[str]:

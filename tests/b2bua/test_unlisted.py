@@ -151,3 +151,13 @@ def test_nothing_we_build_names_the_software() -> None:
         msg = parse(data)
         assert "server" not in msg.headers and "user-agent" not in msg.headers, data
         assert b"sipguard" not in data.lower(), data
+
+
+def test_invented_methods_from_an_unlisted_source_add_no_counter_entries() -> None:
+    """A flood of made-up methods is counted under one "other" entry, not one per name."""
+    net = Net()
+    for i in range(300):
+        net.send(request(f"XMETHOD{i}", branch=f"z9hG4bK-x{i}"), STRANGER)
+    net.send(request("OPTIONS"), STRANGER)
+    counts = net.core.stats.strangers.by_method
+    assert counts == {"other": 300, "OPTIONS": 1}

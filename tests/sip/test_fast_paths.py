@@ -15,6 +15,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -558,3 +559,30 @@ def test_the_transaction_engine_binds_the_very_enum_members() -> None:
         TxState.TERMINATED, TxState.PROCEEDING, Timer.E,
     )  # fmt: skip
     assert set(t._CLIENT_KINDS) == {k for k in Kind if k.name.endswith("CLIENT")}
+
+
+def test_a_name_sequence_is_memoised_on_its_second_sighting_only() -> None:
+    """Sequences seen once (a flood of new ones) leave no entry; a repeated one enters, and
+    its keys are those computed without the memo."""
+    from sipguard.sip import wire
+    from sipguard.sip.headers import canonical
+
+    saved = dict(wire._KEYS)
+    wire._KEYS.clear()  # other tests may have filled it
+    try:
+        _second_sighting(wire, canonical)
+    finally:
+        wire._KEYS.clear()
+        wire._KEYS.update(saved)
+
+
+def _second_sighting(wire: ModuleType, canonical: Callable[[str], str]) -> None:
+    before = len(wire._KEYS)
+    for i in range(wire._SEEN_MAX + 10):
+        wire._headers([f"Y-{i}", "Via"], ["v", "w"])
+    assert len(wire._KEYS) == before and len(wire._SEEN) <= wire._SEEN_MAX
+    names = ["Z-Once-Twice", "v", "From"]
+    for _ in range(3):
+        got = wire._headers(list(names), ["a", "b", "c"])
+        assert [k for _, _, k in got.triples()] == [canonical(n) for n in names]
+    assert ":".join(names) in wire._KEYS
