@@ -30,11 +30,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sipguard.policy import limits
+from sipguard.policy.callers import MONITORED, resolved
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
-from sipguard.policy.forwarding import applies, forwarded_call
-from sipguard.policy.identity import CallerIdentity, caller_identity, hidden
+from sipguard.policy.forwarding import forwarded_call
+from sipguard.policy.identity import CallerIdentity
 from sipguard.policy.monitor import monitored_outbound
-from sipguard.policy.numbers import NumberEntry
+from sipguard.policy.numbers import FOREVER, NumberEntry
 from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
@@ -47,15 +48,11 @@ _ALLOWED = Reason.ALLOWED
 _CALLEE_LENGTH_CHANGED = Reason.CALLEE_LENGTH_CHANGED
 _CALLEE_NOT_INBOUND = Reason.CALLEE_NOT_INBOUND
 _CALLEE_UNREGISTERED = Reason.CALLEE_UNREGISTERED
-_CALLER_HIDDEN = Reason.CALLER_HIDDEN
-_CALLER_NOT_ON_TRUNK = Reason.CALLER_NOT_ON_TRUNK
 _CALLER_UNREGISTERED = Reason.CALLER_UNREGISTERED
 _FREQUENCY_CAP = Reason.FREQUENCY_CAP
-_IDENTITY_MISMATCH = Reason.IDENTITY_MISMATCH
 _INBOUND_ONLY = Reason.INBOUND_ONLY
 _LICENCE_INVALID = Reason.LICENCE_INVALID
 _NO_CONSENT = Reason.NO_CONSENT
-_NUMBER_LENGTH_CHANGED = Reason.NUMBER_LENGTH_CHANGED
 _NUMBER_SUSPENDED = Reason.NUMBER_SUSPENDED
 _QUIET_HOURS = Reason.QUIET_HOURS
 _UNKNOWN_SOURCE = Reason.UNKNOWN_SOURCE
@@ -65,21 +62,55 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     """Decide one initial INVITE; update ``state`` for allowed and counted outbound calls."""
     if now.tzinfo is None:
         raise ValueError("evaluate needs a timezone-aware 'now'")
-    direction, trunk = rules.classify_source(facts.source_ip)
-    nsn = rules.nsn
+    direction, trunk, operator, ident, early, entry, late, route = resolved(facts, rules)
     callee = rules.callee_nsn(facts.ruri_user)
-    ident = caller_identity(facts, nsn)
-    if direction is _OUT:
-        assert trunk is not None
-        if trunk in rules.monitoring:
-            return monitored_outbound(facts, rules, state, now, trunk, ident, callee)
-        return _outbound(facts, rules, state, now, trunk, ident, callee)
     caller, header = ident[0], ident[1]
-    if direction is None:
+    if direction is not _OUT:
+        if direction is None:
+            return new_verdict(
+                _UNKNOWN_SOURCE, None, caller, callee, None, None, None, identity_header=header
+            )
+        return _inbound(rules, now, caller, callee, header)
+    assert trunk is not None and operator is not None
+    if route:
+        return _routed(facts, rules, state, now, route, (trunk, operator, ident, callee))
+    if early is not None:  # checks 2 to 4 of an unfiled or hidden caller
         return new_verdict(
-            _UNKNOWN_SOURCE, None, caller, callee, None, None, None, identity_header=header
+            early, _OUT, caller, callee, None, operator, trunk, identity_header=header
         )
-    return _inbound(rules, now, caller, callee, header)
+    assert entry is not None and caller is not None
+    if (entry.valid_from or entry.valid_until != FOREVER) and (
+        filing := out_of_period(entry, rules, now)
+    ) is not None:
+        gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
+        # check 4, outside its period
+        return new_verdict(*gone, number_state=filing, identity_header=header)
+    if late is not None:  # checks 5 and 6
+        return new_verdict(
+            late, _OUT, caller, callee, caller, operator, trunk, identity_header=header
+        )
+    # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
+    # (the index key; load.py rejects a number filed under another trunk's operator): the
+    # entry's own strings are cold objects in a large index.
+    return _on_trunk(facts, rules, state, now, entry, (trunk, operator, caller, callee), header)
+
+
+def _routed(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    route: int,
+    call: tuple[str, str, CallerIdentity, str | None],
+) -> Verdict:
+    """A call from a trunk in monitor mode, or one that check 2a decides."""
+    trunk, operator, ident, callee = call
+    if route == MONITORED:
+        return monitored_outbound(facts, rules, state, now, trunk, ident, callee)
+    caller = ident[0]
+    assert caller is not None
+    fwd = (trunk, operator, caller, callee, ident[1])
+    return forwarded_call(facts, rules, state, now, fwd, _count_violation)
 
 
 def _inbound(
@@ -104,63 +135,6 @@ def _inbound(
         reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk,
         identity_header=header,
     )  # fmt: skip
-
-
-def _outbound(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    now: datetime,
-    trunk: str,
-    ident: CallerIdentity,
-    callee: str | None,
-) -> Verdict:
-    """Checks 2 to 4, then the checks of a filed caller."""
-    operator = rules.trunk_operator[trunk]
-    caller, header = ident[0], ident[1]
-    if caller is None or hidden(facts):
-        return new_verdict(
-            _CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk, identity_header=header
-        )
-    if applies(facts, rules, trunk):
-        fwd = (trunk, operator, caller, callee, header)
-        return forwarded_call(facts, rules, state, now, fwd, _count_violation)
-    entry = rules.numbers.get(caller)
-    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
-        gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
-        # check 4, outside its period
-        return new_verdict(*gone, number_state=filing, identity_header=header)
-    if entry is None:
-        related = rules.numbers.length_related(caller)
-        unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
-        return new_verdict(
-            unfiled, _OUT, caller, callee, None, operator, trunk, identity_header=header
-        )
-    # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
-    # (the index key; load.py rejects a number filed under another trunk's operator): the
-    # entry's own strings are cold objects in a large index.
-    call = (trunk, operator, caller, callee)
-    return _filed(facts, rules, state, now, entry, call, ident)
-
-
-def _filed(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    now: datetime,
-    entry: NumberEntry,
-    call: tuple[str, str, str, str | None],
-    ident: CallerIdentity,
-) -> Verdict:
-    """Checks 5 and 6 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
-    if entry.trunk == call[0] and not ident[2]:
-        return _on_trunk(facts, rules, state, now, entry, call, ident[1])
-    trunk, operator, caller, callee = call
-    # check 6: two identity headers carry other numbers
-    reason = _CALLER_NOT_ON_TRUNK if entry.trunk != trunk else _IDENTITY_MISMATCH
-    return new_verdict(
-        reason, _OUT, caller, callee, caller, operator, trunk, identity_header=ident[1]
-    )
 
 
 def _on_trunk(
