@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipguard.policy import CallFacts, Direction, MemoryState, Ruleset, evaluate, load_rules
-from sipguard.policy import callers
+from sipguard.policy import (
+    CallFacts,
+    Direction,
+    MemoryState,
+    Ruleset,
+    callers,
+    evaluate,
+    load_rules,
+)
 from sipguard.policy.callers import PLAIN, resolve, resolved
 
 from .conftest import BASE, CONSENTS, ZONE
