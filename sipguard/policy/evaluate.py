@@ -146,21 +146,37 @@ def _on_trunk(
     call: tuple[str, str, str, str | None],
     header: str | None,
 ) -> Verdict:
-    """Checks 7 to 12 for a filed caller on its own trunk; a counted rejection is recorded."""
+    """Checks 7 to 12 for a filed caller on its own trunk; a counted rejection is recorded.
+
+    The daily slot is taken only when every other check passed.
+    """
     trunk, operator, caller, callee = call
     t, (ordinal, minute, day) = rules.clock.at(now)
+    credential: str | None = None
     if ordinal > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.outbound:
         reason = _INBOUND_ONLY
+    elif state.suspension(caller) is not None:
+        reason = _NUMBER_SUSPENDED
+    elif rules.require_consent and (
+        callee is None or (credential := rules.consents.find(caller, callee, t)) is None
+    ):
+        reason = _NO_CONSENT
+    elif rules.quiet[minute]:
+        reason = _QUIET_HOURS
     else:
-        limited, credential = _limits(
-            facts, rules, state, (t, minute, day), caller, callee, operator
-        )
+        key = callee if callee is not None else (facts.ruri_user or "")
+        if rules.behaviour_limits:
+            limited = _behaviour(rules, state, (t, day), caller, key, operator)
+        elif state.take_call_slot(operator, key, day, rules.max_calls):
+            limited = None
+        else:
+            limited = _FREQUENCY_CAP
         if limited is None:
             return new_verdict(
                 _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential,
-                identity_header=header,
+                False, None, None, header,  # noqa: FBT003 (positional like the dataclass)
             )  # fmt: skip
         reason = limited
     suspended = reason in _COUNTED and _count_violation(rules, state, now, caller, reason)
@@ -170,59 +186,21 @@ def _on_trunk(
     )  # fmt: skip
 
 
-def _limits(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    when: tuple[float, int, date],
-    nsn: str,
-    callee: str | None,
-    operator: str,
-) -> tuple[Reason | None, str | None]:
-    """Checks 9 to 12 at (epoch, local minute of day, local date) ``when``.
-
-    The daily slot is taken only when every other check passed.
-    """
-    if state.suspension(nsn) is not None:
-        return _NUMBER_SUSPENDED, None
-    t, minute, day = when
-    credential: str | None = None
-    if rules.require_consent:
-        if callee is not None:
-            credential = rules.consents.find(nsn, callee, t)
-        if credential is None:
-            return _NO_CONSENT, None
-    if rules.quiet[minute]:
-        return _QUIET_HOURS, None
-    key = callee if callee is not None else (facts.ruri_user or "")
-    if rules.behaviour_limits:
-        return _behaviour(rules, state, (t, day), nsn, key, operator, credential)
-    if not state.take_call_slot(operator, key, day, rules.max_calls):
-        return _FREQUENCY_CAP, None
-    return None, credential
-
-
 def _behaviour(
-    rules: Ruleset,
-    state: State,
-    when: tuple[float, date],
-    nsn: str,
-    key: str,
-    operator: str,
-    credential: str | None,
-) -> tuple[Reason | None, str | None]:
+    rules: Ruleset, state: State, when: tuple[float, date], nsn: str, key: str, operator: str
+) -> Reason | None:
     """Checks 12, 12a and 12b (rules 1.1 section 5) when a behavioural limit is set."""
     t, day = when
     cap = rules.max_calls
     if cap is not None and state.calls_on(operator, key, day) >= cap:
-        return _FREQUENCY_CAP, None
+        return _FREQUENCY_CAP
     over = limits.breached(rules, state, nsn, key, t)
     if over:
-        return over[0], None
+        return over[0]
     if not state.take_call_slot(operator, key, day, cap):
-        return _FREQUENCY_CAP, None
+        return _FREQUENCY_CAP
     limits.record(rules, state, nsn, key, t)
-    return None, credential
+    return None
 
 
 def _count_violation(rules: Ruleset, state: State, now: datetime, nsn: str, reason: Reason) -> bool:
