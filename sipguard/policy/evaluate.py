@@ -11,6 +11,9 @@ Invariants:
   window suspends the number, keeps its own reason and sets ``suspended_now``.
 - The caller identity, its header and the mismatch of check 6 come from
   ``identity.caller_identity`` (rules 1.1 section 1); every verdict names that header.
+- Direction, trunk, identity and what checks 2 to 6 decide from the caller headers alone
+  come from ``callers.resolved`` (memoised per distinct caller headers of outbound calls);
+  only the filing period (check 4) is read here, between checks 4 and 5 as the table says.
 - Check 2a (FORWARD_UNVERIFIED, rules 1.1 section 3) is ``forwarding.forwarded_call``,
   right after CALLER_HIDDEN, on forwarding trunks only; it counts with ``_count_violation``.
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
@@ -117,14 +120,16 @@ def _inbound(
     rules: Ruleset, now: datetime, caller: str | None, callee: str | None, header: str | None
 ) -> Verdict:
     entry = rules.numbers.get(callee) if callee is not None else None
-    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
-        gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
-        # check 14, outside its period
-        return new_verdict(*gone, number_state=filing, identity_header=header)
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
         return new_verdict(reason, _IN, caller, callee, None, None, None, identity_header=header)
+    if (entry.valid_from or entry.valid_until != FOREVER) and (
+        filing := out_of_period(entry, rules, now)
+    ) is not None:
+        gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
+        # check 14, outside its period
+        return new_verdict(*gone, number_state=filing, identity_header=header)
     if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
@@ -132,8 +137,8 @@ def _inbound(
     else:
         reason = _ALLOWED
     return new_verdict(
-        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk,
-        identity_header=header,
+        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk, None,
+        False, None, None, header,  # noqa: FBT003 (positional like the dataclass)
     )  # fmt: skip
 
 
