@@ -143,18 +143,11 @@ def _inbound(
 
 
 def _on_trunk(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    now: datetime,
-    entry: NumberEntry,
-    call: tuple[str, str, str, str | None],
-    header: str | None,
-) -> Verdict:
+    facts: CallFacts, rules: Ruleset, state: State, now: datetime, entry: NumberEntry,
+    call: tuple[str, str, str, str | None], header: str | None,
+) -> Verdict:  # fmt: skip
     """Checks 7 to 12 for a filed caller on its own trunk; a counted rejection is recorded.
-
-    The daily slot is taken only when every other check passed.
-    """
+    The daily slot is taken only when every other check passed."""
     trunk, operator, caller, callee = call
     t, (ordinal, minute, day) = rules.clock.at(now)
     credential: str | None = None
