@@ -13,8 +13,10 @@ Invariants:
   from_host, pai_user), only for facts whose other four fields are empty (no identity list,
   no Privacy, no RPID privacy, not forwarded) and only for outbound calls on a trunk that
   monitors nothing.  A call center sends from a bounded set of filed numbers, so those keys
-  repeat; the public's numbers on inbound calls are never stored.  The memo holds at most
-  ``MEMO_LIMIT`` keys and is emptied when full.  tests/policy/test_fast_paths.py pins
+  repeat; the public's numbers on inbound calls are never stored.  The memo stops growing
+  at ``MEMO_LIMIT`` keys (about 15 MB) and is never emptied while the ruleset lives: an
+  entry cannot go stale, and freeing tens of thousands at once would hold the interpreter
+  for milliseconds.  A reload starts a new, empty memo.  tests/policy/test_callers.py pins
   ``resolved`` to ``resolve`` and ``evaluate`` to the plain reference.
 - Checks 2 to 6 keep the precedence of spec section 4: CALLER_HIDDEN, then 2a (routed
   ``FORWARDED``), then NUMBER_LENGTH_CHANGED / CALLER_UNREGISTERED for an unfiled caller
@@ -42,7 +44,7 @@ Resolved = tuple[
 ]  # fmt: skip
 #: ``route``: the ordinary checks, monitor mode (``monitor.py``), or check 2a decides.
 PLAIN, MONITORED, FORWARDED = 0, 1, 2
-MEMO_LIMIT = 65536
+MEMO_LIMIT = 32768
 
 _OUT = Direction.OUTBOUND
 
@@ -56,9 +58,7 @@ def resolved(facts: CallFacts, rules: Ruleset) -> Resolved:
     found = memo.get(key)
     if found is None:
         found = resolve(facts, rules)
-        if found[0] is _OUT and found[7] == PLAIN:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
+        if found[0] is _OUT and found[7] == PLAIN and len(memo) < MEMO_LIMIT:
             memo[key] = found
     return found
 

@@ -94,16 +94,19 @@ def test_inbound_callers_are_never_kept(ruleset: Ruleset) -> None:
 
 
 def test_the_memo_is_bounded(enforcing: Ruleset, monkeypatch: pytest.MonkeyPatch) -> None:
-    """At ``MEMO_LIMIT`` keys the memo is emptied before the next one is kept."""
+    """At ``MEMO_LIMIT`` keys the memo stops growing; what it holds stays, and decides."""
     monkeypatch.setattr(callers, "MEMO_LIMIT", 5)
     enforcing.callers.clear()
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
-    for i in range(12):
-        facts = CallFacts("c", "192.0.2.10", 5060, f"400800{i:04d}", None, None, "13800138000")
+    calls = [
+        CallFacts("c", "192.0.2.10", 5060, f"400800{i:04d}", None, None, "13800138000")
+        for i in range(12)
+    ]
+    for facts in calls + calls:
         verdict = evaluate(facts, enforcing, MemoryState(), now)
         assert verdict == reference_evaluate(facts, enforcing, MemoryState(), now)
-        assert 1 <= len(enforcing.callers) <= 5
-    assert len(enforcing.callers) == 2  # 12 keys: emptied before the 6th and the 11th
+    kept = [(f.source_ip, f.from_user, f.from_host, f.pai_user) for f in calls[:5]]
+    assert list(enforcing.callers) == kept
 
 
 def test_a_monitoring_trunk_is_never_kept(ruleset: Ruleset) -> None:
