@@ -11,6 +11,9 @@ Invariants:
   window suspends the number, keeps its own reason and sets ``suspended_now``.
 - The caller identity, its header and the mismatch of check 6 come from
   ``identity.caller_identity`` (rules 1.1 section 1); every verdict names that header.
+- Direction, trunk, identity and what checks 2 to 6 decide from the caller headers alone
+  come from ``callers.resolved`` (memoised per distinct caller headers of outbound calls);
+  only the filing period (check 4) is read here, between checks 4 and 5 as the table says.
 - Check 2a (FORWARD_UNVERIFIED, rules 1.1 section 3) is ``forwarding.forwarded_call``,
   right after CALLER_HIDDEN, on forwarding trunks only; it counts with ``_count_violation``.
 - Inbound: LICENCE_INVALID (7) needs the filed callee number's operator, so it is checked
@@ -30,11 +33,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sipguard.policy import limits
+from sipguard.policy.callers import MONITORED, resolved
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
-from sipguard.policy.forwarding import applies, forwarded_call
-from sipguard.policy.identity import CallerIdentity, caller_identity, hidden
+from sipguard.policy.forwarding import forwarded_call
+from sipguard.policy.identity import CallerIdentity
 from sipguard.policy.monitor import monitored_outbound
-from sipguard.policy.numbers import NumberEntry
+from sipguard.policy.numbers import FOREVER, NumberEntry
 from sipguard.policy.period import out_of_period
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
@@ -47,15 +51,11 @@ _ALLOWED = Reason.ALLOWED
 _CALLEE_LENGTH_CHANGED = Reason.CALLEE_LENGTH_CHANGED
 _CALLEE_NOT_INBOUND = Reason.CALLEE_NOT_INBOUND
 _CALLEE_UNREGISTERED = Reason.CALLEE_UNREGISTERED
-_CALLER_HIDDEN = Reason.CALLER_HIDDEN
-_CALLER_NOT_ON_TRUNK = Reason.CALLER_NOT_ON_TRUNK
 _CALLER_UNREGISTERED = Reason.CALLER_UNREGISTERED
 _FREQUENCY_CAP = Reason.FREQUENCY_CAP
-_IDENTITY_MISMATCH = Reason.IDENTITY_MISMATCH
 _INBOUND_ONLY = Reason.INBOUND_ONLY
 _LICENCE_INVALID = Reason.LICENCE_INVALID
 _NO_CONSENT = Reason.NO_CONSENT
-_NUMBER_LENGTH_CHANGED = Reason.NUMBER_LENGTH_CHANGED
 _NUMBER_SUSPENDED = Reason.NUMBER_SUSPENDED
 _QUIET_HOURS = Reason.QUIET_HOURS
 _UNKNOWN_SOURCE = Reason.UNKNOWN_SOURCE
@@ -65,35 +65,71 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     """Decide one initial INVITE; update ``state`` for allowed and counted outbound calls."""
     if now.tzinfo is None:
         raise ValueError("evaluate needs a timezone-aware 'now'")
-    direction, trunk = rules.classify_source(facts.source_ip)
-    nsn = rules.nsn
+    direction, trunk, operator, ident, early, entry, late, route = resolved(facts, rules)
     callee = rules.callee_nsn(facts.ruri_user)
-    ident = caller_identity(facts, nsn)
-    if direction is _OUT:
-        assert trunk is not None
-        if trunk in rules.monitoring:
-            return monitored_outbound(facts, rules, state, now, trunk, ident, callee)
-        return _outbound(facts, rules, state, now, trunk, ident, callee)
     caller, header = ident[0], ident[1]
-    if direction is None:
+    if direction is not _OUT:
+        if direction is None:
+            return new_verdict(
+                _UNKNOWN_SOURCE, None, caller, callee, None, None, None, identity_header=header
+            )
+        return _inbound(rules, now, caller, callee, header)
+    assert trunk is not None and operator is not None
+    if route:
+        return _routed(facts, rules, state, now, route, (trunk, operator, ident, callee))
+    if early is not None:  # checks 2 to 4 of an unfiled or hidden caller
         return new_verdict(
-            _UNKNOWN_SOURCE, None, caller, callee, None, None, None, identity_header=header
+            early, _OUT, caller, callee, None, operator, trunk, identity_header=header
         )
-    return _inbound(rules, now, caller, callee, header)
+    assert entry is not None and caller is not None
+    if (entry.valid_from or entry.valid_until != FOREVER) and (
+        filing := out_of_period(entry, rules, now)
+    ) is not None:
+        gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
+        # check 4, outside its period
+        return new_verdict(*gone, number_state=filing, identity_header=header)
+    if late is not None:  # checks 5 and 6
+        return new_verdict(
+            late, _OUT, caller, callee, caller, operator, trunk, identity_header=header
+        )
+    # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
+    # (the index key; load.py rejects a number filed under another trunk's operator): the
+    # entry's own strings are cold objects in a large index.
+    return _on_trunk(facts, rules, state, now, entry, (trunk, operator, caller, callee), header)
+
+
+def _routed(
+    facts: CallFacts,
+    rules: Ruleset,
+    state: State,
+    now: datetime,
+    route: int,
+    call: tuple[str, str, CallerIdentity, str | None],
+) -> Verdict:
+    """A call from a trunk in monitor mode, or one that check 2a decides."""
+    trunk, operator, ident, callee = call
+    if route == MONITORED:
+        return monitored_outbound(facts, rules, state, now, trunk, ident, callee)
+    caller = ident[0]
+    assert caller is not None
+    fwd = (trunk, operator, caller, callee, ident[1])
+    return forwarded_call(facts, rules, state, now, fwd, _count_violation)
 
 
 def _inbound(
     rules: Ruleset, now: datetime, caller: str | None, callee: str | None, header: str | None
 ) -> Verdict:
     entry = rules.numbers.get(callee) if callee is not None else None
-    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
-        gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
-        # check 14, outside its period
-        return new_verdict(*gone, number_state=filing, identity_header=header)
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
         return new_verdict(reason, _IN, caller, callee, None, None, None, identity_header=header)
+    if (entry.valid_from or entry.valid_until != FOREVER) and (
+        filing := out_of_period(entry, rules, now)
+    ) is not None:
+        gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
+        # check 14, outside its period
+        return new_verdict(*gone, number_state=filing, identity_header=header)
     if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
@@ -101,92 +137,44 @@ def _inbound(
     else:
         reason = _ALLOWED
     return new_verdict(
-        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk,
-        identity_header=header,
+        reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk, None,
+        False, None, None, header,  # noqa: FBT003 (positional like the dataclass)
     )  # fmt: skip
 
 
-def _outbound(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    now: datetime,
-    trunk: str,
-    ident: CallerIdentity,
-    callee: str | None,
-) -> Verdict:
-    """Checks 2 to 4, then the checks of a filed caller."""
-    operator = rules.trunk_operator[trunk]
-    caller, header = ident[0], ident[1]
-    if caller is None or hidden(facts):
-        return new_verdict(
-            _CALLER_HIDDEN, _OUT, caller, callee, None, operator, trunk, identity_header=header
-        )
-    if applies(facts, rules, trunk):
-        fwd = (trunk, operator, caller, callee, header)
-        return forwarded_call(facts, rules, state, now, fwd, _count_violation)
-    entry = rules.numbers.get(caller)
-    if entry is not None and (filing := out_of_period(entry, rules, now)) is not None:
-        gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
-        # check 4, outside its period
-        return new_verdict(*gone, number_state=filing, identity_header=header)
-    if entry is None:
-        related = rules.numbers.length_related(caller)
-        unfiled = _NUMBER_LENGTH_CHANGED if related else _CALLER_UNREGISTERED
-        return new_verdict(
-            unfiled, _OUT, caller, callee, None, operator, trunk, identity_header=header
-        )
-    # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
-    # (the index key; load.py rejects a number filed under another trunk's operator): the
-    # entry's own strings are cold objects in a large index.
-    call = (trunk, operator, caller, callee)
-    return _filed(facts, rules, state, now, entry, call, ident)
-
-
-def _filed(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    now: datetime,
-    entry: NumberEntry,
-    call: tuple[str, str, str, str | None],
-    ident: CallerIdentity,
-) -> Verdict:
-    """Checks 5 and 6 for ``call`` = (trunk, its operator, filed caller NSN, callee)."""
-    if entry.trunk == call[0] and not ident[2]:
-        return _on_trunk(facts, rules, state, now, entry, call, ident[1])
-    trunk, operator, caller, callee = call
-    # check 6: two identity headers carry other numbers
-    reason = _CALLER_NOT_ON_TRUNK if entry.trunk != trunk else _IDENTITY_MISMATCH
-    return new_verdict(
-        reason, _OUT, caller, callee, caller, operator, trunk, identity_header=ident[1]
-    )
-
-
 def _on_trunk(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    now: datetime,
-    entry: NumberEntry,
-    call: tuple[str, str, str, str | None],
-    header: str | None,
-) -> Verdict:
-    """Checks 7 to 12 for a filed caller on its own trunk; a counted rejection is recorded."""
+    facts: CallFacts, rules: Ruleset, state: State, now: datetime, entry: NumberEntry,
+    call: tuple[str, str, str, str | None], header: str | None,
+) -> Verdict:  # fmt: skip
+    """Checks 7 to 12 for a filed caller on its own trunk; a counted rejection is recorded.
+    The daily slot is taken only when every other check passed."""
     trunk, operator, caller, callee = call
     t, (ordinal, minute, day) = rules.clock.at(now)
+    credential: str | None = None
     if ordinal > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.outbound:
         reason = _INBOUND_ONLY
+    elif state.suspension(caller) is not None:
+        reason = _NUMBER_SUSPENDED
+    elif rules.require_consent and (
+        callee is None or (credential := rules.consents.find(caller, callee, t)) is None
+    ):
+        reason = _NO_CONSENT
+    elif rules.quiet[minute]:
+        reason = _QUIET_HOURS
     else:
-        limited, credential = _limits(
-            facts, rules, state, (t, minute, day), caller, callee, operator
-        )
+        key = callee if callee is not None else (facts.ruri_user or "")
+        if rules.behaviour_limits:
+            limited = _behaviour(rules, state, (t, day), caller, key, operator)
+        elif state.take_call_slot(operator, key, day, rules.max_calls):
+            limited = None
+        else:
+            limited = _FREQUENCY_CAP
         if limited is None:
             return new_verdict(
                 _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential,
-                identity_header=header,
+                False, None, None, header,  # noqa: FBT003 (positional like the dataclass)
             )  # fmt: skip
         reason = limited
     suspended = reason in _COUNTED and _count_violation(rules, state, now, caller, reason)
@@ -196,59 +184,21 @@ def _on_trunk(
     )  # fmt: skip
 
 
-def _limits(
-    facts: CallFacts,
-    rules: Ruleset,
-    state: State,
-    when: tuple[float, int, date],
-    nsn: str,
-    callee: str | None,
-    operator: str,
-) -> tuple[Reason | None, str | None]:
-    """Checks 9 to 12 at (epoch, local minute of day, local date) ``when``.
-
-    The daily slot is taken only when every other check passed.
-    """
-    if state.suspension(nsn) is not None:
-        return _NUMBER_SUSPENDED, None
-    t, minute, day = when
-    credential: str | None = None
-    if rules.require_consent:
-        if callee is not None:
-            credential = rules.consents.find(nsn, callee, t)
-        if credential is None:
-            return _NO_CONSENT, None
-    if rules.quiet[minute]:
-        return _QUIET_HOURS, None
-    key = callee if callee is not None else (facts.ruri_user or "")
-    if rules.behaviour_limits:
-        return _behaviour(rules, state, (t, day), nsn, key, operator, credential)
-    if not state.take_call_slot(operator, key, day, rules.max_calls):
-        return _FREQUENCY_CAP, None
-    return None, credential
-
-
 def _behaviour(
-    rules: Ruleset,
-    state: State,
-    when: tuple[float, date],
-    nsn: str,
-    key: str,
-    operator: str,
-    credential: str | None,
-) -> tuple[Reason | None, str | None]:
+    rules: Ruleset, state: State, when: tuple[float, date], nsn: str, key: str, operator: str
+) -> Reason | None:
     """Checks 12, 12a and 12b (rules 1.1 section 5) when a behavioural limit is set."""
     t, day = when
     cap = rules.max_calls
     if cap is not None and state.calls_on(operator, key, day) >= cap:
-        return _FREQUENCY_CAP, None
+        return _FREQUENCY_CAP
     over = limits.breached(rules, state, nsn, key, t)
     if over:
-        return over[0], None
+        return over[0]
     if not state.take_call_slot(operator, key, day, cap):
-        return _FREQUENCY_CAP, None
+        return _FREQUENCY_CAP
     limits.record(rules, state, nsn, key, t)
-    return None, credential
+    return None
 
 
 def _count_violation(rules: Ruleset, state: State, now: datetime, nsn: str, reason: Reason) -> bool:

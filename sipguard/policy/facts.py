@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 
 class Direction(StrEnum):
@@ -243,7 +243,7 @@ def new_verdict(
         identity_header, forwarded,
     )  # fmt: skip
     built.__class__ = Verdict  # type: ignore[assignment]
-    return cast(Verdict, built)
+    return built  # type: ignore[return-value]
 
 
 class _FactsFields:
@@ -286,4 +286,4 @@ def new_facts(
         transport, identities, rpid_hidden, forwarded, diverting_user,
     )  # fmt: skip
     built.__class__ = CallFacts  # type: ignore[assignment]
-    return cast(CallFacts, built)
+    return built  # type: ignore[return-value]

@@ -5,8 +5,9 @@ Invariants:
   carries the nanoseconds within its microsecond; everything that reads it as a datetime
   sees the microsecond-truncated time.
 - ``epoch_ns`` is the exact integer nanoseconds since the epoch of any aware datetime
-  (an ``Instant``'s own nanoseconds included), and ``window_ns`` of a timedelta, so the
-  violation window (spec section 4) is compared on integers, never on floats.
+  (an ``Instant``'s own nanoseconds included, computed on integers from the wall fields and
+  the offset), and ``window_ns`` of a timedelta, so the violation window (spec section 4)
+  is compared on integers, never on floats.
 - Pure: no clock.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 
 
 class Instant(datetime):
@@ -41,7 +43,18 @@ def window_ns(window: timedelta) -> int:
 
 
 def epoch_ns(at: datetime) -> int:
-    """Exact nanoseconds since the epoch of an aware datetime (an Instant's included)."""
+    """Exact nanoseconds since the epoch of an aware datetime (an Instant's included).
+
+    Integer arithmetic on the wall fields and the UTC offset: exactly ``at - epoch``'s
+    value, without building the intermediate datetime and timedelta (pinned in
+    tests/policy/test_instant.py).
+    """
     if at.tzinfo is None:
         raise ValueError("instants must be timezone-aware")
-    return window_ns(at - _EPOCH) + (at.nanosecond if isinstance(at, Instant) else 0)
+    offset = at.utcoffset()
+    if offset is None:
+        return window_ns(at - _EPOCH)  # raises as a naive-aware subtraction does
+    seconds = (at.toordinal() - _EPOCH_ORDINAL) * 86_400 + at.hour * 3600 + at.minute * 60
+    micros = (seconds + at.second) * 1_000_000 + at.microsecond
+    ns = micros * 1000 - window_ns(offset)
+    return ns + at.nanosecond if isinstance(at, Instant) else ns

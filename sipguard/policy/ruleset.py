@@ -10,7 +10,7 @@ Invariants:
 - ``LocalClock`` memoises epoch seconds and the local date and minute per wall minute of
   ``now`` only where that is exact, so it always agrees with ``datetime.timestamp`` and
   ``datetime.astimezone``; ``nsn`` always agrees with ``numbers.normalise``, and
-  ``callee_nsn`` is ``nsn`` after ``strip_carrier_prefix``.
+  ``callee_nsn`` is ``nsn`` after ``strip_carrier_prefix``; ``callers`` is ``callers.py``'s memo.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sipguard.policy.consents import ConsentIndex
@@ -27,6 +28,9 @@ from sipguard.policy.facts import Direction, Reason
 from sipguard.policy.model import Rules
 from sipguard.policy.numbers import NumberIndex, nsn_function, strip_carrier_prefix
 from sipguard.policy.values import parse_duration, parse_time_range, resolve_state_url
+
+if TYPE_CHECKING:
+    from sipguard.policy.callers import CallerKey, Resolved
 
 Owner = tuple[Direction | None, str | None]
 _UNKNOWN: Owner = (None, None)
@@ -203,6 +207,7 @@ class Ruleset:
         #: ``classify_source(ip) -> (direction, trunk id)``: direction of a request from
         #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
         self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
+        self.callers: dict[CallerKey, Resolved] = {}  # callers.resolved's memo
 
     def _numbers_and_time(self, model: Rules) -> None:
         self.zone = ZoneInfo(model.timezone)
@@ -269,9 +274,7 @@ class Ruleset:
         """Where an allowed call goes: the network for outbound, the number's trunk inbound."""
         if direction is Direction.OUTBOUND:
             return self.network_target
-        if direction is None or trunk is None:
-            return None
-        return self.trunk_targets.get(trunk)
+        return None if direction is None or trunk is None else self.trunk_targets.get(trunk)
 
 
 def callee_function(
@@ -289,9 +292,7 @@ def callee_function(
 
 def _owners(model: Rules) -> list[tuple[str, Owner]]:
     """Every peer of the network and of each trunk, with the direction and trunk it means."""
-    owners: list[tuple[str, Owner]] = [
-        (peer, (Direction.INBOUND, None)) for peer in model.network.peers
-    ]
+    owners: list[tuple[str, Owner]] = [(p, (Direction.INBOUND, None)) for p in model.network.peers]
     for tid, trunk in model.trunks.items():
         owners.extend((peer, (Direction.OUTBOUND, tid)) for peer in trunk.peers)
     return owners

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,3 +36,26 @@ def test_five_violations_one_ns_inside_the_window_count_five() -> None:
     times[-1] += 1  # exactly the window before the newest: the oldest falls out
     counts = [edge.add_violation("4008001234", Instant.from_ns(t), HOUR) for t in times]
     assert counts == [1, 2, 3, 4, 4]
+
+
+ZONES = [
+    UTC,
+    ZoneInfo("Asia/Shanghai"),
+    ZoneInfo("America/New_York"),
+    ZoneInfo("Australia/Lord_Howe"),
+]
+
+
+LOW, HIGH = datetime(1901, 1, 1), datetime(2200, 1, 1)
+
+
+@given(
+    st.datetimes(LOW, HIGH, timezones=st.sampled_from(ZONES) | st.timezones()),
+    st.integers(0, 999),
+)
+def test_epoch_ns_equals_the_datetime_subtraction(at: datetime, nanosecond: int) -> None:
+    """The integer form is exactly ``at - epoch`` in nanoseconds, for any zone, any fold."""
+    plain = ((at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)) * 1000
+    assert epoch_ns(at) == plain
+    instant = Instant.from_ns(plain + nanosecond)
+    assert epoch_ns(instant) == plain + nanosecond
