@@ -9,7 +9,9 @@ then one step at ``--rate`` CPS; the CPU (user + system, from ``/proc``) that th
 process and its whole process group (the journal service included) used over that step is
 divided by the calls that completed.  With ``--old REV`` the same is done for the code of
 revision ``REV`` (taken with ``git archive``), in turns with this checkout, so both sides see
-the same machine; each figure is reported as the median and the spread of its rounds.
+the same machine; each figure is printed as its median (min..max) over the rounds.  A step
+that queues (p99 in seconds) makes sipp retransmit, which inflates the CPU per call: compare
+steps that stayed clean, or use a lower ``--rate``.
 """
 
 from __future__ import annotations
@@ -72,14 +74,18 @@ def old_tree(rev: str, into: Path) -> Path:
     return into
 
 
-def summary(rows: list[dict[str, float]]) -> dict[str, object]:
-    """Median and min..max of each figure over the rounds."""
-    out: dict[str, object] = {}
+def summary(rows: list[dict[str, float]]) -> dict[str, str]:
+    """Each figure over the rounds: ``median (min..max)``."""
+    out = {}
     for key in rows[0]:
         values = [row[key] for row in rows]
-        out[key] = {"median": round(statistics.median(values), 1),
-                    "spread": [round(min(values), 1), round(max(values), 1)]}  # fmt: skip
+        out[key] = f"{statistics.median(values):.0f} ({min(values):.0f}..{max(values):.0f})"
     return out
+
+
+def median(rows: list[dict[str, float]], key: str) -> float:
+    """The median of one figure over the rounds."""
+    return statistics.median(row[key] for row in rows)
 
 
 def main() -> int:
@@ -102,13 +108,13 @@ def main() -> int:
                     row = one_turn(code, mode, args)
                     print(f"  {mode:6} {side:3} {json.dumps(row)}", flush=True)
                     rows.setdefault(mode, {}).setdefault(side, []).append(row)
-    result = {mode: {side: summary(r) for side, r in by.items()} for mode, by in rows.items()}
-    if args.old:
-        for by in result.values():
-            for key in ("serve_us", "group_us"):
-                new, old = (by[s][key]["median"] for s in ("new", "old"))  # type: ignore[index]
-                by[f"{key} new/old"] = round(new / old, 3)  # type: ignore[assignment]
-    print(json.dumps(result, indent=2))
+    for mode, by in rows.items():
+        for side, side_rows in by.items():
+            print(f"{mode:6} {side:3} {json.dumps(summary(side_rows))}")
+        if args.old:
+            ratios = {key: round(median(by["new"], key) / median(by["old"], key), 3)
+                      for key in ("serve_us", "group_us")}  # fmt: skip
+            print(f"{mode:6} new/old medians {json.dumps(ratios)}")
     return 0
 
 
