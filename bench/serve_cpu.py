@@ -7,7 +7,8 @@ For each load (reject-only: an unfiled caller answered 403 after journaling; bri
 set up through to the sipp UAS and hung up), a fresh ``serve`` takes a short warm-up step and
 then one step at ``--rate`` CPS; the CPU (user + system, from ``/proc``) that the ``serve``
 process and its whole process group (the journal service included) used over that step is
-divided by the calls that completed.  With ``--old REV`` the same is done for the code of
+divided by the calls that completed (``serve_sys_us``: the kernel's share of the process's,
+its sockets' system calls).  With ``--old REV`` the same is done for the code of
 revision ``REV`` (taken with ``git archive``), in turns with this checkout, so both sides see
 the same machine; each figure is printed as its median (min..max) over the rounds.  A step
 that queues (p99 in seconds) makes sipp retransmit, which inflates the CPU per call: compare
@@ -32,10 +33,10 @@ from steps import TICKS, group_cpu
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid`` alone."""
+def process_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by process ``pid`` alone: (user + system, system)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return (int(fields[11]) + int(fields[12])) / TICKS, int(fields[12]) / TICKS
 
 
 def one_turn(code: Path, mode: str, args: argparse.Namespace) -> dict[str, float]:
@@ -56,7 +57,8 @@ def one_turn(code: Path, mode: str, args: argparse.Namespace) -> dict[str, float
         uas.wait()
     calls = max(1, step.ok)
     return {
-        "serve_us": (own1 - own0) / calls * 1e6,
+        "serve_us": (own1[0] - own0[0]) / calls * 1e6,
+        "serve_sys_us": (own1[1] - own0[1]) / calls * 1e6,
         "group_us": (group1 - group0) / calls * 1e6,
         "failed": float(step.failed),
         "p99_ms": step.percentile(0.99),
