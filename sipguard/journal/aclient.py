@@ -15,6 +15,9 @@ Invariants:
   failed (or the connection was lost), exactly once, and the answer it releases leaves
   with no extra loop turn.  An exception in ``done`` is logged and never reaches the
   connection.
+- The queue-depth gauge and the records counter are moved once per read from the socket
+  (``publish``), by the replies it settled: between loop turns they read as if each reply
+  were counted on its own.
 - ``healthy`` is False while not connected and after a failed commit, until a later ack
   succeeds; the metric follows.  A lost connection fails every request in flight at once.
 """
@@ -54,6 +57,7 @@ class _Proto(asyncio.Protocol):
             return
         for reply in replies:
             self.client.settle(reply)
+        self.client.publish()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client.lost(exc)
@@ -72,6 +76,8 @@ class AsyncJournalClient:
         self._flush_at: asyncio.Handle | None = None
         self._flush_lazy = False  # the scheduled flush is the late one
         self._closing = False
+        self._answered = 0  # replies settled, not yet taken off the queue-depth gauge
+        self._records = 0  # entries acked durable, not yet counted in JOURNAL_RECORDS
 
     @property
     def connected(self) -> bool:
@@ -175,7 +181,7 @@ class AsyncJournalClient:
         pending = self._pending.pop(reply[0], None) if reply else None
         if pending is None:
             return
-        metrics.JOURNAL_QUEUE_DEPTH.dec()
+        self._answered += 1
         entry, done, arg = pending
         if reply[1] != "ok":
             kind = str(reply[2]) if len(reply) > 2 else "internal"
@@ -188,7 +194,7 @@ class AsyncJournalClient:
         if entry is None:
             result = reply[2] if len(reply) > 2 else None
         else:
-            metrics.JOURNAL_RECORDS.inc()
+            self._records += 1
             result = stored(entry, int(reply[2]), str(reply[3]), str(reply[4]))
         if done is not None:
             self._call(done, arg, result)
@@ -209,6 +215,16 @@ class AsyncJournalClient:
         except Exception:  # a failing callback must not break the connection
             _log.exception("journal.callback_failed")
 
+    def publish(self) -> None:
+        """Move the counts of the replies settled since the last call into the metrics: once
+        per read from the socket, the same totals as counting each reply as it came."""
+        if self._answered:
+            metrics.JOURNAL_QUEUE_DEPTH.dec(self._answered)
+            self._answered = 0
+        if self._records:
+            metrics.JOURNAL_RECORDS.inc(self._records)
+            self._records = 0
+
     def _set_failed(self, *, failed: bool) -> None:
         if failed != self._failed:
             self._failed = failed
@@ -222,6 +238,7 @@ class AsyncJournalClient:
             if not self._closing:
                 _log.error("journal.service_lost", detail=str(exc) if exc else "closed")
         metrics.JOURNAL_HEALTHY.set(0)
+        self.publish()
         pending, self._pending = self._pending, {}
         self._out = []
         for request in pending.values():

@@ -8,6 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from sipguard import metrics
 from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.record import Entry
 from sipguard.journal.store import JournalStore
@@ -106,6 +107,35 @@ def test_a_failing_callback_does_not_break_the_connection(
         stored = await asyncio.wait_for(client.submit(decision(2)), 10)
         assert stored is not None and stored.call_id == "call-2"
         assert client.healthy
+        client.close()
+
+    asyncio.run(main())
+
+
+def test_metrics_moved_per_read_match_counting_each_reply(
+    running: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    """The queue depth rises by one per request and is back where it was once all are
+    answered; the records counter rose by one per entry acked, as when each reply counted."""
+    _, sock = running
+    get = metrics.REGISTRY.get_sample_value
+
+    async def main() -> None:
+        client = AsyncJournalClient(sock)
+        await client.connect()
+        depth0 = get("sipguard_journal_queue_depth") or 0.0
+        records0 = get("sipguard_journal_records_total") or 0.0
+        settled: list[Entry | None] = []
+        for i in range(25):
+            client.submit_then(decision(i), lambda _, s: settled.append(s), None)
+        futures = [client.submit(decision(i)) for i in range(25, 30)]
+        futures.append(client.sync())
+        assert get("sipguard_journal_queue_depth") == depth0 + 31
+        await asyncio.gather(*futures)
+        while len(settled) < 25:
+            await asyncio.sleep(0.01)
+        assert get("sipguard_journal_queue_depth") == depth0
+        assert get("sipguard_journal_records_total") == records0 + 30
         client.close()
 
     asyncio.run(main())
