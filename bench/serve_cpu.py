@@ -117,6 +117,10 @@ def main() -> int:
             ratios = {key: round(median(by["new"], key) / median(by["old"], key), 3)
                       for key in ("serve_us", "group_us")}  # fmt: skip
             print(f"{mode:6} new/old medians {json.dumps(ratios)}")
+            turns = {key: round(statistics.median(n[key] / o[key] for o, n in
+                                                  zip(by["old"], by["new"], strict=True)), 3)
+                     for key in ("serve_us", "group_us")}  # fmt: skip
+            print(f"{mode:6} median of each turn's new/old {json.dumps(turns)}")
     return 0
 
 
