@@ -44,7 +44,7 @@ def one_turn(code: Path, mode: str, args: argparse.Namespace) -> dict[str, float
     folder = Path(tempfile.mkdtemp(prefix="serve-cpu-"))
     net = b.free_port(b.UAS_IP)
     uas = b.start_uas(folder, net)
-    system = b.start_sipguard(b._mk(folder / "sg"), net, code)
+    system = start(folder, net, code)
     try:
         b.run_step(folder, system, mode, 50, 1)
         pid = system.proc.pid
@@ -63,6 +63,17 @@ def one_turn(code: Path, mode: str, args: argparse.Namespace) -> dict[str, float
         "failed": float(step.failed),
         "p99_ms": step.percentile(0.99),
     }
+
+
+def start(folder: Path, net: int, code: Path) -> b.System:
+    """A fresh serve; a free port taken by someone else meanwhile is tried again."""
+    for attempt in range(3):
+        try:
+            return b.start_sipguard(b._mk(folder / f"sg{attempt}"), net, code)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def old_tree(rev: str, into: Path) -> Path:
