@@ -77,6 +77,7 @@ class _Chain:
     config: dict[str, Any] = field(default_factory=dict)  # what was handed to structlog
     processors: tuple[Any, ...] = ()  # the processors' content, as configured
     info: bool = False  # info lines are enabled
+    printer: Any = None  # a logger of the configured factory: its lock and its stream
 
 
 _CHAIN = _Chain()
@@ -103,6 +104,7 @@ def configure(*, json: bool = True, level: int | str = "info") -> None:
     structlog.configure(**config, cache_logger_on_first_use=True)
     _CHAIN.config, _CHAIN.processors = config, tuple(processors)
     _CHAIN.info = numeric <= logging.INFO
+    _CHAIN.printer = config["logger_factory"]()
 
 
 def _direct() -> tuple[Any, ...] | None:
@@ -124,8 +126,8 @@ def _direct() -> tuple[Any, ...] | None:
 def _info(event: str, fields: dict[str, Any]) -> None:
     """``_calls.info(event, **fields)``; the configured chain run directly when it may be.
 
-    The line is the one structlog writes (``print`` of the rendered event, then a flush):
-    structlog's per-call dispatch, the bound logger's context copy and ``print`` are skipped.
+    The line is the one structlog writes, by the configured factory's logger (its lock, its
+    stream, its flush): only structlog's per-call dispatch and context copy are skipped.
     """
     processors = _direct()
     if processors is None:
@@ -135,8 +137,7 @@ def _info(event: str, fields: dict[str, Any]) -> None:
     rendered: Any = fields
     for processor in processors:
         rendered = processor(None, "info", rendered)
-    LINES_LOST.write(f"{rendered}\n")
-    LINES_LOST.flush()
+    _CHAIN.printer.msg(rendered)
 
 
 def _stream() -> _Unfailing:
