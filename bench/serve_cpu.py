@@ -44,7 +44,12 @@ def one_turn(code: Path, mode: str, args: argparse.Namespace) -> dict[str, float
     folder = Path(tempfile.mkdtemp(prefix="serve-cpu-"))
     net = b.free_port(b.UAS_IP)
     uas = b.start_uas(folder, net)
-    system = start(folder, net, code)
+    try:
+        system = start(folder, net, code)
+    except RuntimeError:
+        uas.kill()
+        uas.wait()
+        raise
     try:
         b.run_step(folder, system, mode, 50, 1)
         pid = system.proc.pid
