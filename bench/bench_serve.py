@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import shutil
 import signal
 import socket
@@ -98,18 +99,19 @@ class System:
                 self.proc.wait()
 
 
-def start_sipguard(folder: Path, net_port: int) -> System:
-    """``sipguard serve`` on fresh rules and journal; waits for readiness."""
+def start_sipguard(folder: Path, net_port: int, code: Path = ROOT) -> System:
+    """``sipguard serve`` of the source tree ``code`` (this checkout by default) on fresh
+    rules and journal; waits for readiness."""
     (folder / "rules.yaml").write_text(RULES.format(net_port=net_port))
     (folder / "consents.csv").write_text(CONSENTS)
     port = free_port(SUT_IP)
-    exe = Path(sys.executable).with_name("sipguard")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "sipguard"]
+    env = {**os.environ, "PYTHONPATH": str(code)}
     log = folder / "serve.log"
     proc = subprocess.Popen(
-        [*cmd, "serve", "--rules", str(folder / "rules.yaml"), "--listen", f"{SUT_IP}:{port}"],
+        [sys.executable, "-m", "sipguard", "serve", "--rules", str(folder / "rules.yaml"),
+         "--listen", f"{SUT_IP}:{port}"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, env=env, cwd=folder,
     )  # fmt: skip
     deadline = time.monotonic() + 15
     while b"serve.ready" not in log.read_bytes():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass, field
 from typing import Any, TextIO, cast
 
 import structlog
@@ -69,24 +70,74 @@ class _Unfailing:
 LINES_LOST = _Unfailing(sys.stderr)  # ``.lost``: lines the log could not write
 
 
+@dataclass(slots=True)
+class _Chain:
+    """The chain ``configure`` set up, kept so the hot events can run it directly."""
+
+    config: dict[str, Any] = field(default_factory=dict)  # what was handed to structlog
+    processors: tuple[Any, ...] = ()  # the processors' content, as configured
+    info: bool = False  # info lines are enabled
+    printer: Any = None  # a logger of the configured factory: its lock and its stream
+
+
+_CHAIN = _Chain()
+
+
 def configure(*, json: bool = True, level: int | str = "info") -> None:
     """Set up structlog: contextvars merged, ISO UTC timestamps, JSON (or console) lines."""
     numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _stream())),
-        cache_logger_on_first_use=True,
-    )
+    processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+    config: dict[str, Any] = {
+        "processors": processors,
+        "wrapper_class": structlog.make_filtering_bound_logger(numeric),
+        "logger_factory": structlog.PrintLoggerFactory(file=cast(TextIO, _stream())),
+    }
+    structlog.configure(**config, cache_logger_on_first_use=True)
+    _CHAIN.config, _CHAIN.processors = config, tuple(processors)
+    _CHAIN.info = numeric <= logging.INFO
+    _CHAIN.printer = config["logger_factory"]()
+
+
+def _direct() -> tuple[Any, ...] | None:
+    """The processors to run by hand, or None unless structlog still runs ``configure``'s
+    chain, unchanged, with info enabled (a test's ``capture_logs`` or another
+    ``structlog.configure`` sends every line the plain way)."""
+    if not _CHAIN.info:
+        return None
+    current = structlog.get_config()
+    for key, value in _CHAIN.config.items():
+        if current[key] is not value:
+            return None
+    processors: list[Any] = current["processors"]
+    if len(processors) != len(_CHAIN.processors) or processors[-1] is not _CHAIN.processors[-1]:
+        return None
+    return _CHAIN.processors
+
+
+def _info(event: str, fields: dict[str, Any]) -> None:
+    """``_calls.info(event, **fields)``; the configured chain run directly when it may be.
+
+    The line is the one structlog writes, by the configured factory's logger (its lock, its
+    stream, its flush): only structlog's per-call dispatch and context copy are skipped.
+    """
+    processors = _direct()
+    if processors is None:
+        _calls.info(event, **fields)
+        return
+    fields["event"] = event
+    rendered: Any = fields
+    for processor in processors:
+        rendered = processor(None, "info", rendered)
+    _CHAIN.printer.msg(rendered)
 
 
 def _stream() -> _Unfailing:
@@ -115,7 +166,7 @@ def log_decision(entry: Entry, *, journaled: bool = True) -> None:
     metrics.count_decision(entry.reason, entry.trunk, entry.operator, entry.monitored)
     fields = _event(entry, _DECISION_FIELDS)
     if journaled:
-        _calls.info("call.decision", seq=entry.seq, **fields)
+        _info("call.decision", {"seq": entry.seq, **fields})
     else:
         _calls.warning("call.decision", journal="unavailable", **fields)
 
@@ -124,7 +175,7 @@ def log_call_end(entry: Entry, *, journaled: bool = True) -> None:
     """Emit the ``call.end`` event for an outcome entry."""
     fields = _event(entry, _OUTCOME_FIELDS)
     if journaled:
-        _calls.info("call.end", seq=entry.seq, **fields)
+        _info("call.end", {"seq": entry.seq, **fields})
     else:
         _calls.warning("call.end", journal="unavailable", **fields)
 

@@ -107,20 +107,48 @@ def _bounded(kind: str, value: str | None) -> str:
     return value
 
 
+_CHILDREN: dict[tuple[str | None, ...], tuple[Counter, ...]] = {}  # see count_decision
+_CHILDREN_MAX = 4096
+
+
 def count_decision(
     reason: str | None, trunk: str | None, operator: str | None, monitored: str | None = None
 ) -> None:
     """Count one call decision, by reason and by reason, trunk and operator.
 
     A decision with a ``monitored`` reason (rules 1.1 section 4) is also counted by it.
+    The labelled counters of each combination are looked up once and kept (at most
+    ``_CHILDREN_MAX`` combinations, then the cache starts again): the same series as
+    :func:`count_decision_plain`, without a label lookup per call.
     """
+    key = (reason, trunk, operator, monitored)
+    children = _CHILDREN.get(key)
+    if children is None:
+        if len(_CHILDREN) >= _CHILDREN_MAX:
+            _CHILDREN.clear()
+        children = _CHILDREN[key] = _children(reason, trunk, operator, monitored)
+    for child in children:
+        child.inc()
+
+
+def count_decision_plain(
+    reason: str | None, trunk: str | None, operator: str | None, monitored: str | None = None
+) -> None:
+    """:func:`count_decision` with every label looked up on each call (the plain form)."""
+    for child in _children(reason, trunk, operator, monitored):
+        child.inc()
+
+
+def _children(
+    reason: str | None, trunk: str | None, operator: str | None, monitored: str | None
+) -> tuple[Counter, ...]:
     label = reason or "UNKNOWN"
-    DECISIONS.labels(reason=label).inc()
-    if monitored is not None:
-        MONITORED.labels(reason=monitored).inc()
-    DECISIONS_BY_PARTY.labels(
+    party = DECISIONS_BY_PARTY.labels(
         reason=label, trunk=_bounded("trunk", trunk), operator=_bounded("operator", operator)
-    ).inc()
+    )
+    if monitored is None:
+        return (DECISIONS.labels(reason=label), party)
+    return (DECISIONS.labels(reason=label), MONITORED.labels(reason=monitored), party)
 
 
 _LOADED_AT: list[float] = []  # the last load time, for rules_age

@@ -10,6 +10,14 @@ Invariants:
   once the service acked it durable, or failed with :class:`JournalUnavailable`.  Requests
   go out in call order on one connection, so a state op sent before an entry is committed
   no later than that entry.
+- ``submit_then(entry, done, arg)`` is the same request without a future: ``done(arg,
+  stored)`` is called from the reply itself, with the stored entry or None when the write
+  failed (or the connection was lost), exactly once, and the answer it releases leaves
+  with no extra loop turn.  An exception in ``done`` is logged and never reaches the
+  connection.
+- The queue-depth gauge and the records counter are moved once per read from the socket
+  (``publish``), by the replies it settled: between loop turns they read as if each reply
+  were counted on its own.
 - ``healthy`` is False while not connected and after a failed commit, until a later ack
   succeeds; the metric follows.  A lost connection fails every request in flight at once.
 """
@@ -17,8 +25,9 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,7 +38,10 @@ from sipguard.journal.writer import JournalUnavailable
 
 _log = structlog.get_logger("sipguard.journal")
 LAZY_FLUSH = 0.02
-_Pending = tuple["asyncio.Future[Any]", Entry | None]
+T = TypeVar("T")
+#: A request in flight: its entry (None for a state op), and either ``(None, future)`` or
+#: ``(done, arg)``, answered by ``done(arg, stored entry or None)``.
+_Pending = tuple[Entry | None, Callable[[Any, Any], None] | None, Any]
 
 
 class _Proto(asyncio.Protocol):
@@ -45,6 +57,7 @@ class _Proto(asyncio.Protocol):
             return
         for reply in replies:
             self.client.settle(reply)
+        self.client.publish()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client.lost(exc)
@@ -63,6 +76,8 @@ class AsyncJournalClient:
         self._flush_at: asyncio.Handle | None = None
         self._flush_lazy = False  # the scheduled flush is the late one
         self._closing = False
+        self._answered = 0  # replies settled, not yet taken off the queue-depth gauge
+        self._records = 0  # entries acked durable, not yet counted in JOURNAL_RECORDS
 
     @property
     def connected(self) -> bool:
@@ -93,6 +108,17 @@ class AsyncJournalClient:
         urgent = entry.kind != Kind.OUTCOME.value
         return self._request(entry, [Op.APPEND.value, entry_body(entry)], urgent=urgent)
 
+    def submit_then(self, entry: Entry, done: Callable[[T, Entry | None], None], arg: T) -> None:
+        """Send ``entry``; ``done(arg, stored)`` once it is durable (None: it failed).
+
+        The plain ``submit`` without its future (see the module header).
+        """
+        if self._transport is None:  # answered on the next turn, as a failed future would be
+            asyncio.get_running_loop().call_soon(self._call, done, arg, None)
+            return
+        urgent = entry.kind != Kind.OUTCOME.value
+        self._send([Op.APPEND.value, entry_body(entry)], (entry, done, arg), urgent=urgent)
+
     def submit_state(self, op: list[Any]) -> asyncio.Future[Any]:
         """Send a state mutation (applied in order, acked once durable)."""
         return self._request(None, [Op.PUT.value, op])
@@ -118,11 +144,14 @@ class AsyncJournalClient:
         if self._transport is None:
             fut.set_exception(JournalUnavailable("journal service is not connected", "down"))
             return fut
+        self._send(body, (entry, None, fut), urgent=urgent)
+        return fut
+
+    def _send(self, body: list[Any], pending: _Pending, *, urgent: bool) -> None:
         self._next += 1
-        self._pending[self._next] = (fut, entry)
+        self._pending[self._next] = pending
         self._queue(frame([self._next, *body]), urgent=urgent)
         metrics.JOURNAL_QUEUE_DEPTH.inc()
-        return fut
 
     def _queue(self, data: bytes, *, urgent: bool) -> None:
         self._out.append(data)
@@ -152,23 +181,49 @@ class AsyncJournalClient:
         pending = self._pending.pop(reply[0], None) if reply else None
         if pending is None:
             return
-        metrics.JOURNAL_QUEUE_DEPTH.dec()
-        fut, entry = pending
-        if fut.done():
-            return
+        self._answered += 1
+        entry, done, arg = pending
         if reply[1] != "ok":
             kind = str(reply[2]) if len(reply) > 2 else "internal"
             self._set_failed(failed=True)
             metrics.JOURNAL_WRITE_FAILURES.labels(error=kind).inc()
             detail = reply[3] if len(reply) > 3 else ""
-            fut.set_exception(JournalUnavailable(f"journal write failed: {detail}", kind))
+            self._fail(pending, JournalUnavailable(f"journal write failed: {detail}", kind))
             return
         self._set_failed(failed=False)
         if entry is None:
-            fut.set_result(reply[2] if len(reply) > 2 else None)
-            return
-        metrics.JOURNAL_RECORDS.inc()
-        fut.set_result(stored(entry, int(reply[2]), str(reply[3]), str(reply[4])))
+            result = reply[2] if len(reply) > 2 else None
+        else:
+            self._records += 1
+            result = stored(entry, int(reply[2]), str(reply[3]), str(reply[4]))
+        if done is not None:
+            self._call(done, arg, result)
+        elif not arg.done():
+            arg.set_result(result)
+
+    def _fail(self, pending: _Pending, exc: Exception) -> None:
+        _, done, arg = pending
+        if done is not None:
+            self._call(done, arg, None)
+        elif not arg.done():
+            arg.set_exception(exc)
+
+    @staticmethod
+    def _call(done: Callable[[T, Any], None], arg: T, result: object) -> None:
+        try:
+            done(arg, result)
+        except Exception:  # a failing callback must not break the connection
+            _log.exception("journal.callback_failed")
+
+    def publish(self) -> None:
+        """Move the counts of the replies settled since the last call into the metrics: once
+        per read from the socket, the same totals as counting each reply as it came."""
+        if self._answered:
+            metrics.JOURNAL_QUEUE_DEPTH.dec(self._answered)
+            self._answered = 0
+        if self._records:
+            metrics.JOURNAL_RECORDS.inc(self._records)
+            self._records = 0
 
     def _set_failed(self, *, failed: bool) -> None:
         if failed != self._failed:
@@ -183,12 +238,12 @@ class AsyncJournalClient:
             if not self._closing:
                 _log.error("journal.service_lost", detail=str(exc) if exc else "closed")
         metrics.JOURNAL_HEALTHY.set(0)
+        self.publish()
         pending, self._pending = self._pending, {}
         self._out = []
-        for fut, _ in pending.values():
+        for request in pending.values():
             metrics.JOURNAL_QUEUE_DEPTH.dec()
-            if not fut.done():
-                fut.set_exception(JournalUnavailable("journal service connection lost", "down"))
+            self._fail(request, JournalUnavailable("journal service connection lost", "down"))
 
     def close(self) -> None:
         """Send what is queued and close the connection."""

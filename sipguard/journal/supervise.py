@@ -1,8 +1,9 @@
 """The journal service as ``sipguard serve`` runs it: a supervised child and its client.
 
 Invariants:
-- :class:`ServiceJournal` is what the server's journal gate holds: ``submit``, ``healthy``
-  and ``close``, with the writer's contract (see ``aclient``).
+- :class:`ServiceJournal` is what the server's journal gate holds: ``submit`` (and its
+  future-free form ``submit_then``), ``healthy`` and ``close``, with the writer's contract
+  (see ``aclient``).
 - :meth:`ServiceJournal.supervise` watches the child: if it exits or the connection drops,
   health is False at once (requests in flight fail, so an allowed outbound call is refused
   with 503 as with any journal failure), the death is logged at ``critical``, and the
@@ -26,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -37,6 +38,7 @@ from sipguard.journal.record import Entry, admin_entry
 from sipguard.journal.writer import JournalUnavailable
 
 _log = structlog.get_logger("sipguard.journal")
+T = TypeVar("T")
 PROBE_EVERY = 2.0  # seconds between probe records while the journal cannot write
 
 
@@ -68,6 +70,10 @@ class ServiceJournal:
     def submit(self, entry: Entry) -> asyncio.Future[Entry | None]:
         """Send ``entry``; the future resolves once it is durable (see ``aclient``)."""
         return self.client.submit(entry)
+
+    def submit_then(self, entry: Entry, done: Callable[[T, Entry | None], None], arg: T) -> None:
+        """Send ``entry``; ``done(arg, stored)`` once durable, None if not (see ``aclient``)."""
+        self.client.submit_then(entry, done, arg)
 
     def submit_state(self, op: list[Any]) -> asyncio.Future[Any]:
         """Send a state mutation, in order with the entries; acked once durable."""

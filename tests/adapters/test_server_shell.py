@@ -9,6 +9,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
@@ -297,5 +298,25 @@ def test_ipv6_listen_address_serves_udp() -> None:
         assert core.seen[0][1] == Addr("::1", sock.getsockname()[1], "udp")
         await server.close()
         sock.close()
+
+    asyncio.run(main())
+
+
+def test_reused_source_addresses_are_the_plain_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Addr the core sees for a datagram is ``Addr(host, port, "udp")``, whether it is
+    built for it or kept from an earlier datagram, past the bound on kept sources too."""
+    from sipguard.adapters.server import shell
+
+    monkeypatch.setattr(shell, "SOURCES_MAX", 3)
+
+    async def main() -> None:
+        core = FakeCore()
+        server, _ = await started(core)
+        ports = [5000 + i % 5 for i in range(40)]
+        for port in ports:
+            server._on_udp(b"PING", "127.0.0.9", port)
+        assert [source for _, source in core.seen] == [Addr("127.0.0.9", p, "udp") for p in ports]
+        assert len(server._udp_sources) <= 3
+        await server.close()
 
     asyncio.run(main())

@@ -61,3 +61,30 @@ def test_the_byte_count_is_given_back_as_datagrams_are_delivered() -> None:
         sender.close()
         loop.close()
     assert got == [20_000] * 6
+
+
+def test_a_drain_delivers_its_first_batch_at_once_and_the_rest_in_order() -> None:
+    """The first batch of a drain is handed over in the drain itself; the rest (queued, and
+    still in the kernel) follows on later turns.  Every datagram arrives once, in the order
+    sent, as when every batch waited for its own turn."""
+    loop = asyncio.new_event_loop()
+    got: list[bytes] = []
+    sock = bind_udp("127.0.0.1", 0)
+    endpoint = UdpEndpoint(loop, sock, lambda data, h, p: got.append(data), UdpStats(),
+                           batch=16)  # fmt: skip
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = [f"d{i}".encode() for i in range(100)]
+    try:
+        for data in sent:
+            sender.sendto(data, endpoint.local)
+        endpoint._on_readable()  # reads 32 (two batches), delivers the first 16 itself
+        assert got == sent[:16]
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert got == sent
+        sender.sendto(b"late", endpoint.local)
+        loop.run_until_complete(asyncio.sleep(0.05))  # an empty queue: delivered in the drain
+        assert got == [*sent, b"late"]
+    finally:
+        endpoint.close()
+        sender.close()
+        loop.close()

@@ -29,12 +29,47 @@ def test_decision_labels_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past MAX_IDS distinct trunks, new ones are counted under "other"; None is "none"."""
     monkeypatch.setattr(metrics, "MAX_IDS", 2)
     monkeypatch.setattr(metrics, "_IDS", {"trunk": set(), "operator": set()})
+    monkeypatch.setattr(metrics, "_CHILDREN", {})
     for trunk in ("t-a", "t-b", "t-c", "t-d"):
         metrics.count_decision("NO_CONSENT", trunk, None)
     get = metrics.REGISTRY.get_sample_value
     name = "sipguard_decisions_by_party_total"
     assert get(name, {"reason": "NO_CONSENT", "trunk": "t-b", "operator": "none"}) >= 1
     assert get(name, {"reason": "NO_CONSENT", "trunk": "other", "operator": "none"}) >= 2
+
+
+def _decision_samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    names = ("sipguard_decisions", "sipguard_monitored_decisions", "sipguard_decisions_by_party")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in metrics.REGISTRY.collect() if family.name in names
+        for sample in family.samples if sample.name.endswith("_total")
+    }  # fmt: skip
+
+
+def test_cached_decision_counting_counts_as_the_plain_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``count_decision`` keeps each combination's counters; the series it moves, and by
+    how much, are those of looking every label up each time (``count_decision_plain``),
+    past the id bound and across a cache that fills up and starts again."""
+    monkeypatch.setattr(metrics, "MAX_IDS", 3)
+    monkeypatch.setattr(metrics, "_CHILDREN_MAX", 4)
+    calls = [("ALLOWED", f"cache-t{i % 5}", "op", "QUIET_HOURS" if i % 3 == 0 else None)
+             for i in range(40)]  # fmt: skip
+    calls += [(None, None, None, None), ("NO_CONSENT", None, "op", None)]
+    deltas = []
+    for count in (metrics.count_decision_plain, metrics.count_decision):
+        monkeypatch.setattr(metrics, "_IDS", {"trunk": set(), "operator": set()})
+        monkeypatch.setattr(metrics, "_CHILDREN", {})
+        before = _decision_samples()
+        for call in calls:
+            count(*call)
+        after = _decision_samples()
+        deltas.append({k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k)})
+    assert deltas[0] == deltas[1]
+    party = "sipguard_decisions_by_party_total"
+    assert deltas[1][(party, (("operator", "op"), ("reason", "ALLOWED"), ("trunk", "other")))] == 16
 
 
 def test_rules_info_keeps_one_series() -> None:

@@ -80,3 +80,66 @@ def test_configure_renders_json_lines(capsys: pytest.CaptureFixture[str]) -> Non
     assert len(lines) == 1
     record = json.loads(lines[0])
     assert record["event"] == "hello" and record["level"] == "info" and "timestamp" in record
+
+
+class _NoPlainLogger:
+    """Stands in for the bound logger: the hot events must not go through it."""
+
+    def info(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the plain path was taken")
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def test_hot_lines_run_the_configured_chain_directly_and_write_the_same_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision and call-end lines skip structlog's dispatch, yet are the plain path's lines:
+    same keys in the same order, same values (the timestamp aside), context merged."""
+    old = structlog.get_config()
+    logs.configure()
+    try:
+        entry = decision(7).chained(7, "00" * 32)
+        end = outcome_entry("call-7", T0, T0 + timedelta(seconds=5), 200, "caller")
+        structlog.contextvars.bind_contextvars(node="edge-1")
+        calls = structlog.get_logger("sipguard.calls")  # bound to this configuration
+        calls.info("call.decision", seq=entry.seq, **logs._event(entry, logs._DECISION_FIELDS))
+        calls.info("call.end", seq=end.seq, **logs._event(end, logs._OUTCOME_FIELDS))
+        plain = _lines(capsys)
+        monkeypatch.setattr(logs, "_calls", _NoPlainLogger())
+        logs.log_decision(entry)
+        logs.log_call_end(end)
+        direct = _lines(capsys)
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.configure(**old)
+    assert len(plain) == len(direct) == 2
+    for a, b in zip(plain, direct, strict=True):
+        assert list(a) == list(b)  # key order too
+        assert {**a, "timestamp": None} == {**b, "timestamp": None}
+    assert direct[0]["node"] == "edge-1" and direct[0]["level"] == "info"
+
+
+def test_hot_lines_take_the_plain_path_when_the_chain_is_not_the_configured_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``capture_logs``, another ``structlog.configure``, or a level above info, the
+    lines go the plain way (captured, rendered by that chain, or dropped)."""
+    old = structlog.get_config()
+    logs.configure()
+    monkeypatch.setattr(logs, "_calls", structlog.get_logger("sipguard.calls"))
+    try:
+        with capture_logs() as seen:
+            logs.log_decision(decision(1))
+        assert [e["event"] for e in seen] == ["call.decision"]
+        assert logs._direct() is not None
+        structlog.configure(processors=[structlog.processors.KeyValueRenderer()])
+        assert logs._direct() is None
+        logs.configure(level="warning")
+        monkeypatch.setattr(logs, "_calls", structlog.get_logger("sipguard.calls"))
+        logs.log_decision(decision(2))
+        assert logs._direct() is None and capsys.readouterr().err == ""
+    finally:
+        structlog.configure(**old)

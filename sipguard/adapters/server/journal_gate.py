@@ -10,9 +10,12 @@ Invariants:
   answer), but an allowed outbound call is refused with 503 through ``core.unrecorded``:
   traceability is the law for outbound calls, so none is let through unrecorded.
 - Each decision and call end is logged exactly once, after its journal write settles.
-- The journal may hand back ``concurrent.futures`` futures (the in-process writer thread:
-  settled back onto the loop with ``call_soon_threadsafe``) or asyncio futures (the
-  journal service client: settled on the loop directly, no thread involved).
+- Every write is handed over as ``submit_then(entry, done, arg)`` and settled by one
+  ``done(arg, stored entry or None)`` call on the loop: no future, closure or extra loop
+  turn per call.  The journal service client offers that itself; a journal that hands back
+  futures (``concurrent.futures`` from a writer thread, settled back onto the loop with
+  ``call_soon_threadsafe``, or asyncio futures) is wrapped by ``journal_futures``, and
+  both settle the same way (tests pin one to the other).
 - Each ``Malformed`` (an INVITE refused as malformed, whose answer did not wait for its
   record) is logged once, after its journal write settles.
 """
@@ -20,14 +23,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
+from sipguard.adapters.server.journal_futures import FutureJournal, FutureSubmit
 from sipguard.alerts import Alert, Event, suspended
 from sipguard.b2bua.effects import CallEnded, Decided, Effect, Effects, Malformed
 from sipguard.journal.record import (
@@ -43,19 +45,15 @@ from sipguard.policy.facts import Direction
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
-_AnyFuture = concurrent.futures.Future[Any] | asyncio.Future[Any]
+T = TypeVar("T")
+Journal = FutureJournal  # what the shell needs from the journal writer
 
 
-class Journal(Protocol):
-    """What the shell needs from the journal writer."""
+class Submit(Protocol):
+    """``submit_then``: write ``entry``, then call ``done(arg, stored entry or None)``."""
 
-    @property
-    def healthy(self) -> bool:
-        """False once the writer can no longer make records durable."""
-        ...
-
-    def submit(self, entry: Entry) -> _AnyFuture:
-        """Queue an entry; the future completes once it is durable."""
+    def __call__(self, entry: Entry, done: Callable[[T, Entry | None], None], arg: T) -> None:
+        """Hand ``entry`` to the journal; ``done`` settles it on the loop, exactly once."""
         ...
 
 
@@ -109,7 +107,12 @@ class JournalGate:
         self._loop = loop
         self._core = core
         self._execute = execute
-        self._inflight: set[_AnyFuture] = set()
+        self._inflight = 0  # writes not yet settled
+        self._idle: asyncio.Future[None] | None = None  # set when _inflight drops to 0
+        self._submit: Submit | None = None
+        if journal is not None:
+            fast: Submit | None = getattr(journal, "submit_then", None)
+            self._submit = fast if fast is not None else FutureSubmit(loop, journal).submit_then
         #: Where alerts go (``AsyncAlertSender.send``), or None; it never waits.
         self.alert: Callable[[Alert], None] | None = None
         self.warn_limits = False  # send limit_warning alerts (reads the state per call)
@@ -118,11 +121,9 @@ class JournalGate:
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for writes in flight and run what they release."""
         if self._inflight:
-            waiting = [
-                f if isinstance(f, asyncio.Future) else asyncio.wrap_future(f)
-                for f in list(self._inflight)
-            ]
-            await asyncio.wait(waiting, timeout=grace)
+            self._idle = self._loop.create_future()
+            await asyncio.wait([self._idle], timeout=grace)
+            self._idle = None
             await asyncio.sleep(0)
 
     def check(self) -> None:
@@ -154,13 +155,13 @@ class JournalGate:
         entry = decision_entry(
             effect.facts, effect.verdict, effect.at, legs=effect.legs, rules_hash=self.rules_hash
         )
-        if self.journal is None:
+        if self._submit is None:
             log_decision(entry)
             if self._core.release(effect.call_key):
                 self._execute(effect.after)
             return
-        future = self.journal.submit(entry)
-        self._settle(future, lambda f: self._decision_settled(effect, entry, f))
+        self._inflight += 1
+        self._submit(entry, self._decision_settled, (effect, entry))
 
     def malformed(self, effect: Malformed) -> None:
         """Journal an INVITE refused as malformed (its answer has already left), then log it."""
@@ -177,11 +178,11 @@ class JournalGate:
             rules_hash=self.rules_hash,
         )
         self.decisions["MALFORMED"] = self.decisions.get("MALFORMED", 0) + 1
-        if self.journal is None:
+        if self._submit is None:
             log_decision(entry)
             return
-        future = self.journal.submit(entry)
-        self._settle(future, lambda f: self._logged(entry, f))
+        self._inflight += 1
+        self._submit(entry, self._logged, entry)
 
     def ended(self, effect: CallEnded) -> None:
         """Journal the outcome of an allowed call, then log it; feed short-call suspension."""
@@ -195,11 +196,11 @@ class JournalGate:
             effect.final_status,
             effect.ended_by,
         )
-        if self.journal is None:
+        if self._submit is None:
             log_call_end(entry)
             return
-        future = self.journal.submit(entry)
-        self._settle(future, lambda f: self._outcome_settled(entry, f))
+        self._inflight += 1
+        self._submit(entry, self._outcome_settled, entry)
 
     def _warn(self, effect: Decided) -> None:
         """limit_warning alerts for the limits this allowed call brought to 80%."""
@@ -220,32 +221,19 @@ class JournalGate:
             return
         detail = {"by": "policy", "reason": shortcalls.REASON}
         entry = admin_entry("suspend", effect.ended_at, number=number, detail=detail)
-        if self.journal is not None:
-            self._settle(self.journal.submit(entry), lambda f: None)
+        if self._submit is not None:
+            self._inflight += 1
+            self._submit(entry, self._admin_settled, entry)
         structlog.get_logger("sipguard.serve").warning("number.suspended", number=number,
                                                         reason=shortcalls.REASON)  # fmt: skip
         if self.alert is not None:
             self.alert(Alert(Event.SHORT_CALLS, effect.ended_at, {"number": number}))
             self.alert(suspended(number, shortcalls.REASON, effect.ended_at))
 
-    def _settle(self, future: _AnyFuture, then: Callable[[Any], None]) -> None:
-        self._inflight.add(future)
-        if isinstance(future, asyncio.Future):
-            future.add_done_callback(then)
-            return
-        loop = self._loop
-
-        def done(fut: concurrent.futures.Future[Any]) -> None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone
-                loop.call_soon_threadsafe(then, fut)
-
-        future.add_done_callback(done)
-
-    def _decision_settled(self, effect: Decided, entry: Entry, future: _AnyFuture) -> None:
-        self._inflight.discard(future)
-        stored = self._stored(future)
-        if stored is not None:
-            log_decision(stored)
+    def _decision_settled(self, pair: tuple[Decided, Entry], stored: Entry | None) -> None:
+        effect, entry = pair
+        if (kept := self._settled(stored)) is not None:
+            log_decision(kept)
             if self._core.release(effect.call_key):
                 self._execute(effect.after)
             return
@@ -257,24 +245,27 @@ class JournalGate:
         elif self._core.release(effect.call_key):
             self._execute(effect.after)
 
-    def _logged(self, entry: Entry, future: _AnyFuture) -> None:
-        self._inflight.discard(future)
-        stored = self._stored(future)
-        log_decision(entry if stored is None else stored, journaled=stored is not None)
-
-    def _outcome_settled(self, entry: Entry, future: _AnyFuture) -> None:
-        self._inflight.discard(future)
-        stored = self._stored(future)
-        if stored is None:
-            log_call_end(entry, journaled=False)
+    def _logged(self, entry: Entry, stored: Entry | None) -> None:
+        if (kept := self._settled(stored)) is not None:
+            log_decision(kept)
         else:
-            log_call_end(stored)
+            log_decision(entry, journaled=False)
 
-    def _stored(self, future: _AnyFuture) -> Entry | None:
-        """The durable entry, or None after telling the core the journal failed."""
-        if not future.cancelled() and future.exception() is None:
-            result = future.result()
-            return result if isinstance(result, Entry) else None
-        self.failures += 1
-        self._core.journal_ok = False
-        return None
+    def _outcome_settled(self, entry: Entry, stored: Entry | None) -> None:
+        if (kept := self._settled(stored)) is not None:
+            log_call_end(kept)
+        else:
+            log_call_end(entry, journaled=False)
+
+    def _admin_settled(self, entry: Entry, stored: Entry | None) -> None:
+        self._settled(stored)
+
+    def _settled(self, stored: Entry | None) -> Entry | None:
+        """Count one write settled; ``stored``, or None after telling the core it failed."""
+        self._inflight -= 1
+        if self._inflight == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+        if stored is None:
+            self.failures += 1
+            self._core.journal_ok = False
+        return stored

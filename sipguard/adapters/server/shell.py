@@ -13,6 +13,8 @@ Invariants:
   settled the decision record (see ``journal_gate`` for the failure rule).
 - No exception raised by the core for one message stops the server: it is counted and logged,
   at a limited rate.
+- A UDP datagram's source reaches the core as ``Addr(host, port, "udp")``; the (immutable)
+  ``Addr`` of up to ``SOURCES_MAX`` recent sources is reused rather than built per datagram.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from sipguard.logs import log_garbage
 from sipguard.ratelimit import RateLimiter
 
 _FREE_PORT_TRIES = 20
+SOURCES_MAX = 4096  # UDP source addresses whose Addr is kept for reuse (then started again)
 
 
 class Core(GateCore, Protocol):
@@ -97,6 +100,7 @@ class Server:
         self.gate = JournalGate(self._loop, journal, core, self.execute)
         self._udp: list[UdpEndpoint] = []
         self._udp_by_family: dict[int, UdpEndpoint] = {}
+        self._udp_sources: dict[tuple[str, int], Addr] = {}
         self._tcp = TcpPool(self._loop, self._on_tcp, tcp, listed)
         self._timers: TimerHeap[TimerKey] = TimerHeap(self._loop, self._on_timer)
         self._garbage = RateLimiter("serve.errors", rate=1.0, burst=10)
@@ -155,7 +159,14 @@ class Server:
     # -- inputs -------------------------------------------------------------------------
 
     def _on_udp(self, data: bytes, host: str, port: int) -> None:
-        self._feed(data, Addr(host, port, "udp"))
+        source = self._udp_sources.get((host, port))
+        self._feed(data, source if source is not None else self._udp_source(host, port))
+
+    def _udp_source(self, host: str, port: int) -> Addr:
+        if len(self._udp_sources) >= SOURCES_MAX:
+            self._udp_sources.clear()
+        source = self._udp_sources[host, port] = Addr(host, port, "udp")
+        return source
 
     def _on_tcp(self, data: bytes, host: str, port: int) -> None:
         self._feed(data, Addr(host, port, "tcp"))

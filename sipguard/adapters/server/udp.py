@@ -3,14 +3,18 @@
 asyncio's datagram transport costs one callback and several objects per datagram, which
 dominates a SIP server's CPU.  Here the loop only watches the socket for readability; the
 reader drains it with ``recvfrom`` until it would block (or a batch limit is reached), into a
-bounded queue that a separate step hands to the core in batches, so timers and TCP keep their
-turn under load.
+bounded queue that is handed to the core in batches, so timers and TCP keep their turn under
+load.  The first batch is handed over at once, in the same callback (no extra loop turn per
+wake-up); what is left waits for the next turn.
 
 Invariants:
 - The queue never holds more than ``queue_limit`` datagrams nor more than ``queue_bytes``
   octets (a flood of 60 KB datagrams must not hold 8,192 of them); when full, datagrams are
   still read (so the kernel buffer keeps draining) but dropped and counted in
   ``stats.dropped``.
+- Datagrams reach ``deliver`` in the order they were read, at most ``batch`` per callback:
+  a drain that finds the queue empty delivers its first batch itself, otherwise the step
+  already scheduled does (both paths are tested against each other).
 - A socket error on receive or send is counted and never propagates into the loop.
 - IPv6 sockets are v6-only, so one IPv4 and one IPv6 endpoint may share a port.
 """
@@ -129,8 +133,7 @@ class UdpEndpoint:
             self._bytes += len(data)
             queue.append((data, addr))
         if queue and not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._process)
+            self._process()  # the queue held nothing older: this drain's first batch goes now
 
     def _process(self) -> None:
         self._scheduled = False
