@@ -20,13 +20,11 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sipguard.b2bua.effects import Addr, Transmit
 from sipguard.b2bua.headers import make_response
 from sipguard.sip.address import param
 from sipguard.sip.headers import split_commas
-from sipguard.sip.message import Request, with_header, with_parsed
+from sipguard.sip.message import Request, build_request, with_header, with_parsed
 from sipguard.sip.uri import Params
 from sipguard.sip.via import Via
 from sipguard.sip.wire import serialise
@@ -51,7 +49,7 @@ def _stamped(via: Via, source: Addr) -> Via | None:
     if add_received:
         params.append(("received", source.host))
     out: Params = tuple(params)
-    return replace(via, params=out)
+    return Via(via.transport, via.host, via.port, out, via.protocol)
 
 
 def stamp(req: Request, source: Addr) -> Request:
@@ -62,7 +60,8 @@ def stamp(req: Request, source: Addr) -> Request:
     h = req.headers
     parts = split_commas(h.get_fields("via")[0])
     headers = with_header(h, "via", ", ".join([str(top), *parts[1:]]))
-    return replace(req, headers=with_parsed(headers, "top_via", top))
+    headers = with_parsed(headers, "top_via", top)
+    return build_request(req.method, req.uri, headers, req.body, req.version)
 
 
 def reply_to(req: Request, source: Addr) -> Addr:
