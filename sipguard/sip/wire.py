@@ -187,12 +187,12 @@ def serialise(msg: Message) -> bytes:
     else:
         lines = [f"{msg.version} {msg.status} {msg.reason}".rstrip(" ")]
     length = f"Content-Length: {len(msg.body)}"
-    triples = list(msg.headers.triples())
     at = msg.headers.position("content-length")
     if at is None:  # the usual case for what we build: Content-Length goes last
-        lines += [f"{name}: {value}" for name, value, _ in triples]
+        lines += map(": ".join, msg.headers.items())
         lines.append(length)
     else:  # in the first Content-Length's place; any other one is dropped
+        triples = list(msg.headers.triples())
         lines += [f"{n}: {v}" for n, v, k in triples[:at]]
         lines.append(length)
         lines += [f"{n}: {v}" for n, v, k in triples[at + 1 :] if k != "content-length"]
