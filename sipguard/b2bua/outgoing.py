@@ -35,13 +35,12 @@ def key_of(name: str) -> str:
 
 
 def headers_of(pairs: Iterable[tuple[str, str]]) -> Headers:
-    """``Headers(pairs)``, built in one step."""
-    names: list[str] = []
-    values: list[str] = []
-    for name, value in pairs:
-        names.append(name)
-        values.append(value)
-    return Headers.from_lists(names, values, [key_of(n) for n in names])
+    """``Headers(pairs)``, built in one step (a name's key read from the memo inline)."""
+    fields = pairs if isinstance(pairs, list) else list(pairs)
+    names = [name for name, _ in fields]
+    known = _KEYS.get
+    keys = [known(name) or key_of(name) for name in names]
+    return Headers.from_lists(names, [value for _, value in fields], keys)
 
 
 def dialog_request(

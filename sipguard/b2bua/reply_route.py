@@ -8,7 +8,9 @@ Invariants:
   copies that Via, so the answer tells the client where it was seen from;
 - a request whose top Via needs nothing keeps its very Headers object (no copy); one that
   does gets a copy with that one field rewritten, and what was parsed from its other
-  headers stays parsed (``message.with_header``);
+  headers stays parsed (``message.with_header``), and the stamped top Via is handed over
+  parsed (it is what ``parse_via`` reads back from the field written: ``str`` of a Via
+  round-trips);
 - ``reply_to`` follows section 18.2.2 and RFC 3581 section 4: over TCP the answer uses the
   connection the request came on; over UDP it goes to the source address, at the source
   port when ``rport`` was asked for, else at the sent-by port (5060 when none is given);
@@ -18,13 +20,11 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sipguard.b2bua.effects import Addr, Transmit
 from sipguard.b2bua.headers import make_response
 from sipguard.sip.address import param
 from sipguard.sip.headers import split_commas
-from sipguard.sip.message import Request, with_header
+from sipguard.sip.message import Request, build_request, with_header, with_parsed
 from sipguard.sip.uri import Params
 from sipguard.sip.via import Via
 from sipguard.sip.wire import serialise
@@ -49,7 +49,7 @@ def _stamped(via: Via, source: Addr) -> Via | None:
     if add_received:
         params.append(("received", source.host))
     out: Params = tuple(params)
-    return replace(via, params=out)
+    return Via(via.transport, via.host, via.port, out, via.protocol)
 
 
 def stamp(req: Request, source: Addr) -> Request:
@@ -59,7 +59,9 @@ def stamp(req: Request, source: Addr) -> Request:
         return req
     h = req.headers
     parts = split_commas(h.get_fields("via")[0])
-    return replace(req, headers=with_header(h, "via", ", ".join([str(top), *parts[1:]])))
+    headers = with_header(h, "via", ", ".join([str(top), *parts[1:]]))
+    headers = with_parsed(headers, "top_via", top)
+    return build_request(req.method, req.uri, headers, req.body, req.version)
 
 
 def reply_to(req: Request, source: Addr) -> Addr:

@@ -56,14 +56,14 @@ def param(params: Params, name: str) -> str | None:
     """Return the value of parameter ``name`` (case-insensitive); ``""`` for a bare flag."""
     low = name.lower()
     for n, v in params:
-        if n.lower() == low:
+        if n == low or n.lower() == low:  # a name written in lower case needs no lower()
             return "" if v is None else v
     return None
 
 
 def params_str(params: Params) -> str:
     """Write header parameters as ``;name=value`` pairs."""
-    return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in params)
+    return "".join([f";{n}" if v is None else f";{n}={v}" for n, v in params])
 
 
 def parse_quoted(text: str, start: int) -> tuple[str, int]:

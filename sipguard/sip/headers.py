@@ -20,29 +20,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-#: Compact form -> canonical (lower-case long) name.
+#: Compact form -> canonical (lower-case long) name: RFC 3261 section 7.3.3 and the
+#: extension RFCs (a, d, j: RFC 3841; b: 3892; n, y: 4474; o, u: 6665; r: 3515; x: 4028).
 COMPACT: dict[str, str] = {
-    "a": "accept-contact",  # RFC 3841
-    "b": "referred-by",  # RFC 3892
-    "c": "content-type",
-    "d": "request-disposition",  # RFC 3841
-    "e": "content-encoding",
-    "f": "from",
-    "i": "call-id",
-    "j": "reject-contact",  # RFC 3841
-    "k": "supported",
-    "l": "content-length",
-    "m": "contact",
-    "n": "identity-info",  # RFC 4474
-    "o": "event",  # RFC 6665
-    "r": "refer-to",  # RFC 3515
-    "s": "subject",
-    "t": "to",
-    "u": "allow-events",  # RFC 6665
-    "v": "via",
-    "x": "session-expires",  # RFC 4028
-    "y": "identity",  # RFC 4474
-}
+    "a": "accept-contact", "b": "referred-by", "c": "content-type",
+    "d": "request-disposition", "e": "content-encoding", "f": "from", "i": "call-id",
+    "j": "reject-contact", "k": "supported", "l": "content-length", "m": "contact",
+    "n": "identity-info", "o": "event", "r": "refer-to", "s": "subject", "t": "to",
+    "u": "allow-events", "v": "via", "x": "session-expires", "y": "identity",
+}  # fmt: skip
 
 _SHORT = re.compile(r":[a-z]:")
 
@@ -146,13 +132,23 @@ class Headers:
         self._cache.clear()
 
     def get(self, name: str) -> str | None:
-        """Return the value of the first field called ``name``, or None."""
-        return self.first().get(_key(name))
+        """Return the value of the first field called ``name``, or None.
+
+        ``self.first().get(_key(name))``, with the memoised dict and key read inline
+        (this is the hottest read of the call core).
+        """
+        first: dict[str, str] | None = self._cache.get("#first")  # type: ignore[assignment]
+        if first is None:
+            first = self.first()
+        key = _CANON_CACHE.get(name)
+        return first.get(key if key is not None else _key(name))
 
     def get_fields(self, name: str) -> list[str]:
         """Return the raw value of every field called ``name``, unsplit."""
-        key = _key(name)
-        first = self.first()
+        key = _CANON_CACHE.get(name) or _key(name)
+        first: dict[str, str] | None = self._cache.get("#first")  # type: ignore[assignment]
+        if first is None:
+            first = self.first()
         value = first.get(key)
         if value is None:
             return []
@@ -263,6 +259,11 @@ class Headers:
         """Return an independent copy."""
         return Headers.from_lists(list(self._names), list(self._values), list(self._keys))
 
+    def position(self, key: str) -> int | None:
+        """The index of the first field whose lookup key is ``key``, or None."""
+        keys = self._keys
+        return keys.index(key) if key in keys else None
+
     def triples(self) -> Iterator[tuple[str, str, str]]:
         """``(raw name, value, lookup key)`` of each field, in order."""
         return zip(self._names, self._values, self._keys, strict=True)
@@ -274,7 +275,10 @@ class Headers:
         self._cache.clear()
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key(name) in self.first()
+        if not isinstance(name, str):
+            return False
+        first: dict[str, str] | None = self._cache.get("#first")  # type: ignore[assignment]
+        return (_CANON_CACHE.get(name) or _key(name)) in (first or self.first())
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items())

@@ -85,6 +85,13 @@ def with_header(headers: Headers, name: str, value: str) -> Headers:
     return headers.with_first(name, value, keep)
 
 
+def with_parsed(headers: Headers, key: str, value: object) -> Headers:
+    """``headers`` with ``value`` memoised under cache ``key``: the caller vouches that it is
+    what the accessor would parse (``top_via``: ``parse_via`` of the first Via element)."""
+    headers.memo(key, lambda _: value)
+    return headers
+
+
 def _one(headers: Headers, name: str) -> str:
     value = headers.get(name)
     if value is None:

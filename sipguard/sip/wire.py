@@ -97,17 +97,11 @@ def unfold(lines: list[str]) -> list[str]:
 
 def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
     """Partition each header line at its first colon; strip the values."""
-    names: list[str] = []
-    values: list[str] = []
-    add_name = names.append
-    add_value = values.append
-    for line in islice(lines, 1, None):
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise SipParseError(f"header line without a colon: {line[:40]!r}")
-        add_name(name)
-        add_value(value.strip())
-    return lines[0], names, values
+    parts = [line.partition(":") for line in islice(lines, 1, None)]
+    if not all([colon for _, colon, _ in parts]):
+        line = next(line for line in islice(lines, 1, None) if ":" not in line)
+        raise SipParseError(f"header line without a colon: {line[:40]!r}")
+    return lines[0], [name for name, _, _ in parts], [value.strip() for _, _, value in parts]
 
 
 def _headers(names: list[str], values: list[str]) -> Headers:
@@ -209,14 +203,14 @@ def serialise(msg: Message) -> bytes:
     else:
         lines = [f"{msg.version} {msg.status} {msg.reason}".rstrip(" ")]
     length = f"Content-Length: {len(msg.body)}"
-    for name, value, key in msg.headers.triples():
-        if key == "content-length":
-            if length:
-                lines.append(length)
-                length = ""
-        else:
-            lines.append(f"{name}: {value}")
-    if length:
+    at = msg.headers.position("content-length")
+    if at is None:  # the usual case for what we build: Content-Length goes last
+        lines += map(": ".join, msg.headers.items())
         lines.append(length)
+    else:  # in the first Content-Length's place; any other one is dropped
+        triples = list(msg.headers.triples())
+        lines += [f"{n}: {v}" for n, v, k in triples[:at]]
+        lines.append(length)
+        lines += [f"{n}: {v}" for n, v, k in triples[at + 1 :] if k != "content-length"]
     lines.append("\r\n")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
