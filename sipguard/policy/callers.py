@@ -11,9 +11,11 @@ Invariants:
   ``rpid_hidden`` and ``forwarded``; it reads no state and no time.
 - ``resolved`` memoises it in ``Ruleset.callers`` keyed by (source_ip, from_user,
   from_host, pai_user), only for facts whose other four fields are empty (no identity list,
-  no Privacy, no RPID privacy, not forwarded) and only for outbound calls on a trunk that
-  monitors nothing.  A call center sends from a bounded set of filed numbers, so those keys
-  repeat; the public's numbers on inbound calls are never stored.  The memo stops growing
+  no Privacy, no RPID privacy, not forwarded) and only for outbound calls from a filed
+  caller on a trunk that monitors nothing.  A call center sends from a bounded set of filed
+  numbers, so those keys repeat; the public's numbers on inbound calls, and callers that
+  are filed nowhere (an extension appended, a fuzzed or invented From), are never stored,
+  so a trunk that sends garbage cannot fill the memo with it.  The memo stops growing
   at ``MEMO_LIMIT`` keys (about 15 MB) and is never emptied while the ruleset lives: an
   entry cannot go stale, and freeing tens of thousands at once would hold the interpreter
   for milliseconds.  A reload starts a new, empty memo.  tests/policy/test_callers.py pins
@@ -58,7 +60,7 @@ def resolved(facts: CallFacts, rules: Ruleset) -> Resolved:
     found = memo.get(key)
     if found is None:
         found = resolve(facts, rules)
-        if found[0] is _OUT and found[7] == PLAIN and len(memo) < MEMO_LIMIT:
+        if found[5] is not None and found[7] == PLAIN and len(memo) < MEMO_LIMIT:
             memo[key] = found
     return found
 

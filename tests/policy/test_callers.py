@@ -61,12 +61,13 @@ def _strip(facts: CallFacts) -> CallFacts:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(FACTS | GOOD | (FACTS | GOOD).map(_strip), min_size=1, max_size=20))
 def test_resolved_equals_resolve(ruleset: Ruleset, calls: list[CallFacts]) -> None:
-    """Memo hit or miss, the answer is the plain resolution; only plain outbound is kept."""
+    """Memo hit or miss, the answer is the plain resolution; only a plain outbound call from
+    a filed caller is kept."""
     for facts in calls:
         assert resolved(facts, ruleset) == resolve(facts, ruleset)
         assert resolved(facts, ruleset) == resolve(facts, ruleset)  # now from the memo, if kept
     for key, kept in ruleset.callers.items():
-        assert kept[0] is Direction.OUTBOUND and kept[7] == PLAIN
+        assert kept[0] is Direction.OUTBOUND and kept[7] == PLAIN and kept[5] is not None
         assert kept == resolve(CallFacts("c", key[0], 5060, key[1], key[2], key[3], None), ruleset)
 
 
@@ -93,13 +94,27 @@ def test_inbound_callers_are_never_kept(ruleset: Ruleset) -> None:
         assert (facts.source_ip, facts.from_user, None, None) not in ruleset.callers
 
 
+def test_unfiled_callers_are_never_kept(enforcing: Ruleset) -> None:
+    """Callers filed nowhere (an extension appended, invented numbers: what a fuzzed or
+    misbehaving trunk sends) are resolved afresh, so they cannot fill the memo."""
+    enforcing.callers.clear()
+    now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
+    for user in ["400800123401", *(f"4008{i:06d}" for i in range(40))]:
+        facts = CallFacts("c", "192.0.2.10", 5060, user, None, None, "13800138000")
+        verdict = evaluate(facts, enforcing, MemoryState(), now)
+        assert verdict == reference_evaluate(facts, enforcing, MemoryState(), now)
+        assert verdict.reason is not None
+    assert ("192.0.2.10", "4008001234", None, None) not in enforcing.callers
+    assert not enforcing.callers
+
+
 def test_the_memo_is_bounded(enforcing: Ruleset, monkeypatch: pytest.MonkeyPatch) -> None:
     """At ``MEMO_LIMIT`` keys the memo stops growing; what it holds stays, and decides."""
     monkeypatch.setattr(callers, "MEMO_LIMIT", 5)
     enforcing.callers.clear()
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
     calls = [
-        CallFacts("c", "192.0.2.10", 5060, f"400800{i:04d}", None, None, "13800138000")
+        CallFacts("c", "192.0.2.10", 5060, "4008001234", f"h{i}.example", None, "13800138000")
         for i in range(12)
     ]
     for facts in calls + calls:
