@@ -97,11 +97,17 @@ def unfold(lines: list[str]) -> list[str]:
 
 def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
     """Partition each header line at its first colon; strip the values."""
-    parts = [line.partition(":") for line in islice(lines, 1, None)]
-    if not all([colon for _, colon, _ in parts]):
-        line = next(line for line in islice(lines, 1, None) if ":" not in line)
-        raise SipParseError(f"header line without a colon: {line[:40]!r}")
-    return lines[0], [name for name, _, _ in parts], [value.strip() for _, _, value in parts]
+    names: list[str] = []
+    values: list[str] = []
+    add_name = names.append
+    add_value = values.append
+    for line in islice(lines, 1, None):
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise SipParseError(f"header line without a colon: {line[:40]!r}")
+        add_name(name)
+        add_value(value.strip())
+    return lines[0], names, values
 
 
 def _headers(names: list[str], values: list[str]) -> Headers:
