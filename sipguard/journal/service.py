@@ -4,13 +4,15 @@ Invariants:
 - One process per journal file: it holds an exclusive lock on ``<socket>.lock`` for its
   whole life, so a second one started for the same journal exits at once (status 3) and
   its starter simply connects to the first.
-- Group commit on one event loop: requests are read as they arrive; a commit is scheduled
-  once per loop pass and takes everything that arrived meanwhile (while the previous fsync
-  ran, nothing else could run, so load builds batches by itself).  One commit is: the state
-  statements of the batch (``synchronous=NORMAL`` file; if that file fails they wait for
-  the next batch, logged and counted, and the journal goes on) then the journal entries (one
-  ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL`` unless started with ``--sync
-  normal``), then every reply of the batch, one write per connection.  So an ``append`` is
+- Group commit on one event loop: requests are read as they arrive (the frames of one read
+  taken together); a batch is committed at the end of the loop pass in which its first
+  waiting request arrived, or, when :class:`CommitPacer` expects more soon from someone,
+  up to ``commit_delay`` later (see ``pacing``); it takes everything that arrived meanwhile.
+  One commit is: the state statements of the batch (``synchronous=NORMAL`` file; if that
+  file fails they wait for the next batch, logged and counted, and the journal goes on),
+  then the journal entries (one ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL``
+  unless started with ``--sync normal``), then every reply of the batch, one write per
+  connection.  So an ``append`` is
   acked only once durable, and a state op a client sent before an entry is on disk before
   that entry's ack (while the state file can be written at all).
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
@@ -18,7 +20,8 @@ Invariants:
   next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a request
   with id 0 gets no answer (an ``append`` then waits at most :data:`LATER_DELAY`).  ``put``
   and ``sync`` wait for the commit.  Another process writing the state file (``sipguard
-  numbers``) is noticed through SQLite's ``data_version`` and the memory reloaded.
+  numbers``) is noticed through SQLite's ``data_version`` (looked at after a commit at
+  most every :data:`RELOAD_EVERY`, and every half second) and the memory reloaded.
 - ``decide`` (``[id, "decide", [[op, expected?], ...], entry body or null]``) runs its ops
   like ``do``, up to the first whose result is not its ``expected``.  If all held and there
   is an entry, that is queued like an ``append`` (acked once durable, the ops' changes in
@@ -49,6 +52,7 @@ from sipguard import metrics
 from sipguard.journal.backends import Store
 from sipguard.journal.cache import CachedState, apply_op, count_floor
 from sipguard.journal.lockfile import alive, take_lock
+from sipguard.journal.pacing import CommitPacer
 from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
@@ -59,6 +63,8 @@ __all__ = ["Conn", "JournalService", "take_lock"]
 _log = structlog.get_logger("sipguard.journal.service")
 STATE_DELAY = 0.005  # a state change with no entry behind it is committed this soon
 LATER_DELAY = 0.02  # an entry nobody waits for rides the next commit, at most this late
+COMMIT_DELAY = 0.003  # the longest a batch a client waits on is held open (see pacing)
+RELOAD_EVERY = 0.05  # outside changes to the state file are looked for at most this often
 
 
 class Conn(Protocol):
@@ -77,6 +83,7 @@ class JournalService:
         state_path: str | Path | None = None,
         *,
         sync: str = "full",
+        commit_delay: float = COMMIT_DELAY,
         retention_days: int | None = None,
         purge_every: float = 86_400.0,
         clock: Callable[[], datetime] | None = None,
@@ -92,7 +99,10 @@ class JournalService:
         self.state_db.load(self.state, counts_from=count_floor(self._clock()))
         self._appends: list[tuple[Conn, int, Entry]] = []
         self._acks: list[tuple[Conn, int]] = []
-        self._scheduled = self._delayed = False
+        self._due: float | None = None  # when the next commit is scheduled
+        self._token = 0  # names the scheduled commit; an older one is void
+        self._next_reload = 0.0
+        self.pacer = CommitPacer(commit_delay)
         self._retention = retention_days
         self._purge_every = purge_every
         self.commits = 0
@@ -100,14 +110,20 @@ class JournalService:
 
     def handle(self, conn: Conn, message: list[Any]) -> None:
         """Take one request; answer it now or queue it for the next commit."""
-        try:
-            waits = self._take(conn, int(message[0]), message[1], message)
-        except (ProtocolError, ValueError, TypeError, IndexError) as exc:
-            rid = message[0] if message and isinstance(message[0], int) else 0
-            conn.send(frame([rid, "error", "request", str(exc)]))
-            return
-        if waits:
-            self._schedule()
+        self.received(conn, [message])
+
+    def received(self, conn: Conn, messages: list[list[Any]]) -> None:
+        """Take the requests of one read, in order; answer each now or queue it."""
+        waiting = 0
+        for message in messages:
+            try:
+                waiting += self._take(conn, int(message[0]), message[1], message)
+            except (ProtocolError, ValueError, TypeError, IndexError) as exc:
+                rid = message[0] if message and isinstance(message[0], int) else 0
+                conn.send(frame([rid, "error", "request", str(exc)]))
+        if waiting:
+            now = time.monotonic()
+            self._schedule(self.pacer.arrived(conn, now, waiting), now)
 
     def _take(self, conn: Conn, rid: int, op: object, message: list[Any]) -> bool:
         """Run or queue request ``rid``; True when it waits for the next commit."""
@@ -150,16 +166,23 @@ class JournalService:
             self._schedule(STATE_DELAY)
         return False
 
-    def _schedule(self, delay: float = 0.0) -> None:
-        """Commit at the end of this loop pass (or after ``delay``, for state alone)."""
-        if self._scheduled or (delay and self._delayed):
+    def _schedule(self, delay: float = 0.0, now: float | None = None) -> None:
+        """Commit after ``delay`` (0: at the end of this loop pass), unless one is due sooner."""
+        due = (time.monotonic() if now is None else now) + delay
+        if self._due is not None and self._due <= due + 1e-9:
             return
-        self._scheduled, self._delayed = delay == 0.0, self._delayed or delay != 0.0
-        self._call_soon(self.commit, delay)
+        self._due, self._token = due, self._token + 1
+        token = self._token
+        self._call_soon(lambda: self._fire(token), delay)
+
+    def _fire(self, token: int) -> None:
+        if token == self._token:  # else a sooner commit took its place
+            self.commit()
 
     def commit(self) -> None:
         """Make everything received durable, then answer it (or fail it, never die)."""
-        self._scheduled = self._delayed = False
+        self._due, self._token = None, self._token + 1
+        self.pacer.committed()
         if not self._appends and not self._acks and not self.state.dirty:
             return
         appends, acks = self._appends, self._acks
@@ -175,7 +198,9 @@ class JournalService:
             replies = _answers(appends, stored, acks, time.perf_counter() - started)
         for conn, parts in replies.items():
             conn.send(b"".join(parts))
-        self._reload_if_changed()
+        if started >= self._next_reload:
+            self._next_reload = started + RELOAD_EVERY
+            self._reload_if_changed()
 
     def _commit_state(self) -> None:
         """Commit the state statements; on failure keep them for the next batch (the
@@ -222,7 +247,7 @@ class JournalService:
             if time.monotonic() >= next_purge:
                 self.purge()
                 next_purge = time.monotonic() + self._purge_every
-            if not self._scheduled and not self.state.dirty:
+            if self._due is None and not self.state.dirty:
                 self._reload_if_changed()
             self.state.forget_counts_before(count_floor(self._clock()))
             if watch_pid is not None and not alive(watch_pid):
