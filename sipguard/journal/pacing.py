@@ -10,15 +10,16 @@ Invariants:
 
   - the recent gap between arrivals (a moving average) is no longer than ``delay``, so at
     least one more request is expected within it; and
-  - another request may still come: from a connection heard from within :data:`ACTIVE`
-    seconds that has nothing in this batch, or from one in it that does not wait for each
-    answer before it sends again.
+  - a connection heard from within :data:`ACTIVE` seconds may send more without waiting
+    for its answers (``sipguard serve``'s asynchronous client does).
 
-  Whether a connection waits for its answers is learnt: one that sent nothing more while
-  its batch was held, :data:`MISSES` times in a row, is taken to wait (a blocking client,
-  one request at a time) until it is seen sending into a batch that already holds one of
+  A blocking client (one request at a time, each answer awaited: a Kamailio worker) is
+  never waited for: while it waits it sends nothing, and a longer wait for each of its
+  requests would cost it more calls than the fsyncs saved.  Which connections block is
+  learnt: one that sent nothing more while its batch was held, :data:`MISSES` times in a
+  row, is taken to block until it is seen sending into a batch that already holds one of
   its requests; every :data:`PROBE` seconds each gets one more hold, to check.  So a
-  blocking client alone is held :data:`MISSES` times, then once per :data:`PROBE`.
+  blocking client is held :data:`MISSES` times, then once per :data:`PROBE`.
 - A held batch is committed at once when no more may come, when it holds :data:`FULL`
   requests, or when the next request is not expected before the hold is over (the last
   arrival plus the recent gap would come too late).
@@ -82,7 +83,7 @@ class CommitPacer:
     def _more_may_come(self, now: float) -> bool:
         for conn in [c for c, seen in self._seen.items() if now - seen > ACTIVE]:
             self.forget(conn)
-        return any(c not in self._reads or self._misses.get(c, 0) < MISSES for c in self._seen)
+        return any(self._misses.get(c, 0) < MISSES for c in self._seen)
 
     def committed(self) -> None:
         """The open batch was committed; learn from it who waits for answers."""
