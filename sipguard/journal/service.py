@@ -53,11 +53,12 @@ from sipguard.journal.backends import Store
 from sipguard.journal.cache import CachedState, apply_op, count_floor
 from sipguard.journal.lockfile import alive, take_lock
 from sipguard.journal.pacing import CommitPacer
-from sipguard.journal.record import Entry
+from sipguard.journal.record import Entry, checked_body
+from sipguard.journal.replies import Acks, Appends, Link, answers, failures
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
-from sipguard.journal.wire import Op, ProtocolError, body_entry, frame
-from sipguard.journal.writer import JournalUnavailable, error_class
+from sipguard.journal.wire import Op, ProtocolError, frame
+from sipguard.journal.writer import JournalUnavailable
 
 __all__ = ["Conn", "JournalService", "take_lock"]
 _log = structlog.get_logger("sipguard.journal.service")
@@ -97,8 +98,8 @@ class JournalService:
         self.state = CachedState(persist=True)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.state_db.load(self.state, counts_from=count_floor(self._clock()))
-        self._appends: list[tuple[Conn, int, Entry]] = []
-        self._acks: list[tuple[Conn, int]] = []
+        self._appends: Appends = []
+        self._acks: Acks = []
         self._due: float | None = None  # when the next commit is scheduled
         self._token = 0  # names the scheduled commit; an older one is void
         self._next_reload = 0.0
@@ -128,7 +129,7 @@ class JournalService:
     def _take(self, conn: Conn, rid: int, op: object, message: list[Any]) -> bool:
         """Run or queue request ``rid``; True when it waits for the next commit."""
         if op == Op.APPEND:
-            self._appends.append((conn, rid, body_entry(message[2])))
+            self._appends.append((conn, rid, checked_body(message[2])))
             if not rid:  # nobody waits for it: it rides the next commit
                 self._schedule(LATER_DELAY)
             return bool(rid)
@@ -150,7 +151,7 @@ class JournalService:
 
     def _decide(self, conn: Conn, rid: int, ops: list[Any], body: list[Any] | None) -> bool:
         """Run a ``decide``; True when its entry was queued for the next commit."""
-        entry = body_entry(body) if body is not None else None  # refused before any op runs
+        entry = checked_body(body) if body is not None else None  # refused before any op runs
         results = []
         for item in ops:
             result = apply_op(self.state, item[0])
@@ -190,17 +191,24 @@ class JournalService:
         started = time.perf_counter()
         try:
             self._commit_state()
-            stored = self.store.append([e for _, _, e in appends]) if appends else []
+            links = self._append([body for _, _, body in appends]) if appends else []
         except Exception as exc:  # every failure fails the batch, loudly, and the loop goes on
-            replies = _failures(appends, acks, exc)
+            replies = failures(appends, acks, exc)
         else:
             self.commits += 1
-            replies = _answers(appends, stored, acks, time.perf_counter() - started)
+            replies = answers(appends, links, acks, time.perf_counter() - started)
         for conn, parts in replies.items():
             conn.send(b"".join(parts))
         if started >= self._next_reload:
             self._next_reload = started + RELOAD_EVERY
             self._reload_if_changed()
+
+    def _append(self, bodies: list[tuple[Any, ...]]) -> list[Link]:
+        """Chain and store the batch's entries: straight from their bodies in SQLite."""
+        if isinstance(self.store, JournalStore):
+            return self.store.append_bodies(bodies)
+        stored = self.store.append([Entry(*body) for body in bodies])
+        return [(int(e.seq or 0), e.prev_hash or "", e.hash or "") for e in stored]
 
     def _commit_state(self) -> None:
         """Commit the state statements; on failure keep them for the next batch (the
@@ -258,38 +266,6 @@ class JournalService:
         """Close both files."""
         self.store.close()
         self.state_db.close()
-
-
-Appends = list[tuple[Conn, int, Entry]]
-Acks = list[tuple[Conn, int]]
-
-
-def _failures(appends: Appends, acks: Acks, exc: Exception) -> dict[Conn, list[bytes]]:
-    """Every request of a failed commit answered with the failure's kind (logged once)."""
-    kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
-    kind = exc.error if isinstance(exc, JournalUnavailable) else kind  # PostgreSQL's
-    _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
-    replies: dict[Conn, list[bytes]] = {}
-    for conn, rid in [(c, r) for c, r, _ in appends] + acks:
-        replies.setdefault(conn, []).append(frame([rid, "error", kind, str(exc)]))
-    return replies
-
-
-def _answers(
-    appends: Appends, stored: list[Entry], acks: Acks, seconds: float
-) -> dict[Conn, list[bytes]]:
-    """The acks of a commit, and its statistics to every connection that had a request in it."""
-    replies: dict[Conn, list[bytes]] = {}
-    for (conn, rid, _), e in zip(appends, stored, strict=True):
-        if rid:  # id 0 wants no answer (a failure is still answered, to be counted)
-            replies.setdefault(conn, []).append(frame([rid, "ok", e.seq, e.prev_hash, e.hash]))
-    for conn, rid in acks:
-        replies.setdefault(conn, []).append(frame([rid, "ok", None]))
-    if appends:
-        stats = frame([0, "stats", len(appends), seconds])
-        for parts in replies.values():
-            parts.append(stats)
-    return replies
 
 
 def _on_loop(callback: Callable[[], None], delay: float) -> object:
