@@ -15,6 +15,7 @@ Three measurements:
 
 Run:  .venv/bin/python bench/bench_journal.py [--records 20000] [--rate 2000] [--counts 1000000]
       [--paced-records 2000] [--paced-rate 400] [--paced-rounds 3] [--paced-only]
+      [--paced-delay MS] [--paced-loads async,four,one]
 """
 
 from __future__ import annotations
@@ -185,13 +186,21 @@ def main() -> int:
     ap.add_argument("--paced-rate", type=float, default=400.0)
     ap.add_argument("--paced-rounds", type=int, default=3)
     ap.add_argument("--paced-only", action="store_true", help="only the held/plain rows")
+    ap.add_argument("--paced-delay", type=float, help="held runs' delay, ms (else the default)")
+    ap.add_argument("--paced-loads", default="async,four,one", help="of async, four, one")
     ap.add_argument("--dir", help="directory for the databases (default: a temp dir)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         if not args.paced_only:
             report(Path(tmp), args)
         journal_paced.report(
-            Path(tmp), entry, args.paced_records, args.paced_rate, args.paced_rounds
+            Path(tmp),
+            entry,
+            args.paced_records,
+            args.paced_rate,
+            args.paced_rounds,
+            delay_ms=args.paced_delay,
+            loads=args.paced_loads,
         )
     return 0
 

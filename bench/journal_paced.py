@@ -11,6 +11,8 @@ the same number of records at the same rate, from:
 
 Each row gives the service process's CPU per record (user + system, from /proc), the
 records per commit and the submit -> durable p99, each the median of ``rounds`` runs.
+A first row times the service's path from a wire body to a stored row against the plain
+path through an entry.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import multiprocessing
 import os
 import statistics
 import time
+import timeit
 from collections.abc import Callable
 from multiprocessing.queues import Queue
 from pathlib import Path
@@ -28,8 +31,8 @@ from sipguard import metrics
 from sipguard.journal import launch
 from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.client import ServiceClient
-from sipguard.journal.record import Entry
-from sipguard.journal.wire import socket_path_for
+from sipguard.journal.record import Entry, body_hash, checked_body
+from sipguard.journal.wire import body_entry, entry_body, socket_path_for
 
 Make = Callable[[int], Entry]
 Result = tuple[float, float, float]  # CPU seconds per record, records per commit, p99
@@ -135,24 +138,55 @@ def run(tmp: Path, delay_ms: float | None, load: str, make: Make, n: int, rate: 
     return used / n, batch, _p99(lat)
 
 
+def body_path(make: Make) -> tuple[float, float]:
+    """Seconds per record from a wire body to its stored row and hash: through an entry
+    (``body_entry``, ``chained``, ``row``: the plain path) against the service's path
+    (``checked_body``, ``body_hash``); the best of 7 runs of each."""
+    body, prev = entry_body(make(5)), "ab" * 32
+
+    def plain() -> tuple[object, ...]:
+        return body_entry(body).chained(7, prev).row()
+
+    def direct() -> tuple[object, ...]:
+        checked = checked_body(body)
+        return (*checked, 7, prev, body_hash(checked, 7, prev))
+
+    assert plain() == direct()
+    n = 5000
+    return tuple(min(timeit.repeat(f, number=n, repeat=7)) / n for f in (plain, direct))  # type: ignore[return-value]
+
+
 def _median(runs: list[Result], k: int) -> float:
     return statistics.median(r[k] for r in runs)
 
 
-def report(tmp: Path, make: Make, n: int, rate: float, rounds: int = 3) -> None:
-    """Print the rows: each load with its commits plain and held, in turns, ``rounds``
-    times (medians)."""
+def report(
+    tmp: Path,
+    make: Make,
+    n: int,
+    rate: float,
+    rounds: int = 3,
+    *,
+    delay_ms: float | None = None,
+    loads: str = "async,four,one",
+) -> None:
+    """Print the rows: each load with its commits plain and held (``delay_ms``, None for the
+    service's default), in turns, ``rounds`` times (medians)."""
     print(f"\n| {n:,} records at {rate:,.0f}/s | service CPU per record, plain / held | "
           "records per commit, plain / held | durable p99, plain / held |")  # fmt: skip
     print("|---|---|---|---|")
-    loads = {"async": "one asyncio client", "four": "four blocking processes",
+    plain_s, direct_s = body_path(make)
+    print(f"| wire body to stored row, plain (an entry) / the service's | {plain_s * 1e6:.1f} / "
+          f"{direct_s * 1e6:.1f} us = {direct_s / plain_s:.2f}x | | |")  # fmt: skip
+    names = {"async": "one asyncio client", "four": "four blocking processes",
              "one": "one blocking client, flat out"}  # fmt: skip
-    for load, name in loads.items():
+    for load in loads.split(","):
+        name = names[load]
         offered = 0.0 if load == "one" else rate
         runs: dict[str, list[Result]] = {"plain": [], "held": []}
         for _ in range(rounds):
             runs["plain"].append(run(tmp, 0.0, load, make, n, offered))
-            runs["held"].append(run(tmp, None, load, make, n, offered))
+            runs["held"].append(run(tmp, delay_ms, load, make, n, offered))
         plain, held = ([_median(runs[side], k) for k in range(3)] for side in ("plain", "held"))
         us, ms = 1e6, 1e3
         print(f"| {name} | {plain[0] * us:.0f} / {held[0] * us:.0f} us = "
