@@ -17,7 +17,10 @@ Invariants:
   malformed too: reason ``MALFORMED``, the parse error in ``detail``).
 - Text from the wire may hold bytes that are not UTF-8, kept by the parser as surrogate
   escapes.  The entry builders here are the one place that makes such text safe
-  (:func:`safe_text`), so every entry they build encodes, hashes and stores.
+  (:func:`safe_text`), so every entry they build encodes, hashes and stores.  A body that
+  comes over the wire is taken only if every field is null, a number or UTF-8 text
+  (:func:`checked_body`); its hash (:func:`body_hash`) is the one :meth:`Entry.chained`
+  gives.
 """
 
 from __future__ import annotations

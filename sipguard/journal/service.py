@@ -11,10 +11,11 @@ Invariants:
   One commit is: the state statements of the batch (``synchronous=NORMAL`` file; if that
   file fails they wait for the next batch, logged and counted, and the journal goes on),
   then the journal entries (one ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL``
-  unless started with ``--sync normal``), then every reply of the batch, one write per
-  connection.  So an ``append`` is
-  acked only once durable, and a state op a client sent before an entry is on disk before
-  that entry's ack (while the state file can be written at all).
+  unless started with ``--sync normal``; in SQLite straight from their checked bodies,
+  ``store.append_bodies``), then every reply of the batch, one write per connection
+  (``replies``).  So an ``append`` is acked only once durable, and a state op a client
+  sent before an entry is on disk before that entry's ack (while the state file can be
+  written at all).  An entry body that cannot be stored is refused on receipt, alone.
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
   state file at start) and are answered at once; a change they make is committed with the
   next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a request
