@@ -35,7 +35,7 @@ __all__ = ["ACTIVE", "FULL", "MISSES", "CommitPacer"]
 ACTIVE = 0.05  # a connection heard from this recently may still add to a batch
 FULL = 64  # a batch with this many waiting requests is committed without more waiting
 MISSES = 3  # held batches in a row a connection added nothing to: it waits for answers
-PROBE = 1.0  # how often one taken to wait for answers is given one more hold, to check
+PROBE = 5.0  # how often one taken to wait for answers is given one more hold, to check
 _WEIGHT = 0.2  # the moving average's weight of the newest gap
 _IDLE = 1.0  # a longer gap counts as this long
 
