@@ -9,8 +9,13 @@ Three measurements:
 4. The journal service (``journal_service.py``): records/s and durable p99 from one asyncio
    client against the in-process writer of 1. and 2., and from 4 blocking client processes
    against 4 processes appending straight to SQLite.
+5. The journal service at a fixed rate with its batches held (the default commit delay)
+   against ``--commit-delay 0`` (``journal_paced.py``): service CPU per record, records
+   per commit, durable p99.
 
 Run:  .venv/bin/python bench/bench_journal.py [--records 20000] [--rate 2000] [--counts 1000000]
+      [--paced-records 2000] [--paced-rate 400] [--paced-rounds 3] [--paced-only]
+      [--paced-delay MS] [--paced-loads async,four,one]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import journal_paced
 import journal_service
 
 from sipguard.journal.record import Entry, decision_entry
@@ -176,10 +182,26 @@ def main() -> int:
     ap.add_argument("--process-records", type=int, default=4_000, help="4 processes, in all")
     ap.add_argument("--counts", type=int, default=1_000_000)
     ap.add_argument("--lookups", type=int, default=20_000)
+    ap.add_argument("--paced-records", type=int, default=2_000, help="per run, held or not")
+    ap.add_argument("--paced-rate", type=float, default=400.0)
+    ap.add_argument("--paced-rounds", type=int, default=3)
+    ap.add_argument("--paced-only", action="store_true", help="only the held/plain rows")
+    ap.add_argument("--paced-delay", type=float, help="held runs' delay, ms (else the default)")
+    ap.add_argument("--paced-loads", default="async,four,one", help="of async, four, one")
     ap.add_argument("--dir", help="directory for the databases (default: a temp dir)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        report(Path(tmp), args)
+        if not args.paced_only:
+            report(Path(tmp), args)
+        journal_paced.report(
+            Path(tmp),
+            entry,
+            args.paced_records,
+            args.paced_rate,
+            args.paced_rounds,
+            delay_ms=args.paced_delay,
+            loads=args.paced_loads,
+        )
     return 0
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sipguard.journal.service import JournalService
 
 ALREADY_RUNNING = 3  # the service's exit status when another one holds the journal
+COMMIT_DELAY_MS = 3.0  # see journal.pacing
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last one a NUL
 
 
@@ -114,14 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from sipguard.journal.listener import serve
     from sipguard.journal.service import take_lock
 
-    p = argparse.ArgumentParser(prog="python -m sipguard.journal.launch")
-    p.add_argument("--journal", required=True, help="an SQLite file or a postgresql:// URL")
-    p.add_argument("--state", type=Path)
-    p.add_argument("--socket", type=Path)
-    p.add_argument("--sync", choices=("full", "normal"), default="full")
-    p.add_argument("--retention-days", type=int)
-    p.add_argument("--watch-pid", type=int)
-    args = p.parse_args(argv)
+    args = _parser().parse_args(argv)
     if is_pg_url(args.journal) and (args.socket is None or args.state is None):
         print("journal service: a PostgreSQL journal needs --socket and --state", file=sys.stderr)
         return 2
@@ -147,6 +141,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _delay_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1000.0:  # NaN fails both
+        raise argparse.ArgumentTypeError(f"a delay in ms from 0 to 1000, not {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The service's command line."""
+    p = argparse.ArgumentParser(prog="python -m sipguard.journal.launch")
+    p.add_argument("--journal", required=True, help="an SQLite file or a postgresql:// URL")
+    p.add_argument("--state", type=Path)
+    p.add_argument("--socket", type=Path)
+    p.add_argument("--sync", choices=("full", "normal"), default="full")
+    p.add_argument("--retention-days", type=int)
+    p.add_argument(
+        "--commit-delay",
+        type=_delay_ms,
+        default=COMMIT_DELAY_MS,
+        metavar="MS",
+        help="the longest a batch is held open for more requests, in ms (0: never)",
+    )
+    p.add_argument("--watch-pid", type=int)
+    return p
+
+
 def _service(args: argparse.Namespace) -> JournalService:
     """The service for ``--journal``: an SQLite file, or a PostgreSQL database."""
     from sipguard.journal.service import JournalService
@@ -156,7 +179,12 @@ def _service(args: argparse.Namespace) -> JournalService:
         durable = args.sync == "full"  # normal: synchronous_commit=off, as SQLite's NORMAL
         store = pg_module().PgJournalStore(args.journal, timeout=1.0, durable=durable)
     return JournalService(
-        args.journal, args.state, sync=args.sync, retention_days=args.retention_days, store=store
+        args.journal,
+        args.state,
+        sync=args.sync,
+        commit_delay=args.commit_delay / 1000,
+        retention_days=args.retention_days,
+        store=store,
     )
 
 

@@ -1,8 +1,9 @@
 """The journal service's Unix socket: its connections, and serving until stopped.
 
 Invariants:
-- One :class:`_Conn` per client; its frames go to :meth:`JournalService.handle` in the
-  order they arrived.  A malformed frame closes only its connection, logged.
+- One :class:`_Conn` per client; the frames of each read go to
+  :meth:`JournalService.received` together, in the order they arrived.  A malformed frame
+  closes only its connection, logged.
 - The socket is the user's alone (mode 0600): only this user may write records.
 - :func:`serve` stops on SIGTERM (and SIGINT, unless it follows a ``watch_pid``) or when
   the watched process is gone, and commits what the service holds before it returns.
@@ -42,11 +43,12 @@ class _Conn(asyncio.Protocol):
             _log.warning("journal_service.bad_frame", detail=str(exc))
             self.close()
             return
-        for message in messages:
-            self.service.handle(self, message)
+        if messages:
+            self.service.received(self, messages)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.service.pacer.forget(self)
 
     def send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

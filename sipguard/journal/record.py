@@ -17,13 +17,17 @@ Invariants:
   malformed too: reason ``MALFORMED``, the parse error in ``detail``).
 - Text from the wire may hold bytes that are not UTF-8, kept by the parser as surrogate
   escapes.  The entry builders here are the one place that makes such text safe
-  (:func:`safe_text`), so every entry they build encodes, hashes and stores.
+  (:func:`safe_text`), so every entry they build encodes, hashes and stores.  A body that
+  comes over the wire is taken only if every field is null, a number or UTF-8 text
+  (:func:`checked_body`); its hash (:func:`body_hash`) is the one :meth:`Entry.chained`
+  gives.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -91,12 +95,7 @@ class Entry:
     def chained(self, seq: int, prev_hash: str) -> Entry:
         """This entry placed at ``seq`` after an entry whose hash is ``prev_hash``."""
         values: tuple[Any, ...] = _body_of(self)
-        body = dict(zip(_BODY, values, strict=True))
-        body["seq"] = seq
-        if body["monitored"] is None:
-            del body["monitored"]
-        digest = link_hash(prev_hash, _ENCODER.encode(body).encode())
-        return Entry(*(*values, seq, prev_hash, digest))
+        return Entry(*(*values, seq, prev_hash, body_hash(values, seq, prev_hash)))
 
     def row(self) -> tuple[Any, ...]:
         """The field values in :data:`COLUMNS` order (for inserting)."""
@@ -115,6 +114,30 @@ _BODY: tuple[str, ...] = COLUMNS[:-3]
 _body_of = attrgetter(*_BODY)
 _row_of = attrgetter(*COLUMNS)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def body_hash(values: Sequence[Any], seq: int, prev_hash: str) -> str:
+    """The hash of an entry whose body (its fields before ``seq``) is ``values``, placed at
+    ``seq`` after ``prev_hash``: what :meth:`Entry.chained` gives it, with no entry built."""
+    body = dict(zip(_BODY, values, strict=True))
+    body["seq"] = seq
+    if body["monitored"] is None:
+        del body["monitored"]
+    return link_hash(prev_hash, _ENCODER.encode(body).encode())
+
+
+def checked_body(body: list[Any]) -> tuple[Any, ...]:
+    """An entry body from the wire (its fields before ``seq``) that can be chained and
+    stored; else ValueError, so it is refused alone and never fails a whole commit."""
+    if len(body) != len(_BODY):
+        raise ValueError(f"an entry body has {len(_BODY)} fields, not {len(body)}")
+    for value in body:
+        if isinstance(value, str):
+            if not value.isascii():
+                value.encode("utf-8")  # UnicodeEncodeError is a ValueError
+        elif value is not None and not isinstance(value, int | float):
+            raise ValueError(f"an entry field cannot hold {type(value).__name__}")
+    return tuple(body)
 
 
 def link_hash(prev_hash: str, canonical: bytes) -> str:

@@ -4,21 +4,25 @@ Invariants:
 - One process per journal file: it holds an exclusive lock on ``<socket>.lock`` for its
   whole life, so a second one started for the same journal exits at once (status 3) and
   its starter simply connects to the first.
-- Group commit on one event loop: requests are read as they arrive; a commit is scheduled
-  once per loop pass and takes everything that arrived meanwhile (while the previous fsync
-  ran, nothing else could run, so load builds batches by itself).  One commit is: the state
-  statements of the batch (``synchronous=NORMAL`` file; if that file fails they wait for
-  the next batch, logged and counted, and the journal goes on) then the journal entries (one
-  ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL`` unless started with ``--sync
-  normal``), then every reply of the batch, one write per connection.  So an ``append`` is
-  acked only once durable, and a state op a client sent before an entry is on disk before
-  that entry's ack (while the state file can be written at all).
+- Group commit on one event loop: requests are read as they arrive (the frames of one read
+  taken together); a batch is committed at the end of the loop pass in which its first
+  waiting request arrived, or, when :class:`CommitPacer` expects more soon from someone,
+  up to ``commit_delay`` later (see ``pacing``); it takes everything that arrived meanwhile.
+  One commit is: the state statements of the batch (``synchronous=NORMAL`` file; if that
+  file fails they wait for the next batch, logged and counted, and the journal goes on),
+  then the journal entries (one ``BEGIN IMMEDIATE`` transaction, ``synchronous=FULL``
+  unless started with ``--sync normal``; in SQLite straight from their checked bodies,
+  ``store.append_bodies``), then every reply of the batch, one write per connection
+  (``replies``).  So an ``append`` is acked only once durable, and a state op a client
+  sent before an entry is on disk before that entry's ack (while the state file can be
+  written at all).  An entry body that cannot be stored is refused on receipt, alone.
 - ``do`` state ops run at once on the in-memory state (:class:`CachedState`, loaded from the
   state file at start) and are answered at once; a change they make is committed with the
   next batch, at the latest :data:`STATE_DELAY` later (a read commits nothing); a request
   with id 0 gets no answer (an ``append`` then waits at most :data:`LATER_DELAY`).  ``put``
   and ``sync`` wait for the commit.  Another process writing the state file (``sipguard
-  numbers``) is noticed through SQLite's ``data_version`` and the memory reloaded.
+  numbers``) is noticed through SQLite's ``data_version`` (looked at after a commit at
+  most every :data:`RELOAD_EVERY`, and every half second) and the memory reloaded.
 - ``decide`` (``[id, "decide", [[op, expected?], ...], entry body or null]``) runs its ops
   like ``do``, up to the first whose result is not its ``expected``.  If all held and there
   is an entry, that is queued like an ``append`` (acked once durable, the ops' changes in
@@ -49,16 +53,20 @@ from sipguard import metrics
 from sipguard.journal.backends import Store
 from sipguard.journal.cache import CachedState, apply_op, count_floor
 from sipguard.journal.lockfile import alive, take_lock
-from sipguard.journal.record import Entry
+from sipguard.journal.pacing import CommitPacer
+from sipguard.journal.record import Entry, checked_body
+from sipguard.journal.replies import Acks, Appends, Link, answers, failures
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
-from sipguard.journal.wire import Op, ProtocolError, body_entry, frame
-from sipguard.journal.writer import JournalUnavailable, error_class
+from sipguard.journal.wire import Op, ProtocolError, frame
+from sipguard.journal.writer import JournalUnavailable
 
 __all__ = ["Conn", "JournalService", "take_lock"]
 _log = structlog.get_logger("sipguard.journal.service")
 STATE_DELAY = 0.005  # a state change with no entry behind it is committed this soon
 LATER_DELAY = 0.02  # an entry nobody waits for rides the next commit, at most this late
+COMMIT_DELAY = 0.003  # the longest a batch a client waits on is held open (see pacing)
+RELOAD_EVERY = 0.05  # outside changes to the state file are looked for at most this often
 
 
 class Conn(Protocol):
@@ -77,6 +85,7 @@ class JournalService:
         state_path: str | Path | None = None,
         *,
         sync: str = "full",
+        commit_delay: float = COMMIT_DELAY,
         retention_days: int | None = None,
         purge_every: float = 86_400.0,
         clock: Callable[[], datetime] | None = None,
@@ -90,9 +99,12 @@ class JournalService:
         self.state = CachedState(persist=True)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.state_db.load(self.state, counts_from=count_floor(self._clock()))
-        self._appends: list[tuple[Conn, int, Entry]] = []
-        self._acks: list[tuple[Conn, int]] = []
-        self._scheduled = self._delayed = False
+        self._appends: Appends = []
+        self._acks: Acks = []
+        self._due: float | None = None  # when the next commit is scheduled
+        self._token = 0  # names the scheduled commit; an older one is void
+        self._next_reload = 0.0
+        self.pacer = CommitPacer(commit_delay)
         self._retention = retention_days
         self._purge_every = purge_every
         self.commits = 0
@@ -100,19 +112,25 @@ class JournalService:
 
     def handle(self, conn: Conn, message: list[Any]) -> None:
         """Take one request; answer it now or queue it for the next commit."""
-        try:
-            waits = self._take(conn, int(message[0]), message[1], message)
-        except (ProtocolError, ValueError, TypeError, IndexError) as exc:
-            rid = message[0] if message and isinstance(message[0], int) else 0
-            conn.send(frame([rid, "error", "request", str(exc)]))
-            return
-        if waits:
-            self._schedule()
+        self.received(conn, [message])
+
+    def received(self, conn: Conn, messages: list[list[Any]]) -> None:
+        """Take the requests of one read, in order; answer each now or queue it."""
+        waiting = 0
+        for message in messages:
+            try:
+                waiting += self._take(conn, int(message[0]), message[1], message)
+            except (ProtocolError, ValueError, TypeError, IndexError) as exc:
+                rid = message[0] if message and isinstance(message[0], int) else 0
+                conn.send(frame([rid, "error", "request", str(exc)]))
+        if waiting:
+            now = time.monotonic()
+            self._schedule(self.pacer.arrived(conn, now, waiting), now)
 
     def _take(self, conn: Conn, rid: int, op: object, message: list[Any]) -> bool:
         """Run or queue request ``rid``; True when it waits for the next commit."""
         if op == Op.APPEND:
-            self._appends.append((conn, rid, body_entry(message[2])))
+            self._appends.append((conn, rid, checked_body(message[2])))
             if not rid:  # nobody waits for it: it rides the next commit
                 self._schedule(LATER_DELAY)
             return bool(rid)
@@ -134,7 +152,7 @@ class JournalService:
 
     def _decide(self, conn: Conn, rid: int, ops: list[Any], body: list[Any] | None) -> bool:
         """Run a ``decide``; True when its entry was queued for the next commit."""
-        entry = body_entry(body) if body is not None else None  # refused before any op runs
+        entry = checked_body(body) if body is not None else None  # refused before any op runs
         results = []
         for item in ops:
             result = apply_op(self.state, item[0])
@@ -150,16 +168,23 @@ class JournalService:
             self._schedule(STATE_DELAY)
         return False
 
-    def _schedule(self, delay: float = 0.0) -> None:
-        """Commit at the end of this loop pass (or after ``delay``, for state alone)."""
-        if self._scheduled or (delay and self._delayed):
+    def _schedule(self, delay: float = 0.0, now: float | None = None) -> None:
+        """Commit after ``delay`` (0: at the end of this loop pass), unless one is due sooner."""
+        due = (time.monotonic() if now is None else now) + delay
+        if self._due is not None and self._due <= due + 1e-9:
             return
-        self._scheduled, self._delayed = delay == 0.0, self._delayed or delay != 0.0
-        self._call_soon(self.commit, delay)
+        self._due, self._token = due, self._token + 1
+        token = self._token
+        self._call_soon(lambda: self._fire(token), delay)
+
+    def _fire(self, token: int) -> None:
+        if token == self._token:  # else a sooner commit took its place
+            self.commit()
 
     def commit(self) -> None:
         """Make everything received durable, then answer it (or fail it, never die)."""
-        self._scheduled = self._delayed = False
+        self._due, self._token = None, self._token + 1
+        self.pacer.committed()
         if not self._appends and not self._acks and not self.state.dirty:
             return
         appends, acks = self._appends, self._acks
@@ -167,15 +192,24 @@ class JournalService:
         started = time.perf_counter()
         try:
             self._commit_state()
-            stored = self.store.append([e for _, _, e in appends]) if appends else []
+            links = self._append([body for _, _, body in appends]) if appends else []
         except Exception as exc:  # every failure fails the batch, loudly, and the loop goes on
-            replies = _failures(appends, acks, exc)
+            replies = failures(appends, acks, exc)
         else:
             self.commits += 1
-            replies = _answers(appends, stored, acks, time.perf_counter() - started)
+            replies = answers(appends, links, acks, time.perf_counter() - started)
         for conn, parts in replies.items():
             conn.send(b"".join(parts))
-        self._reload_if_changed()
+        if started >= self._next_reload:
+            self._next_reload = started + RELOAD_EVERY
+            self._reload_if_changed()
+
+    def _append(self, bodies: list[tuple[Any, ...]]) -> list[Link]:
+        """Chain and store the batch's entries: straight from their bodies in SQLite."""
+        if isinstance(self.store, JournalStore):
+            return self.store.append_bodies(bodies)
+        stored = self.store.append([Entry(*body) for body in bodies])
+        return [(int(e.seq or 0), e.prev_hash or "", e.hash or "") for e in stored]
 
     def _commit_state(self) -> None:
         """Commit the state statements; on failure keep them for the next batch (the
@@ -222,7 +256,7 @@ class JournalService:
             if time.monotonic() >= next_purge:
                 self.purge()
                 next_purge = time.monotonic() + self._purge_every
-            if not self._scheduled and not self.state.dirty:
+            if self._due is None and not self.state.dirty:
                 self._reload_if_changed()
             self.state.forget_counts_before(count_floor(self._clock()))
             if watch_pid is not None and not alive(watch_pid):
@@ -233,38 +267,6 @@ class JournalService:
         """Close both files."""
         self.store.close()
         self.state_db.close()
-
-
-Appends = list[tuple[Conn, int, Entry]]
-Acks = list[tuple[Conn, int]]
-
-
-def _failures(appends: Appends, acks: Acks, exc: Exception) -> dict[Conn, list[bytes]]:
-    """Every request of a failed commit answered with the failure's kind (logged once)."""
-    kind = error_class(exc) if isinstance(exc, sqlite3.Error) else "internal"
-    kind = exc.error if isinstance(exc, JournalUnavailable) else kind  # PostgreSQL's
-    _log.error("journal_service.commit_failed", error=kind, detail=str(exc))
-    replies: dict[Conn, list[bytes]] = {}
-    for conn, rid in [(c, r) for c, r, _ in appends] + acks:
-        replies.setdefault(conn, []).append(frame([rid, "error", kind, str(exc)]))
-    return replies
-
-
-def _answers(
-    appends: Appends, stored: list[Entry], acks: Acks, seconds: float
-) -> dict[Conn, list[bytes]]:
-    """The acks of a commit, and its statistics to every connection that had a request in it."""
-    replies: dict[Conn, list[bytes]] = {}
-    for (conn, rid, _), e in zip(appends, stored, strict=True):
-        if rid:  # id 0 wants no answer (a failure is still answered, to be counted)
-            replies.setdefault(conn, []).append(frame([rid, "ok", e.seq, e.prev_hash, e.hash]))
-    for conn, rid in acks:
-        replies.setdefault(conn, []).append(frame([rid, "ok", None]))
-    if appends:
-        stats = frame([0, "stats", len(appends), seconds])
-        for parts in replies.values():
-            parts.append(stats)
-    return replies
 
 
 def _on_loop(callback: Callable[[], None], delay: float) -> object:

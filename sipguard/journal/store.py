@@ -3,7 +3,9 @@
 Invariants:
 - Appends run in one ``BEGIN IMMEDIATE`` transaction that reads the chain head inside the
   write lock, so several processes (the server, ``numbers suspend``, ``journal purge``) can
-  append to one file and the chain stays linear.
+  append to one file and the chain stays linear.  :meth:`JournalStore.append_bodies` (the journal
+  service's) stores exactly what :meth:`JournalStore.append` would, without building an
+  entry per record.
 - The database runs in WAL mode; the journal connection uses ``synchronous=FULL`` so a
   committed batch survives power loss, not only a crash of the process.
 - Retention deletes only a *prefix* of the chain: every entry below the first entry that is
@@ -22,10 +24,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sipguard.journal import query
 from sipguard.journal.query import CallRow, EntryQuery, Query, RulesInForce
-from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, Kind, admin_entry, to_ts
+from sipguard.journal.record import (
+    COLUMNS,
+    GENESIS_HASH,
+    Entry,
+    Kind,
+    admin_entry,
+    body_hash,
+    to_ts,
+)
 
 __all__ = ["CallRow", "EntryQuery", "JournalStore", "Query", "RulesInForce", "VerifyResult"]
 
@@ -42,6 +53,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
+Link = tuple[int, str, str]  # an appended entry's seq, prev_hash and hash
 
 
 def connect(
@@ -104,6 +116,22 @@ class JournalStore:
         """Chain and insert ``entries`` in one durable transaction; return them as stored."""
         with immediate(self.conn):
             return self._append_locked(entries)
+
+    def append_bodies(self, bodies: Sequence[Sequence[Any]]) -> list[Link]:
+        """:meth:`append` for entries given as their bodies (each entry's fields before
+        ``seq``, as checked by :func:`~sipguard.journal.record.checked_body`), without
+        building an entry for each: the ``(seq, prev_hash, hash)`` of each, in order."""
+        with immediate(self.conn):
+            seq, prev = self._head()
+            rows, links = [], []
+            for body in bodies:
+                seq += 1
+                digest = body_hash(body, seq, prev)
+                rows.append((*body, seq, prev, digest))
+                links.append((seq, prev, digest))
+                prev = digest
+            self.conn.executemany(_INSERT, rows)
+        return links
 
     def _append_locked(self, entries: Sequence[Entry]) -> list[Entry]:
         seq, prev = self._head()

@@ -68,7 +68,7 @@ def test_failed_commit_fails_the_batch_and_the_service_goes_on(
         raise sqlite3.OperationalError("database is locked")
 
     with monkeypatch.context() as m:
-        m.setattr(service.store, "append", locked)
+        m.setattr(service.store, "append_bodies", locked)  # the service's path in SQLite
         service.handle(conn, [1, "append", entry_body(decision(1))])  # type: ignore[arg-type]
         service.commit()
     bad = Entry(kind="decision", ts=1, at="x", call_id="a\udcffb@x")  # not built by a builder
