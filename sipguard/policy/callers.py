@@ -15,7 +15,10 @@ Invariants:
   caller on a trunk that monitors nothing.  A call center sends from a bounded set of filed
   numbers, so those keys repeat; the public's numbers on inbound calls, and callers that
   are filed nowhere (an extension appended, a fuzzed or invented From), are never stored,
-  so a trunk that sends garbage cannot fill the memo with it.  The memo stops growing
+  so a trunk that sends garbage cannot fill the memo with it; and a key enters only on
+  its second sighting (the hashes of keys seen once are kept in a bounded set of ints,
+  emptied when full), so headers that never repeat (a fuzzed host or P-Asserted-Identity
+  beside a filed From) leave nothing behind a flood.  The memo stops growing
   at ``MEMO_LIMIT`` keys (about 15 MB) and is never emptied while the ruleset lives: an
   entry cannot go stale, and freeing tens of thousands at once would hold the interpreter
   for milliseconds.  A reload starts a new, empty memo.  tests/policy/test_callers.py pins
@@ -47,6 +50,8 @@ Resolved = tuple[
 #: ``route``: the ordinary checks, monitor mode (``monitor.py``), or check 2a decides.
 PLAIN, MONITORED, FORWARDED = 0, 1, 2
 MEMO_LIMIT = 32768
+SEEN_LIMIT = 4096
+_SEEN: set[int] = set()  # hashes of eligible keys seen once (see ``_admit``)
 
 _OUT = Direction.OUTBOUND
 
@@ -61,8 +66,21 @@ def resolved(facts: CallFacts, rules: Ruleset) -> Resolved:
     if found is None:
         found = resolve(facts, rules)
         if found[5] is not None and found[7] == PLAIN and len(memo) < MEMO_LIMIT:
-            memo[key] = found
+            _admit(memo, key, found)
     return found
+
+
+def _admit(memo: dict[CallerKey, Resolved], key: CallerKey, found: Resolved) -> None:
+    """Keep ``found`` under ``key`` if the key was seen once before (``_SEEN`` holds the
+    hashes of keys seen once, and is emptied when full)."""
+    seen = hash(key)
+    if seen in _SEEN:
+        _SEEN.discard(seen)
+        memo[key] = found
+    else:
+        if len(_SEEN) >= SEEN_LIMIT:
+            _SEEN.clear()
+        _SEEN.add(seen)
 
 
 def resolve(facts: CallFacts, rules: Ruleset) -> Resolved:
