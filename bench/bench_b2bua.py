@@ -42,7 +42,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sipguard.b2bua import B2BUA, Addr, B2BUAConfig
+from sipguard.b2bua import B2BUA as B2BUA  # serve_path.py uses them
+from sipguard.b2bua import Addr as Addr
+from sipguard.b2bua import B2BUAConfig as B2BUAConfig
 from sipguard.b2bua.effects import (
     CallEnded,
     CancelTimer,
@@ -54,7 +56,7 @@ from sipguard.b2bua.effects import (
     Transmit,
 )
 from sipguard.gctune import MIDDLE, OLD, YOUNG
-from sipguard.policy.load import load_rules
+from sipguard.policy.load import load_rules as load_rules
 from sipguard.sip import parse
 from sipguard.sip.validate import classify
 

@@ -77,7 +77,8 @@ def measure(name: str, pgid: int, port: int, args: argparse.Namespace, work: Pat
     best, steps = ramp(lambda rate: run_calls(port, pgid, rate, args.seconds, work), rates,
                        name, args.max_rate)  # fmt: skip
     for step in steps:
-        print(json.dumps({"setup": name, **step.row()}), flush=True)
+        by_process = {"cpu_us_per_call_by_process": step.by_process()} if step.cpu_by_name else {}
+        print(json.dumps({"setup": name, **step.row(), **by_process}), flush=True)
     return best, {s.rate: s for s in steps if s.clean}
 
 
@@ -92,7 +93,7 @@ def cpu_ratio(plugin: dict[int, Step], plain: dict[int, Step]) -> dict[str, obje
     mine, theirs = float(ours["cpu_us_per_call"]), float(base["cpu_us_per_call"])
     return {"rate": rate, "plugin_us": round(mine), "plain_us": round(theirs),
             "plugin / plain": round(mine / theirs, 2),
-            "plugin_by_process": ours.get("cpu_us_per_call_by_process")}  # fmt: skip
+            "plugin_by_process": plugin[rate].by_process()}  # fmt: skip
 
 
 def main() -> int:

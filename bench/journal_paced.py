@@ -18,6 +18,7 @@ path through an entry.
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 import statistics
@@ -41,6 +42,11 @@ Result = tuple[float, float, float]  # CPU seconds per record, records per commi
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _done(lat: list[float], sent: float, _future: object) -> None:
+    """Record one write's latency from ``sent`` once its future completes."""
+    lat.append(time.perf_counter() - sent)
 
 
 def _p99(lat: list[float]) -> float:
@@ -74,7 +80,7 @@ def _async_client(sock: Path, make: Make, n: int, rate: float) -> tuple[list[flo
                 await asyncio.sleep(delay)
             sent = time.perf_counter()
             fut = client.submit(make(i))
-            fut.add_done_callback(lambda _f, s=sent: lat.append(time.perf_counter() - s))
+            fut.add_done_callback(functools.partial(_done, lat, sent))
             pending.append(fut)
         await asyncio.gather(*pending)
         await asyncio.sleep(0)
@@ -113,8 +119,8 @@ def _processes(sock: Path, make: Make, n: int, rate: float, k: int) -> tuple[lis
     results = [out.get(timeout=300) for _ in procs]
     for p in procs:
         p.join(60)
-    lat = [x for r in results for x in r[0]]  # type: ignore[index]
-    commits = {c for r in results for c in r[1]}  # type: ignore[index]
+    lat = [x for r in results for x in r[0]]
+    commits = {c for r in results for c in r[1]}
     return lat, sum(e for e, _ in commits) / max(1, len(commits))
 
 
