@@ -16,8 +16,8 @@ Invariants:
   numbers, so those keys repeat; the public's numbers on inbound calls, and callers that
   are filed nowhere (an extension appended, a fuzzed or invented From), are never stored,
   so a trunk that sends garbage cannot fill the memo with it; and a key enters only on
-  its second sighting (the hashes of keys seen once are kept in a bounded set of ints,
-  emptied when full), so headers that never repeat (a fuzzed host or P-Asserted-Identity
+  its second sighting (``sipguard.sighting``: a bounded set of the hashes of keys seen
+  once), so headers that never repeat (a fuzzed host or P-Asserted-Identity
   beside a filed From) leave nothing behind a flood.  The memo stops growing
   at ``MEMO_LIMIT`` keys (about 15 MB) and is never emptied while the ruleset lives: an
   entry cannot go stale, and freeing tens of thousands at once would hold the interpreter
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from sipguard.policy.facts import CallFacts, Direction, Reason
 from sipguard.policy.identity import CallerIdentity, caller_identity, hidden
 from sipguard.policy.numbers import NumberEntry
+from sipguard.sighting import SecondSighting
 
 if TYPE_CHECKING:
     from sipguard.policy.ruleset import Ruleset
@@ -50,8 +51,7 @@ Resolved = tuple[
 #: ``route``: the ordinary checks, monitor mode (``monitor.py``), or check 2a decides.
 PLAIN, MONITORED, FORWARDED = 0, 1, 2
 MEMO_LIMIT = 32768
-SEEN_LIMIT = 4096
-_SEEN: set[int] = set()  # hashes of eligible keys seen once (see ``_admit``)
+_SEEN = SecondSighting(4096)  # eligible keys offered once (see ``_admit``)
 
 _OUT = Direction.OUTBOUND
 
@@ -71,16 +71,9 @@ def resolved(facts: CallFacts, rules: Ruleset) -> Resolved:
 
 
 def _admit(memo: dict[CallerKey, Resolved], key: CallerKey, found: Resolved) -> None:
-    """Keep ``found`` under ``key`` if the key was seen once before (``_SEEN`` holds the
-    hashes of keys seen once, and is emptied when full)."""
-    seen = hash(key)
-    if seen in _SEEN:
-        _SEEN.discard(seen)
+    """Keep ``found`` under ``key`` if the key was offered once before (``_SEEN``)."""
+    if _SEEN.again(key):
         memo[key] = found
-    else:
-        if len(_SEEN) >= SEEN_LIMIT:
-            _SEEN.clear()
-        _SEEN.add(seen)
 
 
 def resolve(facts: CallFacts, rules: Ruleset) -> Resolved:

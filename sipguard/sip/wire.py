@@ -20,6 +20,7 @@ import re
 from itertools import islice
 
 from sipguard.errors import SipParseError
+from sipguard.sighting import SecondSighting
 from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import Headers, canonical, canonical_keys
 from sipguard.sip.message import (
@@ -34,13 +35,12 @@ from sipguard.sip.message import (
 
 # Peers send the same header names in the same order message after message, so the checked
 # lookup keys of a name sequence are memoised (bounded in entries and in key length).  A
-# sequence enters on its second sighting (``_SEEN`` holds the hashes of those seen once):
+# sequence enters on its second sighting (``_SEEN``, see ``sipguard.sighting``):
 # a flood of ever new sequences leaves nothing in the memo to outlive it.
 _KEYS: dict[str, list[str]] = {}
 _KEYS_MAX = 256
 _KEYS_MAX_NAMES = 1024
-_SEEN: set[int] = set()
-_SEEN_MAX = 1024
+_SEEN = SecondSighting(1024)  # name sequences seen once
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
 
@@ -125,14 +125,8 @@ def _headers(names: list[str], values: list[str]) -> Headers:
 
 def _remember(joined: str, keys: list[str]) -> None:
     """Memoise ``keys`` for the name sequence ``joined`` if it was seen once before."""
-    seen = hash(joined)
-    if seen in _SEEN:
-        _SEEN.discard(seen)
+    if _SEEN.again(joined):
         _KEYS[joined] = keys
-    else:
-        if len(_SEEN) >= _SEEN_MAX:
-            _SEEN.clear()
-        _SEEN.add(seen)
 
 
 def _checked_keys(names: list[str]) -> list[str]:

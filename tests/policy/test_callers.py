@@ -20,6 +20,7 @@ from sipguard.policy import (
     load_rules,
 )
 from sipguard.policy.callers import PLAIN, resolve, resolved
+from sipguard.sighting import SecondSighting
 
 from .conftest import BASE, CONSENTS, ZONE
 from .reference import reference_evaluate
@@ -113,8 +114,7 @@ def test_a_key_enters_on_its_second_sighting(
 ) -> None:
     """Filed callers whose other headers never repeat (a fuzzed host beside a filed From)
     leave the memo empty; a key seen twice is kept; the set of keys seen once is bounded."""
-    monkeypatch.setattr(callers, "SEEN_LIMIT", 16)
-    monkeypatch.setattr(callers, "_SEEN", set())
+    monkeypatch.setattr(callers, "_SEEN", SecondSighting(16))
     enforcing.callers.clear()
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
     for i in range(100):
@@ -134,7 +134,7 @@ def test_a_key_enters_on_its_second_sighting(
 def test_the_memo_is_bounded(enforcing: Ruleset, monkeypatch: pytest.MonkeyPatch) -> None:
     """At ``MEMO_LIMIT`` keys the memo stops growing; what it holds stays, and decides."""
     monkeypatch.setattr(callers, "MEMO_LIMIT", 5)
-    monkeypatch.setattr(callers, "_SEEN", set())
+    monkeypatch.setattr(callers, "_SEEN", SecondSighting(4096))
     enforcing.callers.clear()
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
     calls = [

@@ -578,9 +578,9 @@ def test_a_name_sequence_is_memoised_on_its_second_sighting_only() -> None:
 
 def _second_sighting(wire: ModuleType, canonical: Callable[[str], str]) -> None:
     before = len(wire._KEYS)
-    for i in range(wire._SEEN_MAX + 10):
+    for i in range(wire._SEEN.limit + 10):
         wire._headers([f"Y-{i}", "Via"], ["v", "w"])
-    assert len(wire._KEYS) == before and len(wire._SEEN) <= wire._SEEN_MAX
+    assert len(wire._KEYS) == before and len(wire._SEEN) <= wire._SEEN.limit
     names = ["Z-Once-Twice", "v", "From"]
     for _ in range(3):
         got = wire._headers(list(names), ["a", "b", "c"])
