@@ -15,10 +15,8 @@ Invariants:
   caller on a trunk that monitors nothing.  A call center sends from a bounded set of filed
   numbers, so those keys repeat; the public's numbers on inbound calls, and callers that
   are filed nowhere (an extension appended, a fuzzed or invented From), are never stored,
-  so a trunk that sends garbage cannot fill the memo with it; and a key enters only on
-  its second sighting (``sipguard.sighting``: a bounded set of the hashes of keys seen
-  once), so headers that never repeat (a fuzzed host or P-Asserted-Identity
-  beside a filed From) leave nothing behind a flood.  The memo stops growing
+  so invented numbers cannot fill the memo (a filed From beside a host or
+  P-Asserted-Identity that never repeats still can, up to the bound).  The memo stops growing
   at ``MEMO_LIMIT`` keys (about 15 MB) and is never emptied while the ruleset lives: an
   entry cannot go stale, and freeing tens of thousands at once would hold the interpreter
   for milliseconds.  A reload starts a new, empty memo.  tests/policy/test_callers.py pins
@@ -36,7 +34,6 @@ from typing import TYPE_CHECKING
 from sipguard.policy.facts import CallFacts, Direction, Reason
 from sipguard.policy.identity import CallerIdentity, caller_identity, hidden
 from sipguard.policy.numbers import NumberEntry
-from sipguard.sighting import SecondSighting
 
 if TYPE_CHECKING:
     from sipguard.policy.ruleset import Ruleset
@@ -51,7 +48,6 @@ Resolved = tuple[
 #: ``route``: the ordinary checks, monitor mode (``monitor.py``), or check 2a decides.
 PLAIN, MONITORED, FORWARDED = 0, 1, 2
 MEMO_LIMIT = 32768
-_SEEN = SecondSighting(4096)  # eligible keys offered once (see ``_admit``)
 
 _OUT = Direction.OUTBOUND
 
@@ -66,14 +62,8 @@ def resolved(facts: CallFacts, rules: Ruleset) -> Resolved:
     if found is None:
         found = resolve(facts, rules)
         if found[5] is not None and found[7] == PLAIN and len(memo) < MEMO_LIMIT:
-            _admit(memo, key, found)
+            memo[key] = found
     return found
-
-
-def _admit(memo: dict[CallerKey, Resolved], key: CallerKey, found: Resolved) -> None:
-    """Keep ``found`` under ``key`` if the key was offered once before (``_SEEN``)."""
-    if _SEEN.again(key):
-        memo[key] = found
 
 
 def resolve(facts: CallFacts, rules: Ruleset) -> Resolved:

@@ -20,7 +20,6 @@ from sipguard.policy import (
     load_rules,
 )
 from sipguard.policy.callers import PLAIN, resolve, resolved
-from sipguard.sighting import SecondSighting
 
 from .conftest import BASE, CONSENTS, ZONE
 from .reference import reference_evaluate
@@ -109,32 +108,9 @@ def test_unfiled_callers_are_never_kept(enforcing: Ruleset) -> None:
     assert not enforcing.callers
 
 
-def test_a_key_enters_on_its_second_sighting(
-    enforcing: Ruleset, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Filed callers whose other headers never repeat (a fuzzed host beside a filed From)
-    leave the memo empty; a key seen twice is kept; the set of keys seen once is bounded."""
-    monkeypatch.setattr(callers, "_SEEN", SecondSighting(16))
-    enforcing.callers.clear()
-    now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
-    for i in range(100):
-        facts = CallFacts(
-            "c", "192.0.2.10", 5060, "4008001234", f"f{i}.example", None, "13800138000"
-        )
-        assert evaluate(facts, enforcing, MemoryState(), now) == reference_evaluate(
-            facts, enforcing, MemoryState(), now
-        )
-        assert len(callers._SEEN) <= 16
-    assert not enforcing.callers
-    again = CallFacts("c", "192.0.2.10", 5060, "4008001234", "f99.example", None, "13800138000")
-    evaluate(again, enforcing, MemoryState(), now)
-    assert list(enforcing.callers) == [("192.0.2.10", "4008001234", "f99.example", None)]
-
-
 def test_the_memo_is_bounded(enforcing: Ruleset, monkeypatch: pytest.MonkeyPatch) -> None:
     """At ``MEMO_LIMIT`` keys the memo stops growing; what it holds stays, and decides."""
     monkeypatch.setattr(callers, "MEMO_LIMIT", 5)
-    monkeypatch.setattr(callers, "_SEEN", SecondSighting(4096))
     enforcing.callers.clear()
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
     calls = [
@@ -153,6 +129,5 @@ def test_a_monitoring_trunk_is_never_kept(ruleset: Ruleset) -> None:
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
     facts = CallFacts("c", "192.0.2.10", 5060, "4008001234", None, None, "13800138000")
     evaluate(facts, ruleset, MemoryState(), now)
-    evaluate(facts, ruleset, MemoryState(), now)  # a key enters on its second sighting
     kept = ("192.0.2.10", "4008001234", None, None) in ruleset.callers
     assert kept is not bool(ruleset.monitoring)
