@@ -32,9 +32,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from e2e.harness import (  # noqa: E402
+from tests.e2e.harness import (  # noqa: E402
     ACME,
     BETA,
     NETWORK,
