@@ -17,8 +17,6 @@ path through an entry.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import multiprocessing
 import os
 import statistics
@@ -28,9 +26,10 @@ from collections.abc import Callable
 from multiprocessing.queues import Queue
 from pathlib import Path
 
+from journal_service import async_latency
+
 from sipguard import metrics
 from sipguard.journal import launch
-from sipguard.journal.aclient import AsyncJournalClient
 from sipguard.journal.client import ServiceClient
 from sipguard.journal.record import Entry, body_hash, checked_body
 from sipguard.journal.wire import body_entry, entry_body, socket_path_for
@@ -42,11 +41,6 @@ Result = tuple[float, float, float]  # CPU seconds per record, records per commi
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _done(lat: list[float], sent: float, _future: object) -> None:
-    """Record one write's latency from ``sent`` once its future completes."""
-    lat.append(time.perf_counter() - sent)
 
 
 def _p99(lat: list[float]) -> float:
@@ -67,27 +61,10 @@ def _batches() -> float:
 
 
 def _async_client(sock: Path, make: Make, n: int, rate: float) -> tuple[list[float], float]:
-    async def main() -> tuple[list[float], float]:
-        _batches()
-        client = AsyncJournalClient(sock)
-        await client.connect()
-        lat: list[float] = []
-        pending = []
-        start = time.perf_counter()
-        for i in range(n):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent = time.perf_counter()
-            fut = client.submit(make(i))
-            fut.add_done_callback(functools.partial(_done, lat, sent))
-            pending.append(fut)
-        await asyncio.gather(*pending)
-        await asyncio.sleep(0)
-        client.close()
-        return lat, _batches()
-
-    return asyncio.run(main())
+    """``journal_service.async_latency``'s latencies, and the records per commit seen."""
+    _batches()
+    lat = async_latency(sock, make, n, rate)
+    return lat, _batches()
 
 
 def _blocking(sock: str, make: Make, first: int, n: int, gap: float, out: Queue[object]) -> None:
