@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from steps import extract
 from synth import workload, write_ruleset
 
 if TYPE_CHECKING:
@@ -234,18 +235,6 @@ def _parse_bodies(
         return n
 
     return {"parse": ours, "stdlib": theirs, "pipeline": pipeline}
-
-
-def extract(rev: str, into: Path) -> Path:
-    """Write the ``sipguard`` package of git revision ``rev`` under ``into``."""
-    into.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "sipguard"], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        sys.exit(f"cannot take revision {rev}: {archive.stderr.decode(errors='replace')}")
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into
 
 
 def report(old: dict[str, float | str], new: dict[str, float | str], rev: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_serve as b
-from steps import TICKS, group_cpu
+from steps import TICKS, extract, group_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,17 +80,6 @@ def start(folder: Path, net: int, code: Path) -> b.System:
     raise AssertionError("unreachable")
 
 
-def old_tree(rev: str, into: Path) -> Path:
-    """The ``sipguard`` package of revision ``rev`` unpacked under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "sipguard"], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        sys.exit(f"cannot take revision {rev}: {archive.stderr.decode(errors='replace')}")
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into
-
-
 def summary(rows: list[dict[str, float]]) -> dict[str, str]:
     """Each figure over the rounds: ``median (min..max)``."""
     out = {}
@@ -118,7 +106,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         sides = {"new": ROOT}
         if args.old:
-            sides = {"old": old_tree(args.old, Path(tmp)), "new": ROOT}
+            sides = {"old": extract(args.old, Path(tmp)), "new": ROOT}
         rows: dict[str, dict[str, list[dict[str, float]]]] = {}
         for mode in args.modes.split(","):
             for _ in range(args.rounds):

@@ -18,6 +18,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from pathlib import Path
 P99_LIMIT_MS = 50.0
 MAX_RATE = 12_000
 TICKS = os.sysconf("SC_CLK_TCK")
+
+ROOT = Path(__file__).resolve().parents[1]  # the project root
 
 
 @dataclass
@@ -189,3 +192,15 @@ def start_plain(
     if proc.poll() is not None:
         raise RuntimeError(f"plain Kamailio did not start (exit {proc.returncode})")
     return proc
+
+
+def extract(rev: str, into: Path) -> Path:
+    """Write the ``sipguard`` package of git revision ``rev`` under ``into`` (made if missing)."""
+    into.mkdir(exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "sipguard"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        sys.exit(f"cannot take revision {rev}: {archive.stderr.decode(errors='replace')}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
