@@ -41,6 +41,7 @@ from sipguard.policy.ruleset import Ruleset, Target
 from sipguard.policy.state import State
 from sipguard.screening import facts_from_request
 from sipguard.sip.message import Request
+from sipguard.sip.wire import serialise
 
 
 def allow_list(config: B2BUAConfig, rules: Ruleset) -> frozenset[str]:
@@ -116,11 +117,14 @@ class CallSetup:
             return out + self.txs.respond(entry, 500, a_tag, now, wall)
         return out + self._place(req, entry, a_tag, facts, verdict, target, now, wall)
 
-    def _ended(self, call: Call) -> None:
-        """Forget an inbound call that ended (rules 1.1 section 3)."""
+    def _ended(self, call: Call) -> Effects:
+        """Forget an inbound call that ended (rules 1.1 section 3); leg B's INVITE
+        transaction, if it took a 2xx, keeps only the call's ACK for its retransmissions."""
         verdict = call.verdict
         if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:
             self.state.inbound_ended(call.a.call_id)
+        ack = serialise(call.b_ack) if call.b_ack is not None else None
+        return self.txs.settle_accepted(call.b.invite_tx, ack)
 
     def release(self, call_key: int | None) -> bool:
         """The call's decision is durable: may leg B's held INVITE go out now?

@@ -43,8 +43,9 @@ class CallTable:
         #: Calls up or being set up, per trunk (rules 1.1 section 5, max_concurrent_calls).
         self.per_trunk: Counter[str] = Counter()
         self._keys = itertools.count(1)
-        #: called with each call as it ends (CallSetup forgets inbound calls it recorded)
-        self.on_end: Callable[[Call], None] | None = None
+        #: called with each call as it ends, for effects of its own (CallSetup forgets the
+        #: inbound calls it recorded, and settles leg B's answered INVITE transaction)
+        self.on_end: Callable[[Call], Effects] | None = None
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -84,7 +85,7 @@ class CallTable:
         call.armed.clear()
         out.append(CallEnded(call.a.call_id, call.answered_at, wall, status, by))
         if self.on_end is not None:
-            self.on_end(call)
+            out += self.on_end(call)
         return out
 
     def arm(self, call: Call, kind: CallTimerKind, at: float) -> StartTimer:

@@ -24,6 +24,8 @@ class B2BUAConfig:
     retry_after: int = 5
     # Live transactions (both legs) past which a new request is answered 503, statelessly.
     max_transactions: int = 20_000
+    # Settled transactions kept as records per side (``settled``); past it the first due goes.
+    max_settled: int = 100_000
     timers: TimerConfig = field(default_factory=TimerConfig)
     # Kamailio fronts whose X-Sipguard-Source names the address a call is screened as from.
     fronts: frozenset[str] = frozenset()

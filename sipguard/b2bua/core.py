@@ -12,7 +12,8 @@ Invariants:
   RFC 3581) and its responses go where section 18.2.2 says (``reply_route``);
 - a request from an address in no peer list goes to ``Strangers`` (at most one stateless,
   rate-limited answer, no transaction, no 100 Trying) and nowhere else;
-- past ``config.max_transactions`` live transactions a request that would start one is
+- past ``config.max_transactions`` live transactions (settled ones are records of their
+  own, bounded by ``config.max_settled``) a request that would start one is
   answered 503 with Retry-After statelessly (retransmissions still reach their own);
 - a request first goes to the server transaction it matches (absorbing retransmissions, and
   an ACK that reaches an INVITE still ringing); only unmatched requests reach the TU: ACK of
@@ -40,6 +41,7 @@ from sipguard.b2bua.effects import (
     CallTimer,
     CallTimerKind,
     Effects,
+    SweepTimer,
     TimerKey,
     Transmit,
     TxTimer,
@@ -83,7 +85,7 @@ class B2BUA:
         config = config or B2BUAConfig()
         self.config = config
         self.ids = Identity(config.local or _listen_addr(rules))
-        self.txs = Transactions(config.timers)
+        self.txs = Transactions(config.timers, config.max_settled)
         self.table = CallTable()
         self.strangers = Strangers()
         self.malformed = MalformedLog()
@@ -128,6 +130,11 @@ class B2BUA:
     def transactions(self) -> int:
         """Live transactions on both legs."""
         return len(self.txs)
+
+    @property
+    def settled(self) -> int:
+        """Settled transactions kept as records until their last timer (``settled``)."""
+        return len(self.txs.settled)
 
     @property
     def stats(self) -> CoreStats:
@@ -180,6 +187,8 @@ class B2BUA:
                 if kind is CallTimerKind.RING:
                     return self.invite_relay.on_ring_timeout(call, now, wall)
                 assert_never(kind)
+            case SweepTimer():
+                return self.txs.settled.sweep(now)
             case _:
                 assert_never(key)
 
@@ -195,6 +204,9 @@ class B2BUA:
             if req.method == "ACK" and entry.tx.state is TxState.PROCEEDING:
                 return []  # an ACK for an INVITE not yet answered: nothing to acknowledge
             return self.txs.receive(entry, req, now, wall)
+        settled = self.txs.settled.server.answer(key, 0, now)
+        if settled is not None:  # a retransmission to a transaction that settled
+            return settled
         if req.method == "ACK":
             return self.dialog_relay.on_ack(req, now, wall)
         if not req.to.tag and req.method not in ("INVITE", "CANCEL"):
@@ -222,9 +234,13 @@ class B2BUA:
         return self.strangers.bad_request(self.rules, source, now)
 
     def _response(self, resp: Response, now: float, wall: datetime) -> Effects:
-        entry = self.txs.client.get(client_key(resp))
+        key = client_key(resp)
+        entry = self.txs.client.get(key)
         if entry is not None:
             return self.txs.run(entry, entry.tx.receive_response(resp, now), now, wall)
+        settled = self.txs.settled.client.answer(key, resp.status, now)
+        if settled is not None:
+            return settled
         if resp.cseq.method != "INVITE" or not 200 <= resp.status < 300:
             return []
         found = self.table.leg(resp.call_id, resp.from_.tag)

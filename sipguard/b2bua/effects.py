@@ -8,7 +8,8 @@ Invariants:
 - ``Effect`` is a closed union: a shell that matches on it with ``assert_never`` in its
   default arm fails type checking when an effect is added here and not handled there;
 - ``Addr`` identifies a peer and the transport to reach it; the shell owns the sockets;
-- timers are keyed by ``TimerKey`` values (``TxTimer`` or ``CallTimer``); starting a timer
+- timers are keyed by ``TimerKey`` values (``TxTimer``, ``CallTimer`` or the one
+  ``SWEEP`` of settled transactions); starting a timer
   with a live key replaces it, cancelling an unknown key is a no-op; ``at`` is on the same
   monotonic clock as the ``now`` the core was given;
 - ``Decided`` carries a call decision that must be journaled; its ``after`` effects (for a
@@ -63,7 +64,13 @@ class CallTimer:
     kind: CallTimerKind
 
 
-TimerKey = TxTimer | CallTimer
+@dataclass(frozen=True, slots=True)
+class SweepTimer:
+    """The one timer that drops settled transactions past their deadline (``settled``)."""
+
+
+SWEEP = SweepTimer()
+TimerKey = TxTimer | CallTimer | SweepTimer
 
 
 @dataclass(frozen=True, slots=True)

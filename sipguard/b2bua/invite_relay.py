@@ -36,7 +36,8 @@ from sipguard.b2bua.headers import relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.leg_b import b_dialog, cancel_for
 from sipguard.b2bua.outgoing import dialog_ack, dialog_request
-from sipguard.b2bua.transactions import Transactions, slim
+from sipguard.b2bua.slimming import slim
+from sipguard.b2bua.transactions import Transactions
 from sipguard.errors import SipguardError
 from sipguard.sip.dialog import Dialog, DialogId
 from sipguard.sip.message import Message, Request, Response
@@ -124,7 +125,7 @@ class InviteRelay:
         call = self.table.invites.get(invite_key)
         tag = self.ids.token()
         if call is None or call.state not in _EARLY:
-            status = 200 if invite_key in self.txs.server else 481
+            status = 200 if self.txs.knows_server(invite_key, now) else 481
             return self.txs.answer(req, source, status, tag, now, wall)
         out = self.txs.answer(req, source, 200, tag, now, wall)
         out += self.txs.respond(self.txs.server.get(invite_key), 487, call.a.tag, now, wall)

@@ -2,44 +2,46 @@
 
 Invariants:
 - every live transaction is in ``by_id`` and in exactly one of ``server``/``client``, keyed
-  per RFC 3261 sections 17.2.3 and 17.1.3; it is removed the moment it reports Terminated,
-  so the table never grows with finished work;
+  per RFC 3261 sections 17.2.3 and 17.1.3, until it reports Terminated or settles;
 - transaction effects become shell effects here: Send -> Transmit to the transaction's peer,
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
-- a server transaction takes at most one final response: ``respond`` is a no-op after one;
-  once it has sent one (a 2xx too: the TU matches its ACK by the dialog) it keeps only the
-  fields that name its request (``slim``): the response is what a retransmission or the ACK
-  needs, and a flood of big requests must not stay whole until Timer H, J or L; an INVITE
-  client transaction that took a 2xx (Accepted) is slimmed too: the TU re-ACKs from the
-  dialog, and a non-2xx's ACK, which needs the Route fields, never comes after it;
-- the response a server transaction sends is kept as its wire bytes too (``TxEntry.wire``),
-  and a retransmission sends those bytes; once the transaction settles the response itself
-  gives way to a stand-in with only its status line (``stand_in``): it copies every Via of
-  its request, so kept parsed it would cost a few Python objects per header field until
-  Timer H, I, J or L;
-- a transaction is reliable when its peer's transport is not UDP;
-- a server transaction's peer is where its responses go (``reply_route.reply_to``);
-- a transaction that has settled (``_SETTLED``: it only waits out its timers, absorbing
-  or answering retransmissions from the bytes it keeps) drops the parsed values memoised
-  on its request and last response: they would otherwise live on through its timers (up
-  to 32 s) and every collector pass would walk them again; any later read parses afresh.
+- a transaction that arms its last timer (D, I, J or K) settles: it leaves the table for a
+  record in ``settled`` or ``settled_client`` (``b2bua/settled.py``) with that deadline and
+  the bytes it would send, no StartTimer goes out for that timer, and one ``SWEEP`` timer
+  drops due records; an INVITE client transaction in Accepted settles when its call ends
+  (``settle_accepted``), its 2xx retransmissions then getting the call's ACK;
+- a server transaction takes at most one final response (``respond`` is a no-op after one),
+  then keeps a slim request and, beside the bytes it sent (``TxEntry.wire``, which its
+  retransmissions send), a ``stand_in`` of its response (``slimming``); an INVITE client
+  transaction in Accepted keeps a slim request too (the TU re-ACKs from the dialog);
+- a transaction is reliable when its peer's transport is not UDP; it never settles (its
+  last timer is zero); a server transaction's responses go where ``reply_to`` says;
+- a transaction in Completed, Confirmed or Accepted drops its messages' memoised values;
 - an INVITE client transaction we CANCELled is forgotten 64*T1 after the CANCEL if it is
-  still waiting for a final response (RFC 3261 section 9.1), so a lost 487 leaks nothing;
+  still waiting for a final response (RFC 3261 section 9.1), so a lost 487 leaks nothing.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-from sipguard.b2bua.effects import Addr, CancelTimer, Effects, StartTimer, Transmit, TxTimer
+from sipguard.b2bua.effects import (
+    Addr,
+    CancelTimer,
+    Effects,
+    StartTimer,
+    Transmit,
+    TxTimer,
+)
 from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
-from sipguard.sip.headers import Headers
-from sipguard.sip.message import Message, Request, Response, build_response
+from sipguard.b2bua.settled import Settled, record_for
+from sipguard.b2bua.slimming import forget_parsed, slim, stand_in
+from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
     Arm,
@@ -62,30 +64,7 @@ _SETTLED = frozenset({TxState.COMPLETED, TxState.CONFIRMED, TxState.ACCEPTED})
 _ACCEPTED = TxState.ACCEPTED
 UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
-_NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
-
-
-def slim(request: Request) -> Request:
-    """``request`` with only the fields that name it (its top Via field, From, To, Call-ID
-    and CSeq) and no body; the kept fields share the original's strings."""
-    names: list[str] = []
-    values: list[str] = []
-    keys: list[str] = []
-    via = False
-    for name, value, key in request.headers.triples():
-        if key in _NAMING and not (key == "via" and via):
-            via = via or key == "via"
-            names.append(name)
-            values.append(value)
-            keys.append(key)
-    return replace(request, headers=Headers.from_lists(names, values, keys), body=b"")
-
-
-def stand_in(response: Response) -> Response:
-    """What a server transaction keeps of a response it sent, beside its bytes: the status
-    line, no header fields, no body."""
-    bare = Headers.from_lists([], [], [])
-    return build_response(response.status, response.reason, bare, b"", response.version)
+_LAST = frozenset({Timer.D, Timer.I, Timer.J, Timer.K})  # armed on entering the wait-out
 
 
 @dataclass(slots=True)
@@ -101,7 +80,8 @@ class TxEntry:
     cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
     slimmed: bool = False  # its request was cut to the naming fields (``slim``)
     sent: Response | None = None  # the response we last sent (server), or its stand-in
-    wire: bytes = b""  # the bytes of that response, for its retransmissions
+    wire: bytes = b""  # the bytes of that response (server), or of our last ACK (client)
+    last_at: float | None = None  # the deadline of its last timer, once armed (``_LAST``)
 
     @property
     def answered(self) -> bool:
@@ -113,11 +93,12 @@ class TxEntry:
 class Transactions:
     """Live transactions by id and by matching key."""
 
-    def __init__(self, config: TimerConfig) -> None:
+    def __init__(self, config: TimerConfig, max_settled: int = 100_000) -> None:
         self.config = config
         self.server: dict[TxKey, TxEntry] = {}
         self.client: dict[TxKey, TxEntry] = {}
         self.by_id: dict[int, TxEntry] = {}
+        self.settled = Settled(max_settled)  # transactions that only wait out a timer
         self._ids = itertools.count(1)
 
     def __len__(self) -> int:
@@ -171,7 +152,7 @@ class Transactions:
         if entry.answered:
             return []
         out = self.run(entry, entry.tx.respond(response, now), now, wall)
-        if response.status >= 200 and not entry.slimmed:
+        if response.status >= 200 and not entry.slimmed and entry.id in self.by_id:
             entry.tx.request, entry.slimmed = slim(entry.tx.request), True
         return out
 
@@ -228,23 +209,51 @@ class Transactions:
             self._apply(entry, e, now, wall, out)
         state = entry.tx.state
         if state in _SETTLED:
+            if entry.last_at is not None and entry.id in self.by_id:
+                self._settle(entry, entry.last_at, out)
+                return out
             if state is _ACCEPTED and not entry.slimmed and entry.tx.is_client:
                 entry.tx.request, entry.slimmed = slim(entry.tx.request), True
             sent = entry.sent
             if sent is not None and sent is entry.tx.last_response and len(sent.headers):
                 entry.sent = entry.tx.last_response = stand_in(sent)
-            _forget_parsed(entry.tx)
+            forget_parsed(entry.tx)
         return out
 
-    def _apply(
-        self, entry: TxEntry, e: TxEffect, now: float, wall: datetime, out: Effects
-    ) -> None:
+    def settle_accepted(self, key: TxKey, ack: bytes | None) -> Effects:
+        """The call of the INVITE client transaction ``key`` ended: if it is in Accepted,
+        its 2xx retransmissions get ``ack`` from now on, from a record due when Timer M is,
+        and Timer M is cancelled."""
+        entry = self.client.get(key)
+        at = entry.tx.armed.get(Timer.M) if entry is not None else None
+        if entry is None or at is None or ack is None or entry.tx.state is not _ACCEPTED:
+            return []
+        out: Effects = [CancelTimer(TxTimer(entry.id, Timer.M))]
+        entry.wire = ack
+        self._settle(entry, at, out)
+        return out
+
+    def knows_server(self, key: TxKey, now: float) -> bool:
+        """True while a server transaction of ``key`` is live or settled."""
+        return key in self.server or self.settled.server.match(key, now) is not None
+
+    def _settle(self, entry: TxEntry, deadline: float, out: Effects) -> None:
+        """Replace ``entry`` by its record (see the module header)."""
+        tx = entry.tx
+        record = record_for(tx.kind, tx.state, deadline, entry.wire, entry.peer)
+        self._forget(entry)
+        self.settled.keep(entry.key, record, client=tx.is_client, out=out)
+
+    def _apply(self, entry: TxEntry, e: TxEffect, now: float, wall: datetime, out: Effects) -> None:
         """Append to ``out`` what one transaction effect means for the shell."""
         match e:
             case Send(message=message):
                 out.append(Transmit(self._wire(entry, message), entry.peer))
             case Arm(timer=timer, at=at):
-                out.append(StartTimer(TxTimer(entry.id, timer), at))
+                if timer in _LAST:  # the wait-out: the transaction settles (``run``)
+                    entry.last_at = at
+                else:
+                    out.append(StartTimer(TxTimer(entry.id, timer), at))
             case Disarm(timer=timer):
                 out.append(CancelTimer(TxTimer(entry.id, timer)))
             case PassUp(message=message):
@@ -265,6 +274,8 @@ class Transactions:
         data = serialise(message)
         if message is entry.tx.last_response:
             entry.sent, entry.wire = message, data
+        elif entry.tx.is_client and message is not entry.tx.request:  # an ACK we built
+            entry.wire = data
         return data
 
     def discard(self, entry: TxEntry) -> None:
@@ -276,10 +287,3 @@ class Transactions:
         table = self.client if entry.tx.is_client else self.server
         if table.get(entry.key) is entry:
             del table[entry.key]
-
-
-def _forget_parsed(tx: Transaction) -> None:
-    """Drop what was parsed from a settled transaction's messages (see the module header)."""
-    tx.request.headers.forget_parsed()
-    if tx.last_response is not None:
-        tx.last_response.headers.forget_parsed()

@@ -34,5 +34,6 @@ def test_core_gauges_and_counters_are_exported_once() -> None:
     assert 'sipguard_serve_rejected_503_total{cause="transactions"} 1.0' in text
     assert 'sipguard_serve_rejected_503_total{cause="journal"} 0.0' in text
     assert "sipguard_serve_transactions 0.0" in text
+    assert "sipguard_serve_settled_transactions 0.0" in text
     assert "sipguard_serve_unlisted_suppressed_total 7.0" in text
     assert text.count("# TYPE sipguard_serve_calls_in_progress gauge") == 1

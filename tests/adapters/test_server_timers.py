@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+
+from sipguard.adapters.server.timers import TimerHeap
 
 
 def run_heap(script: list[tuple[str, Hashable, float]], wait: float) -> list[Hashable]:
@@ -107,3 +109,82 @@ def test_typed_keys_replace_and_cancel_by_value() -> None:
         ("cancel", TxTimer(7, Timer.G), 0),
     ]
     assert run_heap(script, 0.12) == [ring]
+
+
+class FakeLoop:
+    """The two loop methods the heap uses, on a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.handles: list[FakeHandle] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, at: float, callback: Callable[[], None]) -> FakeHandle:
+        handle = FakeHandle(at, callback)
+        self.handles.append(handle)
+        return handle
+
+    def advance(self, to: float) -> None:
+        """Run the armed callbacks due by ``to``, in time order, the clock at each."""
+        while True:
+            due = [h for h in self.handles if not h.cancelled and h.at <= to]
+            if not due:
+                break
+            handle = min(due, key=lambda h: h.at)
+            self.handles.remove(handle)
+            self.now = max(self.now, handle.at)
+            handle.callback()
+        self.now = to
+
+
+class FakeHandle:
+    def __init__(self, at: float, callback: Callable[[], None]) -> None:
+        self.at, self.callback, self.cancelled = at, callback, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def fake_heap() -> tuple[FakeLoop, TimerHeap[Hashable], list[tuple[Hashable, float]]]:
+    loop = FakeLoop()
+    fired: list[tuple[Hashable, float]] = []
+    heap: TimerHeap[Hashable] = TimerHeap(loop, lambda key: fired.append((key, loop.now)))  # type: ignore[arg-type]
+    return loop, heap, fired
+
+
+def test_far_and_near_timers_fire_in_deadline_order_and_never_early() -> None:
+    loop, heap, fired = fake_heap()
+    deadlines = {"a": 0.5, "b": 3.2, "c": 2.5, "d": 40.0, "e": 3.0, "f": 1.999, "g": 2.0001}
+    for key, delay in deadlines.items():
+        heap.start(key, loop.now + delay)
+    assert len(heap) == 7
+    loop.advance(loop.now + 50)
+    assert [key for key, _ in fired] == sorted(deadlines, key=deadlines.__getitem__)
+    assert all(when >= 100.0 + deadlines[str(key)] for key, when in fired)
+    assert len(heap) == 0 and not heap._far and not heap._heap
+
+
+def test_a_cancelled_far_timer_is_gone_at_once() -> None:
+    """Timers B and F, cancelled by the first response, leave nothing behind for 32 s."""
+    loop, heap, fired = fake_heap()
+    for i in range(10_000):
+        heap.start(i, loop.now + 32 + (i % 50) / 10)
+        heap.cancel(i)
+    assert len(heap) == 0 and not heap._far and not heap._far_at and not heap._heap
+    loop.advance(loop.now + 60)
+    assert fired == []
+
+
+def test_a_key_moves_between_near_and_far_when_restarted() -> None:
+    loop, heap, fired = fake_heap()
+    heap.start("x", loop.now + 30)  # far
+    heap.start("x", loop.now + 0.5)  # near now: replaces it
+    heap.start("y", loop.now + 0.5)  # near
+    heap.start("y", loop.now + 10)  # far now
+    loop.advance(loop.now + 1)
+    assert fired == [("x", 100.5)]
+    heap.cancel("y")
+    loop.advance(loop.now + 20)
+    assert fired == [("x", 100.5)] and len(heap) == 0

@@ -211,6 +211,7 @@ class Net:
         return got[0]
 
     def idle(self) -> bool:
-        """No call, no transaction and no timer left."""
+        """No call, no transaction (live or settled) and no timer left."""
         core = self.core
-        return not (core.active_calls or core.transactions or core.table.held or self.timers)
+        busy = core.active_calls or core.transactions or core.settled or core.table.held
+        return not (busy or self.timers)

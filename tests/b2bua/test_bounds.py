@@ -1,10 +1,18 @@
-"""A flood of requests from a listed peer cannot grow the transaction table without bound."""
+"""A flood of requests from a listed peer cannot grow the transaction tables without bound.
+
+Live transactions are bounded by ``max_transactions`` (past it, 503 statelessly); settled
+ones, which only wait out their last timer as records (``b2bua/settled.py``), by
+``max_settled`` (past it, the record due first gives way).
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from b2bua_harness import TRUNK, Net, invite
 
 from sipguard.b2bua import Addr, B2BUAConfig
+from sipguard.b2bua.effects import SWEEP
 from sipguard.b2bua.overload import Cause
 from sipguard.sip.message import Response
 
@@ -29,19 +37,26 @@ def cancel(i: int) -> bytes:
     return text.encode()
 
 
-def bounded_net(limit: int) -> Net:
-    return Net(B2BUAConfig(local=Addr("127.0.0.1", 5060), max_transactions=limit))
+def unacked(i: int) -> bytes:
+    """An INVITE from an unfiled caller whose 403 is never ACKed: its transaction stays
+    live in Completed until Timer H."""
+    return invite(caller="4001112222", call_id=f"flood-{i}", branch=f"z9hG4bK-fl{i}")
+
+
+def bounded_net(limit: int, settled: int = 100_000) -> Net:
+    config = B2BUAConfig(local=Addr("127.0.0.1", 5060), max_transactions=limit)
+    return Net(replace(config, max_settled=settled))
 
 
 def test_requests_past_the_bound_get_a_stateless_503_with_retry_after() -> None:
-    """A flood of requests that each start a transaction stops at the bound: later requests
-    get 503, no transaction."""
+    """A flood of requests that each hold a live transaction stops at the bound: later
+    requests get 503, no transaction."""
     net = bounded_net(50)
     for i in range(500):
-        net.send(cancel(i), TRUNK)
+        net.send(unacked(i), TRUNK)
     assert net.core.transactions == 50
     got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
-    assert [m.status for m in got].count(481) == 50
+    assert [m.status for m in got].count(403) == 50
     busy = [m for m in got if m.status == 503]
     assert len(busy) == 450 and all(m.headers.get("retry-after") == "5" for m in busy)
     assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 450
@@ -53,8 +68,8 @@ def test_requests_past_the_bound_get_a_stateless_503_with_retry_after() -> None:
 def test_a_call_goes_through_once_the_flood_has_drained() -> None:
     net = bounded_net(50)
     for i in range(100):
-        net.send(cancel(i), TRUNK)
-    net.advance(net.now + 40.0)  # Timer J (64 * T1) ends the CANCEL transactions
+        net.send(unacked(i), TRUNK)
+    net.advance(net.now + 40.0)  # Timer H (64 * T1) ends the unacknowledged INVITEs
     net.take(TRUNK)
     assert net.core.transactions == 0
     net.send(invite(), TRUNK)
@@ -74,14 +89,36 @@ def test_retransmissions_still_reach_their_transaction_at_the_bound() -> None:
 def test_keep_alives_are_answered_statelessly_even_at_the_bound() -> None:
     """OPTIONS from a listed peer never takes a transaction, so a full table refuses none."""
     net = bounded_net(1)
-    net.send(cancel(0), TRUNK)
+    net.send(unacked(0), TRUNK)
     for i in range(20):
         net.send(options(i), TRUNK)
     got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
-    assert [m.status for m in got] == [481] + [200] * 20
-    assert all(m.to.tag for m in got[1:])  # a 200 carries our To tag (RFC 3261 8.2.6.2)
+    assert [m.status for m in got] == [100, 403] + [200] * 20
+    assert all(m.to.tag for m in got[2:])  # a 200 carries our To tag (RFC 3261 8.2.6.2)
     assert net.core.transactions == 1
     assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
+
+
+def test_settled_transactions_take_no_live_slot_and_are_bounded_on_their_own() -> None:
+    """A CANCEL for no INVITE is answered 481 and settles at once: a flood of them takes no
+    live slot (a call still gets through), and past ``max_settled`` the record due first
+    gives way, so memory stays bounded; a recent one still answers its retransmission from
+    its record, with the very bytes it sent."""
+    net = bounded_net(50, settled=40)
+    for i in range(500):
+        net.send(cancel(i), TRUNK)
+    got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert [m.status for m in got] == [481] * 500
+    assert net.core.transactions == 0 and net.core.settled == 40
+    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
+    last = net.raw[-1]
+    net.send(cancel(499), TRUNK)
+    assert net.raw[-1] == last and net.core.settled == 40
+    net.take(TRUNK)
+    net.send(invite(), TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [100]  # type: ignore[union-attr]
+    net.advance(net.now + 40.0)
+    assert net.core.settled == 0 and SWEEP not in net.timers
 
 
 def test_503s_are_counted_by_cause() -> None:

@@ -1,9 +1,10 @@
-"""Settled transactions drop their parsed values, and behave exactly as if they had not.
+"""Settled transactions behave exactly as whole ones would, from a fraction of the memory.
 
-``Transactions.run`` clears the memo of a settled transaction's request, and a server
-transaction keeps the responses it sends as bytes and a stand-in (``b2bua/transactions.py``);
-every retransmission they answer or absorb afterwards must get the very bytes and effects the
-plain behaviour gives.
+A transaction that only waits out its last timer becomes a record (``b2bua/settled.py``):
+every retransmission it answers or absorbs must get the very bytes and effects the plain
+machine gives, until the timer's deadline and not after.  One still in Completed, Confirmed
+or Accepted with work left drops its parsed values, and a server transaction keeps the
+response it sent as bytes and a stand-in (``b2bua/transactions.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from b2bua_harness import NET_IN, SDP, TRUNK, Net, in_dialog, invite, reply
 from test_calls import setup_call
 
+from sipguard.b2bua.effects import SWEEP
 from sipguard.sip.message import Request, Response
 from sipguard.sip.transaction_table import TxState
 from sipguard.sip.wire import parse, serialise
@@ -33,9 +35,10 @@ def _views(msg: Request | Response) -> tuple[object, ...]:
     return (msg.vias, msg.top_via, msg.to, msg.from_, msg.cseq, msg.call_id, serialise(msg))
 
 
-def test_a_settled_bye_answers_its_retransmission_with_the_same_bytes() -> None:
-    """After the BYE's 200 the transaction holds no parsed values, and a retransmitted BYE
-    still gets the identical 200; a retransmitted 2xx from B is ACKed identically too."""
+def test_a_call_that_ended_leaves_records_only_and_they_answer_byte_for_byte() -> None:
+    """After the BYE exchange no transaction of the call is live: the four left are records.
+    A retransmitted BYE gets the identical 200, a retransmitted 2xx from B the identical
+    ACK; B's 200 to our BYE and A's ACK are absorbed; 64*T1 later nothing is left."""
     net = Net()
     b_inv, ok, b_ack = setup_call(net)
     bye = in_dialog("BYE", ok, 2, TRUNK, "z9hG4bK-bye1")
@@ -43,23 +46,47 @@ def test_a_settled_bye_answers_its_retransmission_with_the_same_bytes() -> None:
     (first,) = [m for m in net.take(TRUNK) if isinstance(m, Response)]
     b_bye = net.one(NET_IN)
     net.send(reply(b_bye, 200), NET_IN)  # type: ignore[arg-type]
-    settled = _settled_messages(net)
-    assert settled and all(not m.headers._cache for m in settled)  # the trick is in place
+    assert net.core.active_calls == 0 and net.core.transactions == 0
+    assert net.core.settled == 4 and SWEEP in net.timers
     net.send(bye, TRUNK)
     (again,) = net.take(TRUNK)
     assert serialise(again) == serialise(first)
     net.send(reply(b_inv, 200, body=b_inv.body), NET_IN)  # B did not hear our ACK
     assert serialise(net.one(NET_IN)) == serialise(b_ack)
+    sent = len(net.raw)
+    net.send(reply(b_bye, 200), NET_IN)  # type: ignore[arg-type]
+    net.send(in_dialog("ACK", ok, 1, TRUNK, "z9hG4bK-ack1"), TRUNK)  # type: ignore[arg-type]
+    assert len(net.raw) == sent
+    net.advance(net.now + 40.0)
+    assert net.idle()
+    net.send(bye, TRUNK)  # past Timer J the record is gone: a new BYE for no dialog
+    assert [m.status for m in net.take(TRUNK)] == [481]  # type: ignore[union-attr]
+
+
+def test_a_record_matches_until_its_deadline_and_not_after() -> None:
+    """The BYE's record answers a retransmission just before Timer J (64*T1) would have
+    fired and is gone just after, whether or not a sweep ran in between."""
+    net = Net()
+    _, ok, _ = setup_call(net)
+    bye = in_dialog("BYE", ok, 2, TRUNK, "z9hG4bK-bye1")
+    net.send(bye, TRUNK)
+    start = net.now
+    net.take(TRUNK)
+    net.now = start + 31.9  # no timer fired: the lookup alone decides
+    net.send(bye, TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [200]  # type: ignore[union-attr]
+    net.now = start + 32.1
+    net.send(bye, TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [481]  # type: ignore[union-attr]
 
 
 def test_parsed_values_after_the_drop_equal_a_fresh_parse() -> None:
-    """Every accessor of a settled message, read after its memo was dropped, answers what
-    a fresh parse of its bytes answers."""
+    """Every accessor of a message an Accepted transaction keeps, read after its memo was
+    dropped, answers what a fresh parse of its bytes answers."""
     net = Net()
-    _, ok, _ = setup_call(net)
-    net.send(in_dialog("BYE", ok, 2, TRUNK, "z9hG4bK-bye1"), TRUNK)
+    setup_call(net)
     settled = _settled_messages(net)
-    assert settled
+    assert settled and all(not m.headers._cache for m in settled)
     for msg in settled:
         fresh = parse(serialise(msg))
         assert isinstance(fresh, type(msg))
@@ -70,17 +97,16 @@ def test_a_sent_response_is_kept_as_its_bytes_and_a_bare_status_line() -> None:
     """A server transaction keeps what it sent as the bytes that left and a stand-in with
     the status line only: no header field of the response stays parsed."""
     net = Net()
-    _, ok, _ = setup_call(net)
-    net.send(in_dialog("BYE", ok, 2, TRUNK, "z9hG4bK-bye1"), TRUNK)
-    (answer,) = [m for m in net.take(TRUNK) if isinstance(m, Response)]
-    server = [e for e in net.core.txs.server.values() if e.sent is not None]
-    assert server
-    for entry in server:
-        assert entry.tx.last_response is entry.sent
-        assert len(entry.sent.headers) == 0 and entry.sent.body == b""
-        assert parse(entry.wire).status == entry.sent.status  # type: ignore[union-attr]
-    bye_tx = [e for e in server if e.tx.request.method == "BYE"]
-    assert [e.wire for e in bye_tx] == [serialise(answer)]
+    net.send(invite(), TRUNK)
+    b_inv = net.one(NET_IN)
+    net.take(TRUNK)
+    net.send(reply(b_inv, 200, body=SDP), NET_IN)  # type: ignore[arg-type]
+    (answer,) = net.take(TRUNK)
+    (entry,) = net.core.txs.server.values()
+    assert entry.tx.state is TxState.ACCEPTED and entry.sent is not None
+    assert entry.tx.last_response is entry.sent
+    assert len(entry.sent.headers) == 0 and entry.sent.body == b""
+    assert entry.wire == serialise(answer)
 
 
 def test_an_unacked_2xx_is_retransmitted_byte_for_byte_from_a_slim_transaction() -> None:

@@ -77,6 +77,12 @@ def _core_families(core: Core) -> Iterator[Metric]:
     txs = GaugeMetricFamily("sipguard_serve_transactions", "Live SIP transactions, both legs.")
     txs.add_metric([], core.transactions)
     yield txs
+    settled = GaugeMetricFamily(
+        "sipguard_serve_settled_transactions",
+        "Settled SIP transactions kept as records until their last timer, both legs.",
+    )
+    settled.add_metric([], core.settled)
+    yield settled
     stats = core.stats
     rejected = CounterMetricFamily(
         "sipguard_serve_rejected_503", "Requests answered 503, by cause.", labels=["cause"]

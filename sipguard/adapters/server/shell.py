@@ -73,6 +73,11 @@ class Core(GateCore, Protocol):
         ...
 
     @property
+    def settled(self) -> int:
+        """Settled transactions kept as records (for the metrics)."""
+        ...
+
+    @property
     def stats(self) -> CoreStats:
         """503s by cause and unlisted sources (for the metrics)."""
         ...

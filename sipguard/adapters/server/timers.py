@@ -1,15 +1,23 @@
-"""Keyed timers for the asyncio shell: one heap and a single loop handle.
+"""Keyed timers for the asyncio shell: a heap for what is near, buckets for what is far.
 
 The core asks for timers by key (``StartTimer(key, at)``, ``CancelTimer(key)``; the heap
 takes any hashable key type ``K``, the server uses ``TimerKey``).  Instead of one
-``loop.call_at`` handle per timer, every deadline lives in a heap and the loop holds a single
+``loop.call_at`` handle per timer, every deadline lives here and the loop holds a single
 handle armed for the earliest one.
+
+Most of the core's long timers never fire: Timer B or F (32 s) is cancelled by the first
+response, a call's maximum duration (hours) by its end.  In a heap a cancelled entry can only
+be skipped when it surfaces, so each would stay for its whole span, with its key; a timer
+due more than ``FAR`` seconds ahead therefore waits in a bucket of its second instead, where
+cancelling it removes it at once, and the bucket moves into the heap when its second begins.
 
 Invariants:
 - Starting a timer whose key is live replaces it; cancelling an unknown key is a no-op.
-- Replaced and cancelled entries stay in the heap until they surface and are skipped
-  (lazy deletion); the live deadline of a key is the one in ``_live``.
-- ``fire`` is called with each due key exactly once, in deadline order.
+- A live key is in exactly one place: the heap (``_live`` holds its entry's sequence number)
+  or the bucket of its second (``_far_at`` holds that second).
+- Replaced and cancelled heap entries stay in the heap until they surface and are skipped
+  (lazy deletion), or until a compaction; they are at most ``FAR`` plus a second old.
+- ``fire`` is called with each due key exactly once, in deadline order, never early.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+FAR = 2.0  # seconds ahead past which a deadline waits in a bucket, not in the heap
 
 
 class TimerHeap(Generic[K]):
@@ -31,15 +41,24 @@ class TimerHeap(Generic[K]):
         self._fire = fire
         self._heap: list[tuple[float, int, K]] = []
         self._live: dict[K, int] = {}
+        self._far: dict[int, dict[K, float]] = {}  # second -> key -> deadline
+        self._far_at: dict[K, int] = {}
+        self._seconds: list[int] = []  # the buckets' seconds, a heap (stale ones skipped)
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
 
     def __len__(self) -> int:
-        return len(self._live)
+        return len(self._live) + len(self._far_at)
 
     def start(self, key: K, at: float) -> None:
         """Arm (or re-arm) ``key`` to fire at monotonic time ``at``."""
+        if key in self._far_at:
+            self._unbucket(key)
+        if at - self._loop.time() > FAR:
+            self._live.pop(key, None)
+            self._bucket(key, at)
+            return
         seq = next(self._seq)
         self._live[key] = seq
         heapq.heappush(self._heap, (at, seq, key))
@@ -48,7 +67,8 @@ class TimerHeap(Generic[K]):
 
     def cancel(self, key: K) -> None:
         """Forget ``key``; a no-op when it is not armed."""
-        self._live.pop(key, None)
+        if self._live.pop(key, None) is None and key in self._far_at:
+            self._unbucket(key)
 
     def close(self) -> None:
         """Drop every timer and the loop handle."""
@@ -58,6 +78,27 @@ class TimerHeap(Generic[K]):
         self._armed_at = None
         self._heap.clear()
         self._live.clear()
+        self._far.clear()
+        self._far_at.clear()
+        self._seconds.clear()
+
+    def _bucket(self, key: K, at: float) -> None:
+        second = math.floor(at)
+        bucket = self._far.get(second)
+        if bucket is None:
+            bucket = self._far[second] = {}
+            heapq.heappush(self._seconds, second)
+            if self._armed_at is None or second < self._armed_at:
+                self._arm(float(second))
+        bucket[key] = at
+        self._far_at[key] = second
+
+    def _unbucket(self, key: K) -> None:
+        second = self._far_at.pop(key)
+        bucket = self._far[second]
+        del bucket[key]
+        if not bucket:
+            del self._far[second]
 
     def _arm(self, at: float) -> None:
         if self._handle is not None:
@@ -69,6 +110,7 @@ class TimerHeap(Generic[K]):
         self._handle = None
         self._armed_at = None
         now = self._loop.time()
+        self._take_buckets(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, seq, key = heapq.heappop(heap)
@@ -79,9 +121,27 @@ class TimerHeap(Generic[K]):
         self._drop_stale_head()
         if len(heap) > 2 * len(self._live) + 4096:
             self._compact()
-        head = self._heap[0][0] if self._heap else None
-        if head is not None and (self._armed_at is None or head < self._armed_at):
-            self._arm(head)
+        self._rearm()
+
+    def _take_buckets(self, now: float) -> None:
+        """Move every bucket whose second has begun into the heap."""
+        seconds = self._seconds
+        while seconds and seconds[0] <= now:
+            bucket = self._far.pop(heapq.heappop(seconds), None)
+            for key, at in (bucket or {}).items():
+                del self._far_at[key]
+                seq = next(self._seq)
+                self._live[key] = seq
+                heapq.heappush(self._heap, (at, seq, key))
+
+    def _rearm(self) -> None:
+        while self._seconds and self._seconds[0] not in self._far:
+            heapq.heappop(self._seconds)
+        heads = [self._heap[0][0]] if self._heap else []
+        if self._seconds:
+            heads.append(float(self._seconds[0]))
+        if heads and (self._armed_at is None or min(heads) < self._armed_at):
+            self._arm(min(heads))
 
     def _compact(self) -> None:
         live = self._live
