@@ -70,11 +70,12 @@ def start_server(folder: Path, net_port: int) -> tuple[System, str]:
 
 
 def tables(metrics: str, timeout: float = 10.0) -> dict[str, float]:
-    """Live transactions, calls and timers from the server's metrics."""
+    """Live and settled transactions, calls and timers from the server's metrics."""
     with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=timeout) as reply:
         text = reply.read().decode()
     out = {}
     for key, name in (("transactions", "sipguard_serve_transactions"),
+                      ("settled", "sipguard_serve_settled_transactions"),
                       ("calls", "sipguard_serve_calls_in_progress"),
                       ("timers", "sipguard_serve_timers")):  # fmt: skip
         found = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)

@@ -9,11 +9,15 @@ response it sent as bytes and a stand-in (``b2bua/transactions.py``).
 
 from __future__ import annotations
 
+import gc
+
 from b2bua_harness import NET_IN, SDP, TRUNK, Net, in_dialog, invite, reply
 from test_calls import setup_call
 
-from sipguard.b2bua.effects import SWEEP
+from sipguard.b2bua.call import Call
+from sipguard.b2bua.effects import SWEEP, TxTimer
 from sipguard.sip.message import Request, Response
+from sipguard.sip.timers import Timer
 from sipguard.sip.transaction_table import TxState
 from sipguard.sip.wire import parse, serialise
 
@@ -133,3 +137,24 @@ def test_an_unacked_2xx_is_retransmitted_byte_for_byte_from_a_slim_transaction()
     assert len(again) >= 2 and {serialise(m) for m in again} == {serialise(ok)}
     net.send(in_dialog("ACK", ok, 1, TRUNK, "z9hG4bK-ack1"), TRUNK)  # type: ignore[arg-type]
     assert net.core.active_calls == 1 and net.core.table.calls[call.key].state.name == "CONFIRMED"
+
+
+def test_an_ended_call_is_not_held_by_its_settled_transactions() -> None:
+    """Once the BYE exchange is over, nothing the core keeps reaches the call: its leg-B
+    INVITE's handlers went with the transaction, and Timer M was cancelled with it."""
+    net = Net()
+    net.send(invite(call_id="held-or-not"), TRUNK)
+    b_inv = net.one(NET_IN)
+    net.take(TRUNK)
+    net.send(reply(b_inv, 200, body=SDP), NET_IN)  # type: ignore[arg-type]
+    (ok,) = net.take(TRUNK)
+    net.take(NET_IN)  # our ACK to B
+    net.send(in_dialog("ACK", ok, 1, TRUNK, "z9hG4bK-ack1"), TRUNK)  # type: ignore[arg-type]
+    assert any(isinstance(k, TxTimer) and k.timer is Timer.M for k in net.timers)
+    net.send(in_dialog("BYE", ok, 2, TRUNK, "z9hG4bK-bye1"), TRUNK)  # type: ignore[arg-type]
+    net.send(reply(net.one(NET_IN), 200), NET_IN)  # type: ignore[arg-type]
+    assert net.core.transactions == 0
+    assert not any(isinstance(k, TxTimer) for k in net.timers)
+    gc.collect()
+    kept = [o for o in gc.get_objects() if isinstance(o, Call) and o.a.call_id == "held-or-not"]
+    assert kept == []
