@@ -41,7 +41,6 @@ from sipguard.policy.ruleset import Ruleset, Target
 from sipguard.policy.state import State
 from sipguard.screening import facts_from_request
 from sipguard.sip.message import Request
-from sipguard.sip.wire import serialise
 
 
 def allow_list(config: B2BUAConfig, rules: Ruleset) -> frozenset[str]:
@@ -123,8 +122,7 @@ class CallSetup:
         verdict = call.verdict
         if verdict.direction is Direction.INBOUND and verdict.caller and verdict.number:
             self.state.inbound_ended(call.a.call_id)
-        ack = serialise(call.b_ack) if call.b_ack is not None else None
-        return self.txs.settle_accepted(call.b.invite_tx, ack)
+        return self.txs.settle_accepted(call.b.invite_tx, call.b_ack)
 
     def release(self, call_key: int | None) -> bool:
         """The call's decision is durable: may leg B's held INVITE go out now?

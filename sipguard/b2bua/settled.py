@@ -63,7 +63,7 @@ class SettledTable:
     def add(self, key: TxKey, record: Record) -> None:
         """Keep ``record`` under ``key`` until its deadline (replacing one that was there)."""
         records, due = self._records, self._due
-        while len(records) >= self.limit and due:
+        while key not in records and len(records) >= self.limit and due:
             at, old = heapq.heappop(due)
             if old in records and records[old][0] <= at:
                 del records[old]

@@ -7,7 +7,7 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a transaction that arms its last timer (D, I, J or K) settles: it leaves the table for a
-  record in ``settled`` or ``settled_client`` (``b2bua/settled.py``) with that deadline and
+  record in ``settled.server`` or ``settled.client`` (``b2bua/settled.py``) with that deadline and
   the bytes it would send, no StartTimer goes out for that timer, and one ``SWEEP`` timer
   drops due records; an INVITE client transaction in Accepted settles when its call ends
   (``settle_accepted``), its 2xx retransmissions then getting the call's ACK;
@@ -220,7 +220,7 @@ class Transactions:
             forget_parsed(entry.tx)
         return out
 
-    def settle_accepted(self, key: TxKey, ack: bytes | None) -> Effects:
+    def settle_accepted(self, key: TxKey, ack: Request | None) -> Effects:
         """The call of the INVITE client transaction ``key`` ended: if it is in Accepted,
         its 2xx retransmissions get ``ack`` from now on, from a record due when Timer M is,
         and Timer M is cancelled."""
@@ -229,7 +229,7 @@ class Transactions:
         if entry is None or at is None or ack is None or entry.tx.state is not _ACCEPTED:
             return []
         out: Effects = [CancelTimer(TxTimer(entry.id, Timer.M))]
-        entry.wire = ack
+        entry.wire = serialise(ack)
         self._settle(entry, at, out)
         return out
 

@@ -158,3 +158,24 @@ def test_an_ended_call_is_not_held_by_its_settled_transactions() -> None:
     gc.collect()
     kept = [o for o in gc.get_objects() if isinstance(o, Call) and o.a.call_id == "held-or-not"]
     assert kept == []
+
+
+def test_a_full_table_replaces_a_record_without_dropping_another() -> None:
+    """At its bound, a table drops the record due first only for a new key; a record kept
+    again under its own key takes its old place."""
+    from sipguard.b2bua.effects import Addr
+    from sipguard.b2bua.settled import SettledTable, record_for
+    from sipguard.sip.transaction import Kind
+
+    table = SettledTable(limit=2)
+    peer = Addr("127.0.0.2", 5060)
+
+    def rec(deadline: float) -> tuple[float, int, int, bytes, str, int, str]:
+        return record_for(Kind.NON_INVITE_SERVER, TxState.COMPLETED, deadline, b"200", peer)
+
+    table.add(("a",), rec(10.0))
+    table.add(("b",), rec(20.0))
+    table.add(("b",), rec(30.0))
+    assert len(table) == 2 and table.match(("a",), 0.0) is not None
+    table.add(("c",), rec(40.0))
+    assert table.match(("a",), 0.0) is None and table.match(("b",), 25.0) is not None
