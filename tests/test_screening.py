@@ -352,3 +352,16 @@ def test_identity_facts_equal_the_plain_reading(
             [parse_address(v) for v in req.headers.get_all("p-asserted-identity")]
         return
     assert (facts.identities, facts.rpid_hidden) == _plain_identities(req)
+
+
+def test_a_deep_privacy_list_leaves_its_distinct_values_only() -> None:
+    """A Privacy list of thousands of repeated values (a flood's comma list) leaves the
+    call's facts its distinct priv-values, in the order each first appears."""
+    req = invite(
+        "<sip:4008001234@callcenter.example>",
+        "sip:13800138000@127.0.0.1",
+        "Privacy: " + ",".join(["id"] * 8000 + ["user", "ID", "none"]),
+    )
+    facts = facts_from_request(req, "127.0.0.2", 5060, "UDP")
+    assert facts.privacy == ("id", "user", "none")
+    assert privacy_values(["none; user", "user;id", "  ", "None"]) == ("none", "user", "id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sipguard import sighting
 from sipguard.sighting import SecondSighting
 
 
@@ -41,3 +42,24 @@ def test_without_eviction_it_admits_every_second_offer(keys: list[str]) -> None:
     for key in keys:
         count[key] = count.get(key, 0) + 1
         assert seen.again(key) is (count[key] % 2 == 0)
+
+
+def test_a_flood_of_new_keys_leaves_nothing_allocated_but_the_table() -> None:
+    """Marks live in the table, not as objects: after 5,000 distinct keys (the table
+    emptied several times over), what this module allocated and still holds is its table
+    and two counters."""
+    import tracemalloc
+
+    seen = SecondSighting(1000)
+    tracemalloc.start()
+    try:
+        for i in range(5000):
+            seen.again(f"key-{i}")
+        snap = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    only_this_module = tracemalloc.Filter(inclusive=True, filename_pattern=sighting.__file__)
+    mine = snap.filter_traces([only_this_module])
+    # the array, its buffer, and the two counters' ints: nothing per key
+    assert sum(stat.count for stat in mine.statistics("filename")) <= 4
+    assert len(seen) == 1000

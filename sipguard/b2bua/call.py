@@ -79,7 +79,7 @@ class Call:
     pending_ack: dict[Side, tuple[int, bool]] = field(default_factory=dict)
     # A re-INVITE we answered on a leg: its CSeq number and server transaction, until ACKed.
     reinvite: dict[Side, tuple[int, TxKey]] = field(default_factory=dict)
-    b_ack: Request | None = None
+    b_ack: bytes | None = None  # the ACK of leg B's 2xx, as sent (and sent again)
     # The call's own timers that are armed (only those are cancelled).
     armed: set[CallTimerKind] = field(default_factory=set)
 

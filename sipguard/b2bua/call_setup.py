@@ -34,7 +34,8 @@ from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.invite_relay import InviteRelay
 from sipguard.b2bua.leg_b import LegB, b_invite
 from sipguard.b2bua.overload import Cause, Overload, Rejected
-from sipguard.b2bua.transactions import Transactions, TxEntry
+from sipguard.b2bua.transactions import Transactions
+from sipguard.b2bua.tx_entry import TxEntry
 from sipguard.policy.evaluate import evaluate
 from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.policy.ruleset import Ruleset, Target

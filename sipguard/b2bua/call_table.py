@@ -27,7 +27,7 @@ from sipguard.b2bua.effects import (
     Effects,
     StartTimer,
 )
-from sipguard.b2bua.transactions import TxEntry
+from sipguard.b2bua.tx_entry import TxEntry
 from sipguard.sip.transaction import TxKey
 
 

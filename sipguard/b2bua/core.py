@@ -41,6 +41,7 @@ from sipguard.b2bua.effects import (
     CallTimer,
     CallTimerKind,
     Effects,
+    ResendTimer,
     SweepTimer,
     TimerKey,
     Transmit,
@@ -55,6 +56,7 @@ from sipguard.b2bua.overload import Cause
 from sipguard.b2bua.reply_route import reply_to, stamp, stateless
 from sipguard.b2bua.strangers import CoreStats, Strangers, listed
 from sipguard.b2bua.transactions import Transactions
+from sipguard.b2bua.tx_entry import TxEntry
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
@@ -189,6 +191,8 @@ class B2BUA:
                 assert_never(kind)
             case SweepTimer():
                 return self.txs.settled.sweep(now)
+            case ResendTimer():
+                return self.txs.settled.completed.fire(now)
             case _:
                 assert_never(key)
 
@@ -201,10 +205,8 @@ class B2BUA:
         key = server_key(req)
         entry = self.txs.server.get(key)
         if entry is not None:
-            if req.method == "ACK" and entry.tx.state is TxState.PROCEEDING:
-                return []  # an ACK for an INVITE not yet answered: nothing to acknowledge
-            return self.txs.receive(entry, req, now, wall)
-        settled = self.txs.settled.server.answer(key, 0, now)
+            return self._matched(entry, req, now, wall)
+        settled = self.txs.settled.request(key, now, ack=req.method == "ACK")
         if settled is not None:  # a retransmission to a transaction that settled
             return settled
         if req.method == "ACK":
@@ -219,6 +221,18 @@ class B2BUA:
         if req.method == "INVITE" and not req.to.tag:
             return self.setup.initial_invite(req, source, now, wall)
         return self.dialog_relay.in_dialog(req, source, now, wall)
+
+    def _matched(self, entry: TxEntry, req: Request, now: float, wall: datetime) -> Effects:
+        """A request that matches a live server transaction: a retransmission, or an ACK.
+        An ACK of an INVITE not yet answered acknowledges nothing; one of an answered INVITE
+        counts only if it names the call's dialog (the dialog's ACK path checks)."""
+        if req.method == "ACK":
+            state = entry.tx.state
+            if state is TxState.PROCEEDING:
+                return []
+            if state is TxState.ACCEPTED:
+                return self.dialog_relay.on_ack(req, now, wall)
+        return self.txs.receive(entry, req, now, wall)
 
     def _out_of_dialog(self, req: Request, source: Addr) -> Effects:
         """OPTIONS (200), or another method we take only in a dialog (405, 501): answered
@@ -247,4 +261,4 @@ class B2BUA:
         if found is None or found[0].b_ack is None:
             return []
         call = found[0]
-        return [Transmit(serialise(call.b_ack), call.b.peer)] if call.b_ack else []
+        return [Transmit(call.b_ack, call.b.peer)] if call.b_ack else []

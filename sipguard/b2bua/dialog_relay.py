@@ -26,7 +26,8 @@ from sipguard.b2bua.headers import allowed_fields, relay_response
 from sipguard.b2bua.identity import Identity
 from sipguard.b2bua.outgoing import dialog_request
 from sipguard.b2bua.reply_route import stateless
-from sipguard.b2bua.transactions import Transactions, TxEntry
+from sipguard.b2bua.transactions import Transactions
+from sipguard.b2bua.tx_entry import TxEntry
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.wire import serialise
 
@@ -55,9 +56,10 @@ class DialogRelay:
             extra = [("Content-Type", ctype)] if req.body and ctype else []
             via = self.ids.via(other.peer.transport)
             ack = dialog_request(other.dialog, "ACK", via, None, pending[0], req.body, extra)
+            data = serialise(ack)
             if side is Side.A and pending[1]:
-                call.b_ack = ack
-            out.append(Transmit(serialise(ack), other.peer))
+                call.b_ack = data
+            out.append(Transmit(data, other.peer))
         return out
 
     def _stop_2xx(self, call: Call, side: Side, seq: int, now: float, wall: datetime) -> Effects:

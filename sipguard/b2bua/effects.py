@@ -8,10 +8,10 @@ Invariants:
 - ``Effect`` is a closed union: a shell that matches on it with ``assert_never`` in its
   default arm fails type checking when an effect is added here and not handled there;
 - ``Addr`` identifies a peer and the transport to reach it; the shell owns the sockets;
-- timers are keyed by ``TimerKey`` values (``TxTimer``, ``CallTimer`` or the one
-  ``SWEEP`` of settled transactions); starting a timer
-  with a live key replaces it, cancelling an unknown key is a no-op; ``at`` is on the same
-  monotonic clock as the ``now`` the core was given;
+- timers are keyed by ``TimerKey`` values (``TxTimer``, ``CallTimer``, the one ``SWEEP``
+  of settled transactions or the one ``RESEND`` of Completed INVITE server transactions);
+  starting a timer with a live key replaces it, cancelling an unknown key is a no-op;
+  ``at`` is on the same monotonic clock as the ``now`` the core was given;
 - ``Decided`` carries a call decision that must be journaled; its ``after`` effects (for a
   rejection, the final response; for an allowed call, leg B's INVITE) are carried out only
   once the record is durable, so no final response ever leaves before its decision record is
@@ -70,7 +70,16 @@ class SweepTimer:
 
 
 SWEEP = SweepTimer()
-TimerKey = TxTimer | CallTimer | SweepTimer
+
+
+@dataclass(frozen=True, slots=True)
+class ResendTimer:
+    """The one timer of the Completed INVITE server records (``completed``): Timer G's
+    retransmissions and Timer H's end, for all of them."""
+
+
+RESEND = ResendTimer()
+TimerKey = TxTimer | CallTimer | SweepTimer | ResendTimer
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,7 @@ class InviteRelay:
             if not 200 <= status < 300:
                 return []
             if call.b_ack is not None:  # a retransmission of a 2xx we ACKed and BYEd
-                return [Transmit(serialise(call.b_ack), call.b.peer)]
+                return [Transmit(call.b_ack, call.b.peer)]
             return self._late_2xx(call, msg, now, wall)
         if status == 100:
             return []
@@ -160,7 +160,7 @@ class InviteRelay:
 
     def _b_answer(self, call: Call, resp: Response, now: float, wall: datetime) -> Effects:
         if call.state is CallState.CONFIRMED:  # a retransmitted 2xx: ACK it again
-            return [Transmit(serialise(call.b_ack), call.b.peer)] if call.b_ack else []
+            return [Transmit(call.b_ack, call.b.peer)] if call.b_ack else []
         if dialog_problem(resp) is not None:
             return self._refuse_2xx(call, _salvage_dialog(call.b.invite, resp), now, wall)
         call.b.dialog = b_dialog(call.b, resp)
@@ -172,8 +172,8 @@ class InviteRelay:
         out: Effects = []
         if call.b.invite.body:
             via = self.ids.via(call.b.peer.transport)
-            call.b_ack = dialog_ack(call.b.dialog, call.b.invite_seq, via)
-            out.append(Transmit(serialise(call.b_ack), call.b.peer))
+            call.b_ack = serialise(dialog_ack(call.b.dialog, call.b.invite_seq, via))
+            out.append(Transmit(call.b_ack, call.b.peer))
         else:
             call.pending_ack[Side.A] = (call.b.invite_seq, True)
         out += self._to_a(call, resp, None, now, wall)
@@ -211,10 +211,11 @@ class InviteRelay:
 
     def _ack_and_bye(self, call: Call, dialog: Dialog, now: float, wall: datetime) -> Effects:
         transport = call.b.peer.transport
-        ack = call.b_ack = dialog_ack(dialog, call.b.invite_seq, self.ids.via(transport))
+        ack = dialog_ack(dialog, call.b.invite_seq, self.ids.via(transport))
+        call.b_ack = serialise(ack)
         branch = self.ids.branch()
         bye = dialog_request(dialog, "BYE", self.ids.via(transport, branch))
-        out: Effects = [Transmit(serialise(ack), call.b.peer)]
+        out: Effects = [Transmit(call.b_ack, call.b.peer)]
         return out + self.txs.send(bye, call.b.peer, now, wall, (branch, "BYE"))
 
     def _to_a(

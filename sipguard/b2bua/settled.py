@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import heapq
 
+from sipguard.b2bua.completed import CompletedTable
 from sipguard.b2bua.effects import SWEEP, Addr, Effects, StartTimer, Transmit
+from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import Kind, TxKey, TxState
 
 SWEEP_EVERY = 1.0  # seconds, at least, between two sweeps
@@ -105,15 +107,40 @@ class SettledTable:
 
 
 class Settled:
-    """The records of settled server and client transactions, and their one sweep timer."""
+    """The records of settled server and client transactions, and their one sweep timer;
+    and the Completed INVITE server transactions (``completed``), which settle on an ACK."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, config: TimerConfig) -> None:
         self.server = SettledTable(limit)
         self.client = SettledTable(limit)
+        self.completed = CompletedTable(config, limit)
+        self.config = config
         self._sweeping = False  # a SWEEP timer is armed
 
     def __len__(self) -> int:
-        return len(self.server) + len(self.client)
+        return len(self.server) + len(self.client) + len(self.completed)
+
+    def request(self, key: TxKey, now: float, *, ack: bool) -> Effects | None:
+        """What the record of server key ``key`` does with a request (an ACK when ``ack``):
+        None when no record matches.  The ACK of a Completed INVITE leaves its Confirmed
+        record, which absorbs retransmissions until Timer I (none on a reliable transport)."""
+        if not ack:
+            sent = self.completed.resend(key, now) if len(self.completed) else None
+            return sent if sent is not None else self.server.answer(key, 0, now)
+        record = self.completed.acked(key, now) if len(self.completed) else None
+        if record is None:
+            return self.server.answer(key, 0, now)
+        out: Effects = []
+        wait = self.config.duration(Timer.I, reliable=record[6] != "udp")
+        if wait > 0:
+            peer = Addr(record[4], record[5], record[6])
+            confirmed = record_for(Kind.INVITE_SERVER, TxState.CONFIRMED, now + wait, b"", peer)
+            self.keep(key, confirmed, client=False, out=out)
+        return out
+
+    def knows_server(self, key: TxKey, now: float) -> bool:
+        """True while a record of server key ``key`` is live."""
+        return self.completed.knows(key, now) or self.server.match(key, now) is not None
 
     def keep(self, key: TxKey, record: Record, *, client: bool, out: Effects) -> None:
         """Keep ``record``; append the StartTimer of the sweep to ``out`` if none is armed."""

@@ -7,10 +7,12 @@ Invariants:
   Arm/Disarm -> StartTimer/CancelTimer keyed ``TxTimer(id, timer)``; PassUp and TimedOut go
   to the handlers the TU registered;
 - a transaction that arms its last timer (D, I, J or K) settles: it leaves the table for a
-  record in ``settled.server`` or ``settled.client`` (``b2bua/settled.py``) with that deadline and
-  the bytes it would send, no StartTimer goes out for that timer, and one ``SWEEP`` timer
+  record in ``settled.server`` or ``settled.client`` (``b2bua/settled.py``) with that deadline
+  and the bytes it would send, no StartTimer goes out for that timer, and one ``SWEEP`` timer
   drops due records; an INVITE client transaction in Accepted settles when its call ends
-  (``settle_accepted``), its 2xx retransmissions then getting the call's ACK;
+  (``settle_accepted``), its 2xx retransmissions then getting the call's ACK; an INVITE
+  server transaction entering Completed leaves for a record in ``settled.completed``
+  (``b2bua/completed.py``), which runs its Timers G and H (no StartTimer goes out for them);
 - a server transaction takes at most one final response (``respond`` is a no-op after one),
   then keeps a slim request and, beside the bytes it sent (``TxEntry.wire``, which its
   retransmissions send), a ``stand_in`` of its response (``slimming``); an INVITE client
@@ -25,10 +27,10 @@ Invariants:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
+from sipguard.b2bua.completed import completed_record
 from sipguard.b2bua.effects import (
     Addr,
     CancelTimer,
@@ -41,11 +43,13 @@ from sipguard.b2bua.headers import make_response
 from sipguard.b2bua.reply_route import reply_to
 from sipguard.b2bua.settled import Settled, record_for
 from sipguard.b2bua.slimming import forget_parsed, slim, stand_in
+from sipguard.b2bua.tx_entry import TimeoutHandler, TxEntry, UpHandler
 from sipguard.sip.message import Message, Request, Response
 from sipguard.sip.timers import Timer, TimerConfig
 from sipguard.sip.transaction import (
     Arm,
     Disarm,
+    Kind,
     PassUp,
     Send,
     Terminated,
@@ -61,33 +65,14 @@ from sipguard.sip.transaction import (
 from sipguard.sip.wire import serialise
 
 _SETTLED = frozenset({TxState.COMPLETED, TxState.CONFIRMED, TxState.ACCEPTED})
-_ACCEPTED = TxState.ACCEPTED
-UpHandler = Callable[[Message, float, datetime], Effects]
-TimeoutHandler = Callable[[float, datetime], Effects]
+_ACCEPTED, _COMPLETED = TxState.ACCEPTED, TxState.COMPLETED
+_INVITE_SERVER = Kind.INVITE_SERVER
 _LAST = frozenset({Timer.D, Timer.I, Timer.J, Timer.K})  # armed on entering the wait-out
 
 
-@dataclass(slots=True)
-class TxEntry:
-    """A live transaction, its peer and what the TU does with its results."""
-
-    id: int
-    tx: Transaction
-    peer: Addr
-    key: TxKey
-    on_up: UpHandler | None = None
-    on_timeout: TimeoutHandler | None = None
-    cancelled: bool = False  # an INVITE client transaction we sent a CANCEL for
-    slimmed: bool = False  # its request was cut to the naming fields (``slim``)
-    sent: Response | None = None  # the response we last sent (server), or its stand-in
-    wire: bytes = b""  # the bytes of that response (server), or of our last ACK (client)
-    last_at: float | None = None  # the deadline of its last timer, once armed (``_LAST``)
-
-    @property
-    def answered(self) -> bool:
-        """True once the (server) transaction is over or has sent a final response."""
-        last = self.tx.last_response
-        return self.tx.terminated or (last is not None and last.status >= 200)
+def _resends(entry: TxEntry) -> bool:
+    """True for an INVITE server transaction in Completed: it becomes a ``completed`` record."""
+    return entry.tx.state is _COMPLETED and entry.tx.kind is _INVITE_SERVER
 
 
 class Transactions:
@@ -98,7 +83,7 @@ class Transactions:
         self.server: dict[TxKey, TxEntry] = {}
         self.client: dict[TxKey, TxEntry] = {}
         self.by_id: dict[int, TxEntry] = {}
-        self.settled = Settled(max_settled)  # transactions that only wait out a timer
+        self.settled = Settled(max_settled, config)  # transactions that only wait or resend
         self._ids = itertools.count(1)
 
     def __len__(self) -> int:
@@ -209,7 +194,7 @@ class Transactions:
             self._apply(entry, e, now, wall, out)
         state = entry.tx.state
         if state in _SETTLED:
-            if entry.last_at is not None and entry.id in self.by_id:
+            if entry.id in self.by_id and (entry.last_at is not None or _resends(entry)):
                 self._settle(entry, entry.last_at, out)
                 return out
             if state is _ACCEPTED and not entry.slimmed and entry.tx.is_client:
@@ -220,7 +205,7 @@ class Transactions:
             forget_parsed(entry.tx)
         return out
 
-    def settle_accepted(self, key: TxKey, ack: Request | None) -> Effects:
+    def settle_accepted(self, key: TxKey, ack: bytes | None) -> Effects:
         """The call of the INVITE client transaction ``key`` ended: if it is in Accepted,
         its 2xx retransmissions get ``ack`` from now on, from a record due when Timer M is,
         and Timer M is cancelled."""
@@ -229,19 +214,27 @@ class Transactions:
         if entry is None or at is None or ack is None or entry.tx.state is not _ACCEPTED:
             return []
         out: Effects = [CancelTimer(TxTimer(entry.id, Timer.M))]
-        entry.wire = serialise(ack)
+        entry.wire = ack
         self._settle(entry, at, out)
         return out
 
     def knows_server(self, key: TxKey, now: float) -> bool:
         """True while a server transaction of ``key`` is live or settled."""
-        return key in self.server or self.settled.server.match(key, now) is not None
+        return key in self.server or self.settled.knows_server(key, now)
 
-    def _settle(self, entry: TxEntry, deadline: float, out: Effects) -> None:
-        """Replace ``entry`` by its record (see the module header)."""
+    def _settle(self, entry: TxEntry, deadline: float | None, out: Effects) -> None:
+        """Replace ``entry`` by its record (see the module header); a Completed INVITE
+        server transaction (``deadline`` None) by its record in ``settled.completed``."""
         tx = entry.tx
-        record = record_for(tx.kind, tx.state, deadline, entry.wire, entry.peer)
         self._forget(entry)
+        if deadline is None:
+            armed = tx.armed
+            record = completed_record(
+                armed[Timer.H], armed.get(Timer.G), tx.interval(Timer.G), entry.wire, entry.peer
+            )
+            self.settled.completed.keep(entry.key, record, out)
+            return
+        record = record_for(tx.kind, tx.state, deadline, entry.wire, entry.peer)
         self.settled.keep(entry.key, record, client=tx.is_client, out=out)
 
     def _apply(self, entry: TxEntry, e: TxEffect, now: float, wall: datetime, out: Effects) -> None:
@@ -250,10 +243,7 @@ class Transactions:
             case Send(message=message):
                 out.append(Transmit(self._wire(entry, message), entry.peer))
             case Arm(timer=timer, at=at):
-                if timer in _LAST:  # the wait-out: the transaction settles (``run``)
-                    entry.last_at = at
-                else:
-                    out.append(StartTimer(TxTimer(entry.id, timer), at))
+                self._arm(entry, timer, at, out)
             case Disarm(timer=timer):
                 out.append(CancelTimer(TxTimer(entry.id, timer)))
             case PassUp(message=message):
@@ -264,6 +254,13 @@ class Transactions:
                     out.extend(entry.on_timeout(now, wall))
             case Terminated():
                 self._forget(entry)
+
+    @staticmethod
+    def _arm(entry: TxEntry, timer: Timer, at: float, out: Effects) -> None:
+        if timer in _LAST:  # the wait-out: the transaction settles (``run``)
+            entry.last_at = at
+        elif not _resends(entry):  # a Completed INVITE's G and H are its record's (``run``)
+            out.append(StartTimer(TxTimer(entry.id, timer), at))
 
     @staticmethod
     def _wire(entry: TxEntry, message: Message) -> bytes:

@@ -15,8 +15,9 @@ Invariants:
   caller on a trunk that monitors nothing.  A call center sends from a bounded set of filed
   numbers, so those keys repeat; the public's numbers on inbound calls, and callers that
   are filed nowhere (an extension appended, a fuzzed or invented From), are never stored,
-  so invented numbers cannot fill the memo (a filed From beside a host or
-  P-Asserted-Identity that never repeats still can, up to the bound).  The memo stops growing
+  so invented numbers cannot fill the memo; a key enters on its second sighting
+  (``Ruleset.callers_seen``), so a filed From beside a host or P-Asserted-Identity that never
+  repeats (a fuzzer's bit flips) leaves nothing behind it either.  The memo stops growing
   at ``MEMO_LIMIT`` keys (about 15 MB) and is never emptied while the ruleset lives: an
   entry cannot go stale, and freeing tens of thousands at once would hold the interpreter
   for milliseconds.  A reload starts a new, empty memo.  tests/policy/test_callers.py pins
@@ -61,7 +62,8 @@ def resolved(facts: CallFacts, rules: Ruleset) -> Resolved:
     found = memo.get(key)
     if found is None:
         found = resolve(facts, rules)
-        if found[5] is not None and found[7] == PLAIN and len(memo) < MEMO_LIMIT:
+        keep = found[5] is not None and found[7] == PLAIN and len(memo) < MEMO_LIMIT
+        if keep and rules.callers_seen.again(key):
             memo[key] = found
     return found
 

@@ -28,6 +28,7 @@ from sipguard.policy.facts import Direction, Reason
 from sipguard.policy.model import Rules
 from sipguard.policy.numbers import NumberIndex, nsn_function, strip_carrier_prefix
 from sipguard.policy.values import parse_duration, parse_time_range, resolve_state_url
+from sipguard.sighting import SecondSighting
 
 if TYPE_CHECKING:
     from sipguard.policy.callers import CallerKey, Resolved
@@ -208,6 +209,7 @@ class Ruleset:
         #: ``ip`` and, for outbound, the sending trunk (spec section 3); bound for speed.
         self.classify_source: Callable[[str], Owner] = SourceMap(_owners(model)).classify
         self.callers: dict[CallerKey, Resolved] = {}  # callers.resolved's memo
+        self.callers_seen = SecondSighting(8192)  # its keys seen once
 
     def _numbers_and_time(self, model: Rules) -> None:
         self.zone = ZoneInfo(model.timezone)

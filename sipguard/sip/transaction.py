@@ -190,6 +190,10 @@ class Transaction:
         """Server INVITE: the TU matched the ACK of our 2xx (RFC 6026 Accepted state)."""
         return self.handle(Event.ACK, now)
 
+    def interval(self, timer: Timer) -> float | None:
+        """The interval a retransmission timer was last armed with (None: never armed)."""
+        return self._intervals.get(timer)
+
     def fire(self, timer: Timer, now: float) -> list[TxEffect]:
         """A timer armed by this transaction fired (ignored if no longer armed)."""
         return self.handle(TIMER_EVENT[timer], now)

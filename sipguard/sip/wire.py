@@ -22,7 +22,7 @@ from itertools import islice
 from sipguard.errors import SipParseError
 from sipguard.sighting import SecondSighting
 from sipguard.sip.address import TOKEN_CHARS
-from sipguard.sip.headers import Headers, canonical, canonical_keys
+from sipguard.sip.headers import COMPACT, Headers, canonical, canonical_keys
 from sipguard.sip.message import (
     CSEQ_MAX,
     Message,
@@ -36,10 +36,21 @@ from sipguard.sip.message import (
 # Peers send the same header names in the same order message after message, so the checked
 # lookup keys of a name sequence are memoised (bounded in entries and in key length).  A
 # sequence enters on its second sighting (``_SEEN``, see ``sipguard.sighting``):
-# a flood of ever new sequences leaves nothing in the memo to outlive it.
+# a flood of ever new sequences leaves nothing in the memo to outlive it.  What a memoised
+# sequence keeps is its name string and a list of shared key strings (``_KEY_STRINGS``),
+# so what a flood's repeated sequences leave behind is a few objects each, never the keys
+# split out of one of its messages; a sequence of more than ``_KEYS_MAX_FIELDS`` fields
+# (a Via chain grown by a loop, a fuzzer's duplicated headers) is not memoised.
 _KEYS: dict[str, list[str]] = {}
 _KEYS_MAX = 256
 _KEYS_MAX_NAMES = 1024
+_KEYS_MAX_FIELDS = 48
+_COMMON = """
+call-id contact content-length content-type cseq from max-forwards rack record-route
+route rseq to via allow supported require p-asserted-identity privacy reason user-agent
+"""
+_KEY_STRINGS: dict[str, str] = {k: k for k in (*_COMMON.split(), *COMPACT.values())}
+_KEY_STRINGS_MAX = 1024
 _SEEN = SecondSighting(1024)  # name sequences seen once
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
@@ -125,8 +136,18 @@ def _headers(names: list[str], values: list[str]) -> Headers:
 
 def _remember(joined: str, keys: list[str]) -> None:
     """Memoise ``keys`` for the name sequence ``joined`` if it was seen once before."""
-    if _SEEN.again(joined):
-        _KEYS[joined] = keys
+    if len(keys) <= _KEYS_MAX_FIELDS and _SEEN.again(joined):
+        _KEYS[joined] = [_shared(key) for key in keys]
+
+
+def _shared(key: str) -> str:
+    """The one string memoised lists hold for ``key`` (``key`` itself once they are full)."""
+    found = _KEY_STRINGS.get(key)
+    if found is None:
+        if len(_KEY_STRINGS) >= _KEY_STRINGS_MAX:
+            return key
+        found = _KEY_STRINGS[key] = key
+    return found
 
 
 def _checked_keys(names: list[str]) -> list[str]:

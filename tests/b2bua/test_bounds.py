@@ -1,7 +1,8 @@
 """A flood of requests from a listed peer cannot grow the transaction tables without bound.
 
 Live transactions are bounded by ``max_transactions`` (past it, 503 statelessly); settled
-ones, which only wait out their last timer as records (``b2bua/settled.py``), by
+ones, which only wait out their last timer as records (``b2bua/settled.py``), and refused
+INVITEs waiting for their ACK, which are records too (``b2bua/completed.py``), by
 ``max_settled`` (past it, the record due first gives way).
 """
 
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from b2bua_harness import TRUNK, Net, invite
+from b2bua_harness import NET, TRUNK, Net, invite
 
 from sipguard.b2bua import Addr, B2BUAConfig
-from sipguard.b2bua.effects import SWEEP
+from sipguard.b2bua.effects import RESEND, SWEEP
 from sipguard.b2bua.overload import Cause
 from sipguard.sip.message import Response
 
@@ -38,9 +39,15 @@ def cancel(i: int) -> bytes:
 
 
 def unacked(i: int) -> bytes:
-    """An INVITE from an unfiled caller whose 403 is never ACKed: its transaction stays
-    live in Completed until Timer H."""
+    """An INVITE from an unfiled caller whose 403 is never ACKed: its transaction waits in
+    Completed until Timer H, as a record."""
     return invite(caller="4001112222", call_id=f"flood-{i}", branch=f"z9hG4bK-fl{i}")
+
+
+def unanswered(i: int) -> bytes:
+    """An allowed inbound INVITE whose callee never answers: two live transactions (leg
+    A's in Proceeding, leg B's in Calling) until leg B's Timer B."""
+    return invite("13800138000", "4008001234", NET, f"ring-{i}", f"z9hG4bK-rg{i}")
 
 
 def bounded_net(limit: int, settled: int = 100_000) -> Net:
@@ -49,32 +56,56 @@ def bounded_net(limit: int, settled: int = 100_000) -> Net:
 
 
 def test_requests_past_the_bound_get_a_stateless_503_with_retry_after() -> None:
-    """A flood of requests that each hold a live transaction stops at the bound: later
+    """A flood of requests that each hold live transactions stops at the bound: later
     requests get 503, no transaction."""
     net = bounded_net(50)
-    for i in range(500):
-        net.send(unacked(i), TRUNK)
-    assert net.core.transactions == 50
-    got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
-    assert [m.status for m in got].count(403) == 50
+    for i in range(60):
+        net.send(unanswered(i), NET)
+    assert net.core.transactions == 50 and net.core.active_calls == 25
+    got = [m for m in net.take(NET) if isinstance(m, Response)]
+    assert [m.status for m in got].count(100) == 25
     busy = [m for m in got if m.status == 503]
-    assert len(busy) == 450 and all(m.headers.get("retry-after") == "5" for m in busy)
-    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 450
+    assert len(busy) == 35 and all(m.headers.get("retry-after") == "5" for m in busy)
+    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 35
     net.send(invite(), TRUNK)  # a call during the flood: refused, not queued
     assert [m.status for m in net.take(TRUNK)] == [503]  # type: ignore[union-attr]
-    assert net.core.transactions == 50 and net.core.active_calls == 0
+    assert net.core.transactions == 50 and net.core.active_calls == 25
 
 
 def test_a_call_goes_through_once_the_flood_has_drained() -> None:
     net = bounded_net(50)
-    for i in range(100):
-        net.send(unacked(i), TRUNK)
-    net.advance(net.now + 40.0)  # Timer H (64 * T1) ends the unacknowledged INVITEs
-    net.take(TRUNK)
-    assert net.core.transactions == 0
+    for i in range(30):
+        net.send(unanswered(i), NET)
+    net.advance(net.now + 80.0)  # leg B's Timer B, then leg A's 408 waits out Timer H
+    net.take(NET)
+    assert net.core.transactions == 0 and net.core.active_calls == 0
     net.send(invite(), TRUNK)
     assert [m.status for m in net.take(TRUNK)] == [100]  # type: ignore[union-attr]
     assert net.core.active_calls == 1
+
+
+def test_refused_invites_waiting_for_an_ack_take_no_live_slot_and_are_bounded() -> None:
+    """A flood of refused INVITEs that are never ACKed leaves records, not transactions: a
+    call still gets through, past ``max_settled`` the record due first gives way, a recent
+    one still answers its retransmission with the very bytes it sent, and Timer H ends them
+    all, with their one timer."""
+    net = bounded_net(50, settled=40)
+    for i in range(100):  # the trunk's max_cps
+        net.send(unacked(i), TRUNK)
+    got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
+    assert [m.status for m in got] == [100, 403] * 100
+    assert net.core.transactions == 0 and net.core.settled == 40
+    assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
+    last = net.raw[-1]
+    net.send(unacked(99), TRUNK)
+    assert net.raw[-1] == last and net.core.settled == 40
+    net.advance(net.now + 1.1)  # the next second of max_cps; Timer G resends the 403s
+    assert net.raw[-1] == last
+    net.take(TRUNK)
+    net.send(invite(), TRUNK)
+    assert [m.status for m in net.take(TRUNK)] == [100]  # type: ignore[union-attr]
+    net.advance(net.now + 80.0)  # and that call's 408 (leg B's Timer B) its own Timer H
+    assert net.core.settled == 0 and RESEND not in net.timers
 
 
 def test_retransmissions_still_reach_their_transaction_at_the_bound() -> None:
@@ -88,14 +119,14 @@ def test_retransmissions_still_reach_their_transaction_at_the_bound() -> None:
 
 def test_keep_alives_are_answered_statelessly_even_at_the_bound() -> None:
     """OPTIONS from a listed peer never takes a transaction, so a full table refuses none."""
-    net = bounded_net(1)
-    net.send(unacked(0), TRUNK)
+    net = bounded_net(2)
+    net.send(unanswered(0), NET)
     for i in range(20):
         net.send(options(i), TRUNK)
     got = [m for m in net.take(TRUNK) if isinstance(m, Response)]
-    assert [m.status for m in got] == [100, 403] + [200] * 20
-    assert all(m.to.tag for m in got[2:])  # a 200 carries our To tag (RFC 3261 8.2.6.2)
-    assert net.core.transactions == 1
+    assert [m.status for m in got] == [200] * 20
+    assert all(m.to.tag for m in got)  # a 200 carries our To tag (RFC 3261 8.2.6.2)
+    assert net.core.transactions == 2
     assert net.core.stats.rejected.counts[Cause.TRANSACTIONS] == 0
 
 
@@ -117,7 +148,7 @@ def test_settled_transactions_take_no_live_slot_and_are_bounded_on_their_own() -
     net.take(TRUNK)
     net.send(invite(), TRUNK)
     assert [m.status for m in net.take(TRUNK)] == [100]  # type: ignore[union-attr]
-    net.advance(net.now + 40.0)
+    net.advance(net.now + 80.0)  # and that call's 408 (leg B's Timer B) its own Timer H
     assert net.core.settled == 0 and SWEEP not in net.timers
 
 

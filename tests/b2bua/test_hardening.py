@@ -186,6 +186,27 @@ def test_a_200_the_caller_never_acks_ends_the_call_with_a_bye_on_both_legs() -> 
     assert net.idle()
 
 
+def test_a_stray_ack_with_the_invites_branch_does_not_confirm_an_answered_call() -> None:
+    """An ACK that shares the caller's INVITE branch but names no dialog of ours (another
+    To tag) is not the ACK of our 2xx (RFC 3261 13.2.2.4, RFC 6026 section 8.5: the TU
+    matches it to a dialog): it is dropped, and Timer L still ends the call.  Before, the
+    INVITE's transaction took it as the ACK and the call stayed up, with no one in it,
+    until its maximum duration."""
+    net = Net()
+    b_inv = ringing(net)
+    net.send(reply(b_inv, 200, body=SDP), NET_IN)
+    assert statuses(net.take(TRUNK)) == [200]
+    net.take(NET_IN)
+    stray = invite().replace(b"INVITE sip:", b"ACK sip:", 1).replace(b"1 INVITE", b"1 ACK")
+    to = b"To: <sip:13800138000@127.0.0.1>"
+    stray = stray.replace(to, to + b";tag=x")
+    net.send(stray, TRUNK)
+    assert net.take(NET_IN) == []
+    net.advance(40.0)
+    assert set(methods(net.take(NET_IN))) == {"BYE"}
+    assert [(e.final_status, e.ended_by) for e in net.ended] == [(200, "timeout")]
+
+
 def test_an_acked_call_outlives_timer_l() -> None:
     """The plain case the rule above must not touch: an ACKed call stays up."""
     net = Net()

@@ -124,10 +124,25 @@ def test_the_memo_is_bounded(enforcing: Ruleset, monkeypatch: pytest.MonkeyPatch
     assert list(enforcing.callers) == kept
 
 
+def test_a_key_seen_once_is_not_kept(enforcing: Ruleset) -> None:
+    """A filed caller beside a From host that never repeats (a fuzzer's bit flips) leaves
+    no entry: a key is kept on its second sighting only."""
+    enforcing.callers.clear()
+    now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
+    for i in range(100):
+        host = f"h{i}.flipped.example"
+        facts = CallFacts("c", "192.0.2.10", 5060, "4008001234", host, None, "13800138000")
+        assert evaluate(facts, enforcing, MemoryState(), now).reason is not None
+    assert not enforcing.callers
+    evaluate(facts, enforcing, MemoryState(), now)
+    assert list(enforcing.callers) == [("192.0.2.10", "4008001234", host, None)]
+
+
 def test_a_monitoring_trunk_is_never_kept(ruleset: Ruleset) -> None:
     """Calls from a trunk in monitor mode are resolved afresh every time."""
     now = datetime(2026, 6, 1, 10, 0, tzinfo=ZONE)
     facts = CallFacts("c", "192.0.2.10", 5060, "4008001234", None, None, "13800138000")
-    evaluate(facts, ruleset, MemoryState(), now)
+    for _ in range(2):  # a key is kept on its second sighting
+        evaluate(facts, ruleset, MemoryState(), now)
     kept = ("192.0.2.10", "4008001234", None, None) in ruleset.callers
     assert kept is not bool(ruleset.monitoring)

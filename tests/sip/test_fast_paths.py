@@ -586,3 +586,29 @@ def _second_sighting(wire: ModuleType, canonical: Callable[[str], str]) -> None:
         got = wire._headers(list(names), ["a", "b", "c"])
         assert [k for _, _, k in got.triples()] == [canonical(n) for n in names]
     assert ":".join(names) in wire._KEYS
+
+
+def test_a_memoised_sequence_holds_shared_key_strings_and_long_ones_stay_out() -> None:
+    """What a memo entry keeps outlives the message it came from, so it holds the one shared
+    string of each key, not the keys split out of that message; a sequence longer than
+    ``_KEYS_MAX_FIELDS`` (a duplicated header, a Via chain) is never memoised."""
+    from sipguard.sip import wire
+
+    saved = dict(wire._KEYS)
+    wire._KEYS.clear()
+    try:
+        names = ["Via", "From", "To", "X-Carrier-Tag"]
+        for _ in range(2):
+            wire._headers([n for n in "|".join(names).split("|")], ["a", "b", "c", "d"])
+        kept = wire._KEYS[":".join(names)]
+        assert kept == ["via", "from", "to", "x-carrier-tag"]
+        assert all(key is wire._KEY_STRINGS[key] for key in kept)
+        assert kept[0] is wire._KEY_STRINGS["via"]
+        long = ["Via"] * (wire._KEYS_MAX_FIELDS + 1)
+        for _ in range(3):
+            got = wire._headers(list(long), ["v"] * len(long))
+            assert len(got.get_all("via")) == len(long)
+        assert ":".join(long) not in wire._KEYS
+    finally:
+        wire._KEYS.clear()
+        wire._KEYS.update(saved)
