@@ -56,7 +56,17 @@ def register(sub: Subparsers) -> None:
     )
     _common(run)
     run.add_argument("--workdir", type=Path, help="where to write kamailio.cfg (default: temp)")
+    run.add_argument("--shm-mb", type=_megabytes, default=kc.SHM_MB, metavar="MB",
+                     help="Kamailio's shared memory in MB, sized to the call rate "
+                          f"(default {kc.SHM_MB}; see docs/kamailio.md)")  # fmt: skip
     run.set_defaults(func=run_command)
+
+
+def _megabytes(text: str) -> int:
+    """A shared-memory size for Kamailio's ``-m``: a whole number of MB, 16 or more."""
+    if not text.isdigit() or int(text) < 16:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in MB of at least 16")
+    return int(text)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -139,7 +149,7 @@ def run_command(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "kamailio.cfg"
     cfg.write_text(kc.render(opts), encoding="utf-8")
-    argv = kc.run_command(cfg)
+    argv = kc.run_command(cfg, args.shm_mb)
     print(f"sipguard kamailio: {' '.join(argv)}", file=sys.stderr, flush=True)
     try:
         os.execvpe(argv[0], argv, env)

@@ -97,3 +97,27 @@ def test_the_printed_config_says_to_start_with_them(
     assert main(["kamailio", "config", "--rules", str(write_call_rules(tmp_path))]) == 0
     start = next(line for line in capsys.readouterr().out.splitlines() if "Start with" in line)
     assert start.endswith("kamailio -DD -E -x tlsf -X tlsf -f kamailio.cfg")
+
+
+def test_shared_memory_is_sized_by_the_operator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kamailio run --shm-mb`` sets Kamailio's ``-m`` (tm keeps every transaction in shared
+    memory, so the size follows the call rate); a size under 16 MB is refused at once."""
+    assert cfg.run_command(tmp_path / "k.cfg")[6] == str(cfg.SHM_MB)
+    started: list[list[str]] = []
+
+    def execvpe(file: str, argv: list[str], env: dict[str, str]) -> None:
+        started.append(argv)
+        raise OSError("not started in a test")
+
+    monkeypatch.setattr("os.execvpe", execvpe)
+    rules = str(write_call_rules(tmp_path))
+    args = ["kamailio", "run", "--rules", rules, "--workdir", str(tmp_path / "w")]
+    assert main([*args, "--shm-mb", "1024"]) == 2  # exec refused: the argv was built
+    (argv,) = started
+    assert argv[argv.index("-m") + 1] == "1024"
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--shm-mb", "8"])
+    assert refused.value.code == 2
+    assert "not a size in MB of at least 16" in capsys.readouterr().err
