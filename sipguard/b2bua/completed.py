@@ -57,7 +57,7 @@ class CompletedTable:
         records, due = self._records, self._due
         while key not in records and len(records) >= self.limit and due:
             at, old = heapq.heappop(due)
-            if old in records and _next(records[old]) == at:
+            if self._current(at, old):
                 del records[old]
         records[key] = record
         at = _next(record)
@@ -89,9 +89,9 @@ class CompletedTable:
         due, records = self._due, self._records
         while due and due[0][0] <= now:
             at, key = heapq.heappop(due)
-            record = records.get(key)
-            if record is None or at != _next(record):
+            if not self._current(at, key):
                 continue  # ended or rescheduled since
+            record = records[key]
             if record[0] <= at:  # Timer H
                 del records[key]
                 continue
@@ -100,12 +100,17 @@ class CompletedTable:
             h_at, _, _, data, host, port, transport = record
             records[key] = record = (h_at, now + interval, interval, data, host, port, transport)
             heapq.heappush(due, (_next(record), key))
-        while due and (due[0][1] not in records or due[0][0] != _next(records[due[0][1]])):
+        while due and not self._current(*due[0]):
             heapq.heappop(due)
         if due:
             self._armed = due[0][0]
             out.append(StartTimer(RESEND, self._armed))
         return out
+
+    def _current(self, at: float, key: TxKey) -> bool:
+        """True when the heap entry ``(at, key)`` is its record's next deadline (not stale)."""
+        record = self._records.get(key)
+        return record is not None and _next(record) == at
 
     def _live(self, key: TxKey, now: float) -> Record | None:
         record = self._records.get(key) if self._records else None

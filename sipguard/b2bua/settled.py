@@ -125,9 +125,9 @@ class Settled:
         None when no record matches.  The ACK of a Completed INVITE leaves its Confirmed
         record, which absorbs retransmissions until Timer I (none on a reliable transport)."""
         if not ack:
-            sent = self.completed.resend(key, now) if len(self.completed) else None
+            sent = self.completed.resend(key, now)
             return sent if sent is not None else self.server.answer(key, 0, now)
-        record = self.completed.acked(key, now) if len(self.completed) else None
+        record = self.completed.acked(key, now)
         if record is None:
             return self.server.answer(key, 0, now)
         out: Effects = []

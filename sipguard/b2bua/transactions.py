@@ -194,7 +194,10 @@ class Transactions:
             self._apply(entry, e, now, wall, out)
         state = entry.tx.state
         if state in _SETTLED:
-            if entry.id in self.by_id and (entry.last_at is not None or _resends(entry)):
+            if entry.id in self.by_id and _resends(entry):
+                self._complete(entry, out)
+                return out
+            if entry.id in self.by_id and entry.last_at is not None:
                 self._settle(entry, entry.last_at, out)
                 return out
             if state is _ACCEPTED and not entry.slimmed and entry.tx.is_client:
@@ -222,20 +225,21 @@ class Transactions:
         """True while a server transaction of ``key`` is live or settled."""
         return key in self.server or self.settled.knows_server(key, now)
 
-    def _settle(self, entry: TxEntry, deadline: float | None, out: Effects) -> None:
-        """Replace ``entry`` by its record (see the module header); a Completed INVITE
-        server transaction (``deadline`` None) by its record in ``settled.completed``."""
+    def _settle(self, entry: TxEntry, deadline: float, out: Effects) -> None:
+        """Replace ``entry`` by its record (see the module header)."""
         tx = entry.tx
-        self._forget(entry)
-        if deadline is None:
-            armed = tx.armed
-            record = completed_record(
-                armed[Timer.H], armed.get(Timer.G), tx.interval(Timer.G), entry.wire, entry.peer
-            )
-            self.settled.completed.keep(entry.key, record, out)
-            return
         record = record_for(tx.kind, tx.state, deadline, entry.wire, entry.peer)
+        self._forget(entry)
         self.settled.keep(entry.key, record, client=tx.is_client, out=out)
+
+    def _complete(self, entry: TxEntry, out: Effects) -> None:
+        """Replace a Completed INVITE server transaction by its ``settled.completed`` record,
+        which runs the Timers G and H its transaction armed."""
+        tx, armed = entry.tx, entry.tx.armed
+        h_at, g_at = armed[Timer.H], armed.get(Timer.G)
+        record = completed_record(h_at, g_at, tx.interval(Timer.G), entry.wire, entry.peer)
+        self._forget(entry)
+        self.settled.completed.keep(entry.key, record, out)
 
     def _apply(self, entry: TxEntry, e: TxEffect, now: float, wall: datetime, out: Effects) -> None:
         """Append to ``out`` what one transaction effect means for the shell."""

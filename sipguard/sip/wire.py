@@ -124,14 +124,15 @@ def _split_lines(lines: list[str]) -> tuple[str, list[str], list[str]]:
 def _headers(names: list[str], values: list[str]) -> Headers:
     joined = ":".join(names)
     keys = _KEYS.get(joined)
-    if keys is None:
-        if " " in joined or "\t" in joined:
-            names = [n.rstrip() for n in names]
-            return Headers.from_lists(names, values, _checked_keys(names))
-        keys = _checked_keys(names)
-        if len(joined) <= _KEYS_MAX_NAMES and len(_KEYS) < _KEYS_MAX:
-            _remember(joined, keys)
-    return Headers.from_lists(names, values, keys.copy())
+    if keys is not None:  # the memo's own list: each message gets a copy
+        return Headers.from_lists(names, values, keys.copy())
+    if " " in joined or "\t" in joined:
+        names = [n.rstrip() for n in names]
+        return Headers.from_lists(names, values, _checked_keys(names))
+    keys = _checked_keys(names)
+    if len(joined) <= _KEYS_MAX_NAMES and len(_KEYS) < _KEYS_MAX:
+        _remember(joined, keys)  # which memoises a list of its own
+    return Headers.from_lists(names, values, keys)
 
 
 def _remember(joined: str, keys: list[str]) -> None:
