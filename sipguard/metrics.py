@@ -12,7 +12,11 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from sipguard.policy.facts import Reason
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 MAX_IDS = 100  # distinct trunk or operator label values before "other"
@@ -154,8 +158,19 @@ def _children(
 _LOADED_AT: list[float] = []  # the last load time, for rules_age
 
 
-def rules_loaded(rules_hash: str, at: float) -> None:
-    """Record that the rules with ``rules_hash`` came into force at Unix time ``at``."""
+def rules_loaded(rules_hash: str, at: float, parties: Iterable[tuple[str, str]] = ()) -> None:
+    """Record that the rules with ``rules_hash`` came into force at Unix time ``at``.
+
+    The decision series of every reason are made now, at 0, for calls of no trunk and for
+    each (trunk, operator) of ``parties``: Prometheus exports series known in advance from
+    the start (a rate over one that appears later misses its first count), and a series
+    made during a flood would outlive it in the memory the flood took.
+    """
+    for trunk, operator in ((None, None), *parties):
+        for reason in (*Reason, None):
+            key = (reason, trunk, operator, None)
+            if key not in _CHILDREN and len(_CHILDREN) < _CHILDREN_MAX // 2:
+                _CHILDREN[key] = _children(reason, trunk, operator, None)
     _LOADED_AT[:] = [at]
     RULES_LOADED.set(at)
     RULES_INFO.clear()

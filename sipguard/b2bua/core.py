@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import assert_never
 
+from sipguard.b2bua import outgoing
 from sipguard.b2bua.call_setup import CallSetup
 from sipguard.b2bua.call_table import CallTable
 from sipguard.b2bua.config import B2BUAConfig
@@ -60,6 +61,7 @@ from sipguard.b2bua.tx_entry import TxEntry
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
+from sipguard.sip import wire
 from sipguard.sip.message import Request, Response
 from sipguard.sip.transaction import TxState, client_key, server_key
 from sipguard.sip.validate import classify
@@ -146,6 +148,12 @@ class B2BUA:
     def reload(self, rules: Ruleset) -> None:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
         self.setup.reload(rules)
+
+    def sweep_memos(self) -> None:
+        """Forget what the parse and build memos hold that no message used since the last
+        call: the caller's clock decides how often (see ``sipguard.memo``)."""
+        wire.sweep_memo()
+        outgoing.sweep_memo()
 
     def release(self, call_key: int | None) -> bool:
         """The call's decision is durable: may its held effects go out? (see CallSetup)."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sipguard.memo import UsedMemo
 from sipguard.sip.dialog import Dialog
 from sipguard.sip.headers import Headers, canonical
 from sipguard.sip.message import MAX_FORWARDS_TEXT, Request
 
-_KEYS: dict[str, str] = {}
+_KEYS: UsedMemo[str, str] = UsedMemo(256)  # kept while used: see ``sweep_memo``
 
 
 def key_of(name: str) -> str:
@@ -29,9 +30,13 @@ def key_of(name: str) -> str:
     key = _KEYS.get(name)
     if key is None:
         key = canonical(name)
-        if len(_KEYS) < 256:
-            _KEYS[name] = key
+        _KEYS.put(name, key)
     return key
+
+
+def sweep_memo() -> None:
+    """Forget the names not written since the last call (see ``sipguard.memo``)."""
+    _KEYS.sweep()
 
 
 def headers_of(pairs: Iterable[tuple[str, str]]) -> Headers:

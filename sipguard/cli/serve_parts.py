@@ -95,7 +95,7 @@ async def run(
     log = logger()
     watcher = watch_rules(args, ruleset, core, server, alerts)
     exposed = plan.metrics is None or expose_metrics(plan.metrics, server, watcher)
-    tasks = background(server, journal, state)
+    tasks = background(core, server, journal, state)
     api = await start_admin(plan, args, (core, server, watcher), journal, ruleset)
     bound_all = exposed and (plan.admin is None or api is not None)
     if bound_all:
@@ -139,6 +139,11 @@ def reload_guard(old: Ruleset, new: Ruleset) -> Hold | None:
     return hold_for(old, new, new.model.reload_guard.max_drop)
 
 
+def parties(ruleset: Ruleset) -> list[tuple[str, str]]:
+    """Each trunk of ``ruleset`` with its operator, for the metrics' decision series."""
+    return [(name, trunk.operator) for name, trunk in ruleset.model.trunks.items()]
+
+
 def watch_rules(
     args: argparse.Namespace, ruleset: Ruleset, core: B2BUA, server: Server,
     alerts: AsyncAlertSender,
@@ -149,10 +154,10 @@ def watch_rules(
         core.reload(new)
         server.gate.rules_hash = new.version_hash
         serve_alerts.reloaded(alerts, server.gate, new)
-        rules_loaded(new.version_hash, time.time())
+        rules_loaded(new.version_hash, time.time(), parties(new))
         gc.freeze()  # the new rules live long: keep them out of every collection
 
-    rules_loaded(ruleset.version_hash, time.time())
+    rules_loaded(ruleset.version_hash, time.time(), parties(ruleset))
     load = serve_alerts.loader(alerts)
     watcher = RulesWatcher(args.rules, ruleset.consents_path, load, apply, logger(),
                            current=ruleset, guard=reload_guard)  # fmt: skip
@@ -171,14 +176,22 @@ async def stopped(watcher: RulesWatcher) -> None:
 
 
 def background(
-    server: Server, journal: ServiceJournal | None, state: State | None
+    core: B2BUA, server: Server, journal: ServiceJournal | None, state: State | None
 ) -> list[asyncio.Task[None]]:
-    """The health watch, the heap trim and, with a journal, the service's supervisor."""
+    """The health watch, the memo sweep and heap trim, and with a journal its supervisor."""
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(watch_journal(server, state)), loop.create_task(trim_every())]
+    tasks = [
+        loop.create_task(watch_journal(server, state)),
+        loop.create_task(trim_every(core.sweep_memos, lambda: live_state(core))),
+    ]
     if journal is not None:
         tasks.append(loop.create_task(journal.supervise()))
     return tasks
+
+
+def live_state(core: B2BUA) -> int:
+    """What the call core holds now: transactions, settled records and calls."""
+    return core.transactions + core.settled + core.active_calls
 
 
 def build_core(

@@ -87,13 +87,17 @@ class SqliteState:
         self._conn.execute(f"PRAGMA mmap_size={int(mmap_mib) << 20}")
         self._conn.executescript(_DDL)
         _add_sub_ns(self._conn)
+        # One cursor for every read: ``Connection.execute`` makes a cursor per call, and the
+        # connection keeps a weak reference to each (CPython 3.11), a list of them that the
+        # periodic refresh would otherwise regrow all the time, wherever memory is free.
+        self._cursor = self._conn.cursor()
         self._lock = threading.Lock()
         self._version = self.data_version()
 
     def data_version(self) -> int:
         """SQLite's ``data_version``: it changes when another connection commits."""
         with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._cursor.execute("PRAGMA data_version").fetchone()[0])
 
     def changed_elsewhere(self) -> bool:
         """True (once) if another connection committed since the last call or load."""
@@ -152,7 +156,7 @@ class SqliteState:
     def calls_on(self, operator: str, callee: str, day: date) -> int:
         """How many allowed calls are counted for (operator, callee, day)."""
         with self._lock:
-            row = self._conn.execute(
+            row = self._cursor.execute(
                 "SELECT n FROM call_counts WHERE operator = ? AND callee = ? AND day = ?",
                 (operator, callee, day.isoformat()),
             ).fetchone()
@@ -174,7 +178,7 @@ class SqliteState:
     def suspension(self, number: str) -> Suspension | None:
         """The number's current suspension, or None."""
         with self._lock:
-            row = self._conn.execute(
+            row = self._cursor.execute(
                 "SELECT number, since, reason, by FROM suspensions WHERE number = ?", (number,)
             ).fetchone()
         return _suspension(row) if row else None
@@ -202,7 +206,7 @@ class SqliteState:
     def suspensions(self) -> list[Suspension]:
         """Every suspension in force, oldest first."""
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._cursor.execute(
                 "SELECT number, since, reason, by FROM suspensions"
             ).fetchall()
         return sorted((_suspension(r) for r in rows), key=lambda s: (s.since, s.number))
@@ -212,7 +216,7 @@ class SqliteState:
         """How many allowed calls of ``number`` are recorded after ``since``."""
         sql = "SELECT COUNT(*) FROM recent_calls WHERE number = ? AND ts > ?"
         with self._lock:
-            return int(self._conn.execute(sql, (number, since)).fetchone()[0])
+            return int(self._cursor.execute(sql, (number, since)).fetchone()[0])
 
     def callee_seen(self, number: str, callee: str, since: float) -> tuple[bool, int]:
         """Whether ``number`` called ``callee`` after ``since``, and how many distinct callees."""
@@ -221,7 +225,7 @@ class SqliteState:
             "WHERE number = ? AND ts > ?"
         )
         with self._lock:
-            seen, distinct = self._conn.execute(sql, (callee, number, since)).fetchone()
+            seen, distinct = self._cursor.execute(sql, (callee, number, since)).fetchone()
         return bool(seen), int(distinct)
 
     def record_call(self, number: str, callee: str, at: float, keep: float) -> None:
@@ -269,12 +273,12 @@ class SqliteState:
     def inbound_ended(self, call_id: str) -> None:
         """Forget an inbound call that ended."""
         with self._lock:
-            self._conn.execute("DELETE FROM inbound_calls WHERE call_id = ?", (call_id,))
+            self._cursor.execute("DELETE FROM inbound_calls WHERE call_id = ?", (call_id,))
 
     def inbound_up(self, caller: str, number: str, since: datetime) -> bool:
         """True when such a call started at ``since`` or later and has not ended."""
         with self._lock:
-            row = self._conn.execute(
+            row = self._cursor.execute(
                 "SELECT 1 FROM inbound_calls WHERE caller = ? AND number = ? AND ts >= ? LIMIT 1",
                 (caller, number, to_ts(since)),
             ).fetchone()

@@ -20,6 +20,7 @@ import re
 from itertools import islice
 
 from sipguard.errors import SipParseError
+from sipguard.memo import UsedMemo
 from sipguard.sighting import SecondSighting
 from sipguard.sip.address import TOKEN_CHARS
 from sipguard.sip.headers import COMPACT, Headers, canonical, canonical_keys
@@ -35,14 +36,14 @@ from sipguard.sip.message import (
 
 # Peers send the same header names in the same order message after message, so the checked
 # lookup keys of a name sequence are memoised (bounded in entries and in key length).  A
-# sequence enters on its second sighting (``_SEEN``, see ``sipguard.sighting``):
-# a flood of ever new sequences leaves nothing in the memo to outlive it.  What a memoised
-# sequence keeps is its name string and a list of shared key strings (``_KEY_STRINGS``),
-# so what a flood's repeated sequences leave behind is a few objects each, never the keys
-# split out of one of its messages; a sequence of more than ``_KEYS_MAX_FIELDS`` fields
+# sequence enters on its second sighting (``_SEEN``, see ``sipguard.sighting``), so a flood
+# of ever new sequences leaves nothing in the memo, and it stays only while it is used
+# (``sweep_memo`` and ``sipguard.memo``), so the sequences a flood repeats are gone soon
+# after it.  A memoised list holds the one shared string of each common key
+# (``_KEY_STRINGS``, fixed at import); a sequence of more than ``_KEYS_MAX_FIELDS`` fields
 # (a Via chain grown by a loop, a fuzzer's duplicated headers) is not memoised.
-_KEYS: dict[str, list[str]] = {}
 _KEYS_MAX = 256
+_KEYS: UsedMemo[str, list[str]] = UsedMemo(_KEYS_MAX)
 _KEYS_MAX_NAMES = 1024
 _KEYS_MAX_FIELDS = 48
 _COMMON = """
@@ -50,7 +51,6 @@ call-id contact content-length content-type cseq from max-forwards rack record-r
 route rseq to via allow supported require p-asserted-identity privacy reason user-agent
 """
 _KEY_STRINGS: dict[str, str] = {k: k for k in (*_COMMON.split(), *COMPACT.values())}
-_KEY_STRINGS_MAX = 1024
 _SEEN = SecondSighting(1024)  # name sequences seen once
 _NAMES = re.compile(r"(?:[!%'*+\-.0-9A-Za-z_`~]+:)*")
 
@@ -130,7 +130,7 @@ def _headers(names: list[str], values: list[str]) -> Headers:
         names = [n.rstrip() for n in names]
         return Headers.from_lists(names, values, _checked_keys(names))
     keys = _checked_keys(names)
-    if len(joined) <= _KEYS_MAX_NAMES and len(_KEYS) < _KEYS_MAX:
+    if len(joined) <= _KEYS_MAX_NAMES and not _KEYS.full():
         _remember(joined, keys)  # which memoises a list of its own
     return Headers.from_lists(names, values, keys)
 
@@ -138,17 +138,13 @@ def _headers(names: list[str], values: list[str]) -> Headers:
 def _remember(joined: str, keys: list[str]) -> None:
     """Memoise ``keys`` for the name sequence ``joined`` if it was seen once before."""
     if len(keys) <= _KEYS_MAX_FIELDS and _SEEN.again(joined):
-        _KEYS[joined] = [_shared(key) for key in keys]
+        shared = _KEY_STRINGS.get
+        _KEYS.put(joined, [shared(key) or key for key in keys])
 
 
-def _shared(key: str) -> str:
-    """The one string memoised lists hold for ``key`` (``key`` itself once they are full)."""
-    found = _KEY_STRINGS.get(key)
-    if found is None:
-        if len(_KEY_STRINGS) >= _KEY_STRINGS_MAX:
-            return key
-        found = _KEY_STRINGS[key] = key
-    return found
+def sweep_memo() -> None:
+    """Forget the name sequences not parsed since the last call (see ``sipguard.memo``)."""
+    _KEYS.sweep()
 
 
 def _checked_keys(names: list[str]) -> list[str]:

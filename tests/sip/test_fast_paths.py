@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sipguard.errors import SipParseError
+from sipguard.memo import UsedMemo
 from sipguard.sip import Request, classify, parse, parse_address, parse_uri, parse_via, shapes
 from sipguard.sip.address import parse_quoted
 from sipguard.sip.headers import split_commas
@@ -340,15 +341,40 @@ def test_memoised_header_keys_equal_canonical_names(names: list[str]) -> None:
     assert len(again) == len(names)
 
 
-def test_memo_of_header_keys_is_bounded() -> None:
-    """A peer sending ever new header names cannot grow the memo without bound."""
+def test_memo_of_header_keys_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer sending ever new header names, each twice, cannot grow the memo past its
+    bound, and a sequence longer than the bound on names never enters."""
     from sipguard.sip import wire
 
+    monkeypatch.setattr(wire, "_KEYS", UsedMemo(wire._KEYS_MAX))
     for i in range(wire._KEYS_MAX + 50):
-        wire._headers([f"X-{i}"], ["v"])
-    wire._headers(["X-" + "a" * wire._KEYS_MAX_NAMES], ["v"])
-    assert len(wire._KEYS) <= wire._KEYS_MAX
-    assert all(len(k) <= wire._KEYS_MAX_NAMES for k in wire._KEYS)
+        for _ in range(2):
+            wire._headers([f"X-{i}"], ["v"])
+    for _ in range(2):
+        wire._headers(["X-" + "a" * wire._KEYS_MAX_NAMES], ["v"])
+    assert len(wire._KEYS.now) == wire._KEYS_MAX and not wire._KEYS.before
+    assert all(len(k) <= wire._KEYS_MAX_NAMES for k in wire._KEYS.now)
+
+
+def test_memo_of_header_keys_keeps_what_is_used_across_sweeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sequence parsed between sweeps keeps its entry (the very list); one no message
+    used for two sweeps is gone, as is everything a flood made the memo keep."""
+    from sipguard.sip import wire
+
+    monkeypatch.setattr(wire, "_KEYS", UsedMemo(wire._KEYS_MAX))
+    used, flood = ["Via", "From", "To"], [["Via", f"X-Flood-{i}"] for i in range(100)]
+    for names in (used, *flood, used, *flood):
+        wire._headers(list(names), ["v"] * len(names))
+    kept = wire._KEYS.get(":".join(used))
+    assert kept == ["via", "from", "to"] and len(wire._KEYS) == 101
+    for _ in range(3):
+        wire.sweep_memo()
+        got = wire._headers(list(used), ["a", "b", "c"])
+        assert [k for _, _, k in got.triples()] == ["via", "from", "to"]
+    assert wire._KEYS.get(":".join(used)) is kept
+    assert len(wire._KEYS) == 1
 
 
 @settings(max_examples=300)
@@ -567,13 +593,9 @@ def test_a_name_sequence_is_memoised_on_its_second_sighting_only() -> None:
     from sipguard.sip import wire
     from sipguard.sip.headers import canonical
 
-    saved = dict(wire._KEYS)
-    wire._KEYS.clear()  # other tests may have filled it
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(wire, "_KEYS", UsedMemo(wire._KEYS_MAX))  # other tests may fill it
         _second_sighting(wire, canonical)
-    finally:
-        wire._KEYS.clear()
-        wire._KEYS.update(saved)
 
 
 def _second_sighting(wire: ModuleType, canonical: Callable[[str], str]) -> None:
@@ -589,26 +611,22 @@ def _second_sighting(wire: ModuleType, canonical: Callable[[str], str]) -> None:
 
 
 def test_a_memoised_sequence_holds_shared_key_strings_and_long_ones_stay_out() -> None:
-    """What a memo entry keeps outlives the message it came from, so it holds the one shared
-    string of each key, not the keys split out of that message; a sequence longer than
-    ``_KEYS_MAX_FIELDS`` (a duplicated header, a Via chain) is never memoised."""
+    """A memo entry holds the one shared string of each common key, not the keys split out
+    of the message it came from; a sequence longer than ``_KEYS_MAX_FIELDS`` (a duplicated
+    header, a Via chain) is never memoised."""
     from sipguard.sip import wire
 
-    saved = dict(wire._KEYS)
-    wire._KEYS.clear()
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(wire, "_KEYS", UsedMemo(wire._KEYS_MAX))
         names = ["Via", "From", "To", "X-Carrier-Tag"]
         for _ in range(2):
             wire._headers([n for n in "|".join(names).split("|")], ["a", "b", "c", "d"])
-        kept = wire._KEYS[":".join(names)]
+        kept = wire._KEYS.get(":".join(names))
         assert kept == ["via", "from", "to", "x-carrier-tag"]
-        assert all(key is wire._KEY_STRINGS[key] for key in kept)
-        assert kept[0] is wire._KEY_STRINGS["via"]
+        assert all(key is wire._KEY_STRINGS[key] for key in kept[:3])
+        assert "x-carrier-tag" not in wire._KEY_STRINGS  # the common keys only, fixed
         long = ["Via"] * (wire._KEYS_MAX_FIELDS + 1)
         for _ in range(3):
             got = wire._headers(list(long), ["v"] * len(long))
             assert len(got.get_all("via")) == len(long)
         assert ":".join(long) not in wire._KEYS
-    finally:
-        wire._KEYS.clear()
-        wire._KEYS.update(saved)
