@@ -13,7 +13,8 @@ server does, every few seconds; see ``sipguard.adapters.server.memory``).
 
 Invariants:
 - ``get(key)`` returns what was ``put`` for ``key`` in this generation or the one before,
-  else None; a hit in the generation before moves the entry into this one;
+  else None; a hit in the generation before takes the entry out of it, into this one if
+  this one has room (else the entry is answered this once and dropped);
 - each generation holds at most ``limit`` entries: a ``put`` past that is not kept, so the
   memo never holds more than ``2 * limit``;
 - ``sweep()`` drops the generation before and starts an empty one;

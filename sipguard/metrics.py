@@ -169,6 +169,8 @@ def rules_loaded(rules_hash: str, at: float, parties: Iterable[tuple[str, str]] 
     for trunk, operator in ((None, None), *parties):
         for reason in (*Reason, None):
             key = (reason, trunk, operator, None)
+            # at most half the cache: the rest is for the combinations calls bring (a
+            # monitored reason, a trunk past the rules' own)
             if key not in _CHILDREN and len(_CHILDREN) < _CHILDREN_MAX // 2:
                 _CHILDREN[key] = _children(reason, trunk, operator, None)
     _LOADED_AT[:] = [at]
