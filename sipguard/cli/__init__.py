@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The usage of the command that was given the bad option, not the top level's.
         owner: argparse.ArgumentParser = getattr(args, "_parser", parser)
         owner.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.own_process = argv is None  # the arguments are this process's own command line
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

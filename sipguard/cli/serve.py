@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sipguard.allocator import CHOICES
 from sipguard.cli._common import DEFAULT_RULES, RULES_HELP, report_rules_error
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 
@@ -54,6 +56,10 @@ def register(sub: Subparsers) -> None:
     parser.add_argument(
         "--udp-queue", type=int, default=8192, metavar="N", help="UDP intake queue bound"
     )
+    parser.add_argument("--allocator", choices=CHOICES, default="auto",
+                        help="memory allocator: jemalloc gives back what a flood used, "
+                        "python keeps CPython's own (default auto: jemalloc when "
+                        "libjemalloc is installed; SIPGUARD_ALLOCATOR sets it too)")  # fmt: skip
     _call_limits(parser)
     _tcp_limits(parser)
     parser.set_defaults(func=run)
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from sipguard.cli._common import load_rules_once
     from sipguard.errors import RulesError
 
+    if (code := restart_on_allocator(args)) is not None:
+        return code
     try:
         ruleset = load_rules_once(args.rules)
     except RulesError as exc:
@@ -123,3 +131,24 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         return asyncio.run(parts.serve(args, ruleset, plan))
     return uvloop.run(parts.serve(args, ruleset, plan))
+
+
+def restart_on_allocator(args: argparse.Namespace) -> int | None:
+    """Start this process again on jemalloc when ``--allocator`` asks for it (``execve``
+    does not return); 2 when it cannot be had; None to go on as we are.  Only a process
+    started as ``sipguard serve`` restarts: a caller of ``main(argv)`` keeps its own."""
+    from sipguard import allocator
+
+    if not getattr(args, "own_process", False):
+        return None
+    try:
+        restart = allocator.plan(args.allocator, os.environ, allocator.find_jemalloc())
+    except allocator.AllocatorError as exc:
+        print(f"sipguard serve: {exc}", file=sys.stderr)
+        return 2
+    if restart is None:
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, restart.env)
+    return None  # pragma: no cover - execve replaced the process

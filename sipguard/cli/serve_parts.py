@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from sipguard import logs
+from sipguard import allocator, logs
 from sipguard.adapters.admin.server import AdminServer
 from sipguard.adapters.server.memory import trim_every
 from sipguard.adapters.server.reload import RulesWatcher
@@ -99,7 +99,8 @@ async def run(
     api = await start_admin(plan, args, (core, server, watcher), journal, ruleset)
     bound_all = exposed and (plan.admin is None or api is not None)
     if bound_all:
-        log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules))
+        log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules),
+                 allocator=allocator.active())  # fmt: skip
         await stopped(watcher)
     log.info("serve.stopping")
     if api is not None:

@@ -1,59 +1,39 @@
 """Giving freed memory back to the system after a burst of traffic.
 
-A flood leaves the C heap holding the space of every message it carried: glibc keeps freed
-chunks for reuse and returns only the free top of the heap, so one live object allocated
-late in the burst pins all the space below it.  ``malloc_trim(0)`` hands every free page
-back (``madvise``), wherever it lies.  Python's own small-object arenas are not touched.
+A flood leaves the allocator holding the space of every message and call it carried: freed
+memory is kept for reuse, and only pages with nothing live on them can go back.  The task
+here hands those back once a burst is over (``sipguard.allocator``: jemalloc purges its
+unused pages, glibc's ``malloc_trim(0)`` its free heap pages; CPython's own small-object
+arenas, when serve runs on them, are not touched).
 
 Invariants:
 - only the process root (``sipguard serve``) runs the task; library code never calls it;
-- trimming frees nothing that is in use; where the C library has no ``malloc_trim`` (not
-  glibc) the task only sweeps and collects, and ``trim`` says so by returning False;
+- giving back frees nothing that is in use; where the allocator cannot give back (neither
+  jemalloc nor glibc) the task only sweeps and collects;
 - the task wakes on the event loop every ``period`` seconds, sweeps the call core's memos
   there (``sipguard.memo``: what a flood made them keep must not outlive it, or its objects
-  pin the arenas it filled), runs one full collection after a burst has drained
-  (``AfterBurst``), and trims in a worker thread:
-  a trim walks the whole heap (about 10 ms after a 100 MB burst), and ctypes lets the GIL
-  go for it, so the loop goes on serving while it runs.
+  pin the memory it filled), runs one full collection after a burst has drained
+  (``AfterBurst``) and empties the loop thread's allocation cache then, and gives memory
+  back in a worker thread: that walks the whole heap (about 10 ms after a 100 MB burst),
+  and ctypes lets the GIL go for it, so the loop goes on serving while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-PERIOD = 10.0  # seconds between trims
+from sipguard.allocator import flush_thread_cache, release
+
+PERIOD = 10.0  # seconds between givings back
 BURST = 1_000  # live transactions, records and calls that make a burst
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        func = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_size_t]
-    func.restype = ctypes.c_int
-    trim_fn: Callable[[int], int] = func
-    return trim_fn
-
-
-_TRIM = _malloc_trim()
-
-
 def trim() -> bool:
-    """Return free heap pages to the system now; False when the C library cannot."""
-    if _TRIM is None:
-        return False
-    _TRIM(0)
-    return True
+    """Return unused memory to the system now; False when the allocator cannot."""
+    return release()
 
 
 @dataclass
@@ -83,7 +63,7 @@ async def trim_every(
     sweep: Callable[[], None], live: Callable[[], int], period: float = PERIOD
 ) -> None:
     """Every ``period`` seconds until cancelled: ``sweep`` the memos, collect after a
-    burst (``AfterBurst`` on ``live()``), then trim the heap."""
+    burst (``AfterBurst`` on ``live()``), then give unused memory back."""
     loop = asyncio.get_running_loop()
     burst = AfterBurst()
     while True:
@@ -91,5 +71,5 @@ async def trim_every(
         sweep()
         if burst.due(live()):
             gc.collect()
-        if _TRIM is not None:
-            await loop.run_in_executor(None, trim)
+            flush_thread_cache()
+        await loop.run_in_executor(None, trim)
