@@ -19,13 +19,17 @@ Invariants:
   memo never holds more than ``2 * limit``;
 - ``sweep()`` drops the generation before and starts an empty one;
 - the memo stores values as given (callers must not mutate what they put or get);
+- ``shrink(*tables)`` rebuilds in place (same object, same entries, same order) each dict
+  whose space is more than four times what its entries need: a dict never gives back the
+  space of its largest size by itself, so a table a flood filled would keep it, empty;
 - no I/O, no clock, no logging (``sipguard.sip`` and ``sipguard.b2bua`` both use it).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -75,3 +79,21 @@ class UsedMemo(Generic[K, V]):
     def clear(self) -> None:
         """Forget everything."""
         self.now, self.before = {}, {}
+
+
+_SMALL = 16_384  # octets: a dict this size is never worth rebuilding
+_PER_ENTRY = 64  # octets an entry needs, index and hash included, with room to grow
+
+
+def shrink(*tables: dict[Any, Any]) -> int:
+    """Rebuild each of ``tables`` that holds over four times the space its entries need;
+    how many were rebuilt.  Constant time for a table left as it is."""
+    rebuilt = 0
+    for table in tables:
+        size = sys.getsizeof(table)
+        if size > _SMALL and size > 4 * _PER_ENTRY * (len(table) + 16):
+            entries = table.copy()
+            table.clear()
+            table.update(entries)
+            rebuilt += 1
+    return rebuilt

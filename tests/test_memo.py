@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipguard.memo import UsedMemo
+from sipguard.memo import UsedMemo, shrink
 
 
 def test_an_entry_looked_up_between_sweeps_stays_and_is_the_same_object() -> None:
@@ -62,3 +64,40 @@ def test_the_memo_answers_like_a_model_of_two_generations(ops: list[tuple[str, i
             memo.sweep()
             before, now = now, {}
         assert memo.now == now and memo.before == before and len(memo) <= 10
+
+
+def test_shrink_gives_back_the_space_of_a_table_that_emptied_and_keeps_it_the_same() -> None:
+    table = {i: str(i) for i in range(50_000)}
+    for i in range(49_990):
+        del table[i]
+    held = table  # whoever holds the table keeps the very object
+    before = sys.getsizeof(table)
+    assert shrink(table) == 1
+    assert held is table and list(table.items()) == [(i, str(i)) for i in range(49_990, 50_000)]
+    assert sys.getsizeof(table) * 20 < before
+    assert shrink(table) == 0  # right-sized now: left as it is
+
+
+def test_shrink_leaves_small_and_well_filled_tables_alone() -> None:
+    small: dict[int, int] = {i: i for i in range(200)}
+    full = {i: i for i in range(40_000)}
+    for i in range(10_000):  # a quarter gone: not worth a rebuild under load
+        del full[i]
+    sizes = sys.getsizeof(small), sys.getsizeof(full)
+    assert shrink(small, full, {}) == 0
+    assert (sys.getsizeof(small), sys.getsizeof(full)) == sizes
+
+
+@given(st.lists(st.tuples(st.integers(0, 3000), st.booleans()), max_size=400))
+def test_shrink_never_changes_what_a_table_holds(ops: list[tuple[int, bool]]) -> None:
+    table: dict[int, int] = {i: -i for i in range(3000)}
+    for key, add in ops:
+        if add:
+            table[key] = key
+        else:
+            table.pop(key, None)
+    for key in range(2900):
+        table.pop(key, None)
+    expected = list(table.items())
+    shrink(table)
+    assert list(table.items()) == expected

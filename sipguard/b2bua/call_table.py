@@ -17,6 +17,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sipguard.b2bua.call import Call, CallState, Side
 from sipguard.b2bua.effects import (
@@ -46,6 +47,10 @@ class CallTable:
         #: called with each call as it ends, for effects of its own (CallSetup forgets the
         #: inbound calls it recorded, and settles leg B's answered INVITE transaction)
         self.on_end: Callable[[Call], Effects] | None = None
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return (self.calls, self.legs, self.invites, self.held)
 
     def __len__(self) -> int:
         return len(self.calls)

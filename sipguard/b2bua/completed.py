@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import Any
 
 from sipguard.b2bua.effects import RESEND, Addr, Effects, StartTimer, Transmit
 from sipguard.sip.timers import Timer, TimerConfig
@@ -51,6 +52,10 @@ class CompletedTable:
 
     def __len__(self) -> int:
         return len(self._records)
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return (self._records,)
 
     def keep(self, key: TxKey, record: Record, out: Effects) -> None:
         """Keep ``record`` under ``key``; append the (re-)arming of RESEND to ``out``."""

@@ -58,6 +58,7 @@ from sipguard.b2bua.reply_route import reply_to, stamp, stateless
 from sipguard.b2bua.strangers import CoreStats, Strangers, listed
 from sipguard.b2bua.transactions import Transactions
 from sipguard.b2bua.tx_entry import TxEntry
+from sipguard.memo import shrink
 from sipguard.policy.hostport import DEFAULT_LISTEN, SIP_PORT, parse_hostport
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import MemoryState, State
@@ -149,11 +150,13 @@ class B2BUA:
         """Use ``rules`` for every call from now on; calls in progress are untouched."""
         self.setup.reload(rules)
 
-    def sweep_memos(self) -> None:
+    def sweep(self) -> None:
         """Forget what the parse and build memos hold that no message used since the last
-        call: the caller's clock decides how often (see ``sipguard.memo``)."""
+        call, and give back the space of tables that emptied: the caller's clock decides
+        how often (see ``sipguard.memo``)."""
         wire.sweep_memo()
         outgoing.sweep_memo()
+        shrink(*self.txs.tables(), *self.table.tables())
 
     def release(self, call_key: int | None) -> bool:
         """The call's decision is durable: may its held effects go out? (see CallSetup)."""

@@ -26,6 +26,7 @@ Invariants:
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 from sipguard.b2bua.completed import CompletedTable
 from sipguard.b2bua.effects import SWEEP, Addr, Effects, StartTimer, Transmit
@@ -61,6 +62,10 @@ class SettledTable:
 
     def __len__(self) -> int:
         return len(self._records)
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return (self._records,)
 
     def add(self, key: TxKey, record: Record) -> None:
         """Keep ``record`` under ``key`` until its deadline (replacing one that was there)."""
@@ -119,6 +124,10 @@ class Settled:
 
     def __len__(self) -> int:
         return len(self.server) + len(self.client) + len(self.completed)
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return self.server.tables() + self.client.tables() + self.completed.tables()
 
     def request(self, key: TxKey, now: float, *, ack: bool) -> Effects | None:
         """What the record of server key ``key`` does with a request (an ACK when ``ack``):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sipguard.b2bua.completed import completed_record
 from sipguard.b2bua.effects import (
@@ -88,6 +89,10 @@ class Transactions:
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return (self.server, self.client, self.by_id, *self.settled.tables())
 
     def new_server(self, request: Request, peer: Addr) -> TxEntry:
         """Register the server transaction ``request`` from ``peer`` creates; its responses

@@ -183,11 +183,17 @@ def background(
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(watch_journal(server, state)),
-        loop.create_task(trim_every(core.sweep_memos, lambda: live_state(core))),
+        loop.create_task(trim_every(lambda: sweep(core, server), lambda: live_state(core))),
     ]
     if journal is not None:
         tasks.append(loop.create_task(journal.supervise()))
     return tasks
+
+
+def sweep(core: B2BUA, server: Server) -> None:
+    """The periodic sweep: the core's memos and tables, the shell's tables."""
+    core.sweep()
+    server.sweep()
 
 
 def live_state(core: B2BUA) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from b2bua_harness import NET_IN, TRUNK, Net, invite, reply
 
 from sipguard.sip.message import Request, Response
@@ -76,3 +78,24 @@ def test_a_rejected_invite_keeps_only_its_naming_fields_and_answers_the_same() -
     net.send(ack, TRUNK)
     net.advance(60.0)
     assert net.take(TRUNK) == [] and net.idle()
+
+
+def test_a_sweep_gives_back_the_space_of_the_tables_a_burst_filled() -> None:
+    """1,500 refused INVITEs fill the transaction tables; once their timers have run out
+    the tables are empty but keep their largest size, until the sweep rebuilds them (the
+    same dict objects, which the core holds)."""
+    net = Net()
+    for i in range(1_500):
+        net.send(invite(caller="4001112222", call_id=f"burst-{i}", branch=f"z9hG4bK-b{i}"), TRUNK)
+    assert net.core.settled + net.core.transactions >= 1_500
+    net.advance(net.now + 100.0)
+    assert net.idle()
+    tables = net.core.txs.tables() + net.core.table.tables()
+    before = sum(sys.getsizeof(t) for t in tables)
+    net.core.sweep()
+    after = sum(sys.getsizeof(t) for t in tables)
+    assert before > 50_000 and after * 10 < before
+    again = net.core.txs.tables() + net.core.table.tables()
+    assert all(t is u for t, u in zip(tables, again, strict=True))
+    net.send(invite(caller="4001112222", call_id="after", branch="z9hG4bK-after"), TRUNK)
+    assert [m.status for m in net.take(TRUNK) if isinstance(m, Response)][-1] == 403

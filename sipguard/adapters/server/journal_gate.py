@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -117,6 +117,10 @@ class JournalGate:
         self.alert: Callable[[Alert], None] | None = None
         self.warn_limits = False  # send limit_warning alerts (reads the state per call)
         self._numbers: dict[str, str] = {}  # Call-ID -> filed number of an allowed outbound call
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return (self._numbers,)
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for writes in flight and run what they release."""

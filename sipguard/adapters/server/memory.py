@@ -13,8 +13,9 @@ Invariants:
 - the task wakes on the event loop every ``period`` seconds, sweeps the call core's memos
   there (``sipguard.memo``: what a flood made them keep must not outlive it, or its objects
   pin the memory it filled), runs one full collection after a burst has drained
-  (``AfterBurst``) and empties the loop thread's allocation cache then, and gives memory
-  back in a worker thread: that walks the whole heap (about 10 ms after a 100 MB burst),
+  (``AfterBurst``), empties the loop thread's allocation cache (what it holds keeps pages
+  in use, and it fills with what the last traffic freed), and gives memory back in a worker
+  thread: that walks the whole heap (about 10 ms after a 100 MB burst),
   and ctypes lets the GIL go for it, so the loop goes on serving while it runs.
 """
 
@@ -63,7 +64,8 @@ async def trim_every(
     sweep: Callable[[], None], live: Callable[[], int], period: float = PERIOD
 ) -> None:
     """Every ``period`` seconds until cancelled: ``sweep`` the memos, collect after a
-    burst (``AfterBurst`` on ``live()``), then give unused memory back."""
+    burst (``AfterBurst`` on ``live()``), flush the loop thread's allocation cache, then
+    give unused memory back."""
     loop = asyncio.get_running_loop()
     burst = AfterBurst()
     while True:
@@ -71,5 +73,5 @@ async def trim_every(
         sweep()
         if burst.due(live()):
             gc.collect()
-            flush_thread_cache()
+        flush_thread_cache()
         await loop.run_in_executor(None, trim)

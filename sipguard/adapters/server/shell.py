@@ -45,6 +45,7 @@ from sipguard.b2bua.effects import (
 )
 from sipguard.b2bua.strangers import CoreStats
 from sipguard.logs import log_garbage
+from sipguard.memo import shrink
 from sipguard.ratelimit import RateLimiter
 
 _FREE_PORT_TRIES = 20
@@ -147,6 +148,10 @@ class Server:
                 continue
             return endpoint
         raise AssertionError("unreachable")
+
+    def sweep(self) -> None:
+        """Give back the space of the shell's tables that emptied (``sipguard.memo``)."""
+        shrink(*self.gate.tables(), *self._timers.tables())
 
     async def close(self, grace: float = 1.0) -> None:
         """Let pending journal writes finish (up to ``grace`` s), then close everything."""

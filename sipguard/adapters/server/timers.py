@@ -27,7 +27,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 FAR = 2.0  # seconds ahead past which a deadline waits in a bucket, not in the heap
@@ -50,6 +50,10 @@ class TimerHeap(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._live) + len(self._far_at)
+
+    def tables(self) -> tuple[dict[Any, Any], ...]:
+        """The dicts whose space a flood may leave (``sipguard.memo.shrink``)."""
+        return (self._live, self._far_at, self._far)
 
     def start(self, key: K, at: float) -> None:
         """Arm (or re-arm) ``key`` to fire at monotonic time ``at``."""
