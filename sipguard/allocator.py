@@ -34,9 +34,10 @@ from dataclasses import dataclass
 
 CHOICES = ("auto", "jemalloc", "python")
 TRIED = "SIPGUARD_ALLOCATOR_TRIED"
-#: One arena (serve allocates on one thread); unused pages decay within a second, and the
-#: server's periodic task purges them at once after a burst.
-JEMALLOC_CONF = "narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"
+#: One arena (serve allocates on one thread); one-page slabs for the small size classes
+#: (3 to 7 pages by default), so an object left behind keeps 4 KiB in use rather than up to
+#: 28; unused pages decay within a second, and the server's periodic task purges them.
+JEMALLOC_CONF = "narenas:1,slab_sizes:1-4096:1,dirty_decay_ms:1000,muzzy_decay_ms:0"
 _ALL_ARENAS = 4096  # jemalloc's MALLCTL_ARENAS_ALL
 
 
