@@ -53,13 +53,15 @@ class Restart:
     env: dict[str, str]
 
 
-def plan(choice: str, env: Mapping[str, str], library: str | None) -> Restart | None:
-    """Whether to restart with jemalloc (``library``, None when not found), and how."""
+def plan(choice: str, env: Mapping[str, str], find: Callable[[], str | None]) -> Restart | None:
+    """Whether to restart with jemalloc, and how; ``find`` names the library (None when it
+    is not installed), and is asked only when a restart is still possible."""
     choice = env.get("SIPGUARD_ALLOCATOR", choice) if choice == "auto" else choice
     if choice not in CHOICES:
         raise AllocatorError(f"unknown allocator {choice!r} (one of {', '.join(CHOICES)})")
     if choice == "python" or TRIED in env:
         return None
+    library = find()
     if library is None:
         if choice == "jemalloc":
             raise AllocatorError("jemalloc was asked for but libjemalloc is not installed")

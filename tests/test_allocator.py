@@ -21,7 +21,7 @@ DATA = Path(allocator.__file__).resolve().parent / "data"
 
 
 def test_auto_restarts_on_jemalloc_with_python_objects_from_it() -> None:
-    restart = plan("auto", {"PATH": "/bin", "LD_PRELOAD": "libfoo.so"}, LIB)
+    restart = plan("auto", {"PATH": "/bin", "LD_PRELOAD": "libfoo.so"}, lambda: LIB)
     assert restart is not None and restart.library == LIB
     assert restart.env["LD_PRELOAD"] == f"{LIB} libfoo.so"  # the operator's preload stays
     assert restart.env["PYTHONMALLOC"] == "malloc"
@@ -30,23 +30,23 @@ def test_auto_restarts_on_jemalloc_with_python_objects_from_it() -> None:
 
 
 def test_the_operators_malloc_conf_is_kept() -> None:
-    restart = plan("jemalloc", {"MALLOC_CONF": "narenas:2"}, LIB)
+    restart = plan("jemalloc", {"MALLOC_CONF": "narenas:2"}, lambda: LIB)
     assert restart is not None and restart.env["MALLOC_CONF"] == "narenas:2"
 
 
 def test_never_twice_and_never_when_python_is_asked_for() -> None:
-    assert plan("auto", {TRIED: "1"}, LIB) is None  # the restarted process goes on
-    assert plan("jemalloc", {TRIED: "1"}, LIB) is None
-    assert plan("python", {}, LIB) is None
-    assert plan("auto", {"SIPGUARD_ALLOCATOR": "python"}, LIB) is None
+    assert plan("auto", {TRIED: "1"}, lambda: LIB) is None  # the restarted process goes on
+    assert plan("jemalloc", {TRIED: "1"}, lambda: LIB) is None
+    assert plan("python", {}, lambda: LIB) is None
+    assert plan("auto", {"SIPGUARD_ALLOCATOR": "python"}, lambda: LIB) is None
 
 
 def test_without_the_library_auto_stays_and_jemalloc_is_an_error() -> None:
-    assert plan("auto", {}, None) is None
+    assert plan("auto", {}, lambda: None) is None
     with pytest.raises(AllocatorError, match="not installed"):
-        plan("jemalloc", {}, None)
+        plan("jemalloc", {}, lambda: None)
     with pytest.raises(AllocatorError, match="unknown allocator 'tcmalloc'"):
-        plan("auto", {"SIPGUARD_ALLOCATOR": "tcmalloc"}, LIB)
+        plan("auto", {"SIPGUARD_ALLOCATOR": "tcmalloc"}, lambda: LIB)
 
 
 def test_this_test_process_runs_on_cpythons_allocator_and_can_give_back() -> None:

@@ -142,7 +142,7 @@ def restart_on_allocator(args: argparse.Namespace) -> int | None:
     if not getattr(args, "own_process", False):
         return None
     try:
-        restart = allocator.plan(args.allocator, os.environ, allocator.find_jemalloc())
+        restart = allocator.plan(args.allocator, os.environ, allocator.find_jemalloc)
     except allocator.AllocatorError as exc:
         print(f"sipguard serve: {exc}", file=sys.stderr)
         return 2

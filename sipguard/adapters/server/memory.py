@@ -32,11 +32,6 @@ PERIOD = 10.0  # seconds between givings back
 BURST = 1_000  # live transactions, records and calls that make a burst
 
 
-def trim() -> bool:
-    """Return unused memory to the system now; False when the allocator cannot."""
-    return release()
-
-
 @dataclass
 class AfterBurst:
     """When a full collection is due: once a burst of live state has drained.
@@ -74,4 +69,4 @@ async def trim_every(
         if burst.due(live()):
             gc.collect()
         flush_thread_cache()
-        await loop.run_in_executor(None, trim)
+        await loop.run_in_executor(None, release)
