@@ -24,7 +24,7 @@ from sipguard.b2bua.effects import Addr, Transmit
 from sipguard.b2bua.headers import make_response
 from sipguard.sip.address import param
 from sipguard.sip.headers import split_commas
-from sipguard.sip.message import Request, build_request, with_header, with_parsed
+from sipguard.sip.message import Request, with_header, with_parsed
 from sipguard.sip.uri import Params
 from sipguard.sip.via import Via
 from sipguard.sip.wire import serialise
@@ -61,7 +61,7 @@ def stamp(req: Request, source: Addr) -> Request:
     parts = split_commas(h.get_fields("via")[0])
     headers = with_header(h, "via", ", ".join([str(top), *parts[1:]]))
     headers = with_parsed(headers, "top_via", top)
-    return build_request(req.method, req.uri, headers, req.body, req.version)
+    return Request(req.method, req.uri, headers, req.body, req.version)
 
 
 def reply_to(req: Request, source: Addr) -> Addr:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sipguard.sip.headers import Headers
-from sipguard.sip.message import Request, Response, build_response
+from sipguard.sip.message import Request, Response
 from sipguard.sip.transaction import Transaction
 
 _NAMING = frozenset({"via", "from", "to", "call-id", "cseq"})
@@ -41,7 +41,7 @@ def stand_in(response: Response) -> Response:
     """What a server transaction keeps of a response it sent, beside its bytes: the status
     line, no header fields, no body."""
     bare = Headers.from_lists([], [], [])
-    return build_response(response.status, response.reason, bare, b"", response.version)
+    return Response(response.status, response.reason, bare, b"", response.version)
 
 
 def forget_parsed(tx: Transaction) -> None:

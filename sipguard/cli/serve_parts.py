@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from sipguard import allocator, logs
+from sipguard import allocator, build, logs
 from sipguard.adapters.admin.server import AdminServer
 from sipguard.adapters.server.memory import trim_every
 from sipguard.adapters.server.reload import RulesWatcher
@@ -100,7 +100,7 @@ async def run(
     bound_all = exposed and (plan.admin is None or api is not None)
     if bound_all:
         log.info("serve.ready", listen=[show(h, p) for h, p in bound], rules=str(args.rules),
-                 allocator=allocator.active())  # fmt: skip
+                 allocator=allocator.active(), build=build.state().kind)  # fmt: skip
         await stopped(watcher)
     log.info("serve.stopping")
     if api is not None:

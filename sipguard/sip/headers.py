@@ -69,8 +69,10 @@ def split_commas(value: str) -> list[str]:
 
 
 def iter_commas(value: str) -> Iterator[str]:
-    """The elements ``split_commas`` returns, one at a time (nothing past what is read)."""
-    return (m.group(1).strip() for m in _ELEMENTS.finditer(value))
+    """The elements ``split_commas`` returns, one at a time (nothing past what is read: a
+    generator function, since mypyc builds a returned generator expression as a list)."""
+    for match in _ELEMENTS.finditer(value):
+        yield match.group(1).strip()
 
 
 _CANON_CACHE: dict[str, str] = {}
@@ -117,11 +119,8 @@ class Headers:
     @classmethod
     def from_lists(cls, names: list[str], values: list[str], keys: list[str]) -> Headers:
         """Build from parallel lists (raw names, values, lookup keys); takes ownership."""
-        self = cls.__new__(cls)
-        self._names = names
-        self._values = values
-        self._keys = keys
-        self._cache = {}
+        self = cls()
+        self._names, self._values, self._keys = names, values, keys
         return self
 
     def add(self, name: str, value: str) -> None:

@@ -206,32 +206,3 @@ class Response(_Common):
 
 
 Message = Request | Response
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def build_request(method: str, uri: str, headers: Headers, body: bytes, version: str) -> Request:
-    """``Request(method, uri, headers, body, version)``, built without the dataclass
-    ``__init__`` (its default-factory and frozen checks cost more than the parse of a
-    small header); for the parser, which always passes every field."""
-    req = _new(Request)
-    _set(req, "method", method)
-    _set(req, "uri", uri)
-    _set(req, "headers", headers)
-    _set(req, "body", body)
-    _set(req, "version", version)
-    return req
-
-
-def build_response(
-    status: int, reason: str, headers: Headers, body: bytes, version: str
-) -> Response:
-    """``Response(status, reason, headers, body, version)``, built like ``build_request``."""
-    resp = _new(Response)
-    _set(resp, "status", status)
-    _set(resp, "reason", reason)
-    _set(resp, "headers", headers)
-    _set(resp, "body", body)
-    _set(resp, "version", version)
-    return resp

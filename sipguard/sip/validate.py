@@ -67,21 +67,7 @@ def classify(data: bytes) -> Outcome:
             validate_response(msg)
     except SipParseError as err:
         return _failed(err, msg if isinstance(msg, Request) else None)
-    return _processed(msg)
-
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _processed(msg: Message) -> Outcome:
-    """``Outcome("process", None, msg)``, built without the dataclass ``__init__``."""
-    out = _new(Outcome)
-    _set(out, "action", "process")
-    _set(out, "status", None)
-    _set(out, "message", msg)
-    _set(out, "detail", "")
-    return out
+    return Outcome("process", None, msg)
 
 
 def _failed(err: SipParseError, msg: Message | None) -> Outcome:

@@ -29,8 +29,6 @@ from sipguard.sip.message import (
     Message,
     Request,
     Response,
-    build_request,
-    build_response,
     small_int,
 )
 
@@ -178,7 +176,7 @@ def _request(line: str, headers: Headers, body: bytes) -> Request:
     if version != "SIP/2.0" and not _is_version(version):
         raise SipParseError(f"bad SIP-Version {version[:20]!r}")
     version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
-    return build_request(method, uri, headers, body, version)
+    return Request(method, uri, headers, body, version)
 
 
 def _response(line: str, headers: Headers, body: bytes) -> Response:
@@ -191,7 +189,7 @@ def _response(line: str, headers: Headers, body: bytes) -> Response:
     if not 100 <= status <= 699:
         raise SipParseError(f"status code out of range: {status}", None)
     version = "SIP/2.0" if version == "SIP/2.0" else version.upper()
-    return build_response(status, reason.strip(), headers, body, version)
+    return Response(status, reason.strip(), headers, body, version)
 
 
 def _is_version(text: str) -> bool:

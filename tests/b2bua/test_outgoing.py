@@ -225,14 +225,18 @@ def test_the_core_takes_its_address_from_the_first_listen_entry() -> None:
 
     from sipguard.b2bua import B2BUA, Addr
 
-    ruleset = copy.copy(rules())
-    for listen, local in (
-        (["[::1]:5070"], Addr("::1", 5070)),
-        (["10.0.0.5"], Addr("10.0.0.5", 5060)),
-        ([], Addr("127.0.0.1", 5060)),
-    ):
-        ruleset.listen = listen
-        assert B2BUA(ruleset).ids.local == local
+    ruleset = rules()
+    kept = ruleset.listen
+    try:
+        for listen, local in (
+            (["[::1]:5070"], Addr("::1", 5070)),
+            (["10.0.0.5"], Addr("10.0.0.5", 5060)),
+            ([], Addr("127.0.0.1", 5060)),
+        ):
+            ruleset.listen = listen
+            assert B2BUA(ruleset).ids.local == local
+    finally:
+        ruleset.listen = kept
 
 
 def test_cancel_and_the_ack_of_a_non_2xx_are_one_request_but_method_and_to() -> None:

@@ -34,7 +34,6 @@ import asyncio
 import gc
 import sys
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,14 +234,19 @@ def release_rules(box: list[Ruleset | None], grace: float = RELEASE_GRACE) -> bo
     if rules is None:
         return False
     numbers = getattr(rules, "numbers", None)
-    gone = weakref.ref(rules)
-    del rules
-    deadline = time.monotonic() + grace
-    while gone() is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if gone() is not None or not isinstance(numbers, NumberIndex):
+    del rules  # once nobody else holds the rules, only this frame holds their index
+    if not isinstance(numbers, NumberIndex):
         return False
-    if sys.getrefcount(numbers) > 2:  # this frame's name and the call's argument
+    deadline = time.monotonic() + grace
+    while _held_elsewhere(numbers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _held_elsewhere(numbers):
         return False
     numbers.release()
     return True
+
+
+def _held_elsewhere(numbers: NumberIndex) -> bool:
+    """Does anything but the caller's name hold ``numbers`` (rules that are still alive
+    included)?  Counted as references: this function's argument and the caller's name."""
+    return sys.getrefcount(numbers) > 3  # the caller's name, this argument, getrefcount's
