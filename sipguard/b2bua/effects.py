@@ -48,20 +48,28 @@ class CallTimerKind(StrEnum):
     RING = "ring"  # RFC 3261 Timer C: the callee rings too long after its last provisional
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TxTimer:
     """A section 17 timer of one live transaction."""
 
     tx_id: int
     timer: Timer
 
+    def __init__(self, tx_id: int, timer: Timer) -> None:
+        object.__setattr__(self, "tx_id", tx_id)
+        object.__setattr__(self, "timer", timer)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class CallTimer:
     """A timer of one call."""
 
     call_key: int
     kind: CallTimerKind
+
+    def __init__(self, call_key: int, kind: CallTimerKind) -> None:
+        object.__setattr__(self, "call_key", call_key)
+        object.__setattr__(self, "kind", kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,27 +90,38 @@ RESEND = ResendTimer()
 TimerKey = TxTimer | CallTimer | SweepTimer | ResendTimer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Transmit:
     """Send these bytes to ``dest``."""
 
     data: bytes
     dest: Addr
 
+    def __init__(self, data: bytes, dest: Addr) -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "dest", dest)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class StartTimer:
     """Call the core's ``on_timer(key, now, wall)`` at monotonic time ``at``."""
 
     key: TimerKey
     at: float
 
+    def __init__(self, key: TimerKey, at: float) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "at", at)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class CancelTimer:
     """Forget the timer ``key``."""
 
     key: TimerKey
+
+    def __init__(self, key: TimerKey) -> None:
+        object.__setattr__(self, "key", key)
 
 
 @dataclass(frozen=True, slots=True)

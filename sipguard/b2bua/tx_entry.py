@@ -20,7 +20,7 @@ UpHandler = Callable[[Message, float, datetime], Effects]
 TimeoutHandler = Callable[[float, datetime], Effects]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class TxEntry:
     """A live transaction, its peer and what the TU does with its results."""
 
@@ -35,6 +35,32 @@ class TxEntry:
     sent: Response | None = None  # the response we last sent (server), or its stand-in
     wire: bytes = b""  # the bytes of that response (server), or of our last ACK (client)
     last_at: float | None = None  # the deadline of its last timer, once armed (``_LAST``)
+
+    def __init__(
+        self,
+        id: int,
+        tx: Transaction,
+        peer: Addr,
+        key: TxKey,
+        on_up: UpHandler | None = None,
+        on_timeout: TimeoutHandler | None = None,
+        cancelled: bool = False,  # noqa: FBT001, FBT002 (the dataclass fields, in order)
+        slimmed: bool = False,  # noqa: FBT001, FBT002
+        sent: Response | None = None,
+        wire: bytes = b"",
+        last_at: float | None = None,
+    ) -> None:
+        self.id = id
+        self.tx = tx
+        self.peer = peer
+        self.key = key
+        self.on_up = on_up
+        self.on_timeout = on_timeout
+        self.cancelled = cancelled
+        self.slimmed = slimmed
+        self.sent = sent
+        self.wire = wire
+        self.last_at = last_at
 
     @property
     def answered(self) -> bool:

@@ -31,13 +31,18 @@ _ESCAPED = re.compile(r"\\([\s\S])")  # split() keeps the escaped character
 _URI_BAD = re.compile(r"[ \t<>]")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Address:
     """A display name, a URI and the header parameters that follow it."""
 
     display: str | None
     uri: Uri
     params: Params = ()
+
+    def __init__(self, display: str | None, uri: Uri, params: Params = ()) -> None:
+        object.__setattr__(self, "display", display)
+        object.__setattr__(self, "uri", uri)
+        object.__setattr__(self, "params", params)
 
     @property
     def tag(self) -> str | None:

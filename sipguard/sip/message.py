@@ -26,12 +26,16 @@ MAX_FORWARDS = 70
 MAX_FORWARDS_TEXT = str(MAX_FORWARDS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CSeq:
     """The CSeq header: sequence number and method (RFC 3261 section 20.16)."""
 
     seq: int
     method: str
+
+    def __init__(self, seq: int, method: str) -> None:
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "method", method)
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
@@ -178,7 +182,7 @@ class _Common:
         return h.cached("addr:" + name.lower(), lambda: [parse_address(v) for v in h.get_all(name)])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Request(_Common):
     """A SIP request; ``uri`` is the Request-URI as written."""
 
@@ -188,13 +192,27 @@ class Request(_Common):
     body: bytes = b""
     version: str = "SIP/2.0"
 
+    def __init__(
+        self,
+        method: str,
+        uri: str,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "uri", uri)
+        object.__setattr__(self, "headers", Headers() if headers is None else headers)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "version", version)
+
     @property
     def request_uri(self) -> Uri:
         """The parsed Request-URI."""
         return self.headers.cached("ruri", lambda: parse_uri(self.uri))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Response(_Common):
     """A SIP response."""
 
@@ -203,6 +221,20 @@ class Response(_Common):
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     version: str = "SIP/2.0"
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "headers", Headers() if headers is None else headers)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "version", version)
 
 
 Message = Request | Response

@@ -74,33 +74,46 @@ class TransactionError(SipguardError):
     """An event that the transaction's current state does not allow."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Send:
     """Hand ``message`` to the transport."""
 
     message: Message
 
+    def __init__(self, message: Message) -> None:
+        object.__setattr__(self, "message", message)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class PassUp:
     """Deliver ``message`` to the transaction user."""
 
     message: Message
 
+    def __init__(self, message: Message) -> None:
+        object.__setattr__(self, "message", message)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Arm:
     """Start (or restart) ``timer`` to fire at monotonic time ``at``."""
 
     timer: Timer
     at: float
 
+    def __init__(self, timer: Timer, at: float) -> None:
+        object.__setattr__(self, "timer", timer)
+        object.__setattr__(self, "at", at)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Disarm:
     """Stop ``timer``."""
 
     timer: Timer
+
+    def __init__(self, timer: Timer) -> None:
+        object.__setattr__(self, "timer", timer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +140,7 @@ def response_event(status: int, *, sending: bool) -> Event:
     return Event.SEND_FINAL if sending else Event.RECV_FINAL
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Transaction:
     """One transaction of any of the four kinds; feed it events, carry out its effects."""
 
@@ -139,6 +152,23 @@ class Transaction:
     last_response: Response | None = None
     armed: dict[Timer, float] = field(default_factory=dict)
     _intervals: dict[Timer, float] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        kind: Kind,
+        request: Request,
+        reliable: bool = False,  # noqa: FBT001, FBT002 (the dataclass field, in order)
+        config: TimerConfig | None = None,
+        state: TxState = TxState.NEW,
+        last_response: Response | None = None,
+        armed: dict[Timer, float] | None = None,
+        _intervals: dict[Timer, float] | None = None,
+    ) -> None:
+        self.kind, self.request, self.reliable = kind, request, reliable
+        self.config = TimerConfig() if config is None else config
+        self.state, self.last_response = state, last_response
+        self.armed = {} if armed is None else armed
+        self._intervals = {} if _intervals is None else _intervals
 
     @property
     def is_client(self) -> bool:

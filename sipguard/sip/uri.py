@@ -88,7 +88,7 @@ def _param_str(params: Params, allowed: frozenset[str]) -> str:
     return "".join(";" + p for p in parts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SipUri:
     """A sip: or sips: URI with decoded user, password, parameters and headers."""
 
@@ -99,6 +99,24 @@ class SipUri:
     port: int | None = None
     params: Params = ()
     headers: Params = ()
+
+    def __init__(
+        self,
+        scheme: str,
+        user: str | None,
+        password: str | None,
+        host: str,
+        port: int | None = None,
+        params: Params = (),
+        headers: Params = (),
+    ) -> None:
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "headers", headers)
 
     def param(self, name: str) -> str | None:
         """Return the value of URI parameter ``name`` (case-insensitive), or None."""

@@ -39,7 +39,7 @@ _BROADCAST = "255.255.255.255"
 _SPACE = shapes.SPACE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Outcome:
     """The decision on a datagram: process it, answer it with ``status``, or drop it."""
 
@@ -47,6 +47,18 @@ class Outcome:
     status: int | None = None
     message: Message | None = field(default=None, compare=False, repr=False)
     detail: str = field(default="", compare=False)
+
+    def __init__(
+        self,
+        action: Action,
+        status: int | None = None,
+        message: Message | None = None,
+        detail: str = "",
+    ) -> None:
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "detail", detail)
 
     def as_tuple(self) -> tuple[str, int | None]:
         """Return ``(action, status)``, e.g. ``("reply", 400)``."""

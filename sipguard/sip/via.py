@@ -29,7 +29,7 @@ _COLON_SPACE = re.compile(r"\s:|:\s")
 _SENT = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*/\s*({_TOKEN})\s+(\S.*)", re.S)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Via:
     """One Via value: transport, sent-by host and port, parameters."""
 
@@ -38,6 +38,20 @@ class Via:
     port: int | None = None
     params: Params = ()
     protocol: str = "SIP/2.0"
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params = (),
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        object.__setattr__(self, "transport", transport)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "protocol", protocol)
 
     @property
     def branch(self) -> str | None:
