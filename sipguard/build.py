@@ -11,7 +11,8 @@ Invariants:
   module of :data:`PACKAGES` and :data:`MODULES` but those in :data:`INTERPRETED`.
 - :func:`state` reports ``compiled`` only when every listed module would load from its
   extension and no extension is older than its source; ``interpreted`` when none would; a
-  build that a source edit has outdated is ``stale`` and names the modules.
+  build that a source edit has outdated, or that left an extension of a module no longer
+  listed (it would shadow the source), is ``stale`` and names the modules.
 - :func:`prefer_source`, installed before sipguard is imported, makes every sipguard module
   load from its source even where an extension sits beside it: the fuzzers (whose coverage
   is of Python lines) and the test that runs the call core's tests on the interpreted code.
@@ -79,6 +80,16 @@ def _extension_of(name: str) -> Path | None:
     return None
 
 
+def _extensions_in(root: Path) -> list[str]:
+    """The modules of the package that have an extension file beside their source."""
+    found = []
+    for ext in (root / "sipguard").rglob("*.so"):
+        source = ext.with_name(ext.name.split(".", 1)[0] + ".py")
+        if source.is_file():
+            found.append(module_name(str(source.relative_to(root))))
+    return found
+
+
 def state(root: Path = ROOT) -> BuildState:
     """The build state of the modules listed by :func:`sources` (see the module header)."""
     names = sources(root)
@@ -90,6 +101,8 @@ def state(root: Path = ROOT) -> BuildState:
         compiled += 1
         if (root / source).stat().st_mtime > ext.stat().st_mtime:
             stale.append(module_name(source))
+    listed = {module_name(source) for source in names}
+    stale += sorted(m for m in _extensions_in(root) if m not in listed)
     if stale:
         return BuildState("stale", compiled, len(names), tuple(stale))
     kind = "compiled" if compiled == len(names) else "interpreted" if not compiled else "partial"

@@ -86,3 +86,14 @@ def test_the_interpreted_code_passes_the_call_core_and_sip_tests() -> None:
     out = _python(code, timeout=900)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and " failed" not in out.stdout
+
+
+def test_an_extension_of_a_module_no_longer_compiled_is_stale(tmp_path: Path) -> None:
+    """A build left behind by a longer list would shadow the source: it is named."""
+    package = tmp_path / "sipguard"
+    package.mkdir()
+    (package / "gone.py").write_text("")
+    (package / "gone.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    (package / "kept.py").write_text("")
+    found = build.state(tmp_path)
+    assert found.kind == "stale" and found.stale == ("sipguard.gone",)
