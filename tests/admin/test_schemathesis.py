@@ -33,9 +33,7 @@ class Bearer:
     def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str:
         return OPS_TOKEN
 
-    def set(
-        self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext
-    ) -> None:
+    def set(self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
@@ -96,3 +94,24 @@ def test_serve_backend_never_fails_on_generated_input(
     asked of it; every other check is.
     """
     case.call_and_validate(base_url=real_url, excluded_checks=[positive_data_acceptance])
+
+
+def test_the_why_pattern_agrees_with_the_servers_white_space() -> None:
+    """A ``why`` the schema's pattern accepts is one the server keeps, whichever way the
+    pattern is read: the characters Python's ``str.strip`` removes (U+001C-U+001F and
+    U+0085 among them, which ECMA-262's ``\\s`` leaves out) never satisfy it alone."""
+    import re
+    import sys
+
+    import yaml
+
+    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    body = spec["paths"]["/numbers/{number}/suspend"]["post"]["requestBody"]
+    pattern = body["content"]["application/json"]["schema"]["properties"]["why"]["pattern"]
+    ecma_space = "\t\n\x0b\x0c\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+    ecma = pattern.replace("\\S", f"[^{ecma_space}]").replace("\\s", ecma_space)
+    readings = (re.compile(pattern), re.compile(ecma))
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        if ch.isspace():
+            assert all(r.search(ch) is None for r in readings), hex(code)
