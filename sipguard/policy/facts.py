@@ -77,7 +77,7 @@ _VIOLATIONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CallFacts:
     """What the policy needs to know about one initial INVITE.
 
@@ -107,6 +107,36 @@ class CallFacts:
     forwarded: bool = False
     diverting_user: str | None = None
 
+    def __init__(
+        self,
+        call_id: str,
+        source_ip: str,
+        source_port: int | None,
+        from_user: str | None,
+        from_host: str | None,
+        pai_user: str | None,
+        ruri_user: str | None,
+        privacy: tuple[str, ...] = (),
+        transport: str = "udp",
+        identities: tuple[tuple[str, str | None], ...] = (),
+        rpid_hidden: bool = False,  # noqa: FBT001, FBT002 (the dataclass field, in order)
+        forwarded: bool = False,  # noqa: FBT001, FBT002 (the dataclass field, in order)
+        diverting_user: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "source_ip", source_ip)
+        object.__setattr__(self, "source_port", source_port)
+        object.__setattr__(self, "from_user", from_user)
+        object.__setattr__(self, "from_host", from_host)
+        object.__setattr__(self, "pai_user", pai_user)
+        object.__setattr__(self, "ruri_user", ruri_user)
+        object.__setattr__(self, "privacy", privacy)
+        object.__setattr__(self, "transport", transport)
+        object.__setattr__(self, "identities", identities)
+        object.__setattr__(self, "rpid_hidden", rpid_hidden)
+        object.__setattr__(self, "forwarded", forwarded)
+        object.__setattr__(self, "diverting_user", diverting_user)
+
 
 class NumberState(StrEnum):
     """Why a filed number counted as not filed: outside its filing period (rules 1.1 s. 7)."""
@@ -115,7 +145,7 @@ class NumberState(StrEnum):
     EXPIRED = "expired"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Verdict:
     """The policy's decision on one call, with everything spec section 5 reports."""
 
@@ -137,6 +167,36 @@ class Verdict:
     identity_header: str | None = None
     # rules 1.1 section 3: a verified forwarded call
     forwarded: bool = False
+
+    def __init__(
+        self,
+        reason: Reason,
+        direction: Direction | None,
+        caller: str | None,
+        callee: str | None,
+        number: str | None,
+        operator: str | None,
+        trunk: str | None,
+        credential: str | None = None,
+        suspended_now: bool = False,  # noqa: FBT001, FBT002 (the dataclass field, in order)
+        number_state: NumberState | None = None,
+        monitored: Reason | None = None,
+        identity_header: str | None = None,
+        forwarded: bool = False,  # noqa: FBT001, FBT002 (the dataclass field, in order)
+    ) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "caller", caller)
+        object.__setattr__(self, "callee", callee)
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "operator", operator)
+        object.__setattr__(self, "trunk", trunk)
+        object.__setattr__(self, "credential", credential)
+        object.__setattr__(self, "suspended_now", suspended_now)
+        object.__setattr__(self, "number_state", number_state)
+        object.__setattr__(self, "monitored", monitored)
+        object.__setattr__(self, "identity_header", identity_header)
+        object.__setattr__(self, "forwarded", forwarded)
 
     @property
     def allowed(self) -> bool:

@@ -161,7 +161,7 @@ def nsn_function(country_code: str, national_prefix: str) -> Callable[[str | Non
     return nsn
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class NumberEntry:
     """One filed access number, with flags precomputed for the hot path of ``evaluate``.
 
@@ -180,6 +180,30 @@ class NumberEntry:
     valid_from: int = 0
     valid_until: int = FOREVER
     display_name: str | None = None
+
+    def __init__(
+        self,
+        nsn: str,
+        operator: str,
+        trunk: str,
+        inbound: bool,  # noqa: FBT001 (the dataclass field, in order)
+        outbound: bool,  # noqa: FBT001 (the dataclass field, in order)
+        usage: str | None,
+        licence_until: int,
+        valid_from: int = 0,
+        valid_until: int = FOREVER,
+        display_name: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "nsn", nsn)
+        object.__setattr__(self, "operator", operator)
+        object.__setattr__(self, "trunk", trunk)
+        object.__setattr__(self, "inbound", inbound)
+        object.__setattr__(self, "outbound", outbound)
+        object.__setattr__(self, "usage", usage)
+        object.__setattr__(self, "licence_until", licence_until)
+        object.__setattr__(self, "valid_from", valid_from)
+        object.__setattr__(self, "valid_until", valid_until)
+        object.__setattr__(self, "display_name", display_name)
 
 
 def new_entry(
