@@ -24,7 +24,6 @@ import re
 from datetime import datetime
 
 from sipguard.policy import CallFacts, Ruleset, State, Verdict, evaluate
-from sipguard.policy.facts import new_facts
 from sipguard.policy.identity import PAI, PPI, RPID, RPID_HIDING
 from sipguard.sip import Request, SipUri, TelUri, Uri, parse_address, parse_uri
 from sipguard.sip.address import Address, param
@@ -153,7 +152,7 @@ def facts_from_request(
             _field_addresses(headers.get_fields("history-info")),
         )
     ruri = lean_uri(req.uri)
-    return new_facts(
+    return CallFacts(
         req.call_id,
         source_ip,
         source_port,

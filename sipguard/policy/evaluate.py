@@ -34,7 +34,7 @@ from datetime import date, datetime
 
 from sipguard.policy import limits
 from sipguard.policy.callers import MONITORED, resolved
-from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
 from sipguard.policy.forwarding import forwarded_call
 from sipguard.policy.identity import CallerIdentity
 from sipguard.policy.monitor import monitored_outbound
@@ -70,7 +70,7 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     caller, header = ident[0], ident[1]
     if direction is not _OUT:
         if direction is None:
-            return new_verdict(
+            return Verdict(
                 _UNKNOWN_SOURCE, None, caller, callee, None, None, None, identity_header=header
             )
         return _inbound(rules, now, caller, callee, header)
@@ -78,20 +78,16 @@ def evaluate(facts: CallFacts, rules: Ruleset, state: State, now: datetime) -> V
     if route:
         return _routed(facts, rules, state, now, route, (trunk, operator, ident, callee))
     if early is not None:  # checks 2 to 4 of an unfiled or hidden caller
-        return new_verdict(
-            early, _OUT, caller, callee, None, operator, trunk, identity_header=header
-        )
+        return Verdict(early, _OUT, caller, callee, None, operator, trunk, identity_header=header)
     assert entry is not None and caller is not None
     if (entry.valid_from or entry.valid_until != FOREVER) and (
         filing := out_of_period(entry, rules, now)
     ) is not None:
         gone = (_CALLER_UNREGISTERED, _OUT, caller, callee, caller, operator, trunk)
         # check 4, outside its period
-        return new_verdict(*gone, number_state=filing, identity_header=header)
+        return Verdict(*gone, number_state=filing, identity_header=header)
     if late is not None:  # checks 5 and 6
-        return new_verdict(
-            late, _OUT, caller, callee, caller, operator, trunk, identity_header=header
-        )
+        return Verdict(late, _OUT, caller, callee, caller, operator, trunk, identity_header=header)
     # ``caller`` and ``operator`` stand in for the entry's equal ``nsn`` and ``operator``
     # (the index key; load.py rejects a number filed under another trunk's operator): the
     # entry's own strings are cold objects in a large index.
@@ -123,20 +119,20 @@ def _inbound(
     if entry is None:
         related = callee is not None and rules.numbers.length_related(callee)
         reason = _CALLEE_LENGTH_CHANGED if related else _CALLEE_UNREGISTERED
-        return new_verdict(reason, _IN, caller, callee, None, None, None, identity_header=header)
+        return Verdict(reason, _IN, caller, callee, None, None, None, identity_header=header)
     if (entry.valid_from or entry.valid_until != FOREVER) and (
         filing := out_of_period(entry, rules, now)
     ) is not None:
         gone = (_CALLEE_UNREGISTERED, _IN, caller, callee, entry.nsn, None, None)
         # check 14, outside its period
-        return new_verdict(*gone, number_state=filing, identity_header=header)
+        return Verdict(*gone, number_state=filing, identity_header=header)
     if rules.clock.at(now)[1][0] > entry.licence_until:
         reason = _LICENCE_INVALID
     elif not entry.inbound:
         reason = _CALLEE_NOT_INBOUND
     else:
         reason = _ALLOWED
-    return new_verdict(
+    return Verdict(
         reason, _IN, caller, callee, entry.nsn, entry.operator, entry.trunk, None,
         False, None, None, header,  # noqa: FBT003 (positional like the dataclass)
     )  # fmt: skip
@@ -172,13 +168,13 @@ def _on_trunk(
         else:
             limited = _FREQUENCY_CAP
         if limited is None:
-            return new_verdict(
+            return Verdict(
                 _ALLOWED, _OUT, caller, callee, caller, operator, trunk, credential,
                 False, None, None, header,  # noqa: FBT003 (positional like the dataclass)
             )  # fmt: skip
         reason = limited
     suspended = reason in _COUNTED and _count_violation(rules, state, now, caller, reason)
-    return new_verdict(
+    return Verdict(
         reason, _OUT, caller, callee, caller, operator, trunk, None, suspended, None, None,
         header,
     )  # fmt: skip

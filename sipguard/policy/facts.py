@@ -7,8 +7,8 @@ Invariants:
   normalises them to NSNs with the ruleset's country code and national prefix (spec section 2).
 - ``Reason`` lists the 15 reasons of spec section 4, FORWARD_UNVERIFIED (rules 1.1 check
   2a) and 12a-12b of rules 1.1 section 5 in precedence order, plus ``ALLOWED``.
-- ``new_verdict``/``new_facts`` give exactly what ``Verdict(...)``/``CallFacts(...)`` give:
-  the same class, fields, equality, hash and immutability.
+- ``Verdict`` and ``CallFacts`` write their ``__init__`` (compiled, an explicit one stores
+  natively; tests/test_native_inits.py holds each to its fields).
 """
 
 from __future__ import annotations
@@ -244,48 +244,3 @@ class Verdict:
             "identity_header": self.identity_header,
             "forwarded": self.forwarded,
         }
-
-
-def new_verdict(
-    reason: Reason,
-    direction: Direction | None,
-    caller: str | None,
-    callee: str | None,
-    number: str | None,
-    operator: str | None,
-    trunk: str | None,
-    credential: str | None = None,
-    suspended_now: bool = False,  # noqa: FBT001, FBT002 (positional like the dataclass it builds)
-    number_state: NumberState | None = None,
-    monitored: Reason | None = None,
-    identity_header: str | None = None,
-    forwarded: bool = False,  # noqa: FBT001, FBT002 (positional like the dataclass it builds)
-) -> Verdict:
-    """``Verdict(...)`` with the same arguments, all of them positional (as the decision
-    path passes them)."""
-    return Verdict(
-        reason, direction, caller, callee, number, operator, trunk, credential, suspended_now,
-        number_state, monitored, identity_header, forwarded,
-    )  # fmt: skip
-
-
-def new_facts(
-    call_id: str,
-    source_ip: str,
-    source_port: int | None,
-    from_user: str | None,
-    from_host: str | None,
-    pai_user: str | None,
-    ruri_user: str | None,
-    privacy: tuple[str, ...],
-    transport: str,
-    identities: tuple[tuple[str, str | None], ...] = (),
-    rpid_hidden: bool = False,  # noqa: FBT001, FBT002 (positional like the dataclass it builds)
-    forwarded: bool = False,  # noqa: FBT001, FBT002 (positional like the dataclass it builds)
-    diverting_user: str | None = None,
-) -> CallFacts:
-    """``CallFacts(...)`` with the same arguments, all of them positional."""
-    return CallFacts(
-        call_id, source_ip, source_port, from_user, from_host, pai_user, ruri_user, privacy,
-        transport, identities, rpid_hidden, forwarded, diverting_user,
-    )  # fmt: skip

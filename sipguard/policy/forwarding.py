@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict, new_verdict
+from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
 from sipguard.policy.ruleset import Ruleset
 from sipguard.policy.state import State
 
@@ -50,14 +50,14 @@ def forwarded_call(
     since = now - rules.forwarding_window
     inbound = own and entry is not None and entry.inbound and diverting is not None
     if inbound and diverting is not None and state.inbound_up(caller, diverting, since):
-        return new_verdict(
+        return Verdict(
             Reason.ALLOWED, out, caller, callee, diverting, operator, trunk,
             identity_header=header, forwarded=True,
         )  # fmt: skip
     number = diverting if own else None
     reason = Reason.FORWARD_UNVERIFIED
     suspended = number is not None and count(rules, state, now, number, reason)
-    return new_verdict(
+    return Verdict(
         reason, out, caller, callee, number, operator, trunk, None, suspended, None, None,
         header,
     )  # fmt: skip

@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sipguard.policy import limits
-from sipguard.policy.facts import CallFacts, Direction, NumberState, Reason, Verdict, new_verdict
+from sipguard.policy.facts import CallFacts, Direction, NumberState, Reason, Verdict
 from sipguard.policy.forwarding import applies, forwarded_call
 from sipguard.policy.identity import CallerIdentity, hidden
 from sipguard.policy.numbers import NumberEntry
@@ -223,7 +223,7 @@ def _verdict(
     suspended: bool = False,
 ) -> Verdict:
     caller, callee, operator, trunk = call
-    return new_verdict(
+    return Verdict(
         reason, Direction.OUTBOUND, caller, callee, number, operator, trunk, credential,
         suspended, filing, run.first, run.header,
     )  # fmt: skip

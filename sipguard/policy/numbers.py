@@ -206,19 +206,6 @@ class NumberEntry:
         object.__setattr__(self, "display_name", display_name)
 
 
-def new_entry(
-    nsn: str, operator: str, trunk: str, inbound: bool, outbound: bool,  # noqa: FBT001 (positional like the dataclass it builds)
-    usage: str | None, licence_until: int, valid_from: int, valid_until: int,
-    display_name: str | None = None,
-) -> NumberEntry:  # fmt: skip
-    """``NumberEntry(...)`` with the same arguments, all of them positional (as the CSV
-    reader passes them)."""
-    return NumberEntry(
-        nsn, operator, trunk, inbound, outbound, usage, licence_until, valid_from, valid_until,
-        display_name,
-    )  # fmt: skip
-
-
 class NumberIndex:
     """Exact and length-related lookups over the filed NSNs."""
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from sipguard.errors import Issue
 from sipguard.policy.crosscheck import Parts
-from sipguard.policy.numbers import FOREVER, NumberEntry, new_entry, normalise
+from sipguard.policy.numbers import FOREVER, NumberEntry, normalise
 from sipguard.policy.values import check_display
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _read_rows(
             issues.append(_row_issue(fields, order, filing, found, name, reader.line_num))
             continue
         usage = shared.setdefault(use, use) if use else None
-        found[nsn] = new_entry(
+        found[nsn] = NumberEntry(
             nsn, operator, trunk[0], inbound, outbound, usage, ops[operator],
             0 if start is None else start, FOREVER if end is None else end, display,
         )  # fmt: skip
