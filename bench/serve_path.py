@@ -86,7 +86,7 @@ async def run_calls(calls: int, warmup: int) -> dict[str, float]:
                    config=b.B2BUAConfig(local=b.Addr("127.0.0.1", 5060)))  # fmt: skip
     server = Server(core, journal, None)
     udp = FakeUdp()
-    server._udp_by_family[2] = udp  # type: ignore[assignment]
+    server._udp_by_family[2] = udp
     trunk, network = (bench_serve.UAC_IP, 5062), (bench_serve.UAS_IP, net)
     caller, callee = bench_serve.CALLER, bench_serve.CALLEE
 
@@ -144,16 +144,21 @@ def process_cpu(pid: int) -> float:
 
 
 def child(code: Path, args: argparse.Namespace) -> dict[str, float]:
-    """One side's figures, from a fresh interpreter with ``code`` first on the path."""
+    """One side's figures, from a fresh interpreter with ``code`` first on the path.
+
+    The figures come back in a file, not on a pipe: the journal service the run starts
+    would hold a pipe open after a crashed run, and the wait for its end would hang.
+    """
     env = {**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{HERE}"}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--calls", str(args.calls)]
-    with tempfile.TemporaryFile() as log:  # the server's log lines, as serve writes them
-        done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("r") as out:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--calls",
+               str(args.calls), "--out", out.name]  # fmt: skip
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log,
                               check=False, timeout=600)  # fmt: skip
         if done.returncode != 0:
             log.seek(0)
             sys.exit(f"the run failed:\n{log.read()[-3000:].decode(errors='replace')}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+        result: dict[str, float] = json.loads(out.read())
     return result
 
 
@@ -164,9 +169,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="runs per side")
     ap.add_argument("--old", help="git revision run in turns with this checkout")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(run_calls(args.calls, warmup=50))))
+        text = json.dumps(asyncio.run(run_calls(args.calls, warmup=50)))
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            print(text)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         sides = {"new": ROOT}

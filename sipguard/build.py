@@ -31,8 +31,22 @@ from types import ModuleType
 
 #: Packages whose modules are compiled (every ``.py`` file directly in them).
 PACKAGES = ("sipguard/sip", "sipguard/b2bua", "sipguard/policy")
-#: Single modules compiled besides them.
-MODULES = ("sipguard/memo.py", "sipguard/sighting.py", "sipguard/screening.py")
+#: Single modules compiled besides them: the bridge and its helpers, the server shell's
+#: per-datagram glue (its UDP endpoint, timer heap and journal gate) and the journal entries
+#: and wire frames built for every call.  The journal client (an ``asyncio.Protocol``) and
+#: logging (its stream is weakly referenced by structlog) stay interpreted.
+MODULES = (
+    "sipguard/memo.py",
+    "sipguard/sighting.py",
+    "sipguard/screening.py",
+    "sipguard/adapters/server/journal_futures.py",
+    "sipguard/adapters/server/journal_gate.py",
+    "sipguard/adapters/server/shell.py",
+    "sipguard/adapters/server/timers.py",
+    "sipguard/adapters/server/udp.py",
+    "sipguard/journal/record.py",
+    "sipguard/journal/wire.py",
+)
 #: Modules of those packages that stay interpreted: pydantic's models and the YAML loader
 #: around them (read once per load, and built on classes mypyc cannot compile), and the
 #: nanosecond ``Instant``, a subclass of ``datetime``, which a compiled class cannot be.

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -36,14 +35,21 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sipguard.journal import query
 from sipguard.journal.query import CallRow, EntryQuery, Query, RulesInForce, row_entry
-from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, admin_entry, to_ts
+from sipguard.journal.record import (
+    COLUMNS,
+    GENESIS_HASH,
+    INTEGER_COLUMNS,
+    Entry,
+    admin_entry,
+    to_ts,
+)
 from sipguard.journal.store import VerifyResult, verify_chain
 from sipguard.journal.writer import JournalUnavailable
 
 __all__ = ["CHAIN_LOCK", "PgJournalStore", "redact"]
 
 CHAIN_LOCK = 0x5_1F_6A_4D  # the advisory lock key that guards the chain head
-_TYPES = {f.name: "BIGINT" if f.type.startswith("int") else "TEXT" for f in fields(Entry)}
+_TYPES = {c: "BIGINT" if c in INTEGER_COLUMNS else "TEXT" for c in COLUMNS}
 _DDL = (
     "CREATE TABLE IF NOT EXISTS entries ("
     + ", ".join("seq BIGINT PRIMARY KEY" if c == "seq" else f"{c} {_TYPES[c]}" for c in COLUMNS)

@@ -107,6 +107,9 @@ class Entry:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Entry))
+#: The columns that hold integers (every other holds text), as ``Entry`` declares them;
+#: written out because a compiled ``Entry``'s fields do not keep their annotations' text.
+INTEGER_COLUMNS = frozenset(("ts", "status", "suspended_now", "duration_ms", "final_status", "seq"))
 # The canonical form: sorted keys, compact separators, UTF-8 (the C encoder does the work).
 # The last three fields are seq, prev_hash and hash; every other field is the entry's body.
 assert COLUMNS[-3:] == ("seq", "prev_hash", "hash")

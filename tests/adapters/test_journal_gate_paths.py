@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ SRC = Addr("127.0.0.2", 5060, "udp")
 
 
 def _stored(entry: Entry, seq: int) -> Entry:
-    return Entry(**{**{f: getattr(entry, f) for f in entry.__slots__}, "seq": seq})  # type: ignore[arg-type]
+    return dataclasses.replace(entry, seq=seq)
 
 
 class ThreadJournal:

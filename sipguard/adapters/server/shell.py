@@ -84,6 +84,14 @@ class Core(GateCore, Protocol):
         ...
 
 
+class Sender(Protocol):
+    """Where a UDP datagram of one address family goes out (a ``UdpEndpoint``)."""
+
+    def send(self, data: bytes, host: str, port: int) -> None:
+        """Send one datagram; errors are counted, never raised."""
+        ...
+
+
 class Server:
     """Carries out the core's effects on real sockets and clocks."""
 
@@ -105,7 +113,7 @@ class Server:
         self._loop = asyncio.get_running_loop()
         self.gate = JournalGate(self._loop, journal, core, self.execute)
         self._udp: list[UdpEndpoint] = []
-        self._udp_by_family: dict[int, UdpEndpoint] = {}
+        self._udp_by_family: dict[int, Sender] = {}
         self._udp_sources: dict[tuple[str, int], Addr] = {}
         self._tcp = TcpPool(self._loop, self._on_tcp, tcp, listed)
         self._timers: TimerHeap[TimerKey] = TimerHeap(self._loop, self._on_timer)

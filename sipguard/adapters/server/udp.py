@@ -27,6 +27,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 RCVBUF = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
@@ -81,7 +82,7 @@ class UdpEndpoint:
         self._loop = loop
         self._deliver = deliver
         self._stats = stats
-        self._queue: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self._queue: deque[tuple[bytes, Any]] = deque()  # (data, an AF_INET or AF_INET6 address)
         self._limit = queue_limit
         self._max_bytes = queue_bytes
         self._bytes = 0  # octets in the queue
