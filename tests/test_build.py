@@ -75,13 +75,22 @@ def test_prefer_source_loads_every_module_from_its_file() -> None:
 
 @pytest.mark.slow
 def test_the_interpreted_code_passes_the_call_core_and_sip_tests() -> None:
-    """The source the build compiles behaves the same when it is not compiled."""
+    """The source the build compiles behaves the same when it is not compiled: the SIP and
+    call-core tests, and those of the server shell and the journal entries and frames."""
+    tests = [
+        "tests/sip",
+        "tests/b2bua",
+        "tests/adapters/test_server_shell.py",
+        "tests/adapters/test_journal_gate_paths.py",
+        "tests/journal/test_wire.py",
+        "tests/journal/test_columns.py",
+    ]
     code = (
         "import sys\n"
         "from sipguard.build import prefer_source\n"
         "prefer_source()\n"
         "import pytest\n"
-        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/sip', 'tests/b2bua']))\n"
+        f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', *{tests!r}]))\n"
     )
     out = _python(code, timeout=900)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
