@@ -32,9 +32,12 @@ from types import ModuleType
 #: Packages whose modules are compiled (every ``.py`` file directly in them).
 PACKAGES = ("sipguard/sip", "sipguard/b2bua", "sipguard/policy")
 #: Single modules compiled besides them: the bridge and its helpers, the server shell's
-#: per-datagram glue (its UDP endpoint, timer heap and journal gate) and the journal entries
-#: and wire frames built for every call.  The journal client (an ``asyncio.Protocol``) and
-#: logging (its stream is weakly referenced by structlog) stay interpreted.
+#: per-datagram glue (its UDP endpoint, timer heap and journal gate), the journal entries
+#: and wire frames built for every call, and the journal service's request loop (its state
+#: ops, commit pacing and replies).  The journal client and the service's socket reader
+#: (``asyncio.Protocol`` subclasses), its SQLite store (whose methods tests replace to
+#: fail a commit) and logging (its stream is weakly referenced by structlog) stay
+#: interpreted.
 MODULES = (
     "sipguard/memo.py",
     "sipguard/sighting.py",
@@ -44,7 +47,11 @@ MODULES = (
     "sipguard/adapters/server/shell.py",
     "sipguard/adapters/server/timers.py",
     "sipguard/adapters/server/udp.py",
+    "sipguard/journal/cache.py",
+    "sipguard/journal/pacing.py",
     "sipguard/journal/record.py",
+    "sipguard/journal/replies.py",
+    "sipguard/journal/service.py",
     "sipguard/journal/wire.py",
 )
 #: Modules of those packages that stay interpreted: pydantic's models and the YAML loader

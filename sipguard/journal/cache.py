@@ -226,7 +226,10 @@ def apply_op(state: object, op: list[Wire]) -> Wire:
     if isinstance(result, list):
         many: list[Wire] = [list(suspension_out(s)) for s in result]
         return many
-    plain: Wire = result  # the ops' other results are JSON scalars and pairs
+    if isinstance(result, tuple):  # a pair (callee_seen): a list, as it arrives decoded
+        pair: list[Wire] = list(result)
+        return pair
+    plain: Wire = result  # the ops' other results are JSON scalars
     return plain
 
 

@@ -91,3 +91,12 @@ def test_wire_ops_round_trip() -> None:
     apply_op(state, encode_op("suspend", "400", T0, "r", "ops"))
     assert apply_op(state, encode_op("suspension", "400")) == ["400", T0.isoformat(), "r", "ops"]
     assert apply_op(state, ["suspensions"]) == [["400", T0.isoformat(), "r", "ops"]]
+
+
+def test_a_pair_result_travels_as_the_list_its_sender_decodes() -> None:
+    """callee_seen's (seen, distinct) comes back as a list, so a decide's expectation, which
+    arrives as a JSON list, compares equal to it."""
+    state = CachedState()
+    apply_op(state, encode_op("record_call", "4008001234", "13800000002", 100.0, 60.0))
+    result = apply_op(state, encode_op("callee_seen", "4008001234", "13800000002", 50.0))
+    assert result == [True, 1] and isinstance(result, list)
