@@ -226,7 +226,7 @@ def apply_op(state: object, op: list[Wire]) -> Wire:
     if isinstance(result, list):
         many: list[Wire] = [list(suspension_out(s)) for s in result]
         return many
-    if isinstance(result, tuple):  # a pair (callee_seen): a list, as it arrives decoded
+    if isinstance(result, tuple):  # callee_seen's, record_outcome's pair: a list, as Wire says
         pair: list[Wire] = list(result)
         return pair
     plain: Wire = result  # the ops' other results are JSON scalars
