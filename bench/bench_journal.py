@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import journal_paced
 import journal_service
 
-from sipguard.journal.record import Entry, decision_entry
+from sipguard.journal.entries import decision_entry
+from sipguard.journal.record import Entry
 from sipguard.journal.state import SqliteState
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalWriter

@@ -48,6 +48,7 @@ MODULES = (
     "sipguard/adapters/server/timers.py",
     "sipguard/adapters/server/udp.py",
     "sipguard/journal/cache.py",
+    "sipguard/journal/entries.py",
     "sipguard/journal/pacing.py",
     "sipguard/journal/record.py",
     "sipguard/journal/replies.py",

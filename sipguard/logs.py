@@ -16,11 +16,14 @@ Invariants:
 
 from __future__ import annotations
 
+import json as stdjson
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO, cast
 
+import orjson
 import structlog
 
 from sipguard import metrics
@@ -87,7 +90,9 @@ def configure(*, json: bool = True, level: int | str = "info") -> None:
     """Set up structlog: contextvars merged, ISO UTC timestamps, JSON (or console) lines."""
     numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_dumps)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     processors = [
         structlog.contextvars.merge_contextvars,
@@ -105,6 +110,20 @@ def configure(*, json: bool = True, level: int | str = "info") -> None:
     _CHAIN.config, _CHAIN.processors = config, tuple(processors)
     _CHAIN.info = numeric <= logging.INFO
     _CHAIN.printer = config["logger_factory"]()
+
+
+# Datetimes and dataclasses go to structlog's fallback (their repr), as with the standard
+# encoder, rather than orjson's own forms.
+_PASS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _dumps(event: dict[str, Any], *, default: Callable[[Any], Any] | None = None) -> str:
+    """One JSON line, by orjson (UTF-8, compact); by the standard encoder for what orjson
+    cannot write (text with lone surrogates, an integer past 64 bits)."""
+    try:
+        return orjson.dumps(event, default=default, option=_PASS).decode()
+    except orjson.JSONEncodeError:
+        return stdjson.dumps(event, default=default)
 
 
 def _direct() -> tuple[Any, ...] | None:

@@ -83,7 +83,7 @@ def test_the_init_is_the_generated_one(where: str, cls: ast.ClassDef, source: st
         wanted = f"{annotation} | None" if factory else annotation
         assert _segment(source, param.annotation) == wanted, (where, name)
         assert _segment(source, default) == ("None" if factory else value), (where, name)
-        fresh = "{}" if factory == "dict" else f"{factory}()"  # a new dict is written {}
+        fresh = {"dict": "{}", "list": "[]"}.get(factory or "", f"{factory}()")  # {} and []
         built = f"{fresh} if {name} is None else {name}" if factory else name
         assert stores.pop(0) == (name, built), (where, name)
     assert stores == [], where

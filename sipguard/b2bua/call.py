@@ -48,7 +48,7 @@ class CallState(StrEnum):
     ENDED = "ended"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Leg:
     """One dialog of a call: the peer, our tag, the INVITE on this leg, the dialog."""
 
@@ -61,8 +61,23 @@ class Leg:
     invite_seq: int  # the INVITE's CSeq number
     dialog: Dialog | None = None
 
+    def __init__(
+        self,
+        side: Side,
+        peer: Addr,
+        call_id: str,
+        tag: str,
+        invite: Request,
+        invite_tx: TxKey,
+        invite_seq: int,
+        dialog: Dialog | None = None,
+    ) -> None:
+        self.side, self.peer, self.call_id, self.tag = side, peer, call_id, tag
+        self.invite, self.invite_tx, self.invite_seq = invite, invite_tx, invite_seq
+        self.dialog = dialog
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Call:
     """Two legs and what the B2BUA remembers between them."""
 
@@ -82,6 +97,32 @@ class Call:
     b_ack: bytes | None = None  # the ACK of leg B's 2xx, as sent (and sent again)
     # The call's own timers that are armed (only those are cancelled).
     armed: set[CallTimerKind] = field(default_factory=set)
+
+    def __init__(
+        self,
+        key: int,
+        a: Leg,
+        b: Leg,
+        facts: CallFacts,
+        verdict: Verdict,
+        relay: frozenset[str],
+        state: CallState = CallState.CALLING,
+        answered_at: datetime | None = None,
+        rseq_out: int = 0,
+        rseq_map: dict[int, int] | None = None,
+        pending_ack: dict[Side, tuple[int, bool]] | None = None,
+        reinvite: dict[Side, tuple[int, TxKey]] | None = None,
+        b_ack: bytes | None = None,
+        armed: set[CallTimerKind] | None = None,
+    ) -> None:
+        self.key, self.a, self.b, self.facts, self.verdict = key, a, b, facts, verdict
+        self.relay, self.state, self.answered_at = relay, state, answered_at
+        self.rseq_out = rseq_out
+        self.rseq_map = {} if rseq_map is None else rseq_map
+        self.pending_ack = {} if pending_ack is None else pending_ack
+        self.reinvite = {} if reinvite is None else reinvite
+        self.b_ack = b_ack
+        self.armed = set() if armed is None else armed
 
     def leg(self, side: Side) -> Leg:
         """The leg on ``side``."""

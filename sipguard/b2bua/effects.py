@@ -32,13 +32,18 @@ from sipguard.policy.facts import CallFacts, Direction, Verdict
 from sipguard.sip.timers import Timer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Addr:
     """A peer's address and the transport used to reach it ("udp" or "tcp")."""
 
     host: str
     port: int
     transport: str = "udp"
+
+    def __init__(self, host: str, port: int, transport: str = "udp") -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "transport", transport)
 
 
 class CallTimerKind(StrEnum):
@@ -59,6 +64,16 @@ class TxTimer:
         object.__setattr__(self, "tx_id", tx_id)
         object.__setattr__(self, "timer", timer)
 
+    # Written out, as ``@dataclass`` would write them: the timer heap hashes and compares
+    # these keys for every start and cancel, and mypyc compiles only what is written.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TxTimer) and other.__class__ is TxTimer:
+            return self.tx_id == other.tx_id and self.timer == other.timer
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.tx_id, self.timer))
+
 
 @dataclass(frozen=True, slots=True, init=False)
 class CallTimer:
@@ -70,6 +85,14 @@ class CallTimer:
     def __init__(self, call_key: int, kind: CallTimerKind) -> None:
         object.__setattr__(self, "call_key", call_key)
         object.__setattr__(self, "kind", kind)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CallTimer) and other.__class__ is CallTimer:
+            return self.call_key == other.call_key and self.kind == other.kind
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.call_key, self.kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +147,7 @@ class CancelTimer:
         object.__setattr__(self, "key", key)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decided:
     """A policy decision on an initial INVITE, to be journaled and logged.
 
@@ -138,8 +161,24 @@ class Decided:
     after: tuple[Effect, ...] = ()
     call_key: int | None = None
 
+    def __init__(
+        self,
+        facts: CallFacts,
+        verdict: Verdict,
+        at: datetime,
+        legs: tuple[str, ...] = (),
+        after: tuple[Effect, ...] = (),
+        call_key: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "facts", facts)
+        object.__setattr__(self, "verdict", verdict)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "legs", legs)
+        object.__setattr__(self, "after", after)
+        object.__setattr__(self, "call_key", call_key)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class CallEnded:
     """An allowed call is over: the journal fills in its outcome fields."""
 
@@ -148,6 +187,20 @@ class CallEnded:
     ended_at: datetime
     final_status: int
     ended_by: str
+
+    def __init__(
+        self,
+        call_id: str,
+        answered_at: datetime | None,
+        ended_at: datetime,
+        final_status: int,
+        ended_by: str,
+    ) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "answered_at", answered_at)
+        object.__setattr__(self, "ended_at", ended_at)
+        object.__setattr__(self, "final_status", final_status)
+        object.__setattr__(self, "ended_by", ended_by)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ _IDENTITY_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class LegB:
     """Leg B's INVITE and the identifiers we minted for it (known without parsing)."""
 
@@ -53,6 +53,13 @@ class LegB:
     key: TxKey  # its client transaction key (our branch, "INVITE")
     call_id: str
     seq: int = 1  # its CSeq number
+
+    def __init__(self, invite: Request, tag: str, key: TxKey, call_id: str, seq: int = 1) -> None:
+        object.__setattr__(self, "invite", invite)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "seq", seq)
 
 
 def b_invite(

@@ -157,7 +157,7 @@ def _check_filed(number: str, target: Target, *, force: bool) -> None:
 
 def _change(args: argparse.Namespace, action: str) -> int:
     from sipguard.journal.backends import close_state
-    from sipguard.journal.record import admin_entry
+    from sipguard.journal.entries import admin_entry
 
     try:
         target = resolve_target(args, must_exist=False)

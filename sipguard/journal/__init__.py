@@ -17,14 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sipguard.journal.client import RemoteState, ServiceClient
-    from sipguard.journal.record import (
-        GENESIS_HASH,
-        Entry,
-        Kind,
-        admin_entry,
-        decision_entry,
-        outcome_entry,
-    )
+    from sipguard.journal.entries import admin_entry, decision_entry, outcome_entry
+    from sipguard.journal.record import GENESIS_HASH, Entry, Kind
     from sipguard.journal.state import SqliteState, state_path_for
     from sipguard.journal.store import (
         CallRow,
@@ -40,9 +34,9 @@ _HOMES = {
     "GENESIS_HASH": "record",
     "Entry": "record",
     "Kind": "record",
-    "admin_entry": "record",
-    "decision_entry": "record",
-    "outcome_entry": "record",
+    "admin_entry": "entries",
+    "decision_entry": "entries",
+    "outcome_entry": "entries",
     "RemoteState": "client",
     "ServiceClient": "client",
     "SqliteState": "state",

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sipguard.journal.record import safe_text, to_ts
+from sipguard.journal.entries import safe_text, to_ts
 from sipguard.journal.wire import Wire
 from sipguard.policy.state import MemoryState, Suspension
 

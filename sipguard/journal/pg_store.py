@@ -34,15 +34,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sipguard.journal import query
+from sipguard.journal.entries import admin_entry, to_ts
 from sipguard.journal.query import CallRow, EntryQuery, Query, RulesInForce, row_entry
-from sipguard.journal.record import (
-    COLUMNS,
-    GENESIS_HASH,
-    INTEGER_COLUMNS,
-    Entry,
-    admin_entry,
-    to_ts,
-)
+from sipguard.journal.record import COLUMNS, GENESIS_HASH, INTEGER_COLUMNS, Entry
 from sipguard.journal.store import VerifyResult, verify_chain
 from sipguard.journal.writer import JournalUnavailable
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sipguard.journal.record import COLUMNS, Entry, Kind, to_ts
+from sipguard.journal.entries import to_ts
+from sipguard.journal.record import COLUMNS, Entry, Kind
 
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
 CALL_FILTERS = (

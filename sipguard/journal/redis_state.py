@@ -19,7 +19,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sipguard.journal.record import to_ts
+from sipguard.journal.entries import to_ts
 from sipguard.policy.instant import epoch_ns, window_ns
 from sipguard.policy.state import Suspension
 

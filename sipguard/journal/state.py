@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sipguard.journal.cache import CachedState, Statement
-from sipguard.journal.record import to_ts
+from sipguard.journal.entries import to_ts
 from sipguard.journal.store import connect, immediate
 from sipguard.policy.instant import epoch_ns, window_ns
 from sipguard.policy.state import Suspension

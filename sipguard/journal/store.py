@@ -27,16 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from sipguard.journal import query
+from sipguard.journal.entries import admin_entry, to_ts
 from sipguard.journal.query import CallRow, EntryQuery, Query, RulesInForce
-from sipguard.journal.record import (
-    COLUMNS,
-    GENESIS_HASH,
-    Entry,
-    Kind,
-    admin_entry,
-    body_hash,
-    to_ts,
-)
+from sipguard.journal.record import COLUMNS, GENESIS_HASH, Entry, Kind, body_hash
 
 __all__ = ["CallRow", "EntryQuery", "JournalStore", "Query", "RulesInForce", "VerifyResult"]
 

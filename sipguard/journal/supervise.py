@@ -33,8 +33,9 @@ import structlog
 
 from sipguard import metrics
 from sipguard.journal.aclient import AsyncJournalClient
+from sipguard.journal.entries import admin_entry
 from sipguard.journal.launch import ALREADY_RUNNING, answers
-from sipguard.journal.record import Entry, admin_entry
+from sipguard.journal.record import Entry
 from sipguard.journal.writer import JournalUnavailable
 
 _log = structlog.get_logger("sipguard.journal")

@@ -1,10 +1,13 @@
 """The journal service's wire protocol: length-prefixed JSON frames on a Unix socket.
 
 Invariants:
-- A frame is a 4-byte big-endian length then that many bytes of JSON (ASCII only:
-  ``ensure_ascii``, so any Python text, lone surrogates included, survives the trip).  A
+- A frame is a 4-byte big-endian length then that many bytes of UTF-8 JSON, written and
+  read by orjson.  A message orjson cannot write exactly (text with lone surrogates, an
+  integer past 64 bits) goes as ASCII JSON from the standard encoder behind a ``=``, which
+  the standard decoder reads back exactly; so any Python text survives the trip.  A
   frame longer than :data:`MAX_FRAME` or one that is not a JSON array is a
-  :class:`ProtocolError`; the receiver drops the connection rather than guess.
+  :class:`ProtocolError`; the receiver drops the connection rather than guess.  Floats
+  are finite (times): JSON has no NaN, and orjson writes one as null.
 - A request is ``[id, op, *args]``; ``id`` is a positive integer chosen by the client, unique
   among its requests in flight.  A reply is ``[id, "ok", *result]`` or
   ``[id, "error", kind, detail]``.  Replies may come in any order.
@@ -25,6 +28,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from sipguard.errors import SipguardError
 from sipguard.journal.record import COLUMNS, Entry
 
@@ -32,6 +37,9 @@ MAX_FRAME = 16 << 20
 _LEN = struct.Struct(">I")
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 _decode = json.JSONDecoder().decode
+_EXACT = b"="  # before a payload that only the standard decoder reads exactly
+# Values JSON has no form for are handed on, to fail as the standard encoder fails them.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 BODY = COLUMNS[:-3]
 
 
@@ -55,7 +63,10 @@ class Op(StrEnum):
 
 def frame(message: list[Any]) -> bytes:
     """One message as a frame."""
-    payload = _ENCODER.encode(message).encode("ascii")
+    try:
+        payload = orjson.dumps(message, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        payload = _EXACT + _ENCODER.encode(message).encode("ascii")
     if len(payload) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(payload)} bytes is over {MAX_FRAME}")
     return _LEN.pack(len(payload)) + payload
@@ -93,7 +104,10 @@ class FrameReader:
 
 def _message(payload: bytes) -> list[Any]:
     try:
-        message = _decode(payload.decode("ascii"))
+        if payload[:1] == _EXACT:
+            message = _decode(payload[1:].decode("ascii"))
+        else:
+            message = orjson.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"bad frame: {exc}") from exc
     if not isinstance(message, list) or not message:

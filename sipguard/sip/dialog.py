@@ -21,13 +21,18 @@ from sipguard.sip.headers import Headers
 from sipguard.sip.message import MAX_FORWARDS_TEXT, Request, Response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class DialogId:
     """Call-ID, local tag and remote tag, seen from our side."""
 
     call_id: str
     local_tag: str
     remote_tag: str
+
+    def __init__(self, call_id: str, local_tag: str, remote_tag: str) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "local_tag", local_tag)
+        object.__setattr__(self, "remote_tag", remote_tag)
 
 
 def _target(msg: Request | Response) -> str | None:
@@ -39,7 +44,7 @@ def _with_tag(header: str, tag: str) -> str:
     return header if ";tag=" in header.replace(" ", "").lower() else f"{header};tag={tag}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Dialog:
     """One side's view of a dialog; ``local``/``remote`` are From/To values with their tags."""
 
@@ -51,6 +56,22 @@ class Dialog:
     local_seq: int = 0
     remote_seq: int | None = None
     early: bool = False
+
+    def __init__(
+        self,
+        id: DialogId,
+        local: str,
+        remote: str,
+        remote_target: str,
+        route_set: list[str] | None = None,
+        local_seq: int = 0,
+        remote_seq: int | None = None,
+        early: bool = False,  # noqa: FBT001, FBT002 (the dataclass field, in order)
+    ) -> None:
+        self.id, self.local, self.remote = id, local, remote
+        self.remote_target = remote_target
+        self.route_set = [] if route_set is None else route_set
+        self.local_seq, self.remote_seq, self.early = local_seq, remote_seq, early
 
     @classmethod
     def as_uac(cls, request: Request, response: Response) -> Dialog:

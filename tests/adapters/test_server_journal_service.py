@@ -100,6 +100,6 @@ def test_a_second_server_shares_the_running_service(tmp_path: Path) -> None:
 
 
 def admin_record(db: Path) -> Entry:
-    from sipguard.journal.record import admin_entry
+    from sipguard.journal.entries import admin_entry
 
     return admin_entry("check", datetime.now(UTC), detail={"journal": db.name})

@@ -21,7 +21,8 @@ from sipguard.adapters.admin.serve_backend import RulesView
 from sipguard.adapters.admin.wiring import serve_backend
 from sipguard.adapters.server.reload import RulesWatcher
 from sipguard.cli.serve_admin import admin_calls as _admin_calls
-from sipguard.journal.record import Entry, Kind, to_ts
+from sipguard.journal.entries import to_ts
+from sipguard.journal.record import Entry, Kind
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalWriter

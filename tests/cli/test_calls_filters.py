@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sipguard.cli import main
-from sipguard.journal.record import decision_entry, outcome_entry
+from sipguard.journal.entries import decision_entry, outcome_entry
 from sipguard.journal.store import JournalStore
 from sipguard.policy.facts import Direction, Reason, Verdict
 from tests.journal.conftest import facts, verdict

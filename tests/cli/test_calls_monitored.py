@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sipguard.cli import main
-from sipguard.journal.record import COLUMNS, decision_entry
+from sipguard.journal.entries import decision_entry
+from sipguard.journal.record import COLUMNS
 from sipguard.journal.store import JournalStore
 from sipguard.policy.facts import Reason
 from tests.journal.conftest import facts, verdict

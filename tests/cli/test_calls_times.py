@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sipguard.cli import main
 from sipguard.cli.calls import local_time, parse_when
-from sipguard.journal.record import decision_entry, outcome_entry, to_ts
+from sipguard.journal.entries import decision_entry, outcome_entry, to_ts
 from sipguard.journal.store import JournalStore
 from tests.journal.conftest import facts, verdict
 

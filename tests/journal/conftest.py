@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sipguard.journal.record import Entry, decision_entry
+from sipguard.journal.entries import decision_entry
+from sipguard.journal.record import Entry
 from sipguard.policy.facts import CallFacts, Direction, Reason, Verdict
 from tests.redis_server import redis_url  # noqa: F401  (a private redis-server per module)
 

@@ -17,7 +17,7 @@ from .test_service import FakeConn
 
 
 def _entries() -> list[Entry]:
-    from sipguard.journal.record import admin_entry, outcome_entry
+    from sipguard.journal.entries import admin_entry, outcome_entry
 
     return [
         decision(1),

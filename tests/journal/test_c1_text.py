@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sipguard import metrics
-from sipguard.journal.record import Entry, decision_entry, outcome_entry, safe_text
+from sipguard.journal.entries import decision_entry, outcome_entry, safe_text
+from sipguard.journal.record import Entry
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalUnavailable, JournalWriter
 
@@ -114,7 +115,7 @@ def test_a_malformed_entry_with_raw_bytes_is_safe_to_store(tmp_path: Path) -> No
     """A malformed INVITE's Call-ID and parse error with a raw 0xFF byte store and verify."""
     from datetime import UTC, datetime
 
-    from sipguard.journal.record import malformed_entry
+    from sipguard.journal.entries import malformed_entry
     from sipguard.journal.store import JournalStore
 
     entry = malformed_entry("127.0.0.2", 5060, datetime(2026, 6, 1, tzinfo=UTC), status=400,

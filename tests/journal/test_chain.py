@@ -6,7 +6,8 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from sipguard.journal.record import GENESIS_HASH, decision_entry, link_hash, outcome_entry, to_ts
+from sipguard.journal.entries import decision_entry, outcome_entry, to_ts
+from sipguard.journal.record import GENESIS_HASH, link_hash
 from sipguard.journal.store import JournalStore, Query
 from sipguard.policy.facts import Reason
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sipguard.cli import main
-from sipguard.journal.record import decision_entry, outcome_entry
+from sipguard.journal.entries import decision_entry, outcome_entry
 from sipguard.journal.state import SqliteState, state_path_for
 from sipguard.journal.store import JournalStore
 from sipguard.policy.facts import Reason

@@ -10,7 +10,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from sipguard import logs, metrics
-from sipguard.journal.record import outcome_entry
+from sipguard.journal.entries import outcome_entry
 from sipguard.ratelimit import RateLimiter
 
 from .conftest import T0, decision

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sipguard.journal.entries import outcome_entry
 from sipguard.journal.query import EntryQuery, Query
-from sipguard.journal.record import Entry, outcome_entry
+from sipguard.journal.record import Entry
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalUnavailable
 from sipguard.policy.facts import Reason

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sipguard.journal.record import admin_entry
+from sipguard.journal.entries import admin_entry
 from sipguard.journal.supervise import ServiceJournal
 from sipguard.journal.wire import FrameReader, body_entry, frame
 

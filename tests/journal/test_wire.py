@@ -83,3 +83,14 @@ def test_entry_body_round_trip_and_stored_form() -> None:
     assert placed == Entry(*entry.row()[:-3], 7, "00" * 32, "ab" * 32)  # type: ignore[call-arg]
     with pytest.raises(ProtocolError):
         body_entry([1, 2])
+
+
+def test_a_message_orjson_cannot_write_goes_exactly_by_the_standard_codec() -> None:
+    """Plain messages are UTF-8 JSON; a lone surrogate or an integer past 64 bits is sent
+    as marked ASCII JSON and read back as it was, not as a float or an error."""
+    plain = frame([1, "ok", "中文"])
+    assert plain[4:] == '[1,"ok","中文"]'.encode()
+    for message in ([1, 2**70], [1, "a\udcffb"], [1, -(2**64)]):
+        data = frame(message)
+        assert data[4:5] == b"="
+        assert FrameReader().feed(data) == [message]

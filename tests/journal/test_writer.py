@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sipguard import metrics
-from sipguard.journal.record import admin_entry
+from sipguard.journal.entries import admin_entry
 from sipguard.journal.store import JournalStore
 from sipguard.journal.writer import JournalUnavailable, JournalWriter
 
@@ -155,7 +155,7 @@ _FULL_CHILD = textwrap.dedent(
     """
     import resource, signal, sys
     from sipguard.journal.writer import JournalUnavailable, JournalWriter
-    from sipguard.journal.record import admin_entry
+    from sipguard.journal.entries import admin_entry
     from tests.journal.conftest import T0
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     writer = JournalWriter(sys.argv[1])

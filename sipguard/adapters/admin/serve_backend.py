@@ -38,7 +38,8 @@ from sipguard.adapters.admin.backend import (
     SuspendedNumber,
     Unavailable,
 )
-from sipguard.journal.record import Entry, admin_entry
+from sipguard.journal.entries import admin_entry
+from sipguard.journal.record import Entry
 from sipguard.journal.writer import JournalUnavailable
 from sipguard.policy.numbers import normalise
 from sipguard.policy.state import State

@@ -32,7 +32,8 @@ from typing import Any
 from sipguard.errors import SipguardError
 from sipguard.journal.cache import encode_op
 from sipguard.journal.client import RemoteState, ServiceClient
-from sipguard.journal.record import Entry, decision_entry
+from sipguard.journal.entries import decision_entry
+from sipguard.journal.record import Entry
 from sipguard.journal.wire import Wire
 from sipguard.journal.writer import JournalUnavailable
 from sipguard.policy import Ruleset, evaluate

@@ -32,13 +32,8 @@ import structlog
 from sipguard.adapters.server.journal_futures import FutureJournal, FutureSubmit
 from sipguard.alerts import Alert, Event, suspended
 from sipguard.b2bua.effects import CallEnded, Decided, Effect, Effects, Malformed
-from sipguard.journal.record import (
-    Entry,
-    admin_entry,
-    decision_entry,
-    malformed_entry,
-    outcome_entry,
-)
+from sipguard.journal.entries import admin_entry, decision_entry, malformed_entry, outcome_entry
+from sipguard.journal.record import Entry
 from sipguard.logs import log_call_end, log_decision
 from sipguard.policy import limits, shortcalls
 from sipguard.policy.facts import Direction
