@@ -106,6 +106,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--max-rate", type=int, default=12_000)
     parser.add_argument("--shm-mb", type=int, default=1024, help="both Kamailios' -m")
+    parser.add_argument("--children", type=int, default=4, help="the plugin Kamailio's workers")
     parser.add_argument(
         "--journal-sync",
         choices=("full", "normal"),
@@ -118,7 +119,7 @@ def main() -> int:
     plugin = start_kamailio(
         rules,
         PLUGIN_PORT,
-        children=4,
+        children=args.children,
         debug=1,
         extra=("--journal-sync", args.journal_sync, "--shm-mb", str(args.shm_mb)),
         log_calls=False,

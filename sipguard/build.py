@@ -47,6 +47,7 @@ MODULES = (
     "sipguard/adapters/server/shell.py",
     "sipguard/adapters/server/timers.py",
     "sipguard/adapters/server/udp.py",
+    "sipguard/journal/behind.py",
     "sipguard/journal/cache.py",
     "sipguard/journal/entries.py",
     "sipguard/journal/pacing.py",
