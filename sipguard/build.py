@@ -33,11 +33,11 @@ from types import ModuleType
 PACKAGES = ("sipguard/sip", "sipguard/b2bua", "sipguard/policy")
 #: Single modules compiled besides them: the bridge and its helpers, the server shell's
 #: per-datagram glue (its UDP endpoint, timer heap and journal gate), the journal entries
-#: and wire frames built for every call, and the journal service's request loop (its state
-#: ops, commit pacing and replies).  The journal client and the service's socket reader
-#: (``asyncio.Protocol`` subclasses), its SQLite store (whose methods tests replace to
-#: fail a commit) and logging (its stream is weakly referenced by structlog) stay
-#: interpreted.
+#: and wire frames built for every call, serve's journal client, and the journal service's
+#: request loop (its state ops, commit pacing and replies).  The socket readers of the
+#: client and the service (``asyncio.Protocol`` subclasses), the service's SQLite store
+#: (whose methods tests replace to fail a commit) and logging (its stream is weakly
+#: referenced by structlog) stay interpreted.
 MODULES = (
     "sipguard/memo.py",
     "sipguard/sighting.py",
@@ -47,6 +47,7 @@ MODULES = (
     "sipguard/adapters/server/shell.py",
     "sipguard/adapters/server/timers.py",
     "sipguard/adapters/server/udp.py",
+    "sipguard/journal/aclient.py",
     "sipguard/journal/behind.py",
     "sipguard/journal/cache.py",
     "sipguard/journal/entries.py",

@@ -88,6 +88,7 @@ def test_the_interpreted_code_passes_the_call_core_and_sip_tests() -> None:
         "tests/journal/test_columns.py",
         "tests/journal/test_canonical.py",
         "tests/journal/test_c1_text.py",
+        "tests/journal/test_aclient_then.py",
     ]
     code = (
         "import sys\n"

@@ -1,8 +1,9 @@
 """The asyncio client of the journal service, for ``sipguard serve``: no thread, no blocking.
 
 Invariants:
-- The socket is driven by the event loop's own reader callbacks (an asyncio Protocol);
-  requests made during one loop pass are written together, once, at its end.
+- The socket is driven by the event loop's own reader callbacks (``aproto.ReplyReader``,
+  an asyncio Protocol, which stays interpreted: this module is compiled); requests made
+  during one loop pass are written together, once, at its end.
 - What no answer waits for (call outcomes, state ops that want no reply) is written at the
   latest ``LAZY_FLUSH`` seconds later, or with the next urgent request, whichever is first:
   fewer writes here, larger group commits in the service.  Order is kept either way.
@@ -32,8 +33,9 @@ from typing import Any, TypeVar
 import structlog
 
 from sipguard import metrics
+from sipguard.journal.aproto import ReplyReader
 from sipguard.journal.record import Entry, Kind
-from sipguard.journal.wire import FrameReader, Op, ProtocolError, entry_body, frame, stored
+from sipguard.journal.wire import Op, entry_body, frame, stored
 from sipguard.journal.writer import JournalUnavailable
 
 _log = structlog.get_logger("sipguard.journal")
@@ -42,25 +44,6 @@ T = TypeVar("T")
 #: A request in flight: its entry (None for a state op), and either ``(None, future)`` or
 #: ``(done, arg)``, answered by ``done(arg, stored entry or None)``.
 _Pending = tuple[Entry | None, Callable[[Any, Any], None] | None, Any]
-
-
-class _Proto(asyncio.Protocol):
-    def __init__(self, client: AsyncJournalClient) -> None:
-        self.client = client
-        self.reader = FrameReader()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            replies = self.reader.feed(data)
-        except ProtocolError as exc:
-            self.client.lost(exc)
-            return
-        for reply in replies:
-            self.client.settle(reply)
-        self.client.publish()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.client.lost(exc)
 
 
 class AsyncJournalClient:
@@ -93,7 +76,9 @@ class AsyncJournalClient:
         """Open the connection (JournalUnavailable if the service does not answer)."""
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_unix_connection(lambda: _Proto(self), str(self.path))
+            transport, _ = await loop.create_unix_connection(
+                lambda: ReplyReader(self), str(self.path)
+            )
         except OSError as exc:
             raise JournalUnavailable(f"journal service not reachable: {exc}", "down") from exc
         self._transport = transport
